@@ -1,0 +1,43 @@
+# The two commands a newcomer needs:
+#   make test   installs what is missing, builds (release preset), runs every test
+#   make demo   the decode -> scale -> X display pipeline, with timings
+# and a few more for developers:
+#   make bench        benchmarks, side by side, tables printed (see BENCHMARKS.md)
+#   make test-asan    every test under AddressSanitizer + UBSan
+#   make format-check clang-format check of every source file
+JOBS ?= $(shell nproc)
+PRESET ?= release
+
+.PHONY: deps build test test-asan bench demo format format-check clean
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+test: build
+	ctest --preset $(PRESET) -j $(JOBS)
+
+test-asan:
+	$(MAKE) test PRESET=asan
+
+bench: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target pmm_bench_alloc
+	bench/run
+
+demo: build
+	examples/demo.sh build/$(PRESET)
+
+format-check: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) --target format-check
+
+format: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) --target format
+
+clean:
+	rm -rf build

@@ -1,0 +1,85 @@
+// pmm::alloc::Strategy — an allocation strategy over an offset space [0, size).
+//
+// A strategy hands out non-overlapping ranges of an abstract offset space. It
+// makes no system calls and keeps every record on its own heap, never inside
+// the managed memory (which may be device memory, or mapped by other
+// processes). The pool (src/core/) puts a Region behind the offsets.
+//
+// Barriers are offsets that no block may straddle and across which free
+// extents never merge; the pool sets them at the edges of physically
+// contiguous runs. Offsets 0 and size are implicit barriers.
+//
+// Usage:
+//   auto s = pmm::alloc::make_strategy("best_fit", 64 << 20);
+//   if (!s) { ... s.error().message ... }
+//   pmm::Result<uint64_t> off = (*s)->allocate(4096, 64);
+//   (*s)->release(*off);
+//
+// Errors: size 0, an alignment that is not a power of two, a size or an
+// alignment larger than the region -> Errc::kInvalidArgument; nothing that
+// fits -> Errc::kNoMemory (the message names the largest free extent);
+// release of an unknown offset or a second release -> Errc::kNotFound. No
+// input causes undefined behaviour.
+//
+// Thread safety: none. One owner (the daemon's single thread) calls it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace pmm::alloc {
+
+struct Stats {
+  uint64_t size = 0;             // the whole offset space
+  uint64_t bytes_used = 0;       // sum of live block sizes (as allocated)
+  uint64_t bytes_free = 0;       // size - bytes_used
+  uint64_t free_extents = 0;     // maximal free ranges (split by barriers)
+  uint64_t largest_free = 0;     // length of the largest free extent
+  uint64_t live_blocks = 0;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+
+  // The name it was made with: "best_fit" or "tlsf".
+  [[nodiscard]] virtual std::string_view name() const = 0;
+
+  // A block of `size` bytes whose offset is a multiple of `alignment` (a
+  // power of two, >= 1), not straddling a barrier.
+  [[nodiscard]] virtual Result<uint64_t> allocate(uint64_t size, uint64_t alignment) = 0;
+
+  // Returns the block that starts at `offset` to the free space.
+  [[nodiscard]] virtual Status release(uint64_t offset) = 0;
+
+  // Size of the live block at `offset`, or kNotFound.
+  [[nodiscard]] virtual Result<uint64_t> block_size(uint64_t offset) const = 0;
+
+  // Adds barriers. Only allowed while no block is live (the pool calls it
+  // right after creation); offsets outside (0, size) are rejected.
+  [[nodiscard]] virtual Status set_barriers(std::span<const uint64_t> offsets) = 0;
+
+  [[nodiscard]] virtual Stats stats() const = 0;
+
+  // Work done by the most recent allocate() or release(): tree nodes visited,
+  // bins and free-list entries scanned. Deterministic; the benchmark reports
+  // the maximum to show bounded time without timing anything.
+  [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
+
+  // Walks every structure and checks it against every other (free extents
+  // disjoint from blocks, coalesced except at barriers, indexes agree,
+  // stats add up). Returns the first violation found. For tests and debug
+  // builds; O(n).
+  [[nodiscard]] virtual Status check_invariants() const = 0;
+};
+
+// "best_fit" (default) or "tlsf". An unknown name, or size 0, is an error
+// whose message lists the accepted names.
+[[nodiscard]] Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name,
+                                                              uint64_t size);
+
+}  // namespace pmm::alloc
