@@ -1,0 +1,89 @@
+// pmm::core::Pool — a Region, an allocation Strategy over it, and accounting.
+//
+// A pool turns offsets from its strategy into blocks of its region. When the
+// region knows its physical runs, the pool sets a strategy barrier at every
+// run edge, so a block that asks to be `contiguous` never straddles one, and
+// each block learns its physical address. Mappable alignment defaults to the
+// region's page size.
+//
+// Usage:
+//   auto pool = Pool::create(PoolOptions{.name = "general",
+//                                        .region = {.size = 256 << 20}});
+//   auto b = (*pool)->allocate({.size = 1 << 20});
+//   (*pool)->release(b->offset);
+//
+// Not thread-safe; the daemon's single thread owns its pools.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "alloc/strategy.h"
+#include "base/error.h"
+#include "mem/region.h"
+
+namespace pmm::core {
+
+struct PoolOptions {
+  std::string name;             // unique among the daemon's pools
+  mem::RegionOptions region;
+  std::string strategy = "best_fit";  // or "tlsf"
+  bool zero_on_alloc = false;   // zero every block before handing it out
+};
+
+struct AllocRequest {
+  uint64_t size = 0;
+  uint64_t alignment = 0;   // 0: the region's page size
+  bool contiguous = false;  // one physically contiguous run; needs physical info
+  bool zero = false;        // zero this block (also when zero_on_alloc)
+};
+
+struct Block {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t phys = 0;  // physical address of the first byte; 0 when unknown
+};
+
+struct PoolStats {
+  alloc::Stats alloc;
+  uint64_t physical_runs = 0;      // 0 when physical addresses are unknown
+  uint64_t largest_run = 0;
+};
+
+class Pool {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Pool>> create(PoolOptions opts);
+  // For tests and for regions made elsewhere.
+  [[nodiscard]] static Result<std::unique_ptr<Pool>> create(
+      std::string name, std::unique_ptr<mem::Region> region,
+      std::unique_ptr<alloc::Strategy> strategy, bool zero_on_alloc = false);
+
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+  ~Pool();
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const mem::Region& region() const { return *region_; }
+  [[nodiscard]] const alloc::Strategy& strategy() const { return *strategy_; }
+  [[nodiscard]] bool has_physical() const { return !region_->runs().empty(); }
+
+  // Errors: see Strategy::allocate; plus kUnsupported for `contiguous` on a
+  // pool without physical addresses, and kInvalidArgument for an alignment
+  // below what can be mapped is NOT an error (it is raised to the page size
+  // only when the caller passed 0). Messages name the pool.
+  [[nodiscard]] Result<Block> allocate(const AllocRequest& req);
+  [[nodiscard]] Status release(uint64_t offset);
+  [[nodiscard]] PoolStats stats() const;
+
+ private:
+  Pool(std::string name, std::unique_ptr<mem::Region> region,
+       std::unique_ptr<alloc::Strategy> strategy, bool zero_on_alloc);
+
+  std::string name_;
+  std::unique_ptr<mem::Region> region_;
+  std::unique_ptr<alloc::Strategy> strategy_;
+  bool zero_on_alloc_ = false;
+};
+
+}  // namespace pmm::core

@@ -1,0 +1,93 @@
+// pmm::mem::Region — a range of memory of one memory type, owned by pmmd.
+//
+// A Region is created from RegionOptions, owns its memory (memfd, hugetlb
+// memfd, or System V segment) and the daemon's mapping of it, and exposes what
+// clients need to map it themselves: the memory fd (shmem, hugetlb) or the
+// shmid (sysv). When physical addresses are known (hugetlb, and sysv on huge
+// pages, when /proc/self/pagemap shows them) it lists the physically
+// contiguous runs: [offset, offset+length) ranges whose pages are adjacent in
+// physical memory, in offset order, covering the region.
+//
+// Usage:
+//   pmm::mem::RegionOptions o{.type = MemoryType::kHugetlb, .size = 64 << 20};
+//   auto r = pmm::mem::make_region("dma", o);
+//   if (!r) fmt::print(stderr, "{}\n", r.error().describe());
+//   (*r)->fd(); (*r)->runs();
+//
+// Regions are move-free (held by unique_ptr) and never copied: they own OS
+// resources. Not thread-safe; the daemon's thread owns them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace pmm::mem {
+
+enum class MemoryType { kShmem, kHugetlb, kSysv };
+
+// "shmem", "hugetlb", "sysv".
+[[nodiscard]] std::string_view memory_type_name(MemoryType t);
+// Accepts the names above; the error lists them.
+[[nodiscard]] Result<MemoryType> parse_memory_type(std::string_view name);
+
+struct RegionOptions {
+  MemoryType type = MemoryType::kShmem;
+  // Bytes. Rounded up to the page size; must not be 0.
+  uint64_t size = 0;
+  // hugetlb, and sysv with huge_pages: 2 MiB (default) or 1 GiB.
+  uint64_t huge_page_size = 2ull << 20;
+  // sysv only: put the segment on huge pages (SHM_HUGETLB). Default off.
+  bool sysv_huge_pages = false;
+  // Bind the memory to this NUMA node (mbind, MPOL_BIND). Default: none.
+  std::optional<int> numa_node;
+  // mlock the daemon's mapping so the pages stay in RAM. Default off.
+  bool lock = false;
+  // sysv only: the segment's owner, group and mode. Default: the daemon's
+  // uid and gid, mode 0600.
+  std::optional<uid_t> sysv_uid;
+  std::optional<gid_t> sysv_gid;
+  uint32_t sysv_mode = 0600;
+};
+
+// A physically contiguous part of a region.
+struct PhysicalRun {
+  uint64_t offset = 0;  // in the region
+  uint64_t length = 0;
+  uint64_t phys = 0;    // physical address of the first byte
+};
+
+class Region {
+ public:
+  virtual ~Region() = default;
+  Region() = default;
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  [[nodiscard]] virtual MemoryType type() const = 0;
+  [[nodiscard]] virtual uint64_t size() const = 0;
+  [[nodiscard]] virtual uint64_t page_size() const = 0;
+  // The daemon's mapping of the whole region.
+  [[nodiscard]] virtual std::byte* data() const = 0;
+  // memfd for shmem and hugetlb; -1 for sysv.
+  [[nodiscard]] virtual int fd() const = 0;
+  // The SysV shmid for sysv; -1 otherwise.
+  [[nodiscard]] virtual int shmid() const = 0;
+  // Physically contiguous runs, or empty when physical addresses are unknown.
+  [[nodiscard]] virtual std::span<const PhysicalRun> runs() const = 0;
+};
+
+// Creates a region of `opts.type`. `name` labels it (memfd name, logs).
+// Errors name the call and errno, or the limit that was hit (free huge
+// pages, shmmax, NUMA nodes present).
+[[nodiscard]] Result<std::unique_ptr<Region>> make_region(std::string_view name,
+                                                          const RegionOptions& opts);
+
+}  // namespace pmm::mem
