@@ -1,0 +1,146 @@
+/* pmm_agent — a scriptable pmm client for the integration tests.
+ *
+ * Each agent is a real, separate process that talks to pmmd only through the
+ * public C API (so this file is also the C API compiled as C). It connects
+ * once, then reads one command per line from stdin and answers one line on
+ * stdout: "ok ..." or "err CODE message". Blocks are named by small handle
+ * numbers local to the agent.
+ *
+ *   pmm_agent SOCKET DEVICE
+ *   alloc POOLS SIZE [ALIGN [FLAGS]]   -> ok H
+ *   fill H BYTE | check H BYTE          -> ok            (every byte == BYTE)
+ *   export H IMPORTS LIFETIME_MS        -> ok TOKEN
+ *   import TOKEN                        -> ok H
+ *   get H | put H | unexport TOKEN      -> ok
+ *   sysv H                              -> ok SHMID OFFSET SIZE
+ *   info H                              -> ok ID SIZE OFFSET PHYS POOL
+ *   quit                                -> (exits 0; EOF does the same)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pmm/pmm.h"
+
+#define MAX_BLOCKS 1024
+
+static pmm_block* blocks[MAX_BLOCKS];
+static int n_blocks;
+
+static void reply_err(pmm_status s) {
+  printf("err %d %s\n", (int)s, pmm_last_error());
+}
+
+static int add_block(pmm_block* b) {
+  if (n_blocks == MAX_BLOCKS) return -1;
+  blocks[n_blocks] = b;
+  return n_blocks++;
+}
+
+static pmm_block* block_arg(const char* s) {
+  long h = s ? strtol(s, NULL, 10) : -1;
+  if (h < 0 || h >= n_blocks || blocks[h] == NULL) return NULL;
+  return blocks[h];
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: pmm_agent SOCKET DEVICE\n");
+    return 2;
+  }
+  pmm_conn* conn = NULL;
+  pmm_status s = pmm_connect(argv[1], argv[2], &conn);
+  if (s != PMM_OK) {
+    reply_err(s);
+    return 3;
+  }
+  printf("ready\n");
+  fflush(stdout);
+
+  char line[512];
+  while (fgets(line, sizeof line, stdin) != NULL) {
+    char* save = NULL;
+    const char* cmd = strtok_r(line, " \n", &save);
+    const char* a1 = strtok_r(NULL, " \n", &save);
+    const char* a2 = strtok_r(NULL, " \n", &save);
+    const char* a3 = strtok_r(NULL, " \n", &save);
+    const char* a4 = strtok_r(NULL, " \n", &save);
+    if (cmd == NULL) continue;
+    if (strcmp(cmd, "quit") == 0) break;
+
+    if (strcmp(cmd, "alloc") == 0 && a1 && a2) {
+      pmm_block* b = NULL;
+      s = pmm_alloc(conn, a1, strtoull(a2, NULL, 0), a3 ? strtoull(a3, NULL, 0) : 0,
+                    a4 ? (uint32_t)strtoul(a4, NULL, 0) : 0, &b);
+      if (s == PMM_OK) printf("ok %d\n", add_block(b));
+      else reply_err(s);
+    } else if (strcmp(cmd, "import") == 0 && a1) {
+      pmm_token t;
+      pmm_block* b = NULL;
+      s = pmm_token_parse(a1, &t);
+      if (s == PMM_OK) s = pmm_import(conn, &t, &b);
+      if (s == PMM_OK) printf("ok %d\n", add_block(b));
+      else reply_err(s);
+    } else if (strcmp(cmd, "unexport") == 0 && a1) {
+      pmm_token t;
+      s = pmm_token_parse(a1, &t);
+      if (s == PMM_OK) s = pmm_unexport(conn, &t);
+      if (s == PMM_OK) printf("ok\n");
+      else reply_err(s);
+    } else {
+      pmm_block* b = block_arg(a1);
+      if (b == NULL) {
+        printf("err -1 no such handle or unknown command: %s\n", cmd);
+      } else if (strcmp(cmd, "fill") == 0 && a2) {
+        memset(pmm_block_ptr(b), (int)strtol(a2, NULL, 0), pmm_block_size(b));
+        printf("ok\n");
+      } else if (strcmp(cmd, "check") == 0 && a2) {
+        const unsigned char* p = pmm_block_ptr(b);
+        unsigned char want = (unsigned char)strtol(a2, NULL, 0);
+        uint64_t i, n = pmm_block_size(b);
+        for (i = 0; i < n && p[i] == want; i++) {
+        }
+        if (i == n) printf("ok\n");
+        else printf("err -1 byte %llu is %u, not %u\n", (unsigned long long)i, p[i], want);
+      } else if (strcmp(cmd, "export") == 0 && a2 && a3) {
+        pmm_token t;
+        char text[PMM_TOKEN_STRLEN];
+        s = pmm_export(b, (uint32_t)strtoul(a2, NULL, 0), (uint32_t)strtoul(a3, NULL, 0), &t);
+        if (s == PMM_OK) {
+          pmm_token_format(&t, text);
+          printf("ok %s\n", text);
+        } else {
+          reply_err(s);
+        }
+      } else if (strcmp(cmd, "get") == 0) {
+        s = pmm_block_get(b);
+        if (s == PMM_OK) printf("ok\n");
+        else reply_err(s);
+      } else if (strcmp(cmd, "put") == 0) {
+        /* The handle dies with this process's last reference; the test
+         * tracks counts, so forget it only when told to with "put H last". */
+        s = pmm_block_put(b);
+        if (s == PMM_OK && a2 && strcmp(a2, "last") == 0) blocks[strtol(a1, NULL, 10)] = NULL;
+        if (s == PMM_OK) printf("ok\n");
+        else reply_err(s);
+      } else if (strcmp(cmd, "sysv") == 0) {
+        pmm_sysv_segment seg;
+        s = pmm_sysv_export(b, &seg);
+        if (s == PMM_OK)
+          printf("ok %d %llu %llu\n", seg.shmid, (unsigned long long)seg.offset,
+                 (unsigned long long)seg.size);
+        else reply_err(s);
+      } else if (strcmp(cmd, "info") == 0) {
+        printf("ok %llu %llu %llu %llu %s\n", (unsigned long long)pmm_block_id(b),
+               (unsigned long long)pmm_block_size(b), (unsigned long long)pmm_block_offset(b),
+               (unsigned long long)pmm_block_phys(b), pmm_block_pool(b));
+      } else {
+        printf("err -1 unknown command: %s\n", cmd);
+      }
+    }
+    fflush(stdout);
+  }
+  pmm_disconnect(conn);
+  return 0;
+}
