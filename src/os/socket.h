@@ -1,0 +1,113 @@
+// pmm::os sockets — AF_UNIX SOCK_SEQPACKET endpoints, fd passing, peer
+// credentials: the transport of the pmm protocol.
+//
+// SEQPACKET keeps message boundaries, so one send is one protocol message and
+// one receive returns exactly it (or reports it did not fit). File
+// descriptors travel beside a message as SCM_RIGHTS. Every failing call
+// returns an Error naming the system call, the path where there is one, and
+// errno; EINTR is retried everywhere.
+//
+// Usage (daemon):
+//   auto l = os::listen_unix(os::default_socket_path());   // refuses a live socket
+//   auto c = os::accept_unix(l->get());                     // nullopt: none pending
+//   auto m = os::receive_message(c->get(), 64 << 10, 1);   // bytes + OwnedFds
+//   auto cred = os::peer_credentials(c->get());
+// Usage (client):
+//   auto s = os::connect_unix(path);   // Errc::kNoDaemon: "... is pmmd running?"
+//   os::send_message(s->get(), bytes, {});
+//
+// Thread safety: free functions on fds; an OwnedFd is a plain value that one
+// thread owns at a time. Sending and receiving on one socket from two threads
+// at once is the caller's business (the kernel keeps each datagram whole).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+
+namespace pmm::os {
+
+// Owns one file descriptor and closes it when destroyed. Move-only.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(o.release()) {}
+  OwnedFd& operator=(OwnedFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() { reset(); }
+
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return valid(); }
+  // Gives up ownership without closing.
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+  // Closes the current fd (if any) and owns `fd`.
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// $PMM_SOCKET, else $XDG_RUNTIME_DIR/pmm/pmm.sock, else /run/pmm/pmm.sock.
+// Empty variables count as unset.
+[[nodiscard]] std::string default_socket_path();
+
+// Binds and listens on `path` (SOCK_SEQPACKET, CLOEXEC, NONBLOCK). Creates the
+// parent directory with mode 0755 when missing. When a socket file is already
+// there: if something accepts a connection on it, kExists ("a daemon already
+// listens on PATH"); otherwise it is stale and is replaced. kInvalidArgument
+// for a path longer than sun_path allows.
+[[nodiscard]] Result<OwnedFd> listen_unix(const std::string& path, int backlog = 128);
+
+// Accepts one connection (CLOEXEC, NONBLOCK). nullopt when none is pending.
+[[nodiscard]] Result<std::optional<OwnedFd>> accept_unix(int listen_fd);
+
+// Connects to `path` (a blocking, CLOEXEC socket). ENOENT or ECONNREFUSED ->
+// kNoDaemon: "no daemon listens on PATH (...): is pmmd running?".
+[[nodiscard]] Result<OwnedFd> connect_unix(const std::string& path);
+
+// A connected SEQPACKET pair (CLOEXEC, blocking): tests, in-process links.
+[[nodiscard]] Result<std::pair<OwnedFd, OwnedFd>> socket_pair();
+
+// Sends one message of `bytes` with `fds` (at most kMaxFdsPerSend) as
+// SCM_RIGHTS; the fds stay owned by the caller. MSG_NOSIGNAL: a closed peer
+// is kDisconnected, not SIGPIPE. On a non-blocking socket with a full buffer
+// this fails with kSystem and sys_errno EAGAIN.
+inline constexpr size_t kMaxFdsPerSend = 16;
+[[nodiscard]] Status send_message(int fd, std::span<const std::byte> bytes,
+                                  std::span<const int> fds);
+
+struct ReceivedMessage {
+  std::vector<std::byte> bytes;
+  std::vector<OwnedFd> fds;  // received CLOEXEC
+};
+
+// Receives one message of at most `max_bytes` with at most `max_fds` fds.
+// nullopt: nothing to read on a non-blocking socket. kDisconnected when the
+// peer has closed. kProtocol when the message was larger than max_bytes
+// (MSG_TRUNC) or carried more fds than max_fds (MSG_CTRUNC) or ancillary data
+// other than SCM_RIGHTS; every fd that did arrive is closed then.
+[[nodiscard]] Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
+                                                                     size_t max_fds);
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// SO_PEERCRED: who was at the other end when the connection was made.
+[[nodiscard]] Result<PeerCredentials> peer_credentials(int fd);
+
+}  // namespace pmm::os

@@ -1,0 +1,42 @@
+// pmm::proto channel — send and receive whole protocol messages (with their
+// fds) on a SEQPACKET socket: codec.h over os/socket.h.
+//
+// The fd rule is enforced on both sides: a BlockInfo with
+// memory.fd_attached travels with exactly one fd, every other message with
+// none. A message that breaks it, or fails to decode, is kProtocol and any
+// fds that came with it are closed before the error returns.
+//
+// Usage (client):
+//   PMM_TRY-style: if (auto s = proto::send(sock, {.request_id = 1, .body = Hello{...}}); !s) ...
+//   auto in = proto::receive_reply(sock);        // blocking socket: never nullopt
+//   if (in && *in) { Envelope& e = **in; ... e.fd (os::OwnedFd, valid if attached) }
+// Usage (daemon, non-blocking session socket):
+//   auto in = proto::receive_request(fd);  // nullopt: nothing yet; kDisconnected: gone
+//   proto::send(fd, reply, pool_fd);        // pool_fd = -1 unless fd_attached
+//
+// Thread safety: as os/socket.h; one sender and one receiver per socket.
+#pragma once
+
+#include <optional>
+
+#include "base/error.h"
+#include "os/socket.h"
+#include "proto/messages.h"
+
+namespace pmm::proto {
+
+struct Envelope {
+  Message message;
+  os::OwnedFd fd;  // valid only for a BlockInfo with memory.fd_attached
+};
+
+// Encodes and sends `m`; `fd` >= 0 travels with it. kInvalidArgument when
+// the fd does not match fds_expected(m.body) or m does not encode.
+[[nodiscard]] Status send(int sock, const Message& m, int fd = -1);
+
+// Receive one message; only requests (<= kMaxRequestSize) / only replies.
+// nullopt: nothing to read on a non-blocking socket.
+[[nodiscard]] Result<std::optional<Envelope>> receive_request(int sock);
+[[nodiscard]] Result<std::optional<Envelope>> receive_reply(int sock);
+
+}  // namespace pmm::proto

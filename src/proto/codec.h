@@ -1,0 +1,58 @@
+// pmm::proto codec — messages.h structs to wire bytes and back, strictly.
+//
+// The decoder trusts nothing: the header's magic, version, type and payload
+// length are checked, every string length and list count is bounded before
+// anything is allocated, enums and booleans are range-checked, unknown flag
+// bits and trailing bytes are refused. Every refusal is Errc::kProtocol with
+// a message naming the message and field, what was found and what is allowed:
+//   "Allocate: pool list has 300 entries; at most 16"
+// The encoder runs the same checks (as Errc::kInvalidArgument: the caller
+// asked for something the protocol cannot say), so whatever encodes decodes.
+//
+// Usage:
+//   auto bytes = proto::encode({.request_id = 1, .body = proto::Get{.block_id = 9}});
+//   if (!bytes) return std::unexpected(bytes.error());
+//   auto msg = proto::decode_reply(received);   // kProtocol on anything odd
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "base/error.h"
+#include "proto/messages.h"
+
+namespace pmm::proto {
+
+// The 16-byte header. decode_header checks magic and the payload length
+// against the bytes that follow; it does not judge version or type.
+struct Header {
+  uint32_t magic = kMagic;
+  uint16_t version = kProtocolVersion;
+  MessageType type = MessageType::kOk;
+  uint32_t request_id = 0;
+  uint32_t payload_length = 0;
+};
+[[nodiscard]] Result<Header> decode_header(std::span<const std::byte> bytes);
+
+// Header + payload. kInvalidArgument when a field is over its limit, an enum
+// is out of range, or the whole message would exceed kMaxRequestSize
+// (requests) / kMaxReplySize (replies).
+[[nodiscard]] Result<std::vector<std::byte>> encode(const Message& m);
+
+// Any message type. The header's version must be kProtocolVersion, except
+// for Hello, Welcome and ErrorReply, whose layout every version shares: a
+// daemon can read an old or new client's Hello to answer "version 2 is not
+// supported; this daemon speaks 1".
+[[nodiscard]] Result<Message> decode(std::span<const std::byte> bytes);
+// As decode, but only requests (<= kMaxRequestSize) / only replies.
+[[nodiscard]] Result<Message> decode_request(std::span<const std::byte> bytes);
+[[nodiscard]] Result<Message> decode_reply(std::span<const std::byte> bytes);
+
+// How many fds must travel with this message: 1 for a BlockInfo whose
+// memory.fd_attached is set, else 0. A receiver refuses any other count.
+[[nodiscard]] size_t fds_expected(const Body& body);
+
+}  // namespace pmm::proto

@@ -1,0 +1,119 @@
+// Names of message types and enums, request/reply classification, and the
+// ErrorReply <-> Error conversions.
+#include "proto/messages.h"
+
+#include <utility>
+
+namespace pmm::proto {
+
+std::string_view message_type_name(MessageType t) {
+  switch (t) {
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kListPools:
+      return "ListPools";
+    case MessageType::kAllocate:
+      return "Allocate";
+    case MessageType::kGet:
+      return "Get";
+    case MessageType::kPut:
+      return "Put";
+    case MessageType::kExport:
+      return "Export";
+    case MessageType::kImport:
+      return "Import";
+    case MessageType::kUnexport:
+      return "Unexport";
+    case MessageType::kSysvExport:
+      return "SysvExport";
+    case MessageType::kSysvUnexport:
+      return "SysvUnexport";
+    case MessageType::kStats:
+      return "Stats";
+    case MessageType::kListBlocks:
+      return "ListBlocks";
+    case MessageType::kListSessions:
+      return "ListSessions";
+    case MessageType::kListDevices:
+      return "ListDevices";
+    case MessageType::kError:
+      return "Error";
+    case MessageType::kWelcome:
+      return "Welcome";
+    case MessageType::kOk:
+      return "Ok";
+    case MessageType::kPoolList:
+      return "PoolList";
+    case MessageType::kBlockInfo:
+      return "BlockInfo";
+    case MessageType::kToken:
+      return "Token";
+    case MessageType::kSysvSegment:
+      return "SysvSegment";
+    case MessageType::kStatsReply:
+      return "StatsReply";
+    case MessageType::kBlockList:
+      return "BlockList";
+    case MessageType::kSessionList:
+      return "SessionList";
+    case MessageType::kDeviceList:
+      return "DeviceList";
+  }
+  return "unknown";
+}
+
+std::string_view pool_type_name(PoolType t) {
+  switch (t) {
+    case PoolType::kShmem:
+      return "shmem";
+    case PoolType::kHugetlb:
+      return "hugetlb";
+    case PoolType::kSysv:
+      return "sysv";
+  }
+  return "unknown";
+}
+
+std::string_view holder_kind_name(HolderKind k) {
+  switch (k) {
+    case HolderKind::kSession:
+      return "session";
+    case HolderKind::kExport:
+      return "export";
+    case HolderKind::kSysvExport:
+      return "sysv_export";
+  }
+  return "unknown";
+}
+
+MessageType type_of(const Body& body) {
+  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::kType; }, body);
+}
+
+bool is_request(MessageType t) {
+  auto v = static_cast<uint16_t>(t);
+  return v >= static_cast<uint16_t>(MessageType::kHello) &&
+         v <= static_cast<uint16_t>(MessageType::kListDevices);
+}
+
+bool is_reply(MessageType t) {
+  auto v = static_cast<uint16_t>(t);
+  return v >= static_cast<uint16_t>(MessageType::kError) &&
+         v <= static_cast<uint16_t>(MessageType::kDeviceList);
+}
+
+ErrorReply from_error(const Error& e) {
+  ErrorReply r{.code = e.code == Errc::kOk ? Errc::kSystem : e.code, .message = e.message};
+  if (r.message.size() > kMaxTextLength) {
+    size_t cut = kMaxTextLength;
+    // Step back over UTF-8 continuation bytes (10xxxxxx) so no character is
+    // split in half.
+    while (cut > 0 && (static_cast<unsigned char>(r.message[cut]) & 0xc0) == 0x80) --cut;
+    r.message.resize(cut);
+  }
+  return r;
+}
+
+Error to_error(const ErrorReply& r) { return Error{r.code, r.message, 0}; }
+
+}  // namespace pmm::proto

@@ -1,0 +1,424 @@
+// pmm::proto messages — every request and reply of the pmm wire protocol.
+//
+// One message is one SOCK_SEQPACKET datagram: a 16-byte header
+//   {magic u32 = kMagic, version u16, type u16, request_id u32, payload_length u32}
+// followed by a little-endian payload (fixed-width integers; strings as u16
+// length + bytes; lists as u32 count + items). Every string and list has a
+// maximum, listed below, so the largest reply fits one datagram well under the
+// default socket buffer. docs/protocol.md describes the bytes; this header is
+// the C++ side of the same contract, and codec.h turns these structs into
+// bytes and back.
+//
+// A connection starts with Hello -> Welcome (or ErrorReply). Then each request
+// gets exactly one reply carrying the same request_id: the reply named next
+// to the request below, or an ErrorReply.
+//
+// Usage:
+//   proto::Message m{.request_id = 7,
+//                    .body = proto::Allocate{.pools = {"dma", "general"}, .size = 1 << 20}};
+//   Result<std::vector<std::byte>> bytes = proto::encode(m);
+//   Result<proto::Message> back = proto::decode_request(*bytes);
+//   if (auto* a = std::get_if<proto::Allocate>(&back->body)) { ... }
+//
+// Thread safety: plain values; no shared state.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/error.h"
+
+namespace pmm::proto {
+
+// ---- framing ---------------------------------------------------------------
+
+// The bytes 'P' 'M' 'M' '1' as they appear on the wire (read as a
+// little-endian u32).
+inline constexpr uint32_t kMagic = 0x314d4d50;
+// Bumped whenever any payload below changes. Hello, Welcome and ErrorReply
+// keep their layout across versions so a mismatch can always be reported.
+inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr size_t kHeaderSize = 16;
+
+// Whole datagrams, header included. Requests are small; replies carry the
+// admin listings. Both are far below the ~208 KiB default socket buffer.
+inline constexpr size_t kMaxRequestSize = 64 * 1024;
+inline constexpr size_t kMaxReplySize = 128 * 1024;
+// A message carries at most this many fds (BlockInfo carries a pool's fd).
+inline constexpr size_t kMaxFdsPerMessage = 1;
+
+// ---- limits ----------------------------------------------------------------
+
+inline constexpr size_t kMaxNameLength = 64;     // pool, device, strategy names, versions
+inline constexpr size_t kMaxTextLength = 1024;   // error messages
+inline constexpr size_t kMaxAllocatePools = 16;  // pools one Allocate may try
+inline constexpr size_t kMaxPools = 128;         // pools in PoolList and StatsReply
+inline constexpr size_t kMaxBlocksPerPage = 64;
+inline constexpr size_t kMaxHoldersPerBlock = 16;  // more are counted, not listed
+inline constexpr size_t kMaxSessionsPerPage = 256;
+inline constexpr size_t kMaxDevicesPerPage = 256;
+
+// Allocate.flags bits; the same values as PMM_ALLOC_* in pmm/pmm.h.
+inline constexpr uint32_t kAllocContiguous = 0x1;
+inline constexpr uint32_t kAllocZero = 0x2;
+inline constexpr uint32_t kAllocKnownFlags = kAllocContiguous | kAllocZero;
+
+enum class MessageType : uint16_t {
+  // requests (client -> daemon)
+  kHello = 1,
+  kListPools = 2,
+  kAllocate = 3,
+  kGet = 4,
+  kPut = 5,
+  kExport = 6,
+  kImport = 7,
+  kUnexport = 8,
+  kSysvExport = 9,
+  kSysvUnexport = 10,
+  kStats = 11,
+  kListBlocks = 12,
+  kListSessions = 13,
+  kListDevices = 14,
+  // replies (daemon -> client)
+  kError = 100,
+  kWelcome = 101,
+  kOk = 102,
+  kPoolList = 103,
+  kBlockInfo = 104,
+  kToken = 105,
+  kSysvSegment = 106,
+  kStatsReply = 107,
+  kBlockList = 108,
+  kSessionList = 109,
+  kDeviceList = 110,
+};
+
+// "Allocate", "BlockInfo", ...; "unknown" for values not listed above.
+[[nodiscard]] std::string_view message_type_name(MessageType t);
+
+// Memory type of a pool, as mem::MemoryType (same order). u8 on the wire.
+enum class PoolType : uint8_t { kShmem = 0, kHugetlb = 1, kSysv = 2 };
+[[nodiscard]] std::string_view pool_type_name(PoolType t);  // "shmem", ...
+
+using Token = std::array<uint8_t, 16>;
+
+// ---- requests --------------------------------------------------------------
+
+// First message of every connection. `pid` is informational (logs); the
+// daemon trusts only SO_PEERCRED.
+struct Hello {
+  static constexpr MessageType kType = MessageType::kHello;
+  uint16_t protocol_version = kProtocolVersion;
+  std::string device;  // <= kMaxNameLength; "" = "default"
+  int32_t pid = 0;
+  bool operator==(const Hello&) const = default;
+};
+
+// -> PoolList
+struct ListPools {
+  static constexpr MessageType kType = MessageType::kListPools;
+  bool operator==(const ListPools&) const = default;
+};
+
+// -> BlockInfo. Pools are tried in order; empty = the device's default pools.
+struct Allocate {
+  static constexpr MessageType kType = MessageType::kAllocate;
+  std::vector<std::string> pools;  // <= kMaxAllocatePools names, each <= kMaxNameLength
+  uint64_t size = 0;
+  uint64_t alignment = 0;  // 0 = default
+  uint32_t flags = 0;      // kAlloc* bits only
+  bool operator==(const Allocate&) const = default;
+};
+
+// -> Ok. Adds one reference for this session.
+struct Get {
+  static constexpr MessageType kType = MessageType::kGet;
+  uint64_t block_id = 0;
+  bool operator==(const Get&) const = default;
+};
+
+// -> Ok. Drops one of this session's references.
+struct Put {
+  static constexpr MessageType kType = MessageType::kPut;
+  uint64_t block_id = 0;
+  bool operator==(const Put&) const = default;
+};
+
+// -> TokenReply
+struct Export {
+  static constexpr MessageType kType = MessageType::kExport;
+  uint64_t block_id = 0;
+  uint32_t max_imports = 0;  // 0 = 1
+  uint32_t lifetime_ms = 0;  // 0 = the daemon's default
+  bool operator==(const Export&) const = default;
+};
+
+// -> BlockInfo
+struct Import {
+  static constexpr MessageType kType = MessageType::kImport;
+  Token token{};
+  bool operator==(const Import&) const = default;
+};
+
+// -> Ok
+struct Unexport {
+  static constexpr MessageType kType = MessageType::kUnexport;
+  Token token{};
+  bool operator==(const Unexport&) const = default;
+};
+
+// -> SysvSegment
+struct SysvExport {
+  static constexpr MessageType kType = MessageType::kSysvExport;
+  uint64_t block_id = 0;
+  bool operator==(const SysvExport&) const = default;
+};
+
+// -> Ok
+struct SysvUnexport {
+  static constexpr MessageType kType = MessageType::kSysvUnexport;
+  uint64_t block_id = 0;
+  bool operator==(const SysvUnexport&) const = default;
+};
+
+// -> StatsReply
+struct StatsRequest {
+  static constexpr MessageType kType = MessageType::kStats;
+  bool operator==(const StatsRequest&) const = default;
+};
+
+// Admin listings are paginated: items with id > after_id, in id order, at
+// most `limit` (0 = the page maximum; above it is a protocol error). The
+// reply's next_after_id is the cursor for the next page while `more`.
+
+// -> BlockList
+struct ListBlocks {
+  static constexpr MessageType kType = MessageType::kListBlocks;
+  uint64_t after_id = 0;
+  uint32_t limit = 0;  // <= kMaxBlocksPerPage
+  bool operator==(const ListBlocks&) const = default;
+};
+
+// -> SessionList
+struct ListSessions {
+  static constexpr MessageType kType = MessageType::kListSessions;
+  uint64_t after_id = 0;
+  uint32_t limit = 0;  // <= kMaxSessionsPerPage
+  bool operator==(const ListSessions&) const = default;
+};
+
+// -> DeviceList
+struct ListDevices {
+  static constexpr MessageType kType = MessageType::kListDevices;
+  uint64_t after_id = 0;
+  uint32_t limit = 0;  // <= kMaxDevicesPerPage
+  bool operator==(const ListDevices&) const = default;
+};
+
+// ---- replies ---------------------------------------------------------------
+
+// The answer to any request that failed. `code` is a pmm::Errc other than kOk.
+struct ErrorReply {
+  static constexpr MessageType kType = MessageType::kError;
+  Errc code = Errc::kSystem;
+  std::string message;  // <= kMaxTextLength
+  bool operator==(const ErrorReply&) const = default;
+};
+
+struct Welcome {
+  static constexpr MessageType kType = MessageType::kWelcome;
+  uint16_t protocol_version = kProtocolVersion;
+  uint64_t session_id = 0;
+  std::string daemon_version;  // <= kMaxNameLength, e.g. "pmmd 0.1.0"
+  bool operator==(const Welcome&) const = default;
+};
+
+struct Ok {
+  static constexpr MessageType kType = MessageType::kOk;
+  bool operator==(const Ok&) const = default;
+};
+
+// One pool as ListPools and Stats show it.
+struct PoolInfo {
+  uint32_t index = 0;  // stable for the daemon's life; BlockInfo.pool_index
+  std::string name;    // <= kMaxNameLength
+  PoolType type = PoolType::kShmem;
+  uint64_t size = 0;
+  uint64_t page_size = 0;
+  uint64_t bytes_used = 0;
+  uint64_t bytes_free = 0;
+  uint64_t largest_free = 0;
+  uint64_t free_extents = 0;
+  uint64_t live_blocks = 0;
+  bool has_physical = false;
+  std::string strategy;     // <= kMaxNameLength: "best_fit", "tlsf"
+  bool accessible = false;  // the asking session's uid/gid may use it
+  bool operator==(const PoolInfo&) const = default;
+};
+
+struct PoolList {
+  static constexpr MessageType kType = MessageType::kPoolList;
+  std::vector<PoolInfo> pools;  // <= kMaxPools
+  bool operator==(const PoolList&) const = default;
+};
+
+// How the client reaches a block's memory. shmem/hugetlb: the pool's memfd
+// travels as SCM_RIGHTS with the BlockInfo that first shows this pool to the
+// session (fd_attached = true; later BlockInfos of that pool carry no fd and
+// the client reuses its mapping of pool_size bytes). sysv: shmid, no fd.
+struct PoolMemory {
+  PoolType type = PoolType::kShmem;
+  bool fd_attached = false;  // never true for sysv
+  uint64_t pool_size = 0;
+  uint64_t page_size = 0;
+  int32_t shmid = -1;  // >= 0 for sysv, -1 otherwise
+  bool operator==(const PoolMemory&) const = default;
+};
+
+// The answer to Allocate and Import: the session now holds one reference.
+struct BlockInfo {
+  static constexpr MessageType kType = MessageType::kBlockInfo;
+  uint64_t block_id = 0;
+  uint32_t pool_index = 0;
+  std::string pool_name;  // <= kMaxNameLength
+  uint64_t offset = 0;    // in the pool
+  uint64_t size = 0;
+  uint64_t phys = 0;  // physical address of the first byte; 0 = unknown
+  PoolMemory memory;
+  bool operator==(const BlockInfo&) const = default;
+};
+
+struct TokenReply {
+  static constexpr MessageType kType = MessageType::kToken;
+  Token token{};
+  bool operator==(const TokenReply&) const = default;
+};
+
+// As pmm_sysv_segment: attach shmid and use size bytes from offset.
+struct SysvSegment {
+  static constexpr MessageType kType = MessageType::kSysvSegment;
+  int32_t shmid = -1;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool operator==(const SysvSegment&) const = default;
+};
+
+struct StatsReply {
+  static constexpr MessageType kType = MessageType::kStatsReply;
+  uint64_t sessions = 0;
+  uint64_t blocks = 0;
+  uint64_t bytes = 0;           // bytes in live blocks, all pools
+  uint64_t exports = 0;         // live export tokens and sysv exports
+  std::vector<PoolInfo> pools;  // <= kMaxPools
+  bool operator==(const StatsReply&) const = default;
+};
+
+enum class HolderKind : uint8_t { kSession = 0, kExport = 1, kSysvExport = 2 };
+[[nodiscard]] std::string_view holder_kind_name(HolderKind k);  // "session", ...
+
+// Who holds references to a block. `id`: the session id for kSession and
+// kSysvExport; for kExport the token's first 8 bytes read big-endian (so its
+// hex form is the first 16 digits of the token text). pid and device are
+// those of the session that holds or made the export.
+struct Holder {
+  HolderKind kind = HolderKind::kSession;
+  uint64_t id = 0;
+  int32_t pid = 0;
+  std::string device;  // <= kMaxNameLength
+  uint32_t references = 0;
+  bool operator==(const Holder&) const = default;
+};
+
+struct BlockEntry {
+  uint64_t id = 0;
+  uint32_t pool_index = 0;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t phys = 0;
+  uint32_t refcount = 0;
+  std::vector<Holder> holders;   // <= kMaxHoldersPerBlock
+  uint32_t holders_omitted = 0;  // holders beyond those listed
+  bool operator==(const BlockEntry&) const = default;
+};
+
+struct BlockList {
+  static constexpr MessageType kType = MessageType::kBlockList;
+  std::vector<BlockEntry> blocks;  // <= kMaxBlocksPerPage
+  uint64_t next_after_id = 0;
+  bool more = false;
+  bool operator==(const BlockList&) const = default;
+};
+
+struct SessionEntry {
+  uint64_t id = 0;
+  int32_t pid = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string device;  // <= kMaxNameLength
+  uint64_t blocks_held = 0;
+  uint64_t references = 0;
+  uint64_t bytes_held = 0;
+  bool operator==(const SessionEntry&) const = default;
+};
+
+struct SessionList {
+  static constexpr MessageType kType = MessageType::kSessionList;
+  std::vector<SessionEntry> sessions;  // <= kMaxSessionsPerPage
+  uint64_t next_after_id = 0;
+  bool more = false;
+  bool operator==(const SessionList&) const = default;
+};
+
+// max and min are the device's limits in bytes; max = UINT64_MAX means no
+// limit, min = 0 no guarantee. headroom: what the device may still take now.
+struct DeviceEntry {
+  uint64_t id = 0;   // stable for the daemon's life; the pagination cursor
+  std::string name;  // <= kMaxNameLength
+  uint64_t max = 0;
+  uint64_t min = 0;
+  uint64_t used = 0;
+  uint64_t headroom = 0;
+  uint32_t sessions = 0;
+  bool operator==(const DeviceEntry&) const = default;
+};
+
+struct DeviceList {
+  static constexpr MessageType kType = MessageType::kDeviceList;
+  std::vector<DeviceEntry> devices;  // <= kMaxDevicesPerPage
+  uint64_t next_after_id = 0;
+  bool more = false;
+  bool operator==(const DeviceList&) const = default;
+};
+
+// ---- the sum type ----------------------------------------------------------
+
+using Body = std::variant<
+    // requests
+    Hello, ListPools, Allocate, Get, Put, Export, Import, Unexport, SysvExport, SysvUnexport,
+    StatsRequest, ListBlocks, ListSessions, ListDevices,
+    // replies
+    ErrorReply, Welcome, Ok, PoolList, BlockInfo, TokenReply, SysvSegment, StatsReply, BlockList,
+    SessionList, DeviceList>;
+
+struct Message {
+  uint32_t request_id = 0;  // a reply echoes its request's id
+  Body body;
+  bool operator==(const Message&) const = default;
+};
+
+[[nodiscard]] MessageType type_of(const Body& body);
+[[nodiscard]] bool is_request(MessageType t);
+[[nodiscard]] bool is_reply(MessageType t);
+
+// ErrorReply <-> Error. from_error cuts a message longer than kMaxTextLength
+// (at a UTF-8 character boundary) and maps kOk to kSystem, so the result
+// always encodes.
+[[nodiscard]] ErrorReply from_error(const Error& e);
+[[nodiscard]] Error to_error(const ErrorReply& r);
+
+}  // namespace pmm::proto
