@@ -10,13 +10,13 @@
 // Usage (daemon):
 //   auto l = os::listen_unix(os::default_socket_path());   // refuses a live socket
 //   auto c = os::accept_unix(l->get());                     // nullopt: none pending
-//   auto m = os::receive_message(c->get(), 64 << 10, 1);   // bytes + OwnedFds
+//   auto m = os::receive_message(c->get(), 64 << 10, 1);   // bytes + UniqueFds
 //   auto cred = os::peer_credentials(c->get());
 // Usage (client):
 //   auto s = os::connect_unix(path);   // Errc::kNoDaemon: "... is pmmd running?"
 //   os::send_message(s->get(), bytes, {});
 //
-// Thread safety: free functions on fds; an OwnedFd is a plain value that one
+// Thread safety: free functions on fds; a UniqueFd is a plain value that one
 // thread owns at a time. Sending and receiving on one socket from two threads
 // at once is the caller's business (the kernel keeps each datagram whole).
 #pragma once
@@ -31,34 +31,9 @@
 #include <vector>
 
 #include "base/error.h"
+#include "os/unique_fd.h"
 
 namespace pmm::os {
-
-// Owns one file descriptor and closes it when destroyed. Move-only.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
-  OwnedFd(OwnedFd&& o) noexcept : fd_(o.release()) {}
-  OwnedFd& operator=(OwnedFd&& o) noexcept {
-    if (this != &o) reset(o.release());
-    return *this;
-  }
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() { reset(); }
-
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
-  explicit operator bool() const noexcept { return valid(); }
-  // Gives up ownership without closing.
-  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-  // Closes the current fd (if any) and owns `fd`.
-  void reset(int fd = -1) noexcept;
-
- private:
-  int fd_ = -1;
-};
 
 // $PMM_SOCKET, else $XDG_RUNTIME_DIR/pmm/pmm.sock, else /run/pmm/pmm.sock.
 // Empty variables count as unset.
@@ -69,17 +44,17 @@ class OwnedFd {
 // there: if something accepts a connection on it, kExists ("a daemon already
 // listens on PATH"); otherwise it is stale and is replaced. kInvalidArgument
 // for a path longer than sun_path allows.
-[[nodiscard]] Result<OwnedFd> listen_unix(const std::string& path, int backlog = 128);
+[[nodiscard]] Result<UniqueFd> listen_unix(const std::string& path, int backlog = 128);
 
 // Accepts one connection (CLOEXEC, NONBLOCK). nullopt when none is pending.
-[[nodiscard]] Result<std::optional<OwnedFd>> accept_unix(int listen_fd);
+[[nodiscard]] Result<std::optional<UniqueFd>> accept_unix(int listen_fd);
 
 // Connects to `path` (a blocking, CLOEXEC socket). ENOENT or ECONNREFUSED ->
 // kNoDaemon: "no daemon listens on PATH (...): is pmmd running?".
-[[nodiscard]] Result<OwnedFd> connect_unix(const std::string& path);
+[[nodiscard]] Result<UniqueFd> connect_unix(const std::string& path);
 
 // A connected SEQPACKET pair (CLOEXEC, blocking): tests, in-process links.
-[[nodiscard]] Result<std::pair<OwnedFd, OwnedFd>> socket_pair();
+[[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socket_pair();
 
 // Sends one message of `bytes` with `fds` (at most kMaxFdsPerSend) as
 // SCM_RIGHTS; the fds stay owned by the caller. MSG_NOSIGNAL: a closed peer
@@ -91,7 +66,7 @@ inline constexpr size_t kMaxFdsPerSend = 16;
 
 struct ReceivedMessage {
   std::vector<std::byte> bytes;
-  std::vector<OwnedFd> fds;  // received CLOEXEC
+  std::vector<UniqueFd> fds;  // received CLOEXEC
 };
 
 // Receives one message of at most `max_bytes` with at most `max_fds` fds.

@@ -9,7 +9,7 @@
 // Usage (client):
 //   PMM_TRY-style: if (auto s = proto::send(sock, {.request_id = 1, .body = Hello{...}}); !s) ...
 //   auto in = proto::receive_reply(sock);        // blocking socket: never nullopt
-//   if (in && *in) { Envelope& e = **in; ... e.fd (os::OwnedFd, valid if attached) }
+//   if (in && *in) { Envelope& e = **in; ... e.fd (os::UniqueFd, valid if attached) }
 // Usage (daemon, non-blocking session socket):
 //   auto in = proto::receive_request(fd);  // nullopt: nothing yet; kDisconnected: gone
 //   proto::send(fd, reply, pool_fd);        // pool_fd = -1 unless fd_attached
@@ -27,7 +27,7 @@ namespace pmm::proto {
 
 struct Envelope {
   Message message;
-  os::OwnedFd fd;  // valid only for a BlockInfo with memory.fd_attached
+  os::UniqueFd fd;  // valid only for a BlockInfo with memory.fd_attached
 };
 
 // Encodes and sends `m`; `fd` >= 0 travels with it. kInvalidArgument when

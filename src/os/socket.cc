@@ -1,0 +1,277 @@
+// AF_UNIX SOCK_SEQPACKET sockets for the pmm protocol. See socket.h.
+//
+// Two subtleties drive the shape of this file:
+// - A socket file on disk says nothing about whether a daemon still uses it.
+//   listen_unix decides by connecting: accepted -> a live daemon, refuse;
+//   ECONNREFUSED -> stale file left by a dead daemon, unlink and bind.
+// - recvmsg can deliver fds together with a message we then refuse. They
+//   are owned by this process from that moment, so they are wrapped in
+//   UniqueFd before any check, and dropping the vector closes them.
+#include "os/socket.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "os/sys_error.h"
+
+namespace pmm::os {
+namespace {
+
+Result<sockaddr_un> make_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty()) return fail(Errc::kInvalidArgument, "empty socket path");
+  if (path.size() >= sizeof addr.sun_path) {
+    return fail(Errc::kInvalidArgument, "socket path {} is {} bytes long; at most {} fit", path,
+                path.size(), sizeof addr.sun_path - 1);
+  }
+  if (path.find('\0') != std::string::npos) {
+    return fail(Errc::kInvalidArgument, "socket path contains a NUL byte");
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+Result<UniqueFd> new_socket(int flags) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0));
+  if (!fd) return sys_fail(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+  return fd;
+}
+
+int connect_retry(int fd, const sockaddr_un& addr) {
+  while (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+// mkdir -p of the directory holding `path`, new directories 0755.
+Status make_parent_dirs(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return {};
+  std::string dir = path.substr(0, slash);
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string prefix = dir.substr(0, pos);
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return sys_fail(errno, "mkdir({}, 0755) for socket {}", prefix, path);
+    }
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return sys_fail(errno, "stat({})", dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return fail(Errc::kInvalidArgument, "{} (parent of socket {}) is not a directory", dir, path);
+  }
+  return {};
+}
+
+// What is at `path` before we bind: nothing, a stale socket (removed here),
+// or a live daemon (kExists).
+Status clear_stale_socket(const std::string& path, const sockaddr_un& addr) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return sys_fail(errno, "lstat({})", path);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return fail(Errc::kExists, "{} exists and is not a socket; remove it or choose another path",
+                path);
+  }
+  auto probe = new_socket(0);
+  if (!probe) return std::unexpected(probe.error());
+  int err = connect_retry(probe->get(), addr);
+  if (err == 0) {
+    return fail(Errc::kExists, "a daemon already listens on {}; stop it or use another socket path",
+                path);
+  }
+  if (err != ECONNREFUSED) {
+    return sys_fail(err, "connect({}) to check for a running daemon", path);
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return sys_fail(errno, "unlink({}) of a stale socket", path);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string default_socket_path() {
+  const char* env = std::getenv("PMM_SOCKET");
+  if (env != nullptr && *env != '\0') return env;
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/pmm/pmm.sock";
+  return "/run/pmm/pmm.sock";
+}
+
+Result<UniqueFd> listen_unix(const std::string& path, int backlog) {
+  auto addr = make_address(path);
+  if (!addr) return std::unexpected(addr.error());
+  if (auto s = make_parent_dirs(path); !s) return std::unexpected(s.error());
+  if (auto s = clear_stale_socket(path, *addr); !s) return std::unexpected(s.error());
+  auto fd = new_socket(SOCK_NONBLOCK);
+  if (!fd) return fd;
+  if (::bind(fd->get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    int err = errno;
+    if (err == EADDRINUSE) {
+      // Another daemon bound it between our check and our bind.
+      return fail(Errc::kExists, "a daemon already listens on {} (bind: {})", path,
+                  errno_text(err));
+    }
+    return sys_fail(err, "bind({})", path);
+  }
+  if (::listen(fd->get(), backlog) != 0) return sys_fail(errno, "listen({}, {})", path, backlog);
+  return fd;
+}
+
+Result<std::optional<UniqueFd>> accept_unix(int listen_fd) {
+  for (;;) {
+    int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c >= 0) return std::optional<UniqueFd>(UniqueFd(c));
+    int err = errno;
+    if (err == EINTR) continue;
+    // A client that connected and died before we accepted: nothing to do.
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
+      return std::optional<UniqueFd>();
+    }
+    return sys_fail(err, "accept4(fd {})", listen_fd);
+  }
+}
+
+Result<UniqueFd> connect_unix(const std::string& path) {
+  auto addr = make_address(path);
+  if (!addr) return std::unexpected(addr.error());
+  auto fd = new_socket(0);
+  if (!fd) return fd;
+  int err = connect_retry(fd->get(), *addr);
+  if (err == ENOENT || err == ECONNREFUSED) {
+    return fail(Errc::kNoDaemon, "no daemon listens on {} ({}): is pmmd running?", path,
+                errno_text(err));
+  }
+  if (err != 0) return sys_fail(err, "connect({})", path);
+  return fd;
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return sys_fail(errno, "socketpair(AF_UNIX, SOCK_SEQPACKET)");
+  }
+  return std::pair<UniqueFd, UniqueFd>(UniqueFd(sv[0]), UniqueFd(sv[1]));
+}
+
+Status send_message(int fd, std::span<const std::byte> bytes, std::span<const int> fds) {
+  if (fds.size() > kMaxFdsPerSend) {
+    return fail(Errc::kInvalidArgument, "{} fds in one message; at most {}", fds.size(),
+                kMaxFdsPerSend);
+  }
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerSend)];
+  if (!fds.empty()) {
+    size_t data_len = sizeof(int) * fds.size();
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(data_len);
+    std::memset(control, 0, sizeof control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(data_len);
+    std::memcpy(CMSG_DATA(c), fds.data(), data_len);
+  }
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) {
+      // SEQPACKET sends all or nothing; a short count would be a kernel bug.
+      if (static_cast<size_t>(n) != bytes.size()) {
+        return fail(Errc::kSystem, "sendmsg(fd {}) sent {} of {} bytes", fd, n, bytes.size());
+      }
+      return {};
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EPIPE || err == ECONNRESET || err == ENOTCONN) {
+      return fail(Errc::kDisconnected, "sendmsg(fd {}): the peer closed the connection ({})", fd,
+                  errno_text(err));
+    }
+    return sys_fail(err, "sendmsg(fd {}, {} bytes, {} fds)", fd, bytes.size(), fds.size());
+  }
+}
+
+Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {
+  if (max_fds > kMaxFdsPerSend) max_fds = kMaxFdsPerSend;
+  ReceivedMessage out;
+  out.bytes.resize(max_bytes);
+  iovec iov{out.bytes.data(), out.bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerSend)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  // Room for exactly max_fds: one more and the kernel sets MSG_CTRUNC (and
+  // closes the extras itself). With max_fds 0, any fd is refused that way.
+  msg.msg_controllen = max_fds == 0 ? 0 : CMSG_SPACE(sizeof(int) * max_fds);
+  if (max_fds == 0) msg.msg_control = nullptr;
+  ssize_t n;
+  for (;;) {
+    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedMessage>();
+    if (err == ECONNRESET) {
+      return fail(Errc::kDisconnected, "recvmsg(fd {}): the peer reset the connection", fd);
+    }
+    return sys_fail(err, "recvmsg(fd {})", fd);
+  }
+  // Take ownership of every fd first, so each return below closes them.
+  bool foreign_cmsg = false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int received;
+        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        out.fds.emplace_back(received);
+      }
+    } else {
+      foreign_cmsg = true;
+    }
+  }
+  // Our protocol never sends an empty message, so 0 bytes with nothing else
+  // is the end of the stream.
+  if (n == 0 && out.fds.empty() && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0) {
+    return fail(Errc::kDisconnected, "the peer closed the connection (fd {})", fd);
+  }
+  if ((msg.msg_flags & MSG_TRUNC) != 0) {
+    return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
+                max_bytes);
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    return fail(Errc::kProtocol, "message carried more than {} file descriptors; dropped", max_fds);
+  }
+  if (foreign_cmsg) {
+    return fail(Errc::kProtocol, "message carried ancillary data other than SCM_RIGHTS");
+  }
+  out.bytes.resize(static_cast<size_t>(n));
+  return std::optional<ReceivedMessage>(std::move(out));
+}
+
+Result<PeerCredentials> peer_credentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return sys_fail(errno, "getsockopt(fd {}, SO_PEERCRED)", fd);
+  }
+  return PeerCredentials{.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
+}
+
+}  // namespace pmm::os
