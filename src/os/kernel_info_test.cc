@@ -1,0 +1,83 @@
+// Tests of os/kernel_info.h against the files it reads, read here again.
+#include "os/kernel_info.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "os/numa.h"
+
+namespace pmm::os {
+namespace {
+
+uint64_t read_file(const std::string& path) {
+  std::ifstream in(path);
+  uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+TEST(OsKernelInfo, ReportsWhatTheKernelOffers) {
+  auto k = kernel_info();
+  ASSERT_TRUE(k) << k.error().describe();
+  EXPECT_EQ(k->page_size, 4096u);
+  EXPECT_EQ(k->sysv.shmmax, read_file("/proc/sys/kernel/shmmax"));
+  EXPECT_EQ(k->sysv.shmall_pages, read_file("/proc/sys/kernel/shmall"));
+  EXPECT_EQ(k->sysv.shmmni, read_file("/proc/sys/kernel/shmmni"));
+  EXPECT_EQ(k->numa_nodes, online_numa_nodes().value());
+  EXPECT_EQ(k->pagemap_physical, ::geteuid() == 0);
+  for (size_t i = 1; i < k->huge_pages.size(); ++i)
+    EXPECT_LT(k->huge_pages[i - 1].size, k->huge_pages[i].size);
+  for (const auto& h : k->huge_pages) {
+    EXPECT_EQ(h.dir, fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", h.size >> 10));
+    EXPECT_LE(h.free, h.total + h.surplus);
+    EXPECT_LE(h.reserved, h.free);
+  }
+}
+
+TEST(OsKernelInfo, HugePageCountsMatchSysfs) {
+  auto h = huge_page_counts(2 << 20);
+  if (!h && h.error().code == Errc::kUnsupported) GTEST_SKIP() << h.error().message;
+  ASSERT_TRUE(h) << h.error().describe();
+  const std::string dir = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
+  // nr_hugepages only changes under the test lock, which this test does
+  // not need: the value can only be read consistently, not compared to a
+  // later read of free pages. Compare the stable one.
+  EXPECT_EQ(h->total, read_file(dir + "nr_hugepages"));
+}
+
+TEST(OsKernelInfo, UnknownHugePageSizeListsTheOffered) {
+  auto h = huge_page_counts(3 << 20);
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().code, Errc::kUnsupported);
+  std::string offered;
+  const auto sizes = huge_page_sizes().value();
+  for (const auto& x : sizes)
+    offered += (offered.empty() ? "" : ", ") + format_size(x.size);
+  EXPECT_EQ(h.error().message,
+            "huge page size 3 MiB is not offered by this kernel "
+            "(/sys/kernel/mm/hugepages/hugepages-3072kB); it offers " +
+                offered);
+}
+
+TEST(OsKernelInfo, ReadNumberFileNamesThePath) {
+  auto r = read_number_file("/nonexistent/pmm");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "open(\"/nonexistent/pmm\", O_RDONLY) failed: No such file or directory (errno 2)");
+  auto t = read_number_file("/proc/self/comm");
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("/proc/self/comm holds"), std::string::npos);
+}
+
+TEST(OsKernelInfo, FormatsSizes) {
+  EXPECT_EQ(format_size(2 << 20), "2 MiB");
+  EXPECT_EQ(format_size(1ull << 30), "1 GiB");
+  EXPECT_EQ(format_size(4096), "4 KiB");
+  EXPECT_EQ(format_size(1536 << 10), "1536 KiB");
+  EXPECT_EQ(format_size(100), "100 bytes");
+  EXPECT_EQ(format_size(0), "0 bytes");
+}
+
+}  // namespace
+}  // namespace pmm::os
