@@ -1,0 +1,54 @@
+// Whole protocol messages over a SEQPACKET socket. See channel.h.
+#include "proto/channel.h"
+
+#include <array>
+#include <utility>
+
+#include "proto/codec.h"
+
+namespace pmm::proto {
+namespace {
+
+Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool requests) {
+  // Room for kMaxFdsPerMessage fds only: the kernel flags any more with
+  // MSG_CTRUNC and closes them itself.
+  auto in = os::receive_message(sock, max_bytes, kMaxFdsPerMessage);
+  if (!in) return std::unexpected(in.error());
+  if (!*in) return std::optional<Envelope>();
+  os::ReceivedMessage& raw = **in;  // its fds close when it goes, unless moved out
+  auto m = requests ? decode_request(raw.bytes) : decode_reply(raw.bytes);
+  if (!m) return std::unexpected(m.error());
+  size_t want = fds_expected(m->body);
+  if (raw.fds.size() != want) {
+    return fail(Errc::kProtocol, "{} came with {} file descriptors; it must carry {}",
+                message_type_name(type_of(m->body)), raw.fds.size(), want);
+  }
+  Envelope e{.message = std::move(*m), .fd = {}};
+  if (want == 1) e.fd = std::move(raw.fds.front());
+  return std::optional<Envelope>(std::move(e));
+}
+
+}  // namespace
+
+Status send(int sock, const Message& m, int fd) {
+  size_t want = fds_expected(m.body);
+  size_t have = fd >= 0 ? 1 : 0;
+  if (want != have) {
+    return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
+                message_type_name(type_of(m.body)), want, have);
+  }
+  auto bytes = encode(m);
+  if (!bytes) return std::unexpected(bytes.error());
+  std::array<int, 1> fds{fd};
+  return os::send_message(sock, *bytes, std::span<const int>(fds.data(), have));
+}
+
+Result<std::optional<Envelope>> receive_request(int sock) {
+  return receive(sock, kMaxRequestSize, true);
+}
+
+Result<std::optional<Envelope>> receive_reply(int sock) {
+  return receive(sock, kMaxReplySize, false);
+}
+
+}  // namespace pmm::proto

@@ -1,0 +1,548 @@
+// The pmm wire codec. See codec.h for the contract, docs/protocol.md for the
+// bytes.
+//
+// Each message's layout is written once, as `fields(io, msg)`, and run by
+// two IO types: Writer (encode) and Reader (decode). Both apply the same
+// limits and cross-field rules, so the encoder cannot produce what the
+// decoder refuses. Both keep the first error and ignore everything after it,
+// which keeps `fields` free of error plumbing; the Reader never reads past
+// its span and allocates only after a count has passed its limit.
+#include "proto/codec.h"
+
+#include <concepts>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace pmm::proto {
+namespace {
+
+constexpr auto kLastErrc = Errc::kExists;  // keep in step with base/error.h
+
+// The path of the field being handled, for messages: "blocks[3].holders[0].device".
+class FieldPath {
+ public:
+  std::string name(std::string_view field) const {
+    if (path_.empty()) return std::string(field);
+    return fmt::format("{}.{}", path_, field);
+  }
+  size_t push(std::string_view list, size_t index) {
+    size_t saved = path_.size();
+    path_ += fmt::format("{}{}[{}]", path_.empty() ? "" : ".", list, index);
+    return saved;
+  }
+  void pop(size_t saved) { path_.resize(saved); }
+
+ private:
+  std::string path_;
+};
+
+// Shared by Reader and Writer: the sticky first error.
+class IoBase {
+ public:
+  IoBase(std::string_view message, Errc code) : message_(message), code_(code) {}
+  [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] Error take_error() { return std::move(error_); }
+
+  // A rule that is not about a single field's encoding (flags, limits,
+  // consistency between fields). `what` says what was wrong and what is allowed.
+  template <typename... Args>
+  void require(bool cond, fmt::format_string<Args...> what, Args&&... args) {
+    if (ok_ && !cond) set_error(fmt::format(what, std::forward<Args>(args)...));
+  }
+
+ protected:
+  void set_error(std::string text) {
+    if (!ok_) return;
+    ok_ = false;
+    error_ = Error{code_, fmt::format("{}: {}", message_, text), 0};
+  }
+
+  FieldPath path_;
+  std::string_view message_;
+  Errc code_;
+  bool ok_ = true;
+  Error error_;
+};
+
+// Range checks for the enums on the wire.
+bool enum_valid(PoolType t) { return static_cast<uint8_t>(t) <= 2; }
+bool enum_valid(HolderKind k) { return static_cast<uint8_t>(k) <= 2; }
+bool enum_valid(Errc c) {
+  auto v = static_cast<int32_t>(c);
+  return v >= 1 && v <= static_cast<int32_t>(kLastErrc);
+}
+std::string enum_allowed(PoolType) { return "0 (shmem), 1 (hugetlb) or 2 (sysv)"; }
+std::string enum_allowed(HolderKind) { return "0 (session), 1 (export) or 2 (sysv_export)"; }
+std::string enum_allowed(Errc) {
+  return fmt::format("an error code from 1 to {}", static_cast<int32_t>(kLastErrc));
+}
+
+class Writer : public IoBase {
+ public:
+  explicit Writer(std::string_view message) : IoBase(message, Errc::kInvalidArgument) {}
+  std::vector<std::byte>& bytes() { return out_; }
+
+  template <std::integral T>
+  void integer(std::string_view, const T& v) {
+    using U = std::make_unsigned_t<T>;
+    auto u = static_cast<U>(v);
+    for (size_t i = 0; i < sizeof(T); ++i) {
+      out_.push_back(static_cast<std::byte>(static_cast<uint8_t>(u >> (8 * i))));
+    }
+  }
+  void boolean(std::string_view, const bool& v) {
+    out_.push_back(std::byte{v ? uint8_t{1} : uint8_t{0}});
+  }
+  template <typename E, typename Wire>
+  void enumeration(std::string_view field, const E& e, Wire) {
+    if (!enum_valid(e)) {
+      set_error(fmt::format("{} is {}; expected {}", path_.name(field), static_cast<int64_t>(e),
+                            enum_allowed(e)));
+      return;
+    }
+    integer(field, static_cast<Wire>(e));
+  }
+  void string(std::string_view field, const std::string& s, size_t max) {
+    if (s.size() > max) {
+      set_error(fmt::format("{} is {} bytes long; at most {}", path_.name(field), s.size(), max));
+      return;
+    }
+    if (s.find('\0') != std::string::npos) {
+      set_error(fmt::format("{} contains a NUL byte", path_.name(field)));
+      return;
+    }
+    integer(field, static_cast<uint16_t>(s.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(s.data());
+    out_.insert(out_.end(), p, p + s.size());
+  }
+  void token(std::string_view, const Token& t) {
+    const auto* p = reinterpret_cast<const std::byte*>(t.data());
+    out_.insert(out_.end(), p, p + t.size());
+  }
+  template <typename T, typename F>
+  void list(std::string_view field, const std::vector<T>& v, size_t max, F&& item) {
+    if (v.size() > max) {
+      set_error(fmt::format("{} has {} entries; at most {}", path_.name(field), v.size(), max));
+      return;
+    }
+    integer(field, static_cast<uint32_t>(v.size()));
+    for (size_t i = 0; i < v.size() && ok(); ++i) {
+      size_t saved = path_.push(field, i);
+      item(*this, v[i]);
+      path_.pop(saved);
+    }
+  }
+
+ private:
+  std::vector<std::byte> out_;
+};
+
+class Reader : public IoBase {
+ public:
+  Reader(std::string_view message, std::span<const std::byte> in)
+      : IoBase(message, Errc::kProtocol), in_(in) {}
+  [[nodiscard]] size_t remaining() const { return in_.size() - pos_; }
+
+  template <std::integral T>
+  void integer(std::string_view field, T& v) {
+    if (!take(field, sizeof(T))) return;
+    std::make_unsigned_t<T> u = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) {
+      u = static_cast<decltype(u)>(
+          u | static_cast<decltype(u)>(static_cast<uint8_t>(in_[pos_ - sizeof(T) + i])) << (8 * i));
+    }
+    v = static_cast<T>(u);
+  }
+  void boolean(std::string_view field, bool& v) {
+    uint8_t raw = 0;
+    integer(field, raw);
+    if (!ok()) return;
+    if (raw > 1) {
+      set_error(fmt::format("{} is {}; a boolean is 0 or 1", path_.name(field), raw));
+      return;
+    }
+    v = raw == 1;
+  }
+  template <typename E, typename Wire>
+  void enumeration(std::string_view field, E& e, Wire) {
+    Wire raw{};
+    integer(field, raw);
+    if (!ok()) return;
+    E candidate = static_cast<E>(raw);
+    if (!enum_valid(candidate)) {
+      set_error(fmt::format("{} is {}; expected {}", path_.name(field), static_cast<int64_t>(raw),
+                            enum_allowed(candidate)));
+      return;
+    }
+    e = candidate;
+  }
+  void string(std::string_view field, std::string& s, size_t max) {
+    uint16_t len = 0;
+    integer(field, len);
+    if (!ok()) return;
+    if (len > max) {
+      set_error(fmt::format("{} is {} bytes long; at most {}", path_.name(field), len, max));
+      return;
+    }
+    if (!take(field, len)) return;
+    s.assign(reinterpret_cast<const char*>(in_.data() + pos_ - len), len);
+    if (s.find('\0') != std::string::npos) {
+      set_error(fmt::format("{} contains a NUL byte", path_.name(field)));
+    }
+  }
+  void token(std::string_view field, Token& t) {
+    if (!take(field, t.size())) return;
+    std::memcpy(t.data(), in_.data() + pos_ - t.size(), t.size());
+  }
+  template <typename T, typename F>
+  void list(std::string_view field, std::vector<T>& v, size_t max, F&& item) {
+    uint32_t count = 0;
+    integer(field, count);
+    if (!ok()) return;
+    if (count > max) {
+      set_error(fmt::format("{} has {} entries; at most {}", path_.name(field), count, max));
+      return;
+    }
+    // Every item takes at least one byte: a count the rest of the message
+    // cannot hold is refused before anything is allocated.
+    if (count > remaining()) {
+      set_error(fmt::format("{} has {} entries but only {} bytes follow", path_.name(field), count,
+                            remaining()));
+      return;
+    }
+    v.resize(count);
+    for (size_t i = 0; i < count && ok(); ++i) {
+      size_t saved = path_.push(field, i);
+      item(*this, v[i]);
+      path_.pop(saved);
+    }
+  }
+  void finish() {
+    if (ok() && remaining() != 0) {
+      set_error(fmt::format("{} trailing bytes after the last field", remaining()));
+    }
+  }
+
+ private:
+  bool take(std::string_view field, size_t n) {
+    if (!ok()) return false;
+    if (remaining() < n) {
+      set_error(fmt::format("truncated at {}: needs {} bytes at payload offset {}, {} left",
+                            path_.name(field), n, pos_, remaining()));
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+
+  std::span<const std::byte> in_;
+  size_t pos_ = 0;
+};
+
+// ---- layouts -----------------------------------------------------------------
+// One `fields` per message or item. M is T or const T, so the same function
+// reads (Reader, T&) and writes (Writer, const T&).
+
+template <typename M, typename T>
+concept Is = std::same_as<std::remove_const_t<M>, T>;
+
+void fields(auto& io, Is<Hello> auto& m) {
+  io.integer("protocol_version", m.protocol_version);
+  io.string("device", m.device, kMaxNameLength);
+  io.integer("pid", m.pid);
+}
+void fields(auto&, Is<ListPools> auto&) {}
+void fields(auto& io, Is<Allocate> auto& m) {
+  io.list("pool list", m.pools, kMaxAllocatePools,
+          [](auto& i, auto& name) { i.string("name", name, kMaxNameLength); });
+  io.integer("size", m.size);
+  io.integer("alignment", m.alignment);
+  io.integer("flags", m.flags);
+  io.require((m.flags & ~kAllocKnownFlags) == 0,
+             "flags 0x{:x} has unknown bits; known: contiguous=0x1, zero=0x2", m.flags);
+}
+void fields(auto& io, Is<Get> auto& m) { io.integer("block_id", m.block_id); }
+void fields(auto& io, Is<Put> auto& m) { io.integer("block_id", m.block_id); }
+void fields(auto& io, Is<Export> auto& m) {
+  io.integer("block_id", m.block_id);
+  io.integer("max_imports", m.max_imports);
+  io.integer("lifetime_ms", m.lifetime_ms);
+}
+void fields(auto& io, Is<Import> auto& m) { io.token("token", m.token); }
+void fields(auto& io, Is<Unexport> auto& m) { io.token("token", m.token); }
+void fields(auto& io, Is<SysvExport> auto& m) { io.integer("block_id", m.block_id); }
+void fields(auto& io, Is<SysvUnexport> auto& m) { io.integer("block_id", m.block_id); }
+void fields(auto&, Is<StatsRequest> auto&) {}
+
+void page_request(auto& io, auto& m, size_t max) {
+  io.integer("after_id", m.after_id);
+  io.integer("limit", m.limit);
+  io.require(m.limit <= max, "limit {} is above the page size {}; use 0 to {}", m.limit, max, max);
+}
+void fields(auto& io, Is<ListBlocks> auto& m) { page_request(io, m, kMaxBlocksPerPage); }
+void fields(auto& io, Is<ListSessions> auto& m) { page_request(io, m, kMaxSessionsPerPage); }
+void fields(auto& io, Is<ListDevices> auto& m) { page_request(io, m, kMaxDevicesPerPage); }
+
+void fields(auto& io, Is<ErrorReply> auto& m) {
+  io.enumeration("code", m.code, int32_t{});
+  io.string("message", m.message, kMaxTextLength);
+}
+void fields(auto& io, Is<Welcome> auto& m) {
+  io.integer("protocol_version", m.protocol_version);
+  io.integer("session_id", m.session_id);
+  io.string("daemon_version", m.daemon_version, kMaxNameLength);
+}
+void fields(auto&, Is<Ok> auto&) {}
+
+void fields(auto& io, Is<PoolInfo> auto& m) {
+  io.integer("index", m.index);
+  io.string("name", m.name, kMaxNameLength);
+  io.enumeration("type", m.type, uint8_t{});
+  io.integer("size", m.size);
+  io.integer("page_size", m.page_size);
+  io.integer("bytes_used", m.bytes_used);
+  io.integer("bytes_free", m.bytes_free);
+  io.integer("largest_free", m.largest_free);
+  io.integer("free_extents", m.free_extents);
+  io.integer("live_blocks", m.live_blocks);
+  io.boolean("has_physical", m.has_physical);
+  io.string("strategy", m.strategy, kMaxNameLength);
+  io.boolean("accessible", m.accessible);
+}
+void pool_list(auto& io, auto& pools) {
+  io.list("pools", pools, kMaxPools, [](auto& i, auto& p) { fields(i, p); });
+}
+void fields(auto& io, Is<PoolList> auto& m) { pool_list(io, m.pools); }
+
+void fields(auto& io, Is<PoolMemory> auto& m) {
+  io.enumeration("memory.type", m.type, uint8_t{});
+  io.boolean("memory.fd_attached", m.fd_attached);
+  io.integer("memory.pool_size", m.pool_size);
+  io.integer("memory.page_size", m.page_size);
+  io.integer("memory.shmid", m.shmid);
+  if (m.type == PoolType::kSysv) {
+    io.require(!m.fd_attached, "memory.fd_attached is set for a sysv pool; sysv travels as shmid");
+    io.require(m.shmid >= 0, "memory.shmid is {} for a sysv pool; it must be >= 0", m.shmid);
+  } else {
+    io.require(m.shmid == -1, "memory.shmid is {} for a {} pool; it must be -1", m.shmid,
+               pool_type_name(m.type));
+  }
+}
+void fields(auto& io, Is<BlockInfo> auto& m) {
+  io.integer("block_id", m.block_id);
+  io.integer("pool_index", m.pool_index);
+  io.string("pool_name", m.pool_name, kMaxNameLength);
+  io.integer("offset", m.offset);
+  io.integer("size", m.size);
+  io.integer("phys", m.phys);
+  fields(io, m.memory);
+}
+void fields(auto& io, Is<TokenReply> auto& m) { io.token("token", m.token); }
+void fields(auto& io, Is<SysvSegment> auto& m) {
+  io.integer("shmid", m.shmid);
+  io.integer("offset", m.offset);
+  io.integer("size", m.size);
+}
+void fields(auto& io, Is<StatsReply> auto& m) {
+  io.integer("sessions", m.sessions);
+  io.integer("blocks", m.blocks);
+  io.integer("bytes", m.bytes);
+  io.integer("exports", m.exports);
+  pool_list(io, m.pools);
+}
+
+void fields(auto& io, Is<Holder> auto& m) {
+  io.enumeration("kind", m.kind, uint8_t{});
+  io.integer("id", m.id);
+  io.integer("pid", m.pid);
+  io.string("device", m.device, kMaxNameLength);
+  io.integer("references", m.references);
+}
+void fields(auto& io, Is<BlockEntry> auto& m) {
+  io.integer("id", m.id);
+  io.integer("pool_index", m.pool_index);
+  io.integer("offset", m.offset);
+  io.integer("size", m.size);
+  io.integer("phys", m.phys);
+  io.integer("refcount", m.refcount);
+  io.list("holders", m.holders, kMaxHoldersPerBlock, [](auto& i, auto& h) { fields(i, h); });
+  io.integer("holders_omitted", m.holders_omitted);
+}
+void page_reply(auto& io, auto& m) {
+  io.integer("next_after_id", m.next_after_id);
+  io.boolean("more", m.more);
+}
+void fields(auto& io, Is<BlockList> auto& m) {
+  io.list("blocks", m.blocks, kMaxBlocksPerPage, [](auto& i, auto& b) { fields(i, b); });
+  page_reply(io, m);
+}
+void fields(auto& io, Is<SessionEntry> auto& m) {
+  io.integer("id", m.id);
+  io.integer("pid", m.pid);
+  io.integer("uid", m.uid);
+  io.integer("gid", m.gid);
+  io.string("device", m.device, kMaxNameLength);
+  io.integer("blocks_held", m.blocks_held);
+  io.integer("references", m.references);
+  io.integer("bytes_held", m.bytes_held);
+}
+void fields(auto& io, Is<SessionList> auto& m) {
+  io.list("sessions", m.sessions, kMaxSessionsPerPage, [](auto& i, auto& s) { fields(i, s); });
+  page_reply(io, m);
+}
+void fields(auto& io, Is<DeviceEntry> auto& m) {
+  io.integer("id", m.id);
+  io.string("name", m.name, kMaxNameLength);
+  io.integer("max", m.max);
+  io.integer("min", m.min);
+  io.integer("used", m.used);
+  io.integer("headroom", m.headroom);
+  io.integer("sessions", m.sessions);
+}
+void fields(auto& io, Is<DeviceList> auto& m) {
+  io.list("devices", m.devices, kMaxDevicesPerPage, [](auto& i, auto& d) { fields(i, d); });
+  page_reply(io, m);
+}
+
+// ---- framing -----------------------------------------------------------------
+
+uint32_t load_u32(std::span<const std::byte> b, size_t at) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(b[at + i]) << (8 * i);
+  return v;
+}
+uint16_t load_u16(std::span<const std::byte> b, size_t at) {
+  return static_cast<uint16_t>(static_cast<uint16_t>(b[at]) |
+                               static_cast<uint16_t>(static_cast<uint16_t>(b[at + 1]) << 8));
+}
+
+// Hello, Welcome and ErrorReply keep their layout in every version, so a
+// peer speaking another version can still be told so.
+bool layout_frozen(MessageType t) {
+  return t == MessageType::kHello || t == MessageType::kWelcome || t == MessageType::kError;
+}
+
+template <typename T>
+Result<Body> decode_payload(std::string_view name, std::span<const std::byte> payload) {
+  T m{};
+  Reader r(name, payload);
+  fields(r, m);
+  r.finish();
+  if (!r.ok()) return std::unexpected(r.take_error());
+  return Body(std::move(m));
+}
+
+Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
+  std::string_view name = message_type_name(type);
+  return [&]<size_t... I>(std::index_sequence<I...>)->Result<Body> {
+    Result<Body> out = fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
+    (void)((std::variant_alternative_t<I, Body>::kType == type
+                ? (out = decode_payload<std::variant_alternative_t<I, Body>>(name, payload), true)
+                : false) ||
+           ...);
+    return out;
+  }
+  (std::make_index_sequence<std::variant_size_v<Body>>{});
+}
+
+}  // namespace
+
+Result<Header> decode_header(std::span<const std::byte> bytes) {
+  if (bytes.size() < kHeaderSize) {
+    return fail(Errc::kProtocol, "message is {} bytes; the header alone is {}", bytes.size(),
+                kHeaderSize);
+  }
+  Header h;
+  h.magic = load_u32(bytes, 0);
+  h.version = load_u16(bytes, 4);
+  h.type = static_cast<MessageType>(load_u16(bytes, 6));
+  h.request_id = load_u32(bytes, 8);
+  h.payload_length = load_u32(bytes, 12);
+  if (h.magic != kMagic) {
+    return fail(Errc::kProtocol,
+                "bad magic 0x{:08x}; a pmm message starts with 0x{:08x} (\"PMM1\")", h.magic,
+                kMagic);
+  }
+  if (h.payload_length != bytes.size() - kHeaderSize) {
+    return fail(Errc::kProtocol, "header announces {} payload bytes but {} follow",
+                h.payload_length, bytes.size() - kHeaderSize);
+  }
+  return h;
+}
+
+Result<std::vector<std::byte>> encode(const Message& m) {
+  MessageType type = type_of(m.body);
+  Writer w(message_type_name(type));
+  auto& out = w.bytes();
+  out.resize(kHeaderSize);
+  std::visit([&](const auto& body) { fields(w, body); }, m.body);
+  if (!w.ok()) return std::unexpected(w.take_error());
+  size_t limit = is_request(type) ? kMaxRequestSize : kMaxReplySize;
+  if (out.size() > limit) {
+    return fail(Errc::kInvalidArgument, "{}: message would be {} bytes; at most {}",
+                message_type_name(type), out.size(), limit);
+  }
+  auto put = [&](size_t at, uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      out[at + i] = static_cast<std::byte>(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  put(0, kMagic, 4);
+  put(4, kProtocolVersion, 2);
+  put(6, static_cast<uint16_t>(type), 2);
+  put(8, m.request_id, 4);
+  put(12, out.size() - kHeaderSize, 4);
+  return std::move(out);
+}
+
+Result<Message> decode(std::span<const std::byte> bytes) {
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  if (!is_request(h->type) && !is_reply(h->type)) {
+    return fail(Errc::kProtocol,
+                "unknown message type {}; known: 1 to 14 (requests), 100 to 110 "
+                "(replies)",
+                static_cast<uint16_t>(h->type));
+  }
+  if (h->version != kProtocolVersion && !layout_frozen(h->type)) {
+    return fail(Errc::kProtocol, "{}: protocol version {}; this side speaks version {}",
+                message_type_name(h->type), h->version, kProtocolVersion);
+  }
+  auto body = decode_body(h->type, bytes.subspan(kHeaderSize));
+  if (!body) return std::unexpected(body.error());
+  return Message{.request_id = h->request_id, .body = std::move(*body)};
+}
+
+Result<Message> decode_request(std::span<const std::byte> bytes) {
+  if (bytes.size() > kMaxRequestSize) {
+    return fail(Errc::kProtocol, "request is {} bytes; at most {}", bytes.size(), kMaxRequestSize);
+  }
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  if (is_reply(h->type)) {
+    return fail(Errc::kProtocol, "{} is a reply; the daemon only accepts requests",
+                message_type_name(h->type));
+  }
+  return decode(bytes);
+}
+
+Result<Message> decode_reply(std::span<const std::byte> bytes) {
+  if (bytes.size() > kMaxReplySize) {
+    return fail(Errc::kProtocol, "reply is {} bytes; at most {}", bytes.size(), kMaxReplySize);
+  }
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  if (is_request(h->type)) {
+    return fail(Errc::kProtocol, "{} is a request; a reply was expected",
+                message_type_name(h->type));
+  }
+  return decode(bytes);
+}
+
+size_t fds_expected(const Body& body) {
+  const auto* b = std::get_if<BlockInfo>(&body);
+  return b != nullptr && b->memory.fd_attached ? 1 : 0;
+}
+
+}  // namespace pmm::proto
