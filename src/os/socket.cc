@@ -216,8 +216,8 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
-  // Room for exactly max_fds: one more and the kernel sets MSG_CTRUNC (and
-  // closes the extras itself). With max_fds 0, any fd is refused that way.
+  // Room for max_fds (rounded up): beyond it the kernel sets MSG_CTRUNC and
+  // closes the extras itself. With max_fds 0, any fd is refused that way.
   msg.msg_controllen = max_fds == 0 ? 0 : CMSG_SPACE(sizeof(int) * max_fds);
   if (max_fds == 0) msg.msg_control = nullptr;
   ssize_t n;
@@ -255,7 +255,8 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
     return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
                 max_bytes);
   }
-  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+  // CMSG_SPACE rounds up to 8 bytes, so room for one fd holds two: count too.
+  if ((msg.msg_flags & MSG_CTRUNC) != 0 || out.fds.size() > max_fds) {
     return fail(Errc::kProtocol, "message carried more than {} file descriptors; dropped", max_fds);
   }
   if (foreign_cmsg) {
