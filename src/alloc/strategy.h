@@ -34,11 +34,11 @@
 namespace pmm::alloc {
 
 struct Stats {
-  uint64_t size = 0;             // the whole offset space
-  uint64_t bytes_used = 0;       // sum of live block sizes (as allocated)
-  uint64_t bytes_free = 0;       // size - bytes_used
-  uint64_t free_extents = 0;     // maximal free ranges (split by barriers)
-  uint64_t largest_free = 0;     // length of the largest free extent
+  uint64_t size = 0;          // the whole offset space
+  uint64_t bytes_used = 0;    // sum of live block sizes (as allocated)
+  uint64_t bytes_free = 0;    // size - bytes_used
+  uint64_t free_extents = 0;  // maximal free ranges (split by barriers)
+  uint64_t largest_free = 0;  // length of the largest free extent
   uint64_t live_blocks = 0;
 };
 
@@ -79,7 +79,6 @@ class Strategy {
 
 // "best_fit" (default) or "tlsf". An unknown name, or size 0, is an error
 // whose message lists the accepted names.
-[[nodiscard]] Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name,
-                                                              uint64_t size);
+[[nodiscard]] Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, uint64_t size);
 
 }  // namespace pmm::alloc

@@ -1,0 +1,104 @@
+// pmm::alloc::detail::Segment — one record per free extent or live block,
+// kept in a vector pool on the heap, addressed by 32-bit index.
+//
+// The strategies tile [0, size) with segments in address order, linked by
+// prev/next: boundary tags kept out of band. A release finds its neighbours
+// in O(1) through these links instead of searching an address index. The
+// three `link` words belong to the free index of the strategy (AVL
+// left/right/parent for best_fit, free-list prev/next for tlsf). Indices
+// rather than pointers keep a record at 40 bytes and survive the pool's
+// reallocation.
+//
+// Usage:
+//   SegmentPool pool;
+//   uint32_t i = pool.take();     // pool.reserve_spare(n) first keeps pointers valid
+//   pool[i].start = 0; ...
+//   pool.put(i);
+//
+// Thread safety: none; owned by one strategy.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pmm::alloc::detail {
+
+inline constexpr uint32_t kNil = UINT32_MAX;
+
+struct Segment {
+  uint64_t start = 0;
+  uint64_t len = 0;
+  uint32_t prev = kNil;  // address order
+  uint32_t next = kNil;
+  uint32_t link[3] = {kNil, kNil, kNil};  // owned by the free index
+  uint16_t aux = 0;                       // owned by the free index (AVL height, TLSF bin)
+  bool free = false;
+  bool barrier_start = false;  // start is 0 or a barrier: never merge with prev
+};
+
+class SegmentPool {
+ public:
+  // The most segments a pool may hold; index kNil is reserved.
+  static constexpr uint32_t kMaxSegments = UINT32_MAX - 1;
+
+  Segment& operator[](uint32_t i) { return segs_[i]; }
+  const Segment& operator[](uint32_t i) const { return segs_[i]; }
+  Segment* data() { return segs_.data(); }
+  const Segment* data() const { return segs_.data(); }
+
+  // Slots ever handed out (live and recycled); an upper bound for indices.
+  [[nodiscard]] uint32_t extent() const { return static_cast<uint32_t>(segs_.size()); }
+  [[nodiscard]] uint32_t in_use() const { return extent() - spare_; }
+
+  // Makes the next `n` take() calls succeed without moving the pool, so
+  // pointers from data() stay valid across them. False at kMaxSegments.
+  [[nodiscard]] bool reserve_spare(uint32_t n) {
+    if (spare_ >= n) return true;
+    uint64_t need = static_cast<uint64_t>(segs_.size()) + (n - spare_);
+    if (need > kMaxSegments) return false;
+    if (need > segs_.capacity()) {
+      uint64_t grown = std::max<uint64_t>(need, std::max<uint64_t>(64, segs_.capacity() * 2));
+      segs_.reserve(static_cast<size_t>(std::min<uint64_t>(grown, kMaxSegments)));
+    }
+    return true;
+  }
+
+  uint32_t take() {
+    if (free_head_ != kNil) {
+      uint32_t i = free_head_;
+      free_head_ = segs_[i].next;
+      --spare_;
+      segs_[i] = Segment{};
+      return i;
+    }
+    segs_.emplace_back();
+    return static_cast<uint32_t>(segs_.size() - 1);
+  }
+
+  void put(uint32_t i) {
+    segs_[i] = Segment{};
+    segs_[i].next = free_head_;
+    segs_[i].len = kRecycled;
+    free_head_ = i;
+    ++spare_;
+  }
+
+  [[nodiscard]] bool recycled(uint32_t i) const { return segs_[i].len == kRecycled; }
+
+  void clear() {
+    segs_.clear();
+    free_head_ = kNil;
+    spare_ = 0;
+  }
+
+ private:
+  // A recycled slot has length 0, which no real segment has.
+  static constexpr uint64_t kRecycled = 0;
+
+  std::vector<Segment> segs_;
+  uint32_t free_head_ = kNil;
+  uint32_t spare_ = 0;
+};
+
+}  // namespace pmm::alloc::detail

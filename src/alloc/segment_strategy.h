@@ -1,0 +1,288 @@
+// pmm::alloc::detail::SegmentStrategy<Index> — the part of best_fit and tlsf
+// that is the same: segments tiling [0, size) in address order, a hash map
+// from live block offset to segment, argument checks, splitting on allocate,
+// coalescing on release, barriers, stats and the invariant walk. The Index
+// (FreeTree or TlsfIndex) only decides which free extent a request takes.
+//
+// Allocation takes the extent E the index picks, places the block at
+// align_up(E.start, align), and leaves the pieces before and after it free.
+// Release merges the block with a free neighbour unless a barrier sits
+// between them. Free extents are therefore always maximal between blocks
+// and barriers, which check_invariants verifies.
+//
+// Usage: not used directly; see best_fit.h and tlsf.h.
+//
+// Thread safety: none. One owner calls it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "alloc/offset_map.h"
+#include "alloc/segment.h"
+#include "alloc/strategy.h"
+
+namespace pmm::alloc::detail {
+
+// An alignment or size limit as people read it: "1 GiB", "4096 bytes".
+std::string describe_bytes(uint64_t n);
+
+// The shared argument checks of allocate(); empty when the request is valid.
+Status check_request(uint64_t region, uint64_t size, uint64_t alignment);
+
+template <typename Index>
+class SegmentStrategy final : public Strategy {
+ public:
+  SegmentStrategy(std::string_view name, uint64_t size) : name_(name), size_(size) { rebuild(); }
+
+  [[nodiscard]] std::string_view name() const override { return name_; }
+
+  [[nodiscard]] Result<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+    steps_ = 0;
+    if (Status ok = check_request(size_, size, alignment); !ok) return std::unexpected(ok.error());
+    uint32_t e = index_.find(segs_.data(), size, alignment, steps_);
+    if (e == kNil) return no_fit(size, alignment);
+    if (!segs_.reserve_spare(2))
+      return fail(Errc::kNoMemory,
+                  "allocate {} bytes: the strategy's limit of {} records is reached", size,
+                  SegmentPool::kMaxSegments);
+    Segment* s = segs_.data();
+    index_.remove(s, e, steps_);
+    const uint64_t start = s[e].start;
+    const uint64_t end = start + s[e].len;
+    const uint64_t at = start + ((0 - start) & (alignment - 1));
+    uint32_t b = e;
+    if (at > start) {  // the piece before stays free, in e
+      b = segs_.take();
+      s[e].len = at - start;
+      index_.insert(s, e, steps_);
+      link_after(s, e, b);
+      s[b].start = at;
+    }
+    s[b].len = size;
+    s[b].free = false;
+    if (at + size < end) {  // the piece after becomes a new free extent
+      uint32_t t = segs_.take();
+      s[t].start = at + size;
+      s[t].len = end - (at + size);
+      s[t].free = true;
+      link_after(s, b, t);
+      index_.insert(s, t, steps_);
+    }
+    blocks_.insert(at, b, steps_);
+    bytes_used_ += size;
+    return at;
+  }
+
+  [[nodiscard]] Status release(uint64_t offset) override {
+    steps_ = 0;
+    uint32_t b = blocks_.find(offset, steps_);
+    if (b == OffsetMap::kNoValue) return not_a_block("release", offset);
+    (void)blocks_.erase(offset, steps_);
+    Segment* s = segs_.data();
+    bytes_used_ -= s[b].len;
+    uint32_t n = s[b].next;
+    if (n != kNil && s[n].free && !s[n].barrier_start) {
+      ++steps_;
+      index_.remove(s, n, steps_);
+      s[b].len += s[n].len;
+      unlink(s, n);
+      segs_.put(n);
+    }
+    uint32_t p = s[b].prev;
+    if (p != kNil && s[p].free && !s[b].barrier_start) {
+      ++steps_;
+      index_.remove(s, p, steps_);
+      s[p].len += s[b].len;
+      unlink(s, b);
+      segs_.put(b);
+      b = p;
+    }
+    s[b].free = true;
+    index_.insert(s, b, steps_);
+    return {};
+  }
+
+  [[nodiscard]] Result<uint64_t> block_size(uint64_t offset) const override {
+    uint64_t probes = 0;
+    uint32_t b = blocks_.find(offset, probes);
+    if (b == OffsetMap::kNoValue) return not_a_block("block_size", offset);
+    return segs_[b].len;
+  }
+
+  [[nodiscard]] Status set_barriers(std::span<const uint64_t> offsets) override {
+    if (blocks_.size() != 0)
+      return fail(Errc::kInvalidArgument,
+                  "set_barriers with {} live blocks: barriers can only be set while no block is "
+                  "live (right after the strategy is made)",
+                  blocks_.size());
+    for (uint64_t b : offsets) {
+      if (b == 0 || b >= size_)
+        return fail(Errc::kInvalidArgument,
+                    "barrier at offset {} is outside (0, {}): a barrier must lie strictly inside "
+                    "the region; 0 and the region's size are barriers already",
+                    b, size_);
+    }
+    barriers_.insert(barriers_.end(), offsets.begin(), offsets.end());
+    std::sort(barriers_.begin(), barriers_.end());
+    barriers_.erase(std::unique(barriers_.begin(), barriers_.end()), barriers_.end());
+    if (barriers_.size() + 1 > SegmentPool::kMaxSegments)
+      return fail(Errc::kInvalidArgument, "{} barriers: at most {} are supported", barriers_.size(),
+                  SegmentPool::kMaxSegments - 1);
+    rebuild();
+    return {};
+  }
+
+  [[nodiscard]] Stats stats() const override {
+    Stats st;
+    st.size = size_;
+    st.bytes_used = bytes_used_;
+    st.bytes_free = size_ - bytes_used_;
+    st.free_extents = index_.count();
+    uint32_t big = index_.largest(segs_.data());
+    st.largest_free = big == kNil ? 0 : segs_[big].len;
+    st.live_blocks = blocks_.size();
+    return st;
+  }
+
+  [[nodiscard]] uint64_t last_op_steps() const override { return steps_; }
+
+  [[nodiscard]] Status check_invariants() const override;
+
+ private:
+  static void link_after(Segment* s, uint32_t a, uint32_t b) {
+    s[b].prev = a;
+    s[b].next = s[a].next;
+    if (s[a].next != kNil) s[s[a].next].prev = b;
+    s[a].next = b;
+  }
+  static void unlink(Segment* s, uint32_t x) {
+    if (s[x].prev != kNil) s[s[x].prev].next = s[x].next;
+    if (s[x].next != kNil) s[s[x].next].prev = s[x].prev;
+  }
+
+  // Tiles [0, size) with one free extent per stretch between barriers.
+  void rebuild() {
+    segs_.clear();
+    index_.clear();
+    blocks_.clear();
+    bytes_used_ = 0;
+    uint64_t steps = 0;
+    uint32_t prev = kNil;
+    uint64_t from = 0;
+    for (size_t k = 0; k <= barriers_.size(); ++k) {
+      uint64_t to = k < barriers_.size() ? barriers_[k] : size_;
+      uint32_t i = segs_.take();
+      Segment& seg = segs_[i];
+      seg.start = from;
+      seg.len = to - from;
+      seg.free = true;
+      seg.barrier_start = true;
+      seg.prev = prev;
+      if (prev != kNil) segs_[prev].next = i;
+      index_.insert(segs_.data(), i, steps);
+      prev = i;
+      from = to;
+    }
+    head_ = 0;
+  }
+
+  [[nodiscard]] std::unexpected<Error> no_fit(uint64_t size, uint64_t alignment) const {
+    uint32_t big = index_.largest(segs_.data());
+    uint64_t largest = big == kNil ? 0 : segs_[big].len;
+    std::string where = big == kNil
+                            ? std::string("none is free")
+                            : fmt::format("{} bytes at offset {}", largest, segs_[big].start);
+    return fail(Errc::kNoMemory,
+                "no free extent holds {} bytes aligned to {} ({}): largest free extent is {}; {} "
+                "of {} bytes free in {} extents",
+                size, alignment, name_, where, size_ - bytes_used_, size_, index_.count());
+  }
+
+  [[nodiscard]] std::unexpected<Error> not_a_block(std::string_view op, uint64_t offset) const {
+    if (offset >= size_)
+      return fail(Errc::kNotFound, "{} offset {}: beyond the region of {} bytes", op, offset,
+                  size_);
+    return fail(Errc::kNotFound,
+                "{} offset {}: no live block starts there (never allocated, already released, or "
+                "inside a block); {} blocks are live",
+                op, offset, blocks_.size());
+  }
+
+  std::string name_;
+  uint64_t size_;
+  SegmentPool segs_;
+  Index index_;
+  OffsetMap blocks_;
+  std::vector<uint64_t> barriers_;  // sorted, unique, all in (0, size)
+  uint32_t head_ = 0;               // the segment at offset 0
+  uint64_t bytes_used_ = 0;
+  uint64_t steps_ = 0;
+};
+
+// The full O(n) cross-check: the address walk covers [0, size) exactly once
+// with linked, non-recycled segments; barrier flags match the barrier list
+// and no segment contains a barrier; no two free neighbours are left
+// unmerged except across a barrier; every block is in the offset map and
+// the map holds nothing else; the index holds exactly the free segments;
+// the running totals agree. Violations are Errc::kProtocol (the structure
+// itself is inconsistent), with the offset involved.
+template <typename Index>
+Status SegmentStrategy<Index>::check_invariants() const {
+  const Segment* s = segs_.data();
+  const uint32_t extent = segs_.extent();
+  uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0, probes = 0;
+  size_t bi = 0;
+  uint32_t prev = kNil;
+  for (uint32_t x = head_; x != kNil; prev = x, x = s[x].next) {
+    if (x >= extent || segs_.recycled(x))
+      return fail(Errc::kProtocol, "segment walk at offset {} reaches a dead record {}", at, x);
+    if (++nseg > segs_.in_use())
+      return fail(Errc::kProtocol, "segment walk longer than the {} records in use",
+                  segs_.in_use());
+    const Segment& e = s[x];
+    if (e.prev != prev) return fail(Errc::kProtocol, "segment at {}: wrong prev link", e.start);
+    if (e.start != at)
+      return fail(Errc::kProtocol, "segment starts at {} where {} was expected", e.start, at);
+    if (e.len == 0 || e.len > size_ - at)
+      return fail(Errc::kProtocol, "segment at {} has length {} (region {})", at, e.len, size_);
+    bool barrier = at == 0 || (bi < barriers_.size() && barriers_[bi] == at);
+    if (barrier && at != 0) ++bi;
+    if (e.barrier_start != barrier)
+      return fail(Errc::kProtocol, "segment at {}: barrier flag {} but barrier {}", at,
+                  e.barrier_start, barrier);
+    if (bi < barriers_.size() && barriers_[bi] < at + e.len)
+      return fail(Errc::kProtocol, "segment [{}, {}) straddles barrier {}", at, at + e.len,
+                  barriers_[bi]);
+    if (e.free) {
+      ++nfree;
+      if (prev != kNil && s[prev].free && !e.barrier_start)
+        return fail(Errc::kProtocol, "free extents at {} and {} are not merged", s[prev].start, at);
+    } else {
+      ++nused;
+      used += e.len;
+      if (blocks_.find(at, probes) != x)
+        return fail(Errc::kProtocol, "block at {} is missing from the offset map", at);
+    }
+    at += e.len;
+  }
+  if (at != size_) return fail(Errc::kProtocol, "segments cover {} of {} bytes", at, size_);
+  if (bi != barriers_.size())
+    return fail(Errc::kProtocol, "{} barriers never met a segment boundary", barriers_.size() - bi);
+  if (nseg != segs_.in_use())
+    return fail(Errc::kProtocol, "{} records in use but {} segments reachable", segs_.in_use(),
+                nseg);
+  if (used != bytes_used_)
+    return fail(Errc::kProtocol, "blocks add up to {} bytes, counted {}", used, bytes_used_);
+  if (nused != blocks_.size())
+    return fail(Errc::kProtocol, "{} blocks reachable, offset map holds {}", nused, blocks_.size());
+  if (nfree != index_.count())
+    return fail(Errc::kProtocol, "{} free extents reachable, index holds {}", nfree,
+                index_.count());
+  return index_.check(s, extent);
+}
+
+}  // namespace pmm::alloc::detail

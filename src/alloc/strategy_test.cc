@@ -1,0 +1,198 @@
+// Edge cases every strategy must handle the same way: bad arguments, bad
+// releases, a full region, exact fits, barriers. Runs for best_fit and tlsf.
+#include "alloc/strategy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pmm::alloc {
+namespace {
+
+using ::testing::HasSubstr;
+
+class StrategyEdges : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::unique_ptr<Strategy> make(uint64_t size) {
+    auto s = make_strategy(GetParam(), size);
+    EXPECT_TRUE(s.has_value()) << s.error().message;
+    return std::move(*s);
+  }
+};
+
+TEST(MakeStrategy, RejectsUnknownNameAndEmptyRegion) {
+  auto bad = make_strategy("first_fit", 1024);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(bad.error().message, HasSubstr("best_fit or tlsf"));
+  auto empty = make_strategy("tlsf", 0);
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(empty.error().message, HasSubstr("at least 1 byte"));
+  auto ok = make_strategy("best_fit", 1);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ((*ok)->name(), "best_fit");
+}
+
+TEST_P(StrategyEdges, RejectsBadSizesAndAlignments) {
+  auto s = make(1 << 20);
+  auto zero = s->allocate(0, 1);
+  ASSERT_FALSE(zero.has_value());
+  EXPECT_EQ(zero.error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(zero.error().message, HasSubstr("at least 1 byte"));
+
+  auto huge = s->allocate(UINT64_MAX, 1);
+  ASSERT_FALSE(huge.has_value());
+  EXPECT_EQ(huge.error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(huge.error().message, HasSubstr("1 to 1048576 bytes"));
+
+  for (uint64_t a : {uint64_t{0}, uint64_t{3}, uint64_t{6}, (uint64_t{1} << 63) + 1}) {
+    auto r = s->allocate(64, a);
+    ASSERT_FALSE(r.has_value()) << a;
+    EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+    EXPECT_THAT(r.error().message, HasSubstr("not a power of two"));
+    EXPECT_THAT(r.error().message, HasSubstr("up to 1 MiB"));
+  }
+  auto big_align = s->allocate(64, uint64_t{1} << 63);
+  ASSERT_FALSE(big_align.has_value());
+  EXPECT_EQ(big_align.error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(big_align.error().message, HasSubstr("larger than the region"));
+
+  // Alignment equal to the region is valid: offset 0 is aligned to anything.
+  auto whole = s->allocate(1, 1 << 20);
+  ASSERT_TRUE(whole.has_value()) << whole.error().message;
+  EXPECT_EQ(*whole, 0u);
+  EXPECT_TRUE(s->check_invariants().has_value());
+}
+
+TEST_P(StrategyEdges, RejectsUnknownMiddleAndDoubleReleases) {
+  auto s = make(1 << 20);
+  auto a = s->allocate(4096, 4096);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(s->release(*a + 1).error().code, Errc::kNotFound);  // middle of a block
+  EXPECT_EQ(s->release(12345).error().code, Errc::kNotFound);   // never allocated
+  auto beyond = s->release(uint64_t{1} << 40);
+  ASSERT_FALSE(beyond.has_value());
+  EXPECT_THAT(beyond.error().message, HasSubstr("beyond the region"));
+  EXPECT_EQ(s->release(UINT64_MAX).error().code, Errc::kNotFound);
+  EXPECT_EQ(*s->block_size(*a), 4096u);
+  ASSERT_TRUE(s->release(*a).has_value());
+  auto twice = s->release(*a);
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_EQ(twice.error().code, Errc::kNotFound);
+  EXPECT_THAT(twice.error().message, HasSubstr("already released"));
+  EXPECT_EQ(s->block_size(*a).error().code, Errc::kNotFound);
+  EXPECT_TRUE(s->check_invariants().has_value());
+  Stats st = s->stats();
+  EXPECT_EQ(st.live_blocks, 0u);
+  EXPECT_EQ(st.free_extents, 1u);
+  EXPECT_EQ(st.largest_free, 1u << 20);
+}
+
+TEST_P(StrategyEdges, FillsTheRegionExactlyAndReportsTheLargestExtent) {
+  auto s = make(1000);
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 10; ++i) {
+    auto r = s->allocate(100, 1);
+    ASSERT_TRUE(r.has_value()) << i << ": " << r.error().message;
+    offs.push_back(*r);
+  }
+  Stats full = s->stats();
+  EXPECT_EQ(full.bytes_used, 1000u);
+  EXPECT_EQ(full.bytes_free, 0u);
+  EXPECT_EQ(full.free_extents, 0u);
+  EXPECT_EQ(full.largest_free, 0u);
+  auto none = s->allocate(1, 1);
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code, Errc::kNoMemory);
+  EXPECT_THAT(none.error().message, HasSubstr("none is free"));
+  // Free one block in the middle: an exact fit for 100 bytes, not for 101.
+  ASSERT_TRUE(s->release(offs[4]).has_value());
+  auto too_big = s->allocate(101, 1);
+  ASSERT_FALSE(too_big.has_value());
+  EXPECT_EQ(too_big.error().code, Errc::kNoMemory);
+  EXPECT_THAT(too_big.error().message, HasSubstr("101 bytes"));
+  EXPECT_THAT(too_big.error().message, HasSubstr("largest free extent is 100 bytes at offset"));
+  auto exact = s->allocate(100, 1);
+  ASSERT_TRUE(exact.has_value()) << exact.error().message;
+  EXPECT_EQ(*exact, offs[4]);
+  for (uint64_t o : offs) ASSERT_TRUE(s->release(o).has_value());
+  EXPECT_TRUE(s->check_invariants().has_value());
+  EXPECT_EQ(s->stats().largest_free, 1000u);
+}
+
+TEST_P(StrategyEdges, WholeRegionOfMaximalSize) {
+  auto s = make(UINT64_MAX);
+  auto all = s->allocate(UINT64_MAX, 1);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_EQ(*all, 0u);
+  EXPECT_EQ(*s->block_size(0), UINT64_MAX);
+  ASSERT_TRUE(s->release(0).has_value());
+  auto high = s->allocate(uint64_t{1} << 62, uint64_t{1} << 62);
+  ASSERT_TRUE(high.has_value()) << high.error().message;
+  EXPECT_EQ(*high % (uint64_t{1} << 62), 0u);
+  auto r2 = s->allocate((uint64_t{1} << 63) - 1, 2);
+  ASSERT_TRUE(r2.has_value()) << r2.error().message;
+  EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
+}
+
+TEST_P(StrategyEdges, BarriersSplitAndNeverMerge) {
+  auto s = make(1 << 20);
+  const std::vector<uint64_t> zero{0}, end{1 << 20}, out{uint64_t{1} << 40};
+  EXPECT_EQ(s->set_barriers(zero).error().code, Errc::kInvalidArgument);
+  EXPECT_THAT(s->set_barriers(end).error().message, HasSubstr("strictly inside"));
+  EXPECT_EQ(s->set_barriers(out).error().code, Errc::kInvalidArgument);
+  const std::vector<uint64_t> bars{1 << 19, 1 << 18, 1 << 19};  // unsorted, repeated
+  ASSERT_TRUE(s->set_barriers(bars).has_value());
+  EXPECT_EQ(s->stats().free_extents, 3u);
+  EXPECT_EQ(s->stats().largest_free, 1u << 19);
+  // A block bigger than any stretch between barriers cannot be placed.
+  auto straddle = s->allocate((1 << 19) + 1, 1);
+  ASSERT_FALSE(straddle.has_value());
+  EXPECT_EQ(straddle.error().code, Errc::kNoMemory);
+  auto a = s->allocate(1 << 18, 1);
+  ASSERT_TRUE(a.has_value());
+  const std::vector<uint64_t> more{12345};
+  auto late = s->set_barriers(more);
+  ASSERT_FALSE(late.has_value());
+  EXPECT_THAT(late.error().message, HasSubstr("while no block is live"));
+  ASSERT_TRUE(s->release(*a).has_value());
+  EXPECT_EQ(s->stats().free_extents, 3u);  // still split at the barriers
+  ASSERT_TRUE(s->set_barriers(more).has_value());
+  EXPECT_EQ(s->stats().free_extents, 4u);
+  EXPECT_TRUE(s->check_invariants().has_value());
+  // Fill the region with 1-byte blocks around the barriers, release all.
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 4; ++i) {
+    auto r = s->allocate(12345, 1);
+    if (r) offs.push_back(*r);
+  }
+  for (uint64_t o : offs) ASSERT_TRUE(s->release(o).has_value());
+  EXPECT_EQ(s->stats().free_extents, 4u);
+  EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
+}
+
+TEST_P(StrategyEdges, AlignmentPaddingStaysFreeAndCoalesces) {
+  auto s = make(1 << 16);
+  auto a = s->allocate(1, 1);  // at 0
+  ASSERT_TRUE(a.has_value());
+  auto b = s->allocate(100, 4096);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(*b % 4096, 0u);
+  EXPECT_EQ(s->stats().free_extents, 2u);  // the padding and the rest
+  EXPECT_EQ(s->stats().bytes_used, 101u);
+  ASSERT_TRUE(s->release(*b).has_value());
+  ASSERT_TRUE(s->release(*a).has_value());
+  EXPECT_EQ(s->stats().free_extents, 1u);
+  EXPECT_EQ(s->stats().largest_free, 1u << 16);
+  EXPECT_TRUE(s->check_invariants().has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, StrategyEdges, ::testing::Values("best_fit", "tlsf"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace pmm::alloc

@@ -1,0 +1,137 @@
+// TlsfIndex: bitmap bookkeeping and the good-fit search with a bounded
+// fallback scan. See tlsf_index.h for the rule.
+#include "alloc/tlsf_index.h"
+
+#include <vector>
+
+namespace pmm::alloc::detail {
+namespace {
+
+enum : int { kPrev = 0, kNext = 1 };
+
+inline bool holds(const Segment& e, uint64_t size, uint64_t align) {
+  uint64_t pad = (0 - e.start) & (align - 1);
+  return e.len >= size && pad <= e.len - size;
+}
+
+}  // namespace
+
+void TlsfIndex::clear() {
+  heads_.fill(kNil);
+  sl_bitmap_.fill(0);
+  fl_bitmap_ = 0;
+  count_ = 0;
+}
+
+void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
+  ++steps;
+  uint32_t bin = tlsf_bin_of(s[i].len);
+  s[i].aux = static_cast<uint16_t>(bin);
+  uint32_t head = heads_[bin];
+  s[i].link[kPrev] = kNil;
+  s[i].link[kNext] = head;
+  if (head != kNil) s[head].link[kPrev] = i;
+  heads_[bin] = i;
+  sl_bitmap_[bin / kTlsfSl] |= 1u << (bin % kTlsfSl);
+  fl_bitmap_ |= uint64_t{1} << (bin / kTlsfSl);
+  ++count_;
+}
+
+void TlsfIndex::remove(Segment* s, uint32_t i, uint64_t& steps) {
+  ++steps;
+  uint32_t bin = s[i].aux;
+  uint32_t prev = s[i].link[kPrev];
+  uint32_t next = s[i].link[kNext];
+  if (next != kNil) s[next].link[kPrev] = prev;
+  if (prev != kNil) {
+    s[prev].link[kNext] = next;
+  } else {
+    heads_[bin] = next;
+    if (next == kNil) {
+      sl_bitmap_[bin / kTlsfSl] &= ~(1u << (bin % kTlsfSl));
+      if (sl_bitmap_[bin / kTlsfSl] == 0) fl_bitmap_ &= ~(uint64_t{1} << (bin / kTlsfSl));
+    }
+  }
+  s[i].link[kPrev] = s[i].link[kNext] = kNil;
+  --count_;
+}
+
+uint32_t TlsfIndex::first_nonempty(uint32_t bin) const {
+  if (bin >= kTlsfBins) return kTlsfNoBin;
+  uint32_t fl = bin / kTlsfSl;
+  uint32_t sl_map = sl_bitmap_[fl] & (~0u << (bin % kTlsfSl));
+  if (sl_map != 0) return fl * kTlsfSl + static_cast<uint32_t>(__builtin_ctz(sl_map));
+  uint64_t fl_map = fl + 1 < 64 ? fl_bitmap_ & (~uint64_t{0} << (fl + 1)) : 0;
+  if (fl_map == 0) return kTlsfNoBin;
+  uint32_t fl2 = static_cast<uint32_t>(__builtin_ctzll(fl_map));
+  return fl2 * kTlsfSl + static_cast<uint32_t>(__builtin_ctz(sl_bitmap_[fl2]));
+}
+
+uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, uint64_t& steps) const {
+  uint32_t good = kTlsfNoBin;  // step 1's bin
+  if (size <= UINT64_MAX - (align - 1)) good = tlsf_search_bin(size + (align - 1));
+  if (good != kTlsfNoBin) {
+    ++steps;
+    uint32_t bin = first_nonempty(good);
+    if (bin != kTlsfNoBin) return heads_[bin];
+  }
+  // Step 2: bounded scan of the bins below `good` that may hold a fit.
+  uint32_t limit = good == kTlsfNoBin ? kTlsfBins : good;
+  int scanned = 0;
+  for (uint32_t bin = tlsf_bin_of(size); bin < limit && scanned < kScanLimit; ++bin) {
+    ++steps;
+    bin = first_nonempty(bin);
+    if (bin == kTlsfNoBin || bin >= limit) break;
+    for (uint32_t x = heads_[bin]; x != kNil && scanned < kScanLimit; x = s[x].link[kNext]) {
+      ++steps;
+      ++scanned;
+      if (holds(s[x], size, align)) return x;
+    }
+  }
+  return kNil;
+}
+
+uint32_t TlsfIndex::largest(const Segment* s) const {
+  if (fl_bitmap_ == 0) return kNil;
+  uint32_t fl = 63u - static_cast<uint32_t>(__builtin_clzll(fl_bitmap_));
+  uint32_t bin = fl * kTlsfSl + 31u - static_cast<uint32_t>(__builtin_clz(sl_bitmap_[fl]));
+  uint32_t best = heads_[bin];
+  for (uint32_t x = best; x != kNil; x = s[x].link[kNext])
+    if (s[x].len > s[best].len || (s[x].len == s[best].len && s[x].start > s[best].start)) best = x;
+  return best;
+}
+
+Status TlsfIndex::check(const Segment* s, uint32_t extent) const {
+  std::vector<bool> seen(extent, false);
+  uint64_t n = 0;
+  for (uint32_t bin = 0; bin < kTlsfBins; ++bin) {
+    bool bit = (sl_bitmap_[bin / kTlsfSl] >> (bin % kTlsfSl)) & 1u;
+    if (bit != (heads_[bin] != kNil))
+      return fail(Errc::kProtocol, "tlsf: bin {} bitmap bit {} but list {}", bin, bit,
+                  heads_[bin] == kNil ? "empty" : "non-empty");
+    uint32_t prev = kNil;
+    for (uint32_t x = heads_[bin]; x != kNil; prev = x, x = s[x].link[kNext]) {
+      if (x >= extent || seen[x])
+        return fail(Errc::kProtocol, "tlsf: node {} out of range or listed twice", x);
+      seen[x] = true;
+      const Segment& e = s[x];
+      if (!e.free) return fail(Errc::kProtocol, "tlsf: listed node at {} is not free", e.start);
+      if (e.link[kPrev] != prev)
+        return fail(Errc::kProtocol, "tlsf: node at {} has a wrong prev link", e.start);
+      if (e.aux != bin || tlsf_bin_of(e.len) != bin)
+        return fail(Errc::kProtocol, "tlsf: extent of {} bytes at {} listed in bin {}", e.len,
+                    e.start, bin);
+      ++n;
+    }
+  }
+  for (uint32_t fl = 0; fl < kTlsfFl; ++fl) {
+    bool bit = (fl_bitmap_ >> fl) & 1u;
+    if (bit != (sl_bitmap_[fl] != 0))
+      return fail(Errc::kProtocol, "tlsf: first-level bit {} disagrees with its bins", fl);
+  }
+  if (n != count_)
+    return fail(Errc::kProtocol, "tlsf: lists hold {} extents, counted {}", n, count_);
+  return {};
+}
+
+}  // namespace pmm::alloc::detail
