@@ -47,13 +47,18 @@ struct RegionOptions {
   // sysv only: put the segment on huge pages (SHM_HUGETLB). Default off.
   bool sysv_huge_pages = false;
   // Bind the memory to this NUMA node (mbind, MPOL_BIND). Default: none.
-  std::optional<int> numa_node;
+  std::optional<int> numa_node{};
   // mlock the daemon's mapping so the pages stay in RAM. Default off.
   bool lock = false;
+  // shmem, and sysv without huge pages: fault every page in at creation, so
+  // the memory is taken now and not on first touch. Huge pages are always
+  // faulted in at creation (a missing huge page must fail the start, never
+  // SIGBUS later); lock implies it too. Default off.
+  bool populate = false;
   // sysv only: the segment's owner, group and mode. Default: the daemon's
   // uid and gid, mode 0600.
-  std::optional<uid_t> sysv_uid;
-  std::optional<gid_t> sysv_gid;
+  std::optional<uid_t> sysv_uid{};
+  std::optional<gid_t> sysv_gid{};
   uint32_t sysv_mode = 0600;
 };
 
@@ -61,7 +66,7 @@ struct RegionOptions {
 struct PhysicalRun {
   uint64_t offset = 0;  // in the region
   uint64_t length = 0;
-  uint64_t phys = 0;    // physical address of the first byte
+  uint64_t phys = 0;  // physical address of the first byte
 };
 
 class Region {

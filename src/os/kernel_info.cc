@@ -96,7 +96,8 @@ Result<HugePageSize> huge_page_counts(uint64_t size) {
   } files[] = {{"nr_hugepages", &h.total},
                {"free_hugepages", &h.free},
                {"resv_hugepages", &h.reserved},
-               {"surplus_hugepages", &h.surplus}};
+               {"surplus_hugepages", &h.surplus},
+               {"nr_overcommit_hugepages", &h.overcommit}};
   for (auto& f : files) {
     auto v = read_number_file(h.dir + "/" + f.file);
     if (!v) return std::unexpected(v.error());

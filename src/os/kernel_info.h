@@ -25,14 +25,19 @@ namespace pmm::os {
 
 // One huge page size, from /sys/kernel/mm/hugepages/hugepages-<kB>kB/.
 struct HugePageSize {
-  uint64_t size = 0;      // bytes
-  uint64_t total = 0;     // nr_hugepages: the persistent pool
-  uint64_t free = 0;      // free_hugepages: not faulted in (includes reserved)
-  uint64_t reserved = 0;  // resv_hugepages: promised to a mapping, not yet faulted
-  uint64_t surplus = 0;   // surplus_hugepages
-  std::string dir;        // the sysfs directory these came from
-  // Pages a new mapping can still reserve.
-  [[nodiscard]] uint64_t available() const { return free > reserved ? free - reserved : 0; }
+  uint64_t size = 0;        // bytes
+  uint64_t total = 0;       // nr_hugepages: the persistent pool
+  uint64_t free = 0;        // free_hugepages: not faulted in (includes reserved)
+  uint64_t reserved = 0;    // resv_hugepages: promised to a mapping, not yet faulted
+  uint64_t surplus = 0;     // surplus_hugepages
+  uint64_t overcommit = 0;  // nr_overcommit_hugepages: surplus the kernel may add
+  std::string dir;          // the sysfs directory these came from
+  // Pages a new mapping can still reserve: free and unreserved, plus the
+  // surplus pages the kernel may still create (if memory allows).
+  [[nodiscard]] uint64_t available() const {
+    const uint64_t unreserved = free > reserved ? free - reserved : 0;
+    return unreserved + (overcommit > surplus ? overcommit - surplus : 0);
+  }
 };
 
 // kernel.shmmax (bytes), kernel.shmall (pages), kernel.shmmni (segments).
