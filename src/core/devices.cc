@@ -1,0 +1,171 @@
+// Device limits and guarantees; see devices.h.
+#include "core/devices.h"
+
+#include <algorithm>
+
+#include "core/units.h"
+
+namespace pmm::core {
+
+uint64_t Device::headroom() const {
+  if (!config.max_bytes) return UINT64_MAX;
+  return *config.max_bytes > used_bytes ? *config.max_bytes - used_bytes : 0;
+}
+
+uint64_t Device::unmet_reserve() const {
+  if (!home_pool) return 0;
+  uint64_t held = used_in_pool[*home_pool];
+  return config.min_bytes > held ? config.min_bytes - held : 0;
+}
+
+bool Device::may_use(size_t pool) const {
+  return std::find(pools.begin(), pools.end(), pool) != pools.end();
+}
+
+Result<DeviceTable> DeviceTable::create(std::vector<DeviceConfig> configs,
+                                        std::span<const std::string> pool_names,
+                                        std::span<const uint64_t> pool_sizes) {
+  DeviceTable t;
+  t.pool_names_.assign(pool_names.begin(), pool_names.end());
+  auto pool_index = [&](std::string_view name) -> std::optional<size_t> {
+    for (size_t i = 0; i < pool_names.size(); ++i) {
+      if (pool_names[i] == name) return i;
+    }
+    return std::nullopt;
+  };
+  auto all_pools = [&] {
+    std::string s;
+    for (const auto& n : pool_names) s += (s.empty() ? "" : ", ") + n;
+    return s.empty() ? std::string("none") : s;
+  };
+
+  bool has_default = false;
+  std::vector<uint64_t> min_in_pool(pool_names.size(), 0);
+  for (auto& c : configs) {
+    if (c.name.empty()) {
+      return fail(Errc::kInvalidArgument, "a device has an empty name; give it a name");
+    }
+    for (const auto& other : t.devices_) {
+      if (other.config.name == c.name) {
+        return fail(Errc::kExists, "device {}: declared twice; each device name once", c.name);
+      }
+    }
+    if (c.default_alignment != 0 && (c.default_alignment & (c.default_alignment - 1)) != 0) {
+      return fail(Errc::kInvalidArgument,
+                  "device {}: alignment {} is not a power of two; use 4096, 65536, 2MiB, ...",
+                  c.name, c.default_alignment);
+    }
+    Device d;
+    for (const auto& p : c.pools) {
+      auto i = pool_index(p);
+      if (!i) {
+        return fail(Errc::kNotFound, "device {}: unknown pool '{}'; the pools are: {}", c.name, p,
+                    all_pools());
+      }
+      if (!d.may_use(*i)) d.pools.push_back(*i);
+    }
+    if (c.pools.empty()) {
+      for (size_t i = 0; i < pool_names.size(); ++i) d.pools.push_back(i);
+    }
+    if (c.min_bytes > 0) {
+      if (c.pools.empty()) {
+        return fail(Errc::kInvalidArgument,
+                    "device {}: min {} needs a home pool to be kept in; list it first in "
+                    "`pools`",
+                    c.name, format_size(c.min_bytes));
+      }
+      d.home_pool = d.pools.front();
+      min_in_pool[*d.home_pool] += c.min_bytes;
+      if (min_in_pool[*d.home_pool] > pool_sizes[*d.home_pool]) {
+        return fail(Errc::kInvalidArgument,
+                    "device {}: the mins kept in pool {} add up to {}, more than its size {}; "
+                    "lower a min or enlarge the pool",
+                    c.name, pool_names[*d.home_pool], format_size(min_in_pool[*d.home_pool]),
+                    format_size(pool_sizes[*d.home_pool]));
+      }
+    }
+    if (c.max_bytes && c.min_bytes > *c.max_bytes) {
+      return fail(Errc::kInvalidArgument, "device {}: min {} is above its max {}; min <= max",
+                  c.name, format_size(c.min_bytes), format_size(*c.max_bytes));
+    }
+    has_default = has_default || c.name == kDefaultDevice;
+    d.used_in_pool.assign(pool_names.size(), 0);
+    d.config = std::move(c);
+    t.devices_.push_back(std::move(d));
+  }
+  if (!has_default) {
+    Device d;
+    d.config.name = std::string(kDefaultDevice);
+    for (size_t i = 0; i < pool_names.size(); ++i) d.pools.push_back(i);
+    d.used_in_pool.assign(pool_names.size(), 0);
+    d.declared = false;
+    t.devices_.push_back(std::move(d));
+  }
+  t.default_ = t.resolve(kDefaultDevice);
+  return t;
+}
+
+size_t DeviceTable::resolve(std::string_view name) const {
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    if (devices_[i].config.name == name) return i;
+  }
+  return default_;
+}
+
+uint64_t DeviceTable::reserved_for_others(size_t pool, size_t except) const {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    if (i == except || devices_[i].home_pool != pool) continue;
+    sum += devices_[i].unmet_reserve();
+  }
+  return sum;
+}
+
+Status DeviceTable::admit(size_t d, size_t pool, std::string_view pool_name, uint64_t size,
+                          uint64_t pool_free) const {
+  const Device& dev = devices_[d];
+  if (!dev.may_use(pool)) {
+    std::string allowed;
+    for (size_t p : dev.pools) allowed += (allowed.empty() ? "" : ", ") + pool_names_[p];
+    return fail(Errc::kPermission, "pool {}: device {} may use only pools {}", pool_name,
+                dev.config.name, allowed.empty() ? std::string("(none)") : allowed);
+  }
+  if (size > dev.headroom()) {
+    return fail(Errc::kLimit,
+                "pool {}: device {} asked for {} but its max is {} and it holds {}; {} would "
+                "fit under its max",
+                pool_name, dev.config.name, format_size(size), format_size(*dev.config.max_bytes),
+                format_size(dev.used_bytes), format_size(dev.headroom()));
+  }
+  uint64_t others = reserved_for_others(pool, d);
+  if (size <= pool_free && size > pool_free - std::min(others, pool_free)) {
+    // Name the devices whose guarantees are in the way.
+    std::string who;
+    for (size_t i = 0; i < devices_.size(); ++i) {
+      if (i == d || devices_[i].home_pool != pool || devices_[i].unmet_reserve() == 0) continue;
+      who += fmt::format("{}{} ({})", who.empty() ? "" : ", ", devices_[i].config.name,
+                         format_size(devices_[i].unmet_reserve()));
+    }
+    return fail(Errc::kLimit,
+                "pool {}: device {} asked for {}; {} is free but {} of it is kept for the "
+                "guarantees (min) of {}; {} would fit",
+                pool_name, dev.config.name, format_size(size), format_size(pool_free),
+                format_size(std::min(others, pool_free)), who,
+                format_size(pool_free - std::min(others, pool_free)));
+  }
+  return {};
+}
+
+void DeviceTable::charge(size_t d, size_t pool, uint64_t size) {
+  devices_[d].used_bytes += size;
+  devices_[d].used_in_pool[pool] += size;
+  ++devices_[d].blocks;
+}
+
+void DeviceTable::uncharge(size_t d, size_t pool, uint64_t size) {
+  devices_[d].used_bytes -= size;
+  devices_[d].used_in_pool[pool] -= size;
+  --devices_[d].blocks;
+}
+
+}  // namespace pmm::core

@@ -1,0 +1,264 @@
+// The block table, sessions and exports; see ledger.h. Views and the
+// invariant check are in ledger_views.cc.
+#include "core/ledger.h"
+
+#include <algorithm>
+
+#include "core/units.h"
+
+namespace pmm::core {
+
+namespace {
+
+std::string join_ids(std::span<const uint32_t> ids) {
+  std::string s;
+  for (uint32_t id : ids) s += fmt::format("{}{}", s.empty() ? "" : ", ", id);
+  return s;
+}
+
+}  // namespace
+
+bool PoolAccess::allows(uint32_t uid, uint32_t gid) const {
+  if (uids.empty() && gids.empty()) return true;
+  if (uid == 0) return true;
+  return std::find(uids.begin(), uids.end(), uid) != uids.end() ||
+         std::find(gids.begin(), gids.end(), gid) != gids.end();
+}
+
+std::string PoolAccess::describe() const {
+  if (uids.empty() && gids.empty()) return "every user";
+  std::string s = "root";
+  if (!uids.empty()) s += "; uids " + join_ids(uids);
+  if (!gids.empty()) s += "; gids " + join_ids(gids);
+  return s;
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::create(std::vector<LedgerPool> pools,
+                                               std::vector<DeviceConfig> devices,
+                                               LedgerOptions options) {
+  std::vector<std::string> names;
+  std::vector<uint64_t> sizes;
+  for (const auto& p : pools) {
+    if (!p.pool) return fail(Errc::kInvalidArgument, "a pool is missing (null)");
+    if (std::find(names.begin(), names.end(), p.pool->name()) != names.end()) {
+      return fail(Errc::kExists, "pool {} is declared twice; pool names must be unique",
+                  p.pool->name());
+    }
+    names.push_back(p.pool->name());
+    sizes.push_back(p.pool->region().size());
+  }
+  if (options.default_export_lifetime.count() <= 0 ||
+      options.default_export_lifetime > options.max_export_lifetime) {
+    return fail(Errc::kInvalidArgument,
+                "default export lifetime {} must be above 0 and at most the maximum {}",
+                format_duration(options.default_export_lifetime),
+                format_duration(options.max_export_lifetime));
+  }
+  auto table = DeviceTable::create(std::move(devices), names, sizes);
+  if (!table) return std::unexpected(table.error());
+  return std::unique_ptr<Ledger>(new Ledger(std::move(pools), std::move(*table), options));
+}
+
+Ledger::Ledger(std::vector<LedgerPool> pools, DeviceTable devices, LedgerOptions options)
+    : pools_(std::move(pools)), devices_(std::move(devices)), options_(options) {}
+
+Ledger::~Ledger() = default;
+
+std::optional<size_t> Ledger::find_pool(std::string_view name) const {
+  for (size_t i = 0; i < pools_.size(); ++i) {
+    if (pools_[i].pool->name() == name) return i;
+  }
+  return std::nullopt;
+}
+
+// ---- sessions ---------------------------------------------------------------
+
+Result<std::string> Ledger::open_session(SessionInfo info) {
+  if (sessions_.contains(info.id)) {
+    return fail(Errc::kExists, "session {} is open already", info.id);
+  }
+  SessionRecord sr;
+  sr.device = devices_.resolve(info.device);
+  sr.info = std::move(info);
+  devices_.session_opened(sr.device);
+  std::string name = devices_.device(sr.device).config.name;
+  sessions_.emplace(sr.info.id, std::move(sr));
+  return name;
+}
+
+Result<CloseSummary> Ledger::close_session(SessionId s) {
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) return fail(Errc::kNotFound, "no session {}", s);
+  CloseSummary sum;
+  for (BlockId b : it->second.blocks) {
+    BlockRecord& rec = blocks_.at(b);
+    Hold h = rec.sessions.at(s);
+    rec.sessions.erase(s);
+    uint64_t n = h.references + (h.sysv ? 1 : 0);
+    sum.references_dropped += n;
+    rec.total -= n;
+    if (rec.total == 0) {
+      sum.bytes_freed += rec.info.size;
+      ++sum.blocks_freed;
+      rec.total = 1;  // drop_reference takes the last one and frees
+      drop_reference(b);
+    }
+  }
+  devices_.session_closed(it->second.device);
+  sessions_.erase(it);
+  return sum;
+}
+
+Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) {
+    return fail(Errc::kNotFound, "no session {}; open a session first", s);
+  }
+  return &it->second;
+}
+
+Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, std::string_view op) {
+  auto it = blocks_.find(b);
+  if (it != blocks_.end()) {
+    auto h = it->second.sessions.find(sr.info.id);
+    if (h != it->second.sessions.end() && h->second.references > 0) return &it->second;
+  }
+  return fail(Errc::kNotFound,
+              "{} block {}: session {} holds no reference to it; a session may {} only blocks "
+              "it allocated or imported and has not put",
+              op, b, sr.info.id, op);
+}
+
+// ---- blocks -------------------------------------------------------------------
+
+Status Ledger::check_access(const SessionRecord& sr, size_t pool, std::string_view op) const {
+  const LedgerPool& p = pools_[pool];
+  if (p.access.allows(sr.info.uid, sr.info.gid)) return {};
+  return fail(Errc::kPermission, "{} in pool {}: uid {} gid {} may not use it; allowed: {}", op,
+              p.pool->name(), sr.info.uid, sr.info.gid, p.access.describe());
+}
+
+Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> pools, uint64_t size,
+                                   uint64_t alignment, AllocFlags flags) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  const Device& dev = devices_.device((*sr)->device);
+  if (size == 0) return fail(Errc::kInvalidArgument, "size 0: a block needs at least 1 byte");
+  if (alignment == 0) alignment = dev.config.default_alignment;
+  flags.contiguous = flags.contiguous || dev.config.contiguous;
+
+  std::vector<size_t> order;
+  if (pools.empty()) {
+    order = dev.pools;
+  } else {
+    for (const auto& name : pools) {
+      auto i = find_pool(name);
+      if (!i) {
+        std::string all;
+        for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
+        return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
+      }
+      order.push_back(*i);
+    }
+  }
+  if (order.empty()) {
+    return fail(Errc::kNotFound, "device {} has no pools to allocate from", dev.config.name);
+  }
+  std::string reasons;
+  Error last;
+  for (size_t p : order) {
+    auto r = allocate_in(**sr, p, size, alignment, flags);
+    if (r) return r;
+    if (r.error().code == Errc::kInvalidArgument || order.size() == 1) return r;
+    reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", r.error().message);
+    last = std::move(r.error());
+  }
+  return fail(last.code, "no pool could give {}: {}", format_size(size), reasons);
+}
+
+Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size,
+                                      uint64_t alignment, AllocFlags flags) {
+  if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
+  Pool& pool = *pools_[p].pool;
+  PoolStats st = pool.stats();
+  // The allocator calls a size beyond its space a bad argument; to a client
+  // it is a valid request this pool cannot meet, and the next pool may.
+  if (size > st.alloc.size) {
+    return fail(Errc::kNoMemory, "pool {}: {} asked but the pool has {} (largest free extent {})",
+                pool.name(), format_size(size), format_size(st.alloc.size),
+                format_size(st.alloc.largest_free));
+  }
+  uint64_t free_before = st.alloc.bytes_free;
+  if (auto ok = devices_.admit(sr.device, p, pool.name(), size, free_before); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto blk = pool.allocate(AllocRequest{
+      .size = size, .alignment = alignment, .contiguous = flags.contiguous, .zero = flags.zero});
+  if (!blk) return std::unexpected(blk.error());
+  // A pool may round the size up; the rules must hold for what it gave.
+  if (blk->size != size) {
+    if (auto ok = devices_.admit(sr.device, p, pool.name(), blk->size, free_before); !ok) {
+      (void)pool.release(blk->offset);  // just allocated: cannot fail
+      return std::unexpected(ok.error());
+    }
+  }
+  BlockRecord rec;
+  rec.info = BlockInfo{.id = next_block_++,
+                       .pool = p,
+                       .pool_name = pool.name(),
+                       .offset = blk->offset,
+                       .size = blk->size,
+                       .phys = blk->phys};
+  rec.device = sr.device;
+  rec.sessions[sr.info.id] = Hold{.references = 1, .sysv = false};
+  rec.total = 1;
+  devices_.charge(sr.device, p, blk->size);
+  sr.blocks.insert(rec.info.id);
+  BlockInfo info = rec.info;
+  blocks_.emplace(info.id, std::move(rec));
+  return info;
+}
+
+Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto rec = held_block(**sr, b, "get");
+  if (!rec) return std::unexpected(rec.error());
+  Hold& h = (*rec)->sessions.at(s);
+  if (h.references >= kMaxReferences) {
+    return fail(Errc::kLimit, "get block {}: session {} holds {} references already, the most", b,
+                s, h.references);
+  }
+  ++h.references;
+  ++(*rec)->total;
+  return h.references;
+}
+
+Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto rec = held_block(**sr, b, "put");
+  if (!rec) return std::unexpected(rec.error());
+  Hold& h = (*rec)->sessions.at(s);
+  uint64_t left = --h.references;
+  if (left == 0 && !h.sysv) {
+    (*rec)->sessions.erase(s);
+    (*sr)->blocks.erase(b);
+  }
+  drop_reference(b);
+  return left;
+}
+
+bool Ledger::drop_reference(BlockId b) {
+  auto it = blocks_.find(b);
+  BlockRecord& rec = it->second;
+  if (--rec.total > 0) return false;
+  // Nothing holds it: back to the pool. Release of an offset the pool gave
+  // us cannot fail; check_invariants() would catch a pool that disagrees.
+  (void)pools_[rec.info.pool].pool->release(rec.info.offset);
+  devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
+  blocks_.erase(it);
+  return true;
+}
+
+}  // namespace pmm::core

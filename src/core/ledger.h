@@ -1,0 +1,282 @@
+// pmm::core::Ledger — the daemon's books: pools, the block table with its
+// holders and reference counts, sessions, device rules, export tokens.
+//
+// Pure logic: no sockets, no clocks (callers pass `now`), no threads. The
+// daemon turns each request into one Ledger call; tests drive it directly.
+//
+// A block's holders, each counted in its total:
+//   - sessions: each with its own count of references (allocate/import give
+//     one, get adds one, put drops one);
+//   - exports: a token holds one reference until it has been imported
+//     max_imports times, is withdrawn, or its deadline passes (expire());
+//     exports survive the exporting session, so a producer may exit before
+//     its consumer imports;
+//   - SysV exports: one reference per (session, block), until sysv_unexport
+//     or until that session closes (nothing else would ever withdraw it).
+// When the total reaches zero the block returns to its pool, and its id is
+// never used again.
+//
+// Closing a session (exit, crash and SIGKILL all look the same to the
+// daemon: the socket closed) drops all its references at once.
+//
+// Access: each pool lists the uids and gids that may use it; both lists
+// empty means every local user. uid 0 may use every pool. Checked on
+// allocate and import; a refusal names the pool, the uid/gid and what is
+// allowed. Device rules: see devices.h.
+//
+// Usage:
+//   auto l = Ledger::create(std::move(pools), devices);
+//   (*l)->open_session({.id = 1, .pid = 42, .uid = 1000, .gid = 1000, .device = "decoder"});
+//   auto b = (*l)->allocate(1, {"general"}, 1 << 20, 0, {});
+//   auto t = (*l)->export_block(1, b->id, 1, {}, now);
+//   (*l)->close_session(1);            // the export still holds the block
+//   auto c = (*l)->import_block(2, *t, now);
+//
+// Thread safety: none; one owner (the daemon's thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/error.h"
+#include "core/devices.h"
+#include "core/pool.h"
+#include "core/tokens.h"
+
+namespace pmm::core {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+using SessionId = uint64_t;
+using BlockId = uint64_t;
+
+// Who may use a pool. Both empty: every local user.
+struct PoolAccess {
+  std::vector<uint32_t> uids;
+  std::vector<uint32_t> gids;
+  [[nodiscard]] bool allows(uint32_t uid, uint32_t gid) const;
+  // "every user", or "uids 1000, 1001; gids 44".
+  [[nodiscard]] std::string describe() const;
+};
+
+struct LedgerPool {
+  std::unique_ptr<Pool> pool;
+  PoolAccess access;
+};
+
+struct LedgerOptions {
+  // Lifetime of an export whose exporter asks for none (0).
+  std::chrono::milliseconds default_export_lifetime{60'000};
+  // The longest an exporter may ask for; longer is refused.
+  std::chrono::milliseconds max_export_lifetime{3'600'000};
+  // Live exports per block; one more is refused with kLimit. Bounds what a
+  // client can make the daemon remember.
+  uint32_t max_exports_per_block = 256;
+};
+
+struct SessionInfo {
+  SessionId id = 0;
+  int32_t pid = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string device;  // as the client asked; resolved to a declared one or "default"
+};
+
+struct AllocFlags {
+  bool contiguous = false;  // one physically contiguous run
+  bool zero = false;        // zero it before handing it out
+};
+
+struct BlockInfo {
+  BlockId id = 0;
+  size_t pool = 0;  // index, for Ledger::pool()
+  std::string pool_name;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t phys = 0;
+};
+
+struct SysvSegment {
+  int32_t shmid = -1;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+struct CloseSummary {
+  uint64_t references_dropped = 0;  // session refs + SysV exports
+  uint64_t blocks_freed = 0;
+  uint64_t bytes_freed = 0;
+};
+
+// ---- admin views ----------------------------------------------------------
+
+struct HolderView {
+  enum class Kind { kSession, kExport, kSysvExport } kind = Kind::kSession;
+  SessionId session = 0;      // kSession, kSysvExport; the exporter for kExport
+  uint64_t references = 0;    // kSession: its count; others: 1
+  std::string token;          // kExport: short form (first 8 hex digits)
+  uint32_t imports_left = 0;  // kExport
+  SteadyTime deadline{};      // kExport
+};
+
+struct BlockView {
+  BlockInfo info;
+  std::string device;  // charged to
+  uint64_t references = 0;
+  std::vector<HolderView> holders;
+};
+
+struct SessionView {
+  SessionInfo info;
+  std::string device;  // resolved
+  uint64_t blocks = 0;
+  uint64_t references = 0;
+  uint64_t bytes = 0;  // sizes of the blocks it holds
+};
+
+struct PoolView {
+  std::string name;
+  std::string type;
+  std::string strategy;
+  std::string access;
+  uint64_t size = 0;
+  uint64_t used = 0;
+  uint64_t free = 0;
+  uint64_t largest_free = 0;
+  uint64_t reserved = 0;  // unmet device guarantees kept in it
+  uint64_t blocks = 0;
+};
+
+class Ledger {
+ public:
+  // Pool names must be unique; devices are validated against the pools
+  // (see DeviceTable::create).
+  [[nodiscard]] static Result<std::unique_ptr<Ledger>> create(std::vector<LedgerPool> pools,
+                                                              std::vector<DeviceConfig> devices,
+                                                              LedgerOptions options = {});
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // ---- sessions ------------------------------------------------------------
+  // Returns the resolved device name. kExists if the id is open already.
+  [[nodiscard]] Result<std::string> open_session(SessionInfo info);
+  // Drops every reference and SysV export of the session. kNotFound if unknown.
+  [[nodiscard]] Result<CloseSummary> close_session(SessionId s);
+
+  // ---- blocks --------------------------------------------------------------
+  // Tries `pools` in order (empty: the device's pools) and returns the first
+  // block that every rule admits; the session holds one reference. When all
+  // fail the error has the code of the last pool tried and the reason of
+  // each. alignment 0: the device's default, else the pool's page size.
+  [[nodiscard]] Result<BlockInfo> allocate(SessionId s, std::span<const std::string> pools,
+                                           uint64_t size, uint64_t alignment, AllocFlags flags);
+  // Adds a reference; the session must hold one already. Returns its count.
+  [[nodiscard]] Result<uint64_t> get(SessionId s, BlockId b);
+  // Drops one of the session's references. Returns the session's count left.
+  [[nodiscard]] Result<uint64_t> put(SessionId s, BlockId b);
+
+  // ---- sharing -------------------------------------------------------------
+  // The session must hold the block. max_imports 0 means 1; lifetime 0
+  // means options.default_export_lifetime.
+  [[nodiscard]] Result<Token> export_block(SessionId s, BlockId b, uint32_t max_imports,
+                                           std::chrono::milliseconds lifetime, SteadyTime now);
+  // The importer gets a reference of its own. kNotFound for a token never
+  // issued or withdrawn, kExpired for one used up or past its deadline.
+  [[nodiscard]] Result<BlockInfo> import_block(SessionId s, const Token& t, SteadyTime now);
+  // Withdraws an export: the exporting uid, or root, may. kExists if it was
+  // withdrawn already; kExpired if it ran out first.
+  [[nodiscard]] Status unexport(SessionId s, const Token& t);
+  // Blocks of sysv pools only (kUnsupported naming the pool's type
+  // otherwise). kExists if this session has exported it already.
+  [[nodiscard]] Result<SysvSegment> sysv_export(SessionId s, BlockId b);
+  [[nodiscard]] Status sysv_unexport(SessionId s, BlockId b);
+
+  // Drops every export whose deadline is <= now. Returns how many.
+  size_t expire(SteadyTime now);
+  // The earliest export deadline, for the daemon's timer.
+  [[nodiscard]] std::optional<SteadyTime> next_deadline() const;
+
+  // ---- views ---------------------------------------------------------------
+  [[nodiscard]] size_t pool_count() const { return pools_.size(); }
+  [[nodiscard]] const Pool& pool(size_t i) const { return *pools_[i].pool; }
+  [[nodiscard]] std::optional<size_t> find_pool(std::string_view name) const;
+  [[nodiscard]] Result<BlockInfo> block(BlockId b) const;
+  [[nodiscard]] std::vector<BlockView> blocks() const;
+  [[nodiscard]] std::vector<SessionView> sessions() const;
+  [[nodiscard]] std::span<const Device> devices() const { return devices_.all(); }
+  [[nodiscard]] std::vector<PoolView> pools() const;
+  [[nodiscard]] const LedgerOptions& options() const { return options_; }
+
+  // Cross-checks every record against every other and against the pools'
+  // allocators: counts add up, holders and session lists agree, device
+  // charges equal the blocks charged, pool bytes_used equals the live
+  // blocks. Returns the first violation. O(n); for tests and debugging.
+  [[nodiscard]] Status check_invariants() const;
+
+ private:
+  // A session's references to one block; a client that loops on get() hits
+  // this rather than wrapping a counter.
+  static constexpr uint64_t kMaxReferences = uint64_t{1} << 32;
+
+  struct Hold {
+    uint64_t references = 0;
+    bool sysv = false;
+  };
+  struct BlockRecord {
+    BlockInfo info;
+    size_t device = 0;
+    std::map<SessionId, Hold> sessions;
+    std::set<Token> exports;
+    uint64_t total = 0;
+  };
+  struct SessionRecord {
+    SessionInfo info;
+    size_t device = 0;
+    std::set<BlockId> blocks;  // blocks where it has a Hold
+  };
+  struct Export {
+    BlockId block = 0;
+    uint32_t imports_left = 0;
+    SteadyTime deadline{};
+    SessionId exporter = 0;
+    uint32_t exporter_uid = 0;
+  };
+  enum class DeadReason { kWithdrawn, kUsedUp, kExpired };
+
+  Ledger(std::vector<LedgerPool> pools, DeviceTable devices, LedgerOptions options);
+
+  Result<SessionRecord*> session(SessionId s);
+  Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
+  Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
+                                AllocFlags flags);
+  Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const;
+  // Drops one reference held by an export/sysv/session bookkeeping done by
+  // the caller; frees the block at zero. Returns true if it was freed.
+  bool drop_reference(BlockId b);
+  void remove_export(const Token& t, DeadReason why);
+  void remember_dead(const Token& t, DeadReason why);
+
+  std::vector<LedgerPool> pools_;
+  DeviceTable devices_;
+  LedgerOptions options_;
+  std::map<BlockId, BlockRecord> blocks_;
+  std::unordered_map<SessionId, SessionRecord> sessions_;
+  std::unordered_map<Token, Export> exports_;
+  std::set<std::pair<SteadyTime, Token>> deadlines_;
+  // Recently ended tokens and why, so a late import says "expired" rather
+  // than "never heard of it". Bounded: the oldest are forgotten first.
+  std::unordered_map<Token, DeadReason> dead_;
+  std::deque<Token> dead_order_;
+  BlockId next_block_ = 1;
+};
+
+}  // namespace pmm::core

@@ -1,0 +1,208 @@
+// Ledger: exports by token, SysV exports and expiry; see ledger.h.
+#include "core/ledger.h"
+#include "core/units.h"
+
+namespace pmm::core {
+
+namespace {
+constexpr size_t kDeadTokensRemembered = 4096;
+}  // namespace
+
+Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
+                                   std::chrono::milliseconds lifetime, SteadyTime now) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto rec = held_block(**sr, b, "export");
+  if (!rec) return std::unexpected(rec.error());
+  if (lifetime.count() < 0 || lifetime > options_.max_export_lifetime) {
+    return fail(Errc::kInvalidArgument,
+                "export block {}: lifetime {} is outside 0 .. {}; 0 means the default {}", b,
+                format_duration(lifetime), format_duration(options_.max_export_lifetime),
+                format_duration(options_.default_export_lifetime));
+  }
+  if ((*rec)->exports.size() >= options_.max_exports_per_block) {
+    return fail(Errc::kLimit,
+                "export block {}: it has {} live exports, the most; withdraw some or let them "
+                "be imported",
+                b, (*rec)->exports.size());
+  }
+  if (lifetime.count() == 0) lifetime = options_.default_export_lifetime;
+  Token t;
+  // 128 random bits do not collide in practice; the loop makes it certain.
+  for (int tries = 0;; ++tries) {
+    auto g = Token::generate();
+    if (!g) return std::unexpected(g.error());
+    t = *g;
+    if (!exports_.contains(t) && !dead_.contains(t)) break;
+    if (tries == 8) return fail(Errc::kSystem, "getrandom keeps returning used tokens");
+  }
+  Export e{.block = b,
+           .imports_left = max_imports == 0 ? 1 : max_imports,
+           .deadline = now + lifetime,
+           .exporter = s,
+           .exporter_uid = (*sr)->info.uid};
+  deadlines_.emplace(e.deadline, t);
+  exports_.emplace(t, e);
+  (*rec)->exports.insert(t);
+  ++(*rec)->total;
+  return t;
+}
+
+Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime now) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto it = exports_.find(t);
+  if (it == exports_.end()) {
+    auto d = dead_.find(t);
+    if (d == dead_.end()) {
+      return fail(Errc::kNotFound,
+                  "import: no export has token {}; a token is valid from export until it is "
+                  "imported, withdrawn or expires",
+                  t.short_hex());
+    }
+    switch (d->second) {
+      case DeadReason::kWithdrawn:
+        return fail(Errc::kNotFound, "import: token {} was withdrawn by its exporter",
+                    t.short_hex());
+      case DeadReason::kUsedUp:
+        return fail(Errc::kExpired,
+                    "import: token {} was imported as many times as its exporter allowed",
+                    t.short_hex());
+      case DeadReason::kExpired:
+        return fail(Errc::kExpired, "import: token {} expired: its lifetime ran out",
+                    t.short_hex());
+    }
+  }
+  if (it->second.deadline <= now) {
+    remove_export(t, DeadReason::kExpired);
+    return fail(Errc::kExpired, "import: token {} expired: its lifetime ran out", t.short_hex());
+  }
+  BlockId b = it->second.block;
+  BlockRecord& rec = blocks_.at(b);
+  if (auto a = check_access(**sr, rec.info.pool, "import"); !a) {
+    return std::unexpected(a.error());
+  }
+  Hold& h = rec.sessions[s];
+  if (h.references >= kMaxReferences) {
+    return fail(Errc::kLimit, "import block {}: session {} holds too many references", b, s);
+  }
+  ++h.references;
+  ++rec.total;
+  (*sr)->blocks.insert(b);
+  BlockInfo info = rec.info;
+  if (--it->second.imports_left == 0) remove_export(t, DeadReason::kUsedUp);
+  return info;
+}
+
+Status Ledger::unexport(SessionId s, const Token& t) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto it = exports_.find(t);
+  if (it == exports_.end()) {
+    auto d = dead_.find(t);
+    if (d == dead_.end()) {
+      return fail(Errc::kNotFound, "unexport: no export has token {}", t.short_hex());
+    }
+    if (d->second == DeadReason::kWithdrawn) {
+      return fail(Errc::kExists, "unexport: token {} was withdrawn already", t.short_hex());
+    }
+    return fail(
+        Errc::kExpired, "unexport: token {} has ended already ({})", t.short_hex(),
+        d->second == DeadReason::kUsedUp ? "imported as often as allowed" : "its lifetime ran out");
+  }
+  uint32_t uid = (*sr)->info.uid;
+  if (uid != 0 && uid != it->second.exporter_uid) {
+    return fail(Errc::kPermission,
+                "unexport: token {} was exported by uid {}; only that uid or root may withdraw "
+                "it, not uid {}",
+                t.short_hex(), it->second.exporter_uid, uid);
+  }
+  remove_export(t, DeadReason::kWithdrawn);
+  return {};
+}
+
+Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto rec = held_block(**sr, b, "sysv-export");
+  if (!rec) return std::unexpected(rec.error());
+  const Pool& pool = *pools_[(*rec)->info.pool].pool;
+  if (pool.region().type() != mem::MemoryType::kSysv) {
+    std::string sysv;
+    for (const auto& p : pools_) {
+      if (p.pool->region().type() == mem::MemoryType::kSysv) {
+        sysv += (sysv.empty() ? "" : ", ") + p.pool->name();
+      }
+    }
+    return fail(Errc::kUnsupported,
+                "sysv-export block {}: it is in pool {} of type {}; only blocks of sysv pools "
+                "can be exported as SysV segments (sysv pools here: {})",
+                b, pool.name(), mem::memory_type_name(pool.region().type()),
+                sysv.empty() ? std::string("none") : sysv);
+  }
+  Hold& h = (*rec)->sessions.at(s);
+  if (h.sysv) {
+    return fail(Errc::kExists, "sysv-export block {}: session {} has exported it already", b, s);
+  }
+  h.sysv = true;
+  ++(*rec)->total;
+  return SysvSegment{
+      .shmid = pool.region().shmid(), .offset = (*rec)->info.offset, .size = (*rec)->info.size};
+}
+
+Status Ledger::sysv_unexport(SessionId s, BlockId b) {
+  auto sr = session(s);
+  if (!sr) return std::unexpected(sr.error());
+  auto it = blocks_.find(b);
+  Hold* h = nullptr;
+  if (it != blocks_.end()) {
+    auto hi = it->second.sessions.find(s);
+    if (hi != it->second.sessions.end() && hi->second.sysv) h = &hi->second;
+  }
+  if (!h) {
+    return fail(Errc::kNotFound, "sysv-unexport block {}: session {} has no SysV export of it", b,
+                s);
+  }
+  h->sysv = false;
+  if (h->references == 0) {
+    it->second.sessions.erase(s);
+    (*sr)->blocks.erase(b);
+  }
+  drop_reference(b);
+  return {};
+}
+
+size_t Ledger::expire(SteadyTime now) {
+  size_t n = 0;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    remove_export(deadlines_.begin()->second, DeadReason::kExpired);
+    ++n;
+  }
+  return n;
+}
+
+std::optional<SteadyTime> Ledger::next_deadline() const {
+  if (deadlines_.empty()) return std::nullopt;
+  return deadlines_.begin()->first;
+}
+
+void Ledger::remove_export(const Token& t, DeadReason why) {
+  auto it = exports_.find(t);
+  Export e = it->second;
+  exports_.erase(it);
+  deadlines_.erase({e.deadline, t});
+  blocks_.at(e.block).exports.erase(t);
+  remember_dead(t, why);
+  drop_reference(e.block);
+}
+
+void Ledger::remember_dead(const Token& t, DeadReason why) {
+  dead_.emplace(t, why);
+  dead_order_.push_back(t);
+  if (dead_order_.size() > kDeadTokensRemembered) {
+    dead_.erase(dead_order_.front());
+    dead_order_.pop_front();
+  }
+}
+
+}  // namespace pmm::core

@@ -1,0 +1,55 @@
+// pmm::core::Token — the 128-bit secret that names an export.
+//
+// An export token is a capability: whoever presents it (and may use the
+// block's pool) gets a reference to the block. So tokens come from the
+// kernel's random source, are compared in full, and are never derived from
+// block ids or time. Their text form is 32 lowercase hex digits, the same as
+// pmm_token_format() in the C API.
+//
+// Usage:
+//   pmm::Result<Token> t = Token::generate();
+//   std::string s = t->hex();                 // "3f9c...": 32 digits
+//   pmm::Result<Token> back = Token::parse(s);
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace pmm::core {
+
+struct Token {
+  std::array<uint8_t, 16> bytes{};
+
+  // A fresh random token (getrandom). Errors: kSystem.
+  [[nodiscard]] static Result<Token> generate();
+  // Exactly 32 hex digits (either case). Errors: kInvalidArgument saying
+  // what was wrong with the text.
+  [[nodiscard]] static Result<Token> parse(std::string_view text);
+
+  [[nodiscard]] std::string hex() const;
+  // The first 8 hex digits, for logs: enough to tell tokens apart in a
+  // log without printing the whole capability.
+  [[nodiscard]] std::string short_hex() const;
+
+  friend auto operator<=>(const Token&, const Token&) = default;
+};
+
+}  // namespace pmm::core
+
+template <>
+struct std::hash<pmm::core::Token> {
+  size_t operator()(const pmm::core::Token& t) const noexcept {
+    // The bytes are already uniformly random; any 8 of them make a good hash.
+    uint64_t h = 0;
+    for (int i = 0; i < 8; ++i) h = (h << 8) | t.bytes[static_cast<size_t>(i)];
+    return static_cast<size_t>(h);
+  }
+};
