@@ -26,8 +26,8 @@
 namespace pmm::proto {
 
 struct Envelope {
-  Message message;
-  os::UniqueFd fd;  // valid only for a BlockInfo with memory.fd_attached
+  Message message{};
+  os::UniqueFd fd{};  // valid only for a BlockInfo with memory.fd_attached
 };
 
 // Encodes and sends `m`; `fd` >= 0 travels with it. kInvalidArgument when

@@ -114,7 +114,7 @@ using Token = std::array<uint8_t, 16>;
 struct Hello {
   static constexpr MessageType kType = MessageType::kHello;
   uint16_t protocol_version = kProtocolVersion;
-  std::string device;  // <= kMaxNameLength; "" = "default"
+  std::string device{};  // <= kMaxNameLength; "" = "default"
   int32_t pid = 0;
   bool operator==(const Hello&) const = default;
 };
@@ -128,7 +128,7 @@ struct ListPools {
 // -> BlockInfo. Pools are tried in order; empty = the device's default pools.
 struct Allocate {
   static constexpr MessageType kType = MessageType::kAllocate;
-  std::vector<std::string> pools;  // <= kMaxAllocatePools names, each <= kMaxNameLength
+  std::vector<std::string> pools{};  // <= kMaxAllocatePools names, each <= kMaxNameLength
   uint64_t size = 0;
   uint64_t alignment = 0;  // 0 = default
   uint32_t flags = 0;      // kAlloc* bits only
@@ -226,7 +226,7 @@ struct ListDevices {
 struct ErrorReply {
   static constexpr MessageType kType = MessageType::kError;
   Errc code = Errc::kSystem;
-  std::string message;  // <= kMaxTextLength
+  std::string message{};  // <= kMaxTextLength
   bool operator==(const ErrorReply&) const = default;
 };
 
@@ -234,7 +234,7 @@ struct Welcome {
   static constexpr MessageType kType = MessageType::kWelcome;
   uint16_t protocol_version = kProtocolVersion;
   uint64_t session_id = 0;
-  std::string daemon_version;  // <= kMaxNameLength, e.g. "pmmd 0.1.0"
+  std::string daemon_version{};  // <= kMaxNameLength, e.g. "pmmd 0.1.0"
   bool operator==(const Welcome&) const = default;
 };
 
@@ -246,7 +246,7 @@ struct Ok {
 // One pool as ListPools and Stats show it.
 struct PoolInfo {
   uint32_t index = 0;  // stable for the daemon's life; BlockInfo.pool_index
-  std::string name;    // <= kMaxNameLength
+  std::string name{};  // <= kMaxNameLength
   PoolType type = PoolType::kShmem;
   uint64_t size = 0;
   uint64_t page_size = 0;
@@ -256,14 +256,14 @@ struct PoolInfo {
   uint64_t free_extents = 0;
   uint64_t live_blocks = 0;
   bool has_physical = false;
-  std::string strategy;     // <= kMaxNameLength: "best_fit", "tlsf"
+  std::string strategy{};   // <= kMaxNameLength: "best_fit", "tlsf"
   bool accessible = false;  // the asking session's uid/gid may use it
   bool operator==(const PoolInfo&) const = default;
 };
 
 struct PoolList {
   static constexpr MessageType kType = MessageType::kPoolList;
-  std::vector<PoolInfo> pools;  // <= kMaxPools
+  std::vector<PoolInfo> pools{};  // <= kMaxPools
   bool operator==(const PoolList&) const = default;
 };
 
@@ -285,11 +285,11 @@ struct BlockInfo {
   static constexpr MessageType kType = MessageType::kBlockInfo;
   uint64_t block_id = 0;
   uint32_t pool_index = 0;
-  std::string pool_name;  // <= kMaxNameLength
-  uint64_t offset = 0;    // in the pool
+  std::string pool_name{};  // <= kMaxNameLength
+  uint64_t offset = 0;      // in the pool
   uint64_t size = 0;
   uint64_t phys = 0;  // physical address of the first byte; 0 = unknown
-  PoolMemory memory;
+  PoolMemory memory{};
   bool operator==(const BlockInfo&) const = default;
 };
 
@@ -312,9 +312,9 @@ struct StatsReply {
   static constexpr MessageType kType = MessageType::kStatsReply;
   uint64_t sessions = 0;
   uint64_t blocks = 0;
-  uint64_t bytes = 0;           // bytes in live blocks, all pools
-  uint64_t exports = 0;         // live export tokens and sysv exports
-  std::vector<PoolInfo> pools;  // <= kMaxPools
+  uint64_t bytes = 0;             // bytes in live blocks, all pools
+  uint64_t exports = 0;           // live export tokens and sysv exports
+  std::vector<PoolInfo> pools{};  // <= kMaxPools
   bool operator==(const StatsReply&) const = default;
 };
 
@@ -329,7 +329,7 @@ struct Holder {
   HolderKind kind = HolderKind::kSession;
   uint64_t id = 0;
   int32_t pid = 0;
-  std::string device;  // <= kMaxNameLength
+  std::string device{};  // <= kMaxNameLength
   uint32_t references = 0;
   bool operator==(const Holder&) const = default;
 };
@@ -341,14 +341,14 @@ struct BlockEntry {
   uint64_t size = 0;
   uint64_t phys = 0;
   uint32_t refcount = 0;
-  std::vector<Holder> holders;   // <= kMaxHoldersPerBlock
-  uint32_t holders_omitted = 0;  // holders beyond those listed
+  std::vector<Holder> holders{};  // <= kMaxHoldersPerBlock
+  uint32_t holders_omitted = 0;   // holders beyond those listed
   bool operator==(const BlockEntry&) const = default;
 };
 
 struct BlockList {
   static constexpr MessageType kType = MessageType::kBlockList;
-  std::vector<BlockEntry> blocks;  // <= kMaxBlocksPerPage
+  std::vector<BlockEntry> blocks{};  // <= kMaxBlocksPerPage
   uint64_t next_after_id = 0;
   bool more = false;
   bool operator==(const BlockList&) const = default;
@@ -359,7 +359,7 @@ struct SessionEntry {
   int32_t pid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  std::string device;  // <= kMaxNameLength
+  std::string device{};  // <= kMaxNameLength
   uint64_t blocks_held = 0;
   uint64_t references = 0;
   uint64_t bytes_held = 0;
@@ -368,7 +368,7 @@ struct SessionEntry {
 
 struct SessionList {
   static constexpr MessageType kType = MessageType::kSessionList;
-  std::vector<SessionEntry> sessions;  // <= kMaxSessionsPerPage
+  std::vector<SessionEntry> sessions{};  // <= kMaxSessionsPerPage
   uint64_t next_after_id = 0;
   bool more = false;
   bool operator==(const SessionList&) const = default;
@@ -377,8 +377,8 @@ struct SessionList {
 // max and min are the device's limits in bytes; max = UINT64_MAX means no
 // limit, min = 0 no guarantee. headroom: what the device may still take now.
 struct DeviceEntry {
-  uint64_t id = 0;   // stable for the daemon's life; the pagination cursor
-  std::string name;  // <= kMaxNameLength
+  uint64_t id = 0;     // stable for the daemon's life; the pagination cursor
+  std::string name{};  // <= kMaxNameLength
   uint64_t max = 0;
   uint64_t min = 0;
   uint64_t used = 0;
@@ -389,7 +389,7 @@ struct DeviceEntry {
 
 struct DeviceList {
   static constexpr MessageType kType = MessageType::kDeviceList;
-  std::vector<DeviceEntry> devices;  // <= kMaxDevicesPerPage
+  std::vector<DeviceEntry> devices{};  // <= kMaxDevicesPerPage
   uint64_t next_after_id = 0;
   bool more = false;
   bool operator==(const DeviceList&) const = default;
@@ -407,7 +407,7 @@ using Body = std::variant<
 
 struct Message {
   uint32_t request_id = 0;  // a reply echoes its request's id
-  Body body;
+  Body body{};
   bool operator==(const Message&) const = default;
 };
 
