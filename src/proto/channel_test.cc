@@ -1,0 +1,185 @@
+// Tests of proto/channel.h over real SEQPACKET socket pairs: every message
+// crosses the socket intact, a pool's memfd travels with the BlockInfo that
+// announces it and the receiver maps and reads it, and every broken rule
+// (fd count, oversize, undecodable bytes, wrong direction) is kProtocol with
+// the fds that came along closed.
+#include "proto/channel.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "proto/codec.h"
+#include "proto/test_messages.h"
+
+namespace pmm::proto {
+namespace {
+
+using testing::HasSubstr;
+
+struct Pair {
+  os::UniqueFd client;
+  os::UniqueFd daemon;
+};
+
+Pair make_pair() {
+  auto p = os::socket_pair();
+  EXPECT_TRUE(p) << p.error().describe();
+  return {std::move(p->first), std::move(p->second)};
+}
+
+bool read_end_sees_eof(int read_fd) {
+  char c;
+  return ::read(read_fd, &c, 1) == 0;
+}
+
+TEST(Channel, EveryMessageCrossesTheSocket) {
+  Pair p = make_pair();
+  os::UniqueFd mem(::memfd_create("pmm-channel-test", MFD_CLOEXEC));
+  ASSERT_TRUE(mem);
+  for (const auto& m : testing_samples()) {
+    SCOPED_TRACE(message_type_name(type_of(m.body)));
+    bool request = is_request(type_of(m.body));
+    int from = request ? p.client.get() : p.daemon.get();
+    int to = request ? p.daemon.get() : p.client.get();
+    int fd = fds_expected(m.body) == 1 ? mem.get() : -1;
+    ASSERT_TRUE(send(from, m, fd));
+    auto in = request ? receive_request(to) : receive_reply(to);
+    ASSERT_TRUE(in) << in.error().describe();
+    ASSERT_TRUE(in->has_value());
+    EXPECT_EQ((*in)->message, m);
+    EXPECT_EQ((*in)->fd.valid(), fd >= 0);
+  }
+}
+
+// The largest legal replies fit one datagram under the default socket buffer.
+TEST(Channel, LargestMessagesFitOneDatagram) {
+  Pair p = make_pair();
+  for (const auto& m : testing_largest_messages()) {
+    SCOPED_TRACE(message_type_name(type_of(m.body)));
+    bool request = is_request(type_of(m.body));
+    auto sent = send(request ? p.client.get() : p.daemon.get(), m);
+    ASSERT_TRUE(sent) << sent.error().describe();
+    auto in = request ? receive_request(p.daemon.get()) : receive_reply(p.client.get());
+    ASSERT_TRUE(in && *in);
+    EXPECT_EQ((*in)->message, m);
+  }
+}
+
+TEST(Channel, PoolFdTravelsWithBlockInfoAndMapsThePool) {
+  Pair p = make_pair();
+  const size_t pool_size = 1 << 20;
+  os::UniqueFd mem(::memfd_create("pmm-pool", MFD_CLOEXEC));
+  ASSERT_TRUE(mem);
+  ASSERT_EQ(::ftruncate(mem.get(), pool_size), 0);
+  const std::string frame = "decoded frame 7";
+  ASSERT_EQ(::pwrite(mem.get(), frame.data(), frame.size(), 65536),
+            static_cast<ssize_t>(frame.size()));
+
+  BlockInfo info{.block_id = 3,
+                 .pool_index = 0,
+                 .pool_name = "general",
+                 .offset = 65536,
+                 .size = 4096,
+                 .phys = 0,
+                 .memory = {.type = PoolType::kShmem,
+                            .fd_attached = true,
+                            .pool_size = pool_size,
+                            .page_size = 4096,
+                            .shmid = -1}};
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 5, .body = info}, mem.get()));
+  mem.reset();
+
+  auto in = receive_reply(p.client.get());
+  ASSERT_TRUE(in && *in);
+  const auto& got = std::get<BlockInfo>((*in)->message.body);
+  ASSERT_TRUE((*in)->fd.valid());
+  void* base =
+      ::mmap(nullptr, got.memory.pool_size, PROT_READ | PROT_WRITE, MAP_SHARED, (*in)->fd.get(), 0);
+  ASSERT_NE(base, MAP_FAILED);
+  EXPECT_EQ(std::string(static_cast<char*>(base) + got.offset, frame.size()), frame);
+  ::munmap(base, got.memory.pool_size);
+}
+
+TEST(Channel, SenderRefusesAMismatchedFd) {
+  Pair p = make_pair();
+  auto needs_fd =
+      send(p.daemon.get(), {1, BlockInfo{.memory = {.fd_attached = true, .shmid = -1}}}, -1);
+  ASSERT_FALSE(needs_fd);
+  EXPECT_EQ(needs_fd.error().code, Errc::kInvalidArgument);
+  auto no_fd = send(p.client.get(), {1, Get{.block_id = 1}}, 0);
+  ASSERT_FALSE(no_fd);
+  EXPECT_THAT(no_fd.error().message, HasSubstr("Get must carry 0 file descriptors, not 1"));
+}
+
+TEST(Channel, UnexpectedFdIsRefusedAndClosed) {
+  Pair p = make_pair();
+  auto bytes = encode({1, Get{.block_id = 1}});
+  ASSERT_TRUE(bytes);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  std::array<int, 1> fds{pipe_fds[1]};
+  ASSERT_TRUE(os::send_message(p.client.get(), *bytes, fds));
+  ::close(pipe_fds[1]);
+  auto in = receive_request(p.daemon.get());
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().code, Errc::kProtocol);
+  EXPECT_EQ(in.error().message, "Get came with 1 file descriptors; it must carry 0");
+  EXPECT_TRUE(read_end_sees_eof(pipe_fds[0])) << "the refused fd was not closed";
+  ::close(pipe_fds[0]);
+}
+
+TEST(Channel, UndecodableMessageWithFdIsRefusedAndClosed) {
+  Pair p = make_pair();
+  std::string junk = "definitely not a pmm message";
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  std::array<int, 1> fds{pipe_fds[1]};
+  ASSERT_TRUE(os::send_message(
+      p.daemon.get(), {reinterpret_cast<const std::byte*>(junk.data()), junk.size()}, fds));
+  ::close(pipe_fds[1]);
+  auto in = receive_reply(p.client.get());
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().code, Errc::kProtocol);
+  EXPECT_THAT(in.error().message, HasSubstr("bad magic"));
+  EXPECT_TRUE(read_end_sees_eof(pipe_fds[0]));
+  ::close(pipe_fds[0]);
+}
+
+TEST(Channel, OversizeRequestAndWrongDirectionAreProtocolErrors) {
+  Pair p = make_pair();
+  std::vector<std::byte> big(kMaxRequestSize + 1);
+  ASSERT_TRUE(os::send_message(p.client.get(), big, {}));
+  auto in = receive_request(p.daemon.get());
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().code, Errc::kProtocol);
+  EXPECT_THAT(in.error().message, HasSubstr("larger than 65536"));
+
+  ASSERT_TRUE(send(p.client.get(), {1, Ok{}}));  // a reply sent as if a request
+  auto wrong = receive_request(p.daemon.get());
+  ASSERT_FALSE(wrong);
+  EXPECT_THAT(wrong.error().message, HasSubstr("Ok is a reply"));
+
+  // The channel stays usable after a refused message.
+  ASSERT_TRUE(send(p.client.get(), {2, Put{.block_id = 4}}));
+  auto next = receive_request(p.daemon.get());
+  ASSERT_TRUE(next && *next);
+  EXPECT_EQ((*next)->message.request_id, 2u);
+}
+
+TEST(Channel, PeerCloseIsDisconnected) {
+  Pair p = make_pair();
+  p.daemon.reset();
+  auto in = receive_reply(p.client.get());
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().code, Errc::kDisconnected);
+}
+
+}  // namespace
+}  // namespace pmm::proto
