@@ -1,0 +1,76 @@
+// BenchAllocator — the one small interface the allocation benchmark drives.
+//
+// Every allocator compared in BENCHMARKS.md (our best_fit and tlsf, Boost's
+// rbtree_best_fit, two std::multimap best fits) is wrapped in it, so one
+// trace runs unchanged through all of them. Offsets are relative to the start
+// of the region; an allocator that needs real memory (Boost keeps its headers
+// inside the blocks) maps it itself and converts pointers to offsets.
+//
+// Usage:
+//   auto a = pmm::bench::make_bench_allocator(pmm::bench::Kind::kBestFit, 1 << 30);
+//   if (!a) { fmt::print(stderr, "{}\n", a.error().describe()); return 1; }
+//   std::optional<uint64_t> off = (*a)->allocate(4096, 64);
+//   if (off) (*a)->release(*off);
+//
+// The adapter does no checking of its own in the timed path: allocate() says
+// "no" with std::nullopt whatever the reason, release() must be given a live
+// offset (the harness only releases what it allocated).
+//
+// Thread safety: none; the harness is single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace pmm::bench {
+
+enum class Kind {
+  kBestFit,       // pmm::alloc::make_strategy("best_fit")
+  kTlsf,          // pmm::alloc::make_strategy("tlsf")
+  kBoostRbtree,   // boost::interprocess rbtree_best_fit on an external buffer
+  kMultimapScan,  // std::multimap<size, offset>, neighbours found by a linear scan
+  kMultimapMap,   // std::multimap<size, offset> + std::map<offset, size>
+};
+
+inline constexpr Kind kAllKinds[] = {Kind::kBestFit, Kind::kTlsf, Kind::kBoostRbtree,
+                                     Kind::kMultimapMap, Kind::kMultimapScan};
+
+// The short name printed in the tables.
+[[nodiscard]] std::string_view kind_name(Kind k);
+
+class BenchAllocator {
+ public:
+  virtual ~BenchAllocator() = default;
+
+  // A block of `size` bytes at a multiple of `alignment` (a power of two), or
+  // nullopt when nothing fits.
+  [[nodiscard]] virtual std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) = 0;
+
+  // Frees the live block at `offset`.
+  virtual void release(uint64_t offset) = 0;
+
+  // Work done by the last allocate() or release(), for allocators that count
+  // it (ours); nullopt for the peers, printed as "n/a".
+  [[nodiscard]] virtual std::optional<uint64_t> last_op_steps() const { return std::nullopt; }
+
+  // Bytes the caller can use in total: the region the allocator was made with.
+  [[nodiscard]] virtual uint64_t region_size() const = 0;
+};
+
+// Makes one allocator over a fresh region of `region_size` bytes. Fails when
+// the allocator cannot be made (our strategies refuse, mmap fails).
+[[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_bench_allocator(Kind kind,
+                                                                           uint64_t region_size);
+
+// Per-kind factories, one per adapter file.
+[[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_pmm_allocator(std::string_view name,
+                                                                         uint64_t region_size);
+[[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_boost_allocator(uint64_t region_size);
+[[nodiscard]] std::unique_ptr<BenchAllocator> make_multimap_allocator(bool scan,
+                                                                      uint64_t region_size);
+
+}  // namespace pmm::bench

@@ -1,0 +1,232 @@
+// Formatting of pmm_bench_alloc's report; see report.h. Targets come from
+// issue 2 item 5 and are only printed, never asserted.
+#include "report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace pmm::bench {
+namespace {
+
+const LatencyRow* find(const std::vector<LatencyRow>& rows, Kind k, uint64_t live) {
+  for (const LatencyRow& r : rows) {
+    if (r.kind == k && r.result.live == live && r.result.error.empty()) return &r;
+  }
+  return nullptr;
+}
+
+std::string grouped(uint64_t v) {
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
+  return s;
+}
+
+std::string ns(double v) { return v < 10 ? fmt::format("{:.1f}", v) : grouped(std::llround(v)); }
+
+std::string mark(bool met) { return met ? "[met]   " : "[MISSED]"; }
+
+void print_latency(std::FILE* out, const std::vector<LatencyRow>& rows) {
+  fmt::print(
+      out, "1. allocate+release latency in steady state (ns per pair) and steps per operation\n\n");
+  fmt::print(out, "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6} {:>9} {:>5}\n",
+             "allocator", "live", "timed pairs", "p50", "p99", "p99.99", "max", "max steps",
+             "log2 n", "steps/lg", "fails");
+  uint64_t last_live = 0;
+  for (const LatencyRow& row : rows) {
+    const LatencyResult& r = row.result;
+    if (r.live != last_live && last_live != 0) fmt::print(out, "\n");
+    last_live = r.live;
+    if (!r.error.empty()) {
+      fmt::print(out, "{:<14} {:>9}  not run: {}\n", kind_name(row.kind), grouped(r.live), r.error);
+      continue;
+    }
+    const double lg = std::log2(static_cast<double>(r.live));
+    const std::string pairs =
+        grouped(r.timed_pairs) + (row.kind == Kind::kMultimapScan && r.live > 1000 ? "*" : "");
+    fmt::print(out, "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6.1f} {:>9} {:>5}\n",
+               kind_name(row.kind), grouped(r.live), pairs, ns(r.p50_ns), ns(r.p99_ns),
+               ns(r.p9999_ns), ns(r.max_ns), r.max_steps ? grouped(*r.max_steps) : "n/a", lg,
+               r.max_steps ? fmt::format("{:.2f}", static_cast<double>(*r.max_steps) / lg) : "n/a",
+               r.failures);
+  }
+  fmt::print(out, "\n");
+}
+
+struct Util {
+  double mean = 0, min = 0;
+  bool ok = false;
+  std::string error;
+};
+
+Util summarise(const std::vector<UtilisationResult>& runs) {
+  Util u;
+  u.min = 1e9;
+  for (const UtilisationResult& r : runs) {
+    if (!r.error.empty()) return {0, 0, false, r.error};
+    if (!r.failed) return {0, 0, false, "the stream ended before any allocation failed"};
+    u.mean += r.utilisation / static_cast<double>(runs.size());
+    u.min = std::min(u.min, r.utilisation);
+  }
+  u.ok = !runs.empty();
+  return u;
+}
+
+void print_utilisation(std::FILE* out, const std::vector<UtilisationRow>& rows, uint64_t seeds) {
+  fmt::print(out,
+             "2. utilisation at the first failed allocation: live bytes / region, mean (worst) of "
+             "{} seed{}\n\n",
+             seeds, seeds == 1 ? "" : "s");
+  fmt::print(out, "{:<14}", "allocator");
+  for (Scenario s : kAllScenarios) fmt::print(out, " {:>18}", scenario_name(s));
+  fmt::print(out, "\n");
+  std::vector<std::string> errors;
+  for (const UtilisationRow& row : rows) {
+    fmt::print(out, "{:<14}", kind_name(row.kind));
+    for (Scenario s : kAllScenarios) {
+      const Util u = summarise(row.runs[static_cast<size_t>(s)]);
+      if (!u.ok) {
+        fmt::print(out, " {:>18}", "error");
+        errors.push_back(fmt::format("{} {}: {}", kind_name(row.kind), scenario_name(s), u.error));
+      } else {
+        fmt::print(out, " {:>18}", fmt::format("{:.4f} ({:.4f})", u.mean, u.min));
+      }
+    }
+    fmt::print(out, "\n");
+  }
+  for (const std::string& e : errors) fmt::print(out, "  error: {}\n", e);
+  fmt::print(out, "\n");
+}
+
+void print_targets(std::FILE* out, bool quick, const std::vector<LatencyRow>& lat,
+                   const std::vector<UtilisationRow>& util) {
+  fmt::print(out, "3. targets (issue 2 item 5), printed, never asserted\n\n");
+  uint64_t mid = 0, lo = UINT64_MAX, hi = 0;
+  for (const LatencyRow& r : lat) {
+    if (r.result.live <= 100'000) mid = std::max(mid, r.result.live);
+    lo = std::min(lo, r.result.live);
+    hi = std::max(hi, r.result.live);
+  }
+  const LatencyRow* bf = find(lat, Kind::kBestFit, mid);
+  const LatencyRow* tl = find(lat, Kind::kTlsf, mid);
+  const LatencyRow* scan = find(lat, Kind::kMultimapScan, mid);
+  const LatencyRow* two = find(lat, Kind::kMultimapMap, mid);
+  const LatencyRow* boost = find(lat, Kind::kBoostRbtree, mid);
+  const std::string at = fmt::format("at {} live{}", grouped(mid), quick ? " (quick run)" : "");
+  if (bf && scan) {
+    const double x = scan->result.p50_ns / bf->result.p50_ns;
+    fmt::print(out, "{} best_fit p50 {} >= 5x faster than multimap-scan: {} vs {} ns = {:.1f}x\n",
+               mark(x >= 5), at, ns(bf->result.p50_ns), ns(scan->result.p50_ns), x);
+  }
+  if (bf && two) {
+    fmt::print(
+        out,
+        "{} (for scale, not a target) best_fit vs multimap+map p50 {}: {} vs {} ns = {:.1f}x\n",
+        "        ", at, ns(bf->result.p50_ns), ns(two->result.p50_ns),
+        two->result.p50_ns / bf->result.p50_ns);
+  }
+  if (bf && boost) {
+    fmt::print(out, "{} best_fit p50 {} no slower than boost-rbtree: {} vs {} ns\n",
+               mark(bf->result.p50_ns <= boost->result.p50_ns), at, ns(bf->result.p50_ns),
+               ns(boost->result.p50_ns));
+  }
+  if (bf && tl) {
+    const double x = tl->result.p50_ns / bf->result.p50_ns;
+    fmt::print(out, "{} tlsf p50 {} <= half of best_fit's: {} vs {} ns = {:.2f}x\n", mark(x <= 0.5),
+               at, ns(tl->result.p50_ns), ns(bf->result.p50_ns), x);
+  }
+  const LatencyRow* bf_lo = find(lat, Kind::kBestFit, lo);
+  const LatencyRow* bf_hi = find(lat, Kind::kBestFit, hi);
+  if (bf_lo && bf_hi && bf_lo->result.max_steps && bf_hi->result.max_steps) {
+    const double c_lo =
+        static_cast<double>(*bf_lo->result.max_steps) / std::log2(static_cast<double>(lo));
+    const double c_hi =
+        static_cast<double>(*bf_hi->result.max_steps) / std::log2(static_cast<double>(hi));
+    fmt::print(out,
+               "{} best_fit max steps within c*log2(n), one c for every n: {} at {} live = "
+               "{:.2f}*log2(n), {} at {} live = {:.2f}*log2(n) (met when the second c <= 1.25x "
+               "the first)\n",
+               mark(c_hi <= 1.25 * c_lo), grouped(*bf_lo->result.max_steps), grouped(lo), c_lo,
+               grouped(*bf_hi->result.max_steps), grouped(hi), c_hi);
+  }
+  const LatencyRow* tl_lo = find(lat, Kind::kTlsf, lo);
+  const LatencyRow* tl_hi = find(lat, Kind::kTlsf, hi);
+  if (tl_lo && tl_hi && tl_lo->result.max_steps && tl_hi->result.max_steps) {
+    const uint64_t s_lo = *tl_lo->result.max_steps;
+    const uint64_t s_hi = *tl_hi->result.max_steps;
+    fmt::print(out,
+               "{} tlsf max steps constant in n: {} at {} live, {} at {} live (met when it does "
+               "not grow by more than 25%)\n",
+               mark(static_cast<double>(s_hi) <= 1.25 * static_cast<double>(s_lo)), grouped(s_lo),
+               grouped(lo), grouped(s_hi), grouped(hi));
+  }
+  for (const UtilisationRow& row : util) {
+    double need = row.kind == Kind::kBestFit ? 0.97 : row.kind == Kind::kTlsf ? 0.90 : 0;
+    if (need == 0) continue;
+    for (Scenario s : {Scenario::kRandomSizes, Scenario::kFixedOdd}) {
+      const Util u = summarise(row.runs[static_cast<size_t>(s)]);
+      if (!u.ok) {
+        fmt::print(out, "{} {} utilisation on {} >= {:.2f}: not measured ({})\n", mark(false),
+                   kind_name(row.kind), scenario_name(s), need, u.error);
+        continue;
+      }
+      fmt::print(out, "{} {} utilisation on {} >= {:.2f}: worst seed {:.4f}\n", mark(u.min >= need),
+                 kind_name(row.kind), scenario_name(s), need, u.min);
+    }
+  }
+  fmt::print(out, "\n");
+}
+
+}  // namespace
+
+void print_report(std::FILE* out, const Timer& timer, bool quick,
+                  const std::vector<LatencyRow>& latency,
+                  const std::vector<UtilisationRow>& utilisation) {
+  const uint64_t seeds = utilisation.empty() ? 0 : utilisation.front().runs[0].size();
+  print_latency(out, latency);
+  if (!utilisation.empty()) print_utilisation(out, utilisation, seeds);
+  print_targets(out, quick, latency, utilisation);
+  uint64_t scan_region = 0;
+  for (const LatencyRow& r : latency) scan_region = std::max(scan_region, r.region);
+  fmt::print(out, "{}",
+             fmt::format(R"(notes
+- best_fit, tlsf: pmm::alloc::make_strategy (src/alloc); metadata out of band, on the heap.
+  "max steps" is the largest last_op_steps() of any single timed allocate or release; the
+  1M-live rows are the 10M-operation run (5M allocate + 5M release).
+- boost-rbtree: Boost.Interprocess rbtree_best_fit<null_mutex_family> under
+  basic_managed_external_buffer<char, ., iset_index> over an mmap (MAP_NORESERVE); metadata in
+  band (a header before each block, tree nodes inside free blocks), which also counts against
+  its utilisation. allocate() for alignment <= 16, allocate_aligned() above.
+- multimap-scan (the naive best fit): free extents in one std::multimap<size, offset>; allocate
+  takes lower_bound(size) and walks up to the first extent that holds the size once its start
+  is aligned, puts the alignment gap and the tail back; live blocks in an unordered_map<offset,
+  size>; release walks every free extent to find the one ending at the block and the one
+  starting after it, and merges them. O(free extents) per release.
+- multimap+map: the same plus std::map<offset, multimap iterator> to find both neighbours in
+  O(log n); every operation still allocates and frees heap nodes.
+- latency trace: pre-fill n blocks, run n untimed warm-up pairs, then the timed pairs; a pair
+  allocates a new block and releases a uniformly chosen live one. Sizes log-uniform 64 B - 4 KiB,
+  alignment 64; region = 2x the pre-filled bytes (up to {} MiB). Every allocator runs a prefix of
+  the same pairs. * multimap-scan with fewer ops (O(n) releases): 100k live: 20,000 warm-up,
+  10,000 timed; 1M live: 2,000 warm-up, 1,000 timed, so its extents are fewer than at steady
+  state and its figures flatter it.
+- timer: rdtsc between lfences at {:.3f} GHz (calibrated against steady_clock); a pair is
+  allocate + release timed separately (the step count is read between them, untimed), each
+  interval net of the median empty interval ({:.1f} ns).
+- {}
+- {}
+- {}
+)",
+                         scan_region >> 20, timer.ghz(), timer.ns(timer.overhead_ticks()),
+                         scenario_description(Scenario::kRandomSizes),
+                         scenario_description(Scenario::kFixedOdd),
+                         scenario_description(Scenario::kVideoFrames)));
+}
+
+}  // namespace pmm::bench
