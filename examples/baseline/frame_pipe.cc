@@ -1,0 +1,69 @@
+// Frames over a pipe for the copying baseline; see frame_pipe.h.
+#include "baseline/frame_pipe.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace examples {
+namespace {
+
+void grow_pipe(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  int max_size = 1 << 20;
+  if (std::FILE* f = std::fopen("/proc/sys/fs/pipe-max-size", "r")) {
+    if (std::fscanf(f, "%d", &max_size) != 1) max_size = 1 << 20;
+    std::fclose(f);
+  }
+  (void)::fcntl(fd, F_SETPIPE_SZ, max_size);  // best effort: a smaller pipe still works
+}
+
+}  // namespace
+
+Result<MallocBuffer> malloc_frame(const Frame& frame) {
+  auto* p = static_cast<uint8_t*>(std::malloc(frame.bytes()));
+  if (p == nullptr) {
+    return std::unexpected(fmt::format("malloc of {} bytes for a frame failed", frame.bytes()));
+  }
+  return MallocBuffer(p);
+}
+
+Result<void> write_frame(int fd, const Frame& frame, const uint8_t* pixels) {
+  grow_pipe(fd);
+  const std::string line = format_frame_line("copy-frame", frame) + "\n";
+  struct Piece {
+    const uint8_t* data;
+    uint64_t size;
+  };
+  const Piece pieces[] = {{reinterpret_cast<const uint8_t*>(line.data()), line.size()},
+                          {pixels, frame.bytes()}};
+  for (const Piece& piece : pieces) {
+    uint64_t done = 0;
+    while (done < piece.size) {
+      const ssize_t n = ::write(fd, piece.data + done, piece.size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return std::unexpected(fmt::format("writing the frame to fd {}: {}", fd,
+                                           n < 0 ? std::strerror(errno) : "no progress"));
+      }
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  return {};
+}
+
+Result<void> read_exactly(std::FILE* stream, uint8_t* dst, uint64_t bytes) {
+  const size_t got = std::fread(dst, 1, bytes, stream);
+  if (got != bytes) {
+    return std::unexpected(fmt::format(
+        "the frame ended after {} of {} bytes: the previous stage stopped early", got, bytes));
+  }
+  return {};
+}
+
+}  // namespace examples
