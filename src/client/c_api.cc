@@ -1,0 +1,288 @@
+// The C API of include/pmm/pmm.h over pmm::client::Connection, in the manner
+// of leveldb's c.cc: each opaque handle is a struct that owns the C++ object.
+//
+// pmm_conn owns the Connection and a table of block handles keyed by block
+// id: a process has ONE pmm_block per block per connection, which counts
+// this process's references to it (the daemon counts the same number for the
+// session). An import of a block the process already holds returns the same
+// handle with one more reference. Every operation runs under the pmm_conn's
+// mutex, so a put that frees a handle can never race an import that would
+// hand the same handle out again.
+//
+// Failures set a thread-local message: "<status name>: <what happened>".
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "client/connection.h"
+#include "pmm/pmm.h"
+
+static_assert(PMM_OK == static_cast<int>(pmm::Errc::kOk));
+static_assert(PMM_E_INVALID == static_cast<int>(pmm::Errc::kInvalidArgument));
+static_assert(PMM_E_NO_MEMORY == static_cast<int>(pmm::Errc::kNoMemory));
+static_assert(PMM_E_LIMIT == static_cast<int>(pmm::Errc::kLimit));
+static_assert(PMM_E_NOT_FOUND == static_cast<int>(pmm::Errc::kNotFound));
+static_assert(PMM_E_PERMISSION == static_cast<int>(pmm::Errc::kPermission));
+static_assert(PMM_E_NO_DAEMON == static_cast<int>(pmm::Errc::kNoDaemon));
+static_assert(PMM_E_DISCONNECTED == static_cast<int>(pmm::Errc::kDisconnected));
+static_assert(PMM_E_PROTOCOL == static_cast<int>(pmm::Errc::kProtocol));
+static_assert(PMM_E_UNSUPPORTED == static_cast<int>(pmm::Errc::kUnsupported));
+static_assert(PMM_E_SYSTEM == static_cast<int>(pmm::Errc::kSystem));
+static_assert(PMM_E_EXPIRED == static_cast<int>(pmm::Errc::kExpired));
+static_assert(PMM_E_EXISTS == static_cast<int>(pmm::Errc::kExists));
+static_assert(PMM_ALLOC_CONTIGUOUS == pmm::proto::kAllocContiguous);
+static_assert(PMM_ALLOC_ZERO == pmm::proto::kAllocZero);
+static_assert(sizeof(pmm_token::bytes) == std::tuple_size_v<pmm::proto::Token>);
+
+struct pmm_block {
+  pmm_conn* conn = nullptr;
+  pmm::client::BlockView view;
+  uint64_t refs = 0;  // this process's references through this connection
+};
+
+struct pmm_conn {
+  std::unique_ptr<pmm::client::Connection> rep;
+  std::mutex mu;
+  std::unordered_map<uint64_t, std::unique_ptr<pmm_block>> blocks;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+pmm_status fail_with(const pmm::Error& e) {
+  t_last_error = e.describe();
+  return static_cast<pmm_status>(e.code);
+}
+
+pmm_status fail_with(pmm::Errc code, std::string message) {
+  return fail_with(pmm::Error{code, std::move(message), 0});
+}
+
+pmm_status ok() {
+  t_last_error.clear();
+  return PMM_OK;
+}
+
+// "dma, general" -> {"dma", "general"}; NULL or "" -> {} (the device's
+// default pools).
+pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
+  std::vector<std::string> out;
+  if (pools == nullptr || *pools == '\0') return out;
+  std::string_view rest(pools);
+  for (size_t position = 1;; ++position) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty())
+      return pmm::fail(pmm::Errc::kInvalidArgument,
+                       "pools \"{}\": name {} is empty; write pool names separated by commas, "
+                       "e.g. \"dma,general\", or pass NULL for the device's default pools",
+                       pools, position);
+    out.emplace_back(item);
+    if (comma == std::string_view::npos) return out;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
+pmm::proto::Token to_proto(const pmm_token& t) {
+  pmm::proto::Token out;
+  std::memcpy(out.data(), t.bytes, out.size());
+  return out;
+}
+
+// Adds the reference `view` stands for to this connection's handle of that
+// block (made now if there is none). Caller holds conn->mu.
+pmm_block* adopt_locked(pmm_conn* conn, pmm::client::BlockView view) {
+  auto& slot = conn->blocks[view.id];
+  if (!slot) {
+    slot = std::make_unique<pmm_block>();
+    slot->conn = conn;
+    slot->view = std::move(view);
+  }
+  ++slot->refs;
+  return slot.get();
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* pmm_last_error(void) { return t_last_error.c_str(); }
+
+const char* pmm_status_name(pmm_status status) {
+  // errc_name returns views of string literals: NUL-terminated.
+  return pmm::errc_name(static_cast<pmm::Errc>(status)).data();
+}
+
+pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** out) {
+  if (out == nullptr) return fail_with(pmm::Errc::kInvalidArgument, "pmm_connect: out is NULL");
+  auto c = pmm::client::Connection::connect(socket_path ? socket_path : "", device ? device : "");
+  if (!c) return fail_with(c.error());
+  auto* conn = new pmm_conn;
+  conn->rep = std::move(*c);
+  *out = conn;
+  return ok();
+}
+
+void pmm_disconnect(pmm_conn* conn) {
+  if (conn == nullptr) return;
+  {
+    std::lock_guard lock(conn->mu);
+    conn->blocks.clear();
+    // Closing the socket drops every reference the session holds, at once.
+    conn->rep.reset();
+  }
+  delete conn;
+}
+
+pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t alignment,
+                     uint32_t flags, pmm_block** out) {
+  if (conn == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_alloc: conn and out must not be NULL");
+  if ((flags & ~pmm::proto::kAllocKnownFlags) != 0)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_alloc: unknown flags {:#x}; known: PMM_ALLOC_CONTIGUOUS "
+                                 "(0x1), PMM_ALLOC_ZERO (0x2)",
+                                 flags & ~pmm::proto::kAllocKnownFlags));
+  auto list = split_pools(pools);
+  if (!list) return fail_with(list.error());
+  std::lock_guard lock(conn->mu);
+  auto view = conn->rep->allocate(*list, size, alignment, flags);
+  if (!view) return fail_with(view.error());
+  *out = adopt_locked(conn, std::move(*view));
+  return ok();
+}
+
+pmm_status pmm_block_get(pmm_block* block) {
+  if (block == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_block_get: block is NULL");
+  std::lock_guard lock(block->conn->mu);
+  if (auto s = block->conn->rep->get(block->view.id); !s) return fail_with(s.error());
+  ++block->refs;
+  return ok();
+}
+
+pmm_status pmm_block_put(pmm_block* block) {
+  if (block == nullptr) return ok();
+  pmm_conn* conn = block->conn;
+  std::lock_guard lock(conn->mu);
+  // The local reference goes whatever the daemon answers: if it refused or
+  // is gone, the reference does not exist there either.
+  auto s = conn->rep->put(block->view.id);
+  if (--block->refs == 0) conn->blocks.erase(block->view.id);  // frees `block`
+  if (!s) return fail_with(s.error());
+  return ok();
+}
+
+void* pmm_block_ptr(const pmm_block* block) { return block ? block->view.data : nullptr; }
+uint64_t pmm_block_size(const pmm_block* block) { return block ? block->view.size : 0; }
+uint64_t pmm_block_id(const pmm_block* block) { return block ? block->view.id : 0; }
+int pmm_block_fd(const pmm_block* block) { return block ? block->view.fd : -1; }
+uint64_t pmm_block_offset(const pmm_block* block) { return block ? block->view.offset : 0; }
+uint64_t pmm_block_phys(const pmm_block* block) { return block ? block->view.phys : 0; }
+const char* pmm_block_pool(const pmm_block* block) { return block ? block->view.pool.c_str() : ""; }
+
+pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_ms,
+                      pmm_token* out) {
+  if (block == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_export: block and out must not be NULL");
+  std::lock_guard lock(block->conn->mu);
+  auto t = block->conn->rep->export_block(block->view.id, max_imports, lifetime_ms);
+  if (!t) return fail_with(t.error());
+  std::memcpy(out->bytes, t->data(), sizeof out->bytes);
+  return ok();
+}
+
+pmm_status pmm_import(pmm_conn* conn, const pmm_token* token, pmm_block** out) {
+  if (conn == nullptr || token == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     "pmm_import: conn, token and out must not be NULL");
+  std::lock_guard lock(conn->mu);
+  auto view = conn->rep->import(to_proto(*token));
+  if (!view) return fail_with(view.error());
+  *out = adopt_locked(conn, std::move(*view));
+  return ok();
+}
+
+pmm_status pmm_unexport(pmm_conn* conn, const pmm_token* token) {
+  if (conn == nullptr || token == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_unexport: conn and token must not be NULL");
+  std::lock_guard lock(conn->mu);
+  if (auto s = conn->rep->unexport(to_proto(*token)); !s) return fail_with(s.error());
+  return ok();
+}
+
+pmm_status pmm_sysv_export(pmm_block* block, pmm_sysv_segment* out) {
+  if (block == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     "pmm_sysv_export: block and out must not be NULL");
+  std::lock_guard lock(block->conn->mu);
+  auto seg = block->conn->rep->sysv_export(block->view.id);
+  if (!seg) return fail_with(seg.error());
+  out->shmid = seg->shmid;
+  out->offset = seg->offset;
+  out->size = seg->size;
+  return ok();
+}
+
+pmm_status pmm_sysv_unexport(pmm_block* block) {
+  if (block == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_sysv_unexport: block is NULL");
+  std::lock_guard lock(block->conn->mu);
+  if (auto s = block->conn->rep->sysv_unexport(block->view.id); !s) return fail_with(s.error());
+  return ok();
+}
+
+void pmm_token_format(const pmm_token* token, char out[PMM_TOKEN_STRLEN]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof token->bytes; ++i) {
+    out[2 * i] = kHex[token->bytes[i] >> 4];
+    out[2 * i + 1] = kHex[token->bytes[i] & 0xf];
+  }
+  out[PMM_TOKEN_STRLEN - 1] = '\0';
+}
+
+pmm_status pmm_token_parse(const char* text, pmm_token* out) {
+  if (text == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument, "pmm_token_parse: text and out must not be NULL");
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  const size_t len = std::strlen(text);
+  const size_t want = PMM_TOKEN_STRLEN - 1;
+  // Quote at most a little more than a token's worth of the input.
+  std::string shown(text, std::min<size_t>(len, want + 8));
+  if (len > shown.size()) shown += "...";
+  if (len != want)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("token \"{}\" has {} characters; a token is exactly {} hex "
+                                 "digits (0-9, a-f), as pmm_token_format writes it",
+                                 shown, len, want));
+  pmm_token t;
+  for (size_t i = 0; i < sizeof t.bytes; ++i) {
+    int hi = nibble(text[2 * i]);
+    int lo = nibble(text[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return fail_with(pmm::Errc::kInvalidArgument,
+                       fmt::format("token \"{}\": character {} ('{}') is not a hex digit; a token "
+                                   "is exactly {} hex digits (0-9, a-f)",
+                                   shown, hi < 0 ? 2 * i + 1 : 2 * i + 2,
+                                   hi < 0 ? text[2 * i] : text[2 * i + 1], want));
+    t.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  *out = t;
+  return ok();
+}
+
+}  // extern "C"

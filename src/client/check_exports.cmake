@@ -1,0 +1,27 @@
+# ctest -R client_shared_exports: libpmm.so must export exactly the pmm_*
+# functions of include/pmm/pmm.h — no C++ symbol may leak into the ABI.
+cmake_minimum_required(VERSION 3.25)
+execute_process(COMMAND nm -D --defined-only ${LIB} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "nm -D ${LIB} failed (${rc})")
+endif()
+string(REPLACE "\n" ";" lines "${syms}")
+set(exported "")
+foreach(line ${lines})
+  if(line MATCHES "^[0-9a-f]+ [A-Za-z] ([^ ]+)$")
+    string(REGEX REPLACE "@.*$" "" sym "${CMAKE_MATCH_1}")
+    if(NOT sym MATCHES "^pmm_" AND NOT sym MATCHES "^PMM_1$")
+      message(FATAL_ERROR "libpmm.so exports '${sym}', which is not part of the C API")
+    endif()
+    list(APPEND exported ${sym})
+  endif()
+endforeach()
+foreach(want pmm_connect pmm_disconnect pmm_alloc pmm_block_get pmm_block_put pmm_block_ptr
+        pmm_export pmm_import pmm_unexport pmm_sysv_export pmm_sysv_unexport pmm_token_format
+        pmm_token_parse pmm_last_error pmm_status_name pmm_block_pool)
+  if(NOT want IN_LIST exported)
+    message(FATAL_ERROR "libpmm.so does not export ${want}")
+  endif()
+endforeach()
+list(LENGTH exported n)
+message(STATUS "libpmm.so exports ${n} pmm_* symbols and nothing else")
