@@ -6,6 +6,7 @@
 #include "mem/owned_region.h"
 #include "mem/region.h"
 #include "os/kernel_info.h"
+#include "os/memory.h"
 #include "os/numa.h"
 
 namespace pmm::mem {
@@ -36,6 +37,8 @@ Result<MemoryType> parse_memory_type(std::string_view name) {
   return fail(Errc::kInvalidArgument,
               "memory type \"{}\" is unknown; use \"shmem\", \"hugetlb\" or \"sysv\"", name);
 }
+
+bool uses_huge_pages(const Region& r) { return r.page_size() > os::base_page_size(); }
 
 int log2_of(uint64_t power_of_two) { return std::countr_zero(power_of_two); }
 

@@ -89,6 +89,10 @@ class Region {
   [[nodiscard]] virtual std::span<const PhysicalRun> runs() const = 0;
 };
 
+// True when the region is made of pages larger than the base page (hugetlb,
+// sysv with huge_pages).
+[[nodiscard]] bool uses_huge_pages(const Region& r);
+
 // Creates a region of `opts.type`. `name` labels it (memfd name, logs).
 // Errors name the call and errno, or the limit that was hit (free huge
 // pages, shmmax, NUMA nodes present).
