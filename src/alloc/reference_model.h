@@ -1,0 +1,208 @@
+// pmm::alloc::reference::ReferenceModel — a brute-force allocator model the
+// differential tests run beside the real strategies. Test-only.
+//
+// It keeps the free extents in a vector sorted by start and answers every
+// question by scanning it linearly: simple enough to be obviously right,
+// too slow for anything but tests. It states the strategies' documented
+// rules as plain scans: the exact extent best_fit must pick (free_tree.h),
+// and when tlsf must succeed and from which bin (tlsf_index.h).
+//
+// Usage:
+//   ReferenceModel m(1 << 20);
+//   std::optional<uint64_t> want = m.best_fit_choice(4096, 64);
+//   if (want) m.place(*want, 4096);
+//   m.release(*want);
+//
+// Thread safety: none.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "alloc/free_tree.h"
+#include "alloc/strategy.h"
+#include "alloc/tlsf_index.h"
+
+namespace pmm::alloc::reference {
+
+class ReferenceModel {
+ public:
+  struct Extent {
+    uint64_t start;
+    uint64_t len;
+  };
+
+  explicit ReferenceModel(uint64_t size) : size_(size) { free_.push_back({0, size}); }
+
+  [[nodiscard]] bool valid_request(uint64_t size, uint64_t align) const {
+    return size >= 1 && size <= size_ && std::has_single_bit(align) && align <= size_;
+  }
+
+  // Mirrors Strategy::set_barriers: all-or-nothing, only with no live block.
+  bool set_barriers(std::span<const uint64_t> offs) {
+    if (!blocks_.empty()) return false;
+    for (uint64_t b : offs)
+      if (b == 0 || b >= size_) return false;
+    barriers_.insert(barriers_.end(), offs.begin(), offs.end());
+    std::sort(barriers_.begin(), barriers_.end());
+    barriers_.erase(std::unique(barriers_.begin(), barriers_.end()), barriers_.end());
+    free_.clear();
+    uint64_t from = 0;
+    for (uint64_t b : barriers_) {
+      free_.push_back({from, b - from});
+      from = b;
+    }
+    free_.push_back({from, size_ - from});
+    return true;
+  }
+
+  static bool holds(const Extent& e, uint64_t size, uint64_t align) {
+    uint64_t pad = (0 - e.start) & (align - 1);
+    return e.len >= size && pad <= e.len - size;
+  }
+  static uint64_t aligned_start(const Extent& e, uint64_t align) {
+    return e.start + ((0 - e.start) & (align - 1));
+  }
+  static bool key_less(const Extent& a, const Extent& b) {
+    return a.len < b.len || (a.len == b.len && a.start < b.start);
+  }
+
+  // The true best fit: smallest holding extent, lowest start among equals.
+  [[nodiscard]] std::optional<uint64_t> true_best_fit(uint64_t size, uint64_t align) const {
+    const Extent* best = nullptr;
+    for (const Extent& e : free_)
+      if (holds(e, size, align) && (!best || key_less(e, *best))) best = &e;
+    if (!best) return std::nullopt;
+    return aligned_start(*best, align);
+  }
+
+  // best_fit's documented rule (free_tree.h), as a scan.
+  [[nodiscard]] std::optional<uint64_t> best_fit_choice(uint64_t size, uint64_t align) const {
+    const Extent* best = nullptr;
+    for (const Extent& e : free_)
+      if (holds(e, size, align) && (!best || key_less(e, *best))) best = &e;
+    if (!best) return std::nullopt;
+    int misses = 0;
+    for (const Extent& e : free_)
+      if (e.len >= size && !holds(e, size, align) && key_less(e, *best)) ++misses;
+    if (misses < detail::FreeTree::kScanLimit) return aligned_start(*best, align);
+    if (size > UINT64_MAX - (align - 1)) return std::nullopt;
+    const Extent* fallback = nullptr;
+    for (const Extent& e : free_)
+      if (e.len >= size + (align - 1) && (!fallback || key_less(e, *fallback))) fallback = &e;
+    if (!fallback) return std::nullopt;
+    return aligned_start(*fallback, align);
+  }
+
+  // tlsf's documented guarantee (tlsf_index.h). `good_bin` receives the bin
+  // step 1 must take from when it applies, else kTlsfNoBin.
+  [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin) const {
+    good_bin = detail::kTlsfNoBin;
+    uint32_t good = detail::kTlsfNoBin;
+    if (size <= UINT64_MAX - (align - 1)) good = detail::tlsf_search_bin(size + (align - 1));
+    if (good != detail::kTlsfNoBin) {
+      for (const Extent& e : free_) {
+        uint32_t b = detail::tlsf_bin_of(e.len);
+        if (b >= good) good_bin = std::min(good_bin, b);
+      }
+      if (good_bin != detail::kTlsfNoBin) return true;
+    }
+    uint32_t limit = good == detail::kTlsfNoBin ? detail::kTlsfBins : good;
+    uint32_t first = detail::tlsf_bin_of(size);
+    int in_scan = 0;
+    bool any = false;
+    for (const Extent& e : free_) {
+      uint32_t b = detail::tlsf_bin_of(e.len);
+      if (b >= first && b < limit) {
+        ++in_scan;
+        any = any || holds(e, size, align);
+      }
+    }
+    return any && in_scan <= detail::TlsfIndex::kScanLimit;
+  }
+
+  // The free extent containing [off, off + size), or nullptr.
+  [[nodiscard]] const Extent* containing(uint64_t off, uint64_t size) const {
+    auto it = std::upper_bound(free_.begin(), free_.end(), off,
+                               [](uint64_t o, const Extent& e) { return o < e.start; });
+    if (it == free_.begin()) return nullptr;
+    --it;
+    if (off - it->start > it->len || size > it->len - (off - it->start)) return nullptr;
+    return &*it;
+  }
+
+  // Carves a block out of a free extent; `containing(off, size)` must hold.
+  void place(uint64_t off, uint64_t size) {
+    const Extent* e = containing(off, size);
+    auto it = free_.begin() + (e - free_.data());
+    Extent before{it->start, off - it->start};
+    Extent after{off + size, it->start + it->len - (off + size)};
+    it = free_.erase(it);
+    if (after.len) it = free_.insert(it, after);
+    if (before.len) free_.insert(it, before);
+    blocks_[off] = size;
+    used_ += size;
+  }
+
+  bool release(uint64_t off) {
+    auto b = blocks_.find(off);
+    if (b == blocks_.end()) return false;
+    Extent x{off, b->second};
+    used_ -= b->second;
+    blocks_.erase(b);
+    auto it = std::upper_bound(free_.begin(), free_.end(), off,
+                               [](uint64_t o, const Extent& e) { return o < e.start; });
+    if (it != free_.end() && it->start == x.start + x.len && !is_barrier(it->start)) {
+      x.len += it->len;
+      it = free_.erase(it);
+    }
+    if (it != free_.begin()) {
+      auto p = it - 1;
+      if (p->start + p->len == x.start && !is_barrier(x.start)) {
+        p->len += x.len;
+        return true;
+      }
+    }
+    free_.insert(it, x);
+    return true;
+  }
+
+  [[nodiscard]] std::optional<uint64_t> block_size(uint64_t off) const {
+    auto b = blocks_.find(off);
+    if (b == blocks_.end()) return std::nullopt;
+    return b->second;
+  }
+
+  [[nodiscard]] Stats stats() const {
+    Stats st;
+    st.size = size_;
+    st.bytes_used = used_;
+    st.bytes_free = size_ - used_;
+    st.free_extents = free_.size();
+    for (const Extent& e : free_) st.largest_free = std::max(st.largest_free, e.len);
+    st.live_blocks = blocks_.size();
+    return st;
+  }
+
+  [[nodiscard]] const std::map<uint64_t, uint64_t>& blocks() const { return blocks_; }
+  [[nodiscard]] const std::vector<Extent>& free_extents() const { return free_; }
+  [[nodiscard]] uint64_t size() const { return size_; }
+
+ private:
+  [[nodiscard]] bool is_barrier(uint64_t off) const {
+    return std::binary_search(barriers_.begin(), barriers_.end(), off);
+  }
+
+  uint64_t size_;
+  uint64_t used_ = 0;
+  std::vector<Extent> free_;  // sorted by start, maximal between blocks and barriers
+  std::map<uint64_t, uint64_t> blocks_;
+  std::vector<uint64_t> barriers_;
+};
+
+}  // namespace pmm::alloc::reference
