@@ -109,9 +109,9 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
                         0});
   if (has_physical() && req.size > largest_run_)
     return refuse(Error{Errc::kNoMemory,
-                        fmt::format("{} is larger than the largest physically contiguous run "
-                                    "({}); no block crosses a run edge",
-                                    format_size(req.size), format_size(largest_run_)),
+                        fmt::format("a block of {} bytes is larger than the largest physically "
+                                    "contiguous run ({} bytes, {}); no block crosses a run edge",
+                                    req.size, largest_run_, format_size(largest_run_)),
                         0});
   const uint64_t alignment = req.alignment == 0 ? region_->page_size() : req.alignment;
   auto off = strategy_->allocate(req.size, alignment);
