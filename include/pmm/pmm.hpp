@@ -36,20 +36,15 @@
 
 namespace pmm {
 
-// A failed libpmm call. what() is "<status name>: <message>".
+// A failed libpmm call. what() is pmm_last_error()'s text: "<status name>:
+// <what was asked, which rule refused it, what would have fit>".
 class error : public std::runtime_error {
  public:
-  error(pmm_status status, const std::string& message)
-      : std::runtime_error(std::string(pmm_status_name(status)) + ": " + message),
-        status_(status),
-        message_(message) {}
+  error(pmm_status status, const std::string& what) : std::runtime_error(what), status_(status) {}
   pmm_status status() const noexcept { return status_; }
-  // The message alone, without the status name.
-  const std::string& message() const noexcept { return message_; }
 
  private:
   pmm_status status_;
-  std::string message_;
 };
 
 namespace detail {
@@ -197,7 +192,7 @@ class Connection {
 
   // The C handle (owned by this Connection and its Blocks).
   pmm_conn* raw() const {
-    if (!conn_) throw error(PMM_E_INVALID, "pmm::Connection is not connected");
+    if (!conn_) throw error(PMM_E_INVALID, "invalid argument: pmm::Connection is not connected");
     return conn_.get();
   }
 

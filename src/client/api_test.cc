@@ -1,0 +1,187 @@
+// libpmm against the real pmmd (spawned on a private socket by
+// DaemonProcess): the C++ API of pmm.hpp, and the C API behaviours that
+// need threads or a daemon that dies. The C API from C is c_api_test.c.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/shm.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_process.h"
+#include "pmm/pmm.hpp"
+
+namespace {
+
+using pmm::testing::DaemonProcess;
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr const char* kConfig = R"(
+[pools.general]
+type = "shmem"
+size = "16MiB"
+
+[pools.display]
+type = "sysv"
+size = "4MiB"
+)";
+
+// Whether `bytes` can be allocated from "general" right now.
+bool fits(const pmm::Connection& c, uint64_t bytes) {
+  try {
+    (void)c.alloc("general", bytes);
+    return true;
+  } catch (const pmm::error& e) {
+    EXPECT_EQ(e.status(), PMM_E_NO_MEMORY) << e.what();
+    return false;
+  }
+}
+
+TEST(CppApi, NoDaemonThrowsWithTheReason) {
+  try {
+    pmm::Connection c("dev", "/tmp/pmm-api-test-nowhere/pmm.sock");
+    FAIL() << "connected to nothing";
+  } catch (const pmm::error& e) {
+    EXPECT_EQ(e.status(), PMM_E_NO_DAEMON);
+    EXPECT_NE(std::string(e.what()).find("is pmmd running?"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CppApi, TokenTextRoundTrips) {
+  pmm::Token t = pmm::Token::parse("00112233445566778899aabbccddeeff");
+  EXPECT_EQ(t.str(), "00112233445566778899aabbccddeeff");
+  EXPECT_EQ(pmm::Token::parse(t.str()), t);
+  try {
+    (void)pmm::Token::parse("not a token");
+    FAIL();
+  } catch (const pmm::error& e) {
+    EXPECT_EQ(e.status(), PMM_E_INVALID);
+  }
+}
+
+TEST(CppApi, AllocateWriteShareAndRelease) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection producer("producer", d.socket());
+  pmm::Connection consumer("consumer", d.socket());
+
+  pmm::Token token;
+  {
+    pmm::Block b = producer.alloc("general", kMiB, 0, PMM_ALLOC_ZERO);
+    ASSERT_GE(b.size(), kMiB);
+    EXPECT_EQ(b.pool(), "general");
+    EXPECT_EQ(b.as<uint8_t>()[kMiB - 1], 0);
+    std::memset(b.data(), 0x3c, b.size());
+    token = b.export_token(1);
+  }  // the producer's reference goes; the export holds the block
+  pmm::Block in = consumer.import(token);
+  EXPECT_EQ(in.as<uint8_t>()[4321], 0x3c);
+  // The export allowed one import.
+  EXPECT_THROW((void)consumer.import(token), pmm::error);
+}
+
+TEST(CppApi, CopiesShareOneReference) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection c("dev", d.socket());
+  {
+    pmm::Block a = c.alloc("general", 12 * kMiB);
+    pmm::Block copy = a;
+    a.reset();
+    EXPECT_FALSE(fits(c, 12 * kMiB));  // the copy still holds it
+    pmm::Block extra = copy.get_reference();
+    copy.reset();
+    EXPECT_FALSE(fits(c, 12 * kMiB));  // the independent reference does
+  }
+  EXPECT_TRUE(fits(c, 12 * kMiB));
+}
+
+TEST(CppApi, BlockMayOutliveItsConnectionObject) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Block b;
+  {
+    pmm::Connection c("dev", d.socket());
+    b = c.alloc("general", 4096);
+  }
+  std::memset(b.data(), 1, b.size());  // the mapping is still there
+  pmm::Connection other("other", d.socket());
+  pmm::Block same = other.import(b.export_token());
+  EXPECT_EQ(same.as<uint8_t>()[100], 1);
+}
+
+TEST(CppApi, SysvExportReachesASysvAttacher) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection c("display", d.socket());
+  pmm::Block b = c.alloc("display", 64 * 1024);
+  std::memset(b.data(), 0x7e, b.size());
+  pmm::SysvSegment s = b.sysv_export();
+  auto* at = static_cast<uint8_t*>(shmat(s.shmid, nullptr, SHM_RDONLY));
+  ASSERT_NE(at, reinterpret_cast<uint8_t*>(-1));
+  EXPECT_EQ(at[s.offset], 0x7e);
+  EXPECT_EQ(at[s.offset + s.size - 1], 0x7e);
+  shmdt(at);
+  b.sysv_unexport();
+  pmm::Block m = c.alloc("general", 4096);
+  try {
+    (void)m.sysv_export();
+    FAIL();
+  } catch (const pmm::error& e) {
+    EXPECT_EQ(e.status(), PMM_E_UNSUPPORTED) << e.what();
+  }
+}
+
+// One connection, several threads allocating, writing, sharing and freeing
+// at once: every block keeps what its thread wrote.
+TEST(CppApi, ThreadsShareOneConnection) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection c("threads", d.socket());
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < 100; ++i) {
+          pmm::Block b = c.alloc("general", 64 * 1024);
+          std::memset(b.data(), t + 1, b.size());
+          pmm::Block again = c.import(b.export_token());  // same handle, +1
+          if (again.handle() != b.handle()) ++bad;
+          for (uint64_t k = 0; k < b.size(); k += 4096)
+            if (b.as<uint8_t>()[k] != t + 1) ++bad;
+        }
+      } catch (const pmm::error& e) {
+        ADD_FAILURE() << e.what();
+        ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_TRUE(fits(c, 15 * kMiB));  // everything came back
+}
+
+TEST(CppApi, DaemonKilledMeansDisconnectedNotSigpipe) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection c("victim", d.socket());
+  pmm::Block b = c.alloc("general", 4096);
+  ::kill(d.pid(), SIGKILL);
+  (void)d.stop();
+  for (int i = 0; i < 2; ++i) {
+    try {
+      (void)c.alloc("general", 4096);
+      FAIL();
+    } catch (const pmm::error& e) {
+      EXPECT_EQ(e.status(), PMM_E_DISCONNECTED);
+      EXPECT_NE(std::string(e.what()).find(d.socket()), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW((void)b.export_token(), pmm::error);
+}
+
+}  // namespace

@@ -1,0 +1,241 @@
+// pmmctl run as a user runs it: a subprocess against a real pmmd on a
+// private socket. Checks output formats, exit statuses, and that what
+// pmmctl does (alloc, free, export, sysv-export) is what the daemon then
+// shows and what another client sees.
+#include <gtest/gtest.h>
+#include <sys/shm.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "daemon_process.h"
+#include "pmm/pmm.h"
+
+namespace {
+
+using nlohmann::json;
+using pmm::testing::DaemonProcess;
+using pmm::testing::Run;
+
+constexpr const char* kConfig = R"(
+[pools.general]
+type = "shmem"
+size = "16MiB"
+
+[pools.display]
+type = "sysv"
+size = "4MiB"
+
+[devices.decoder]
+pools = ["general"]
+max = "8MiB"
+)";
+
+Run pmmctl(const DaemonProcess& d, std::vector<std::string> args) {
+  std::vector<std::string> argv = {PMM_PMMCTL_PATH, "--socket", d.socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return pmm::testing::run_command(argv);
+}
+
+bool is_token_line(const std::string& s) {
+  return std::regex_match(s, std::regex("[0-9a-f]{32}\n"));
+}
+
+json blocks_json(const DaemonProcess& d) {
+  Run r = pmmctl(d, {"blocks", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return json::parse(r.out);
+}
+
+TEST(Pmmctl, NoDaemonExits3AndSaysSo) {
+  Run r = pmm::testing::run_command(
+      {PMM_PMMCTL_PATH, "--socket", "/tmp/pmmctl-test-nowhere/pmm.sock", "pools"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find("is pmmd running?"), std::string::npos) << r.err;
+  // $PMM_SOCKET is the default socket.
+  r = pmm::testing::run_command({PMM_PMMCTL_PATH, "status"},
+                                {"PMM_SOCKET=/tmp/pmmctl-test-elsewhere/pmm.sock"});
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find("/tmp/pmmctl-test-elsewhere/pmm.sock"), std::string::npos) << r.err;
+}
+
+TEST(Pmmctl, UsageErrorsExit2AndSayWhatIsAccepted) {
+  // None of these reaches a daemon: the socket does not exist.
+  auto run = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {PMM_PMMCTL_PATH, "--socket", "/tmp/pmmctl-test-nowhere/s"});
+    return pmm::testing::run_command(args);
+  };
+  Run r = run({"alloc", "general", "4MB"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("write MiB"), std::string::npos) << r.err;
+  r = run({"alloc", "general", "lots"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("4KiB"), std::string::npos) << r.err;
+  r = run({"alloc", "general,,dma", "4k"});
+  EXPECT_EQ(r.status, 2);
+  r = run({"alloc", "general", "4k", "--lifetime", "1 day"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("500ms"), std::string::npos) << r.err;
+  r = run({"alloc", "general"});
+  EXPECT_EQ(r.status, 2);
+  r = run({"free", "abc"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("32 hex digits"), std::string::npos) << r.err;
+  r = run({"frobnicate"});
+  EXPECT_EQ(r.status, 2);
+  r = run({});
+  EXPECT_EQ(r.status, 2);
+  r = run({"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("sysv-export"), std::string::npos) << r.out;
+}
+
+TEST(Pmmctl, AllocHoldsTheBlockUntilFree) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  Run r = pmmctl(d, {"alloc", "general", "1MiB", "--zero"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(is_token_line(r.out)) << r.out;
+  const std::string token = r.out.substr(0, 32);
+
+  // pmmctl has exited; the export holds the block.
+  json blocks = blocks_json(d);
+  ASSERT_EQ(blocks.size(), 1u) << blocks.dump();
+  EXPECT_EQ(blocks[0]["pool"], "general");
+  EXPECT_EQ(blocks[0]["size"], 1 << 20);
+  ASSERT_EQ(blocks[0]["holders"].size(), 1u);
+  EXPECT_EQ(blocks[0]["holders"][0]["kind"], "export");
+  r = pmmctl(d, {"blocks"});
+  EXPECT_NE(r.out.find("1.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("export " + token.substr(0, 16)), std::string::npos) << r.out;
+
+  r = pmmctl(d, {"free", token});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(blocks_json(d).size(), 0u);
+  EXPECT_EQ(pmmctl(d, {"blocks"}).out, "no blocks\n");
+  // Twice is refused by the daemon: exit 1 with its reason.
+  r = pmmctl(d, {"free", token});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_FALSE(r.err.empty());
+}
+
+TEST(Pmmctl, TokenFromPmmctlIsImportedByAProgram) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  Run r = pmmctl(d, {"alloc", "general", "64k", "--imports", "2", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["size"], 65536);
+  EXPECT_EQ(j["imports"], 2);
+  pmm_token t;
+  ASSERT_EQ(pmm_token_parse(j["token"].get<std::string>().c_str(), &t), PMM_OK);
+
+  // export: one import of the old token buys a new token with more imports.
+  r = pmmctl(d, {"export", j["token"], "--imports", "3"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_TRUE(is_token_line(r.out)) << r.out;
+  pmm_token t2;
+  ASSERT_EQ(pmm_token_parse(r.out.substr(0, 32).c_str(), &t2), PMM_OK);
+
+  pmm_conn* c;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "reader", &c), PMM_OK) << pmm_last_error();
+  pmm_block *a, *b;
+  ASSERT_EQ(pmm_import(c, &t, &a), PMM_OK) << pmm_last_error();  // the old token's 2nd
+  EXPECT_NE(pmm_import(c, &t, &b), PMM_OK);                      // no 3rd
+  ASSERT_EQ(pmm_import(c, &t2, &b), PMM_OK) << pmm_last_error();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(pmm_block_id(a), j["block"].get<uint64_t>());
+
+  // sessions shows this client by its device name.
+  r = pmmctl(d, {"sessions"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("reader"), std::string::npos) << r.out;
+  pmm_disconnect(c);
+}
+
+TEST(Pmmctl, SysvExportPrintsWhatShmatNeeds) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm_conn* c;
+  pmm_block* b;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "writer", &c), PMM_OK) << pmm_last_error();
+  ASSERT_EQ(pmm_alloc(c, "display", 8192, 0, 0, &b), PMM_OK) << pmm_last_error();
+  std::memset(pmm_block_ptr(b), 0x42, 8192);
+  pmm_token t;
+  ASSERT_EQ(pmm_export(b, 1, 0, &t), PMM_OK);
+  char text[PMM_TOKEN_STRLEN];
+  pmm_token_format(&t, text);
+
+  Run r = pmmctl(d, {"sysv-export", text});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(r.out, m, std::regex("(\\d+) (\\d+) (\\d+)\n"))) << r.out;
+  int shmid = std::stoi(m[1]);
+  uint64_t offset = std::stoull(m[2]);
+  EXPECT_EQ(std::stoull(m[3]), 8192u);
+  EXPECT_EQ(offset, pmm_block_offset(b));
+  // The writer lets go; the SysV export still holds the block.
+  pmm_block_put(b);
+  pmm_disconnect(c);
+  auto* at = static_cast<uint8_t*>(shmat(shmid, nullptr, SHM_RDONLY));
+  ASSERT_NE(at, reinterpret_cast<uint8_t*>(-1));
+  EXPECT_EQ(at[offset + 8191], 0x42);
+  shmdt(at);
+  json blocks = blocks_json(d);
+  ASSERT_EQ(blocks.size(), 1u) << blocks.dump();
+  EXPECT_EQ(blocks[0]["holders"][0]["kind"], "sysv_export") << blocks.dump();
+}
+
+TEST(Pmmctl, RefusalsExit1WithTheDaemonsReason) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  Run r = pmmctl(d, {"alloc", "general", "64MiB"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("out of pool memory"), std::string::npos) << r.err;
+  r = pmmctl(d, {"--device", "decoder", "alloc", "general", "9MiB"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("device limit"), std::string::npos) << r.err;
+  r = pmmctl(d, {"alloc", "nosuchpool", "4k"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("nosuchpool"), std::string::npos) << r.err;
+}
+
+TEST(Pmmctl, AdminViewsAsTablesAndJson) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  ASSERT_EQ(pmmctl(d, {"alloc", "general", "1M"}).status, 0);
+
+  Run r = pmmctl(d, {"pools"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("NAME"), std::string::npos);
+  EXPECT_NE(r.out.find("general  shmem   16.0 MiB  1.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("display  sysv"), std::string::npos) << r.out;
+  json pools = json::parse(pmmctl(d, {"pools", "--json"}).out);
+  ASSERT_EQ(pools.size(), 2u);
+  EXPECT_EQ(pools[0]["used"], 1 << 20);
+
+  r = pmmctl(d, {"status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("blocks    1 (1.0 MiB)"), std::string::npos) << r.out;
+  json st = json::parse(pmmctl(d, {"--json", "status"}).out);
+  EXPECT_EQ(st["blocks"], 1);
+  EXPECT_EQ(st["bytes"], 1 << 20);
+  EXPECT_EQ(st["socket"], d.socket());
+
+  r = pmmctl(d, {"devices"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("decoder"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("8.0 MiB"), std::string::npos) << r.out;
+  json devs = json::parse(pmmctl(d, {"devices", "--json"}).out);
+  bool found = false;
+  for (const auto& dev : devs)
+    if (dev["name"] == "decoder") {
+      found = true;
+      EXPECT_EQ(dev["max"], 8 << 20);
+    }
+  EXPECT_TRUE(found) << devs.dump();
+}
+
+}  // namespace

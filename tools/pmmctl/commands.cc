@@ -1,0 +1,164 @@
+// See commands.h. pmmctl uses the internal C++ client rather than the C API
+// because the admin listings (stats, blocks, sessions, devices) are not part
+// of the public ABI.
+#include "commands.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <memory>
+
+#include "client/connection.h"
+#include "pmm/pmm.h"
+
+namespace pmmctl {
+namespace {
+
+using nlohmann::json;
+using pmm::client::Connection;
+
+pmm::Result<std::unique_ptr<Connection>> connect(const Target& t) {
+  return Connection::connect(t.socket, t.device);
+}
+
+std::string finish(const json& j) { return j.dump(2) + "\n"; }
+
+}  // namespace
+
+pmm::Result<std::vector<std::string>> split_pools(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string name = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (name.empty())
+      return pmm::fail(pmm::Errc::kInvalidArgument,
+                       "pool list '{}' has an empty name; write one pool or several separated "
+                       "by commas, tried in order: general or dma,general",
+                       text);
+    out.push_back(std::move(name));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+pmm::Result<pmm::proto::Token> parse_token(const std::string& text) {
+  pmm_token t;
+  if (pmm_token_parse(text.c_str(), &t) != PMM_OK)
+    return pmm::fail(pmm::Errc::kInvalidArgument, "{}", pmm_last_error());
+  pmm::proto::Token out;
+  std::memcpy(out.data(), t.bytes, out.size());
+  return out;
+}
+
+std::string format_token(const pmm::proto::Token& token) {
+  pmm_token t;
+  std::memcpy(t.bytes, token.data(), token.size());
+  char text[PMM_TOKEN_STRLEN];
+  pmm_token_format(&t, text);
+  return text;
+}
+
+pmm::Result<std::string> status(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto st = (*c)->stats();
+  if (!st) return std::unexpected(st.error());
+  return render_status({(*c)->socket_path(), (*c)->daemon_version(), std::move(*st)}, t.format);
+}
+
+pmm::Result<std::string> pools(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto p = (*c)->list_pools();
+  if (!p) return std::unexpected(p.error());
+  return render_pools(*p, t.format);
+}
+
+pmm::Result<std::string> blocks(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto p = (*c)->list_pools();
+  if (!p) return std::unexpected(p.error());
+  auto b = (*c)->list_blocks();
+  if (!b) return std::unexpected(b.error());
+  return render_blocks(*b, *p, t.format);
+}
+
+pmm::Result<std::string> sessions(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto s = (*c)->list_sessions();
+  if (!s) return std::unexpected(s.error());
+  return render_sessions(*s, t.format);
+}
+
+pmm::Result<std::string> devices(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto d = (*c)->list_devices();
+  if (!d) return std::unexpected(d.error());
+  return render_devices(*d, t.format);
+}
+
+pmm::Result<std::string> alloc(const Target& t, const AllocArgs& a) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto b = (*c)->allocate(a.pools, a.size, a.alignment, a.flags);
+  if (!b) return std::unexpected(b.error());
+  auto token = (*c)->export_block(b->id, a.imports, a.lifetime_ms);
+  if (!token) return std::unexpected(token.error());
+  // pmmctl's own reference goes with its connection; the export keeps the
+  // block until it is imported, withdrawn (pmmctl free) or expires.
+  if (t.format == Format::kHuman) return format_token(*token) + "\n";
+  return finish(json{{"token", format_token(*token)},
+                     {"block", b->id},
+                     {"pool", b->pool},
+                     {"offset", b->offset},
+                     {"size", b->size},
+                     {"phys", b->phys ? json(b->phys) : json(nullptr)},
+                     {"imports", a.imports},
+                     {"lifetime_ms", a.lifetime_ms ? json(a.lifetime_ms) : json(nullptr)}});
+}
+
+pmm::Result<std::string> free_export(const Target& t, const pmm::proto::Token& token) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  if (auto s = (*c)->unexport(token); !s) return std::unexpected(s.error());
+  if (t.format == Format::kHuman) return std::string();
+  return finish(json{{"token", format_token(token)}, {"withdrawn", true}});
+}
+
+pmm::Result<std::string> reexport(const Target& t, const ExportArgs& a) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto b = (*c)->import(a.token);
+  if (!b) return std::unexpected(b.error());
+  auto token = (*c)->export_block(b->id, a.imports, a.lifetime_ms);
+  if (!token) return std::unexpected(token.error());
+  if (t.format == Format::kHuman) return format_token(*token) + "\n";
+  return finish(json{{"token", format_token(*token)},
+                     {"block", b->id},
+                     {"pool", b->pool},
+                     {"size", b->size},
+                     {"imports", a.imports},
+                     {"lifetime_ms", a.lifetime_ms ? json(a.lifetime_ms) : json(nullptr)}});
+}
+
+pmm::Result<std::string> sysv_export(const Target& t, const pmm::proto::Token& token) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto b = (*c)->import(token);
+  if (!b) return std::unexpected(b.error());
+  auto seg = (*c)->sysv_export(b->id);
+  if (!seg) return std::unexpected(seg.error());
+  if (t.format == Format::kHuman)
+    return fmt::format("{} {} {}\n", seg->shmid, seg->offset, seg->size);
+  return finish(json{{"shmid", seg->shmid},
+                     {"offset", seg->offset},
+                     {"size", seg->size},
+                     {"block", b->id},
+                     {"pool", b->pool}});
+}
+
+}  // namespace pmmctl

@@ -1,0 +1,163 @@
+// pmmctl — look at and drive pmmd from a shell. See README.md here.
+//
+// Exit status: 0 done; 1 the daemon refused (or broke off); 2 usage error
+// (nothing was sent); 3 no daemon listens on the socket.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "units.h"
+
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNoDaemon = 3;
+
+int usage_error(const std::string& message) {
+  fmt::print(stderr, "pmmctl: {}\nRun 'pmmctl --help' for the commands and options.\n", message);
+  return kExitUsage;
+}
+
+int report(const pmm::Result<std::string>& r) {
+  if (r) {
+    std::fputs(r->c_str(), stdout);
+    return 0;
+  }
+  fmt::print(stderr, "pmmctl: {}\n", r.error().describe());
+  return r.error().code == pmm::Errc::kNoDaemon ? kExitNoDaemon : kExitRefused;
+}
+
+// --lifetime text -> milliseconds for the protocol (u32, > 0).
+std::optional<std::string> lifetime_ms(const std::string& text, uint32_t& out) {
+  if (text.empty()) {
+    out = 0;  // the daemon's default
+    return std::nullopt;
+  }
+  auto ms = pmmctl::parse_duration_ms(text);
+  if (!ms) return ms.error().message;
+  if (*ms == 0 || *ms > std::numeric_limits<uint32_t>::max())
+    return fmt::format("lifetime '{}' must be at least 1ms and at most {}ms (about 49 days)", text,
+                       std::numeric_limits<uint32_t>::max());
+  out = static_cast<uint32_t>(*ms);
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "pmmctl: inspect and drive pmmd, the pmm physical memory manager.\n"
+      "Exit status: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon not running."};
+  app.fallthrough();  // global options may follow the command: pmmctl pools --json
+  app.require_subcommand(1);
+
+  pmmctl::Target target{.socket = "", .device = "pmmctl", .format = pmmctl::Format::kHuman};
+  bool json = false;
+  app.add_option("--socket", target.socket,
+                 "daemon socket (default: $PMM_SOCKET, else $XDG_RUNTIME_DIR/pmm/pmm.sock, "
+                 "else /run/pmm/pmm.sock)");
+  app.add_option("--device", target.device, "device name to connect as (default: pmmctl)");
+  app.add_flag("--json", json, "print JSON for scripts instead of tables");
+
+  app.add_subcommand("status", "daemon, sessions, blocks, exports and pool usage");
+  app.add_subcommand("pools", "every pool: type, size, usage, largest free extent");
+  app.add_subcommand("blocks", "every live block and who holds it");
+  app.add_subcommand("sessions", "every connected client");
+  app.add_subcommand("devices", "per-device limits (max), guarantees (min) and usage");
+
+  std::string pools_text, size_text, align_text, lifetime_text;
+  bool contiguous = false, zero = false;
+  uint32_t imports = 1;
+  auto* alloc = app.add_subcommand(
+      "alloc",
+      "allocate a block, export it and print the token; the export holds the block after "
+      "pmmctl exits (until imported --imports times, withdrawn with 'free', or --lifetime)");
+  alloc->add_option("pools", pools_text, "pool, or pools to try in order: general or dma,general")
+      ->required();
+  alloc->add_option("size", size_text, "bytes: 4096, 4k, 4KiB, 4M, 4MiB, 1G, 1GiB, ...")
+      ->required();
+  alloc->add_option("--align", align_text, "alignment, a power of two (default: page size)");
+  alloc->add_flag("--contiguous", contiguous, "physically contiguous (hugetlb pools)");
+  alloc->add_flag("--zero", zero, "zero the block");
+  alloc->add_option("--imports", imports, "how many imports the token allows (default 1)")
+      ->check(CLI::Range(1u, std::numeric_limits<uint32_t>::max()));
+  alloc->add_option("--lifetime", lifetime_text,
+                    "how long the export lives: 500ms, 60s, 10m, 1h (default: the daemon's, 60s)");
+
+  std::string token_text;
+  auto* free_cmd = app.add_subcommand("free",
+                                      "withdraw an export; the block is released "
+                                      "if nothing else holds it");
+  free_cmd->add_option("token", token_text, "the token 'alloc' or 'export' printed")->required();
+
+  auto* export_cmd = app.add_subcommand(
+      "export",
+      "import TOKEN (using one of its imports) and export the block anew: print a token "
+      "with other --imports/--lifetime");
+  export_cmd->add_option("token", token_text, "an export token")->required();
+  export_cmd->add_option("--imports", imports, "imports the new token allows (default 1)")
+      ->check(CLI::Range(1u, std::numeric_limits<uint32_t>::max()));
+  export_cmd->add_option("--lifetime", lifetime_text, "lifetime of the new export (default 60s)");
+
+  auto* sysv_cmd = app.add_subcommand(
+      "sysv-export",
+      "import TOKEN and export its block (of a sysv pool) as SysV shared memory; prints "
+      "'SHMID OFFSET SIZE'; the SysV export holds the block");
+  sysv_cmd->add_option("token", token_text, "an export token")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  }
+  if (json) target.format = pmmctl::Format::kJson;
+
+  const std::string cmd = app.get_subcommands().front()->get_name();
+  if (cmd == "status") return report(pmmctl::status(target));
+  if (cmd == "pools") return report(pmmctl::pools(target));
+  if (cmd == "blocks") return report(pmmctl::blocks(target));
+  if (cmd == "sessions") return report(pmmctl::sessions(target));
+  if (cmd == "devices") return report(pmmctl::devices(target));
+
+  if (cmd == "alloc") {
+    pmmctl::AllocArgs a;
+    auto pools = pmmctl::split_pools(pools_text);
+    if (!pools) return usage_error(pools.error().message);
+    a.pools = std::move(*pools);
+    auto size = pmmctl::parse_size(size_text);
+    if (!size) return usage_error(size.error().message);
+    if (*size == 0) return usage_error("size 0: a block needs at least 1 byte");
+    a.size = *size;
+    if (!align_text.empty()) {
+      auto align = pmmctl::parse_size(align_text);
+      if (!align) return usage_error("--align: " + align.error().message);
+      a.alignment = *align;
+    }
+    a.flags =
+        (contiguous ? pmm::proto::kAllocContiguous : 0u) | (zero ? pmm::proto::kAllocZero : 0u);
+    a.imports = imports;
+    if (auto bad = lifetime_ms(lifetime_text, a.lifetime_ms)) return usage_error(*bad);
+    return report(pmmctl::alloc(target, a));
+  }
+
+  auto token = pmmctl::parse_token(token_text);
+  if (!token) return usage_error(token.error().message);
+  if (cmd == "free") return report(pmmctl::free_export(target, *token));
+  if (cmd == "sysv-export") return report(pmmctl::sysv_export(target, *token));
+  if (cmd == "export") {
+    pmmctl::ExportArgs a{.token = *token, .imports = imports, .lifetime_ms = 0};
+    if (auto bad = lifetime_ms(lifetime_text, a.lifetime_ms)) return usage_error(*bad);
+    return report(pmmctl::reexport(target, a));
+  }
+  return usage_error("unknown command " + cmd);
+}
