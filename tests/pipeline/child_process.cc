@@ -17,7 +17,8 @@ namespace tests {
 
 using Clock = std::chrono::steady_clock;
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const Env& env, int keep_fd) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const Env& env, int keep_fd,
+                           bool merge_stderr) {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
     std::perror("pipe2");
@@ -48,6 +49,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const Env& env,
   if (pid_ == 0) {
     ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
+    if (merge_stderr) ::dup2(out[1], STDERR_FILENO);
     if (keep_fd >= 0) {
       const int flags = ::fcntl(keep_fd, F_GETFD);
       ::fcntl(keep_fd, F_SETFD, flags & ~FD_CLOEXEC);
@@ -65,8 +67,11 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const Env& env,
 
 ChildProcess::~ChildProcess() {
   if (!reaped_) {
-    kill(SIGKILL);
-    (void)wait(std::chrono::seconds(10));
+    kill(SIGTERM);
+    if (!wait(std::chrono::seconds(5))) {
+      kill(SIGKILL);
+      (void)wait(std::chrono::seconds(10));
+    }
   }
   close_stdin();
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
@@ -135,8 +140,8 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
 
 std::pair<int, std::string> run_to_end(const std::vector<std::string>& argv,
                                        const ChildProcess::Env& env, const std::string& stdin_text,
-                                       std::chrono::milliseconds timeout) {
-  ChildProcess child(argv, env);
+                                       std::chrono::milliseconds timeout, bool merge_stderr) {
+  ChildProcess child(argv, env, -1, merge_stderr);
   child.write_stdin(stdin_text);
   child.close_stdin();
   const auto deadline = Clock::now() + timeout;

@@ -1,7 +1,9 @@
 // A child process for the pipeline tests: argv, extra environment, its
 // stdin/stdout as pipes the test holds, lines read with a timeout, and a
-// bounded wait. The destructor kills (SIGKILL) and reaps a child still
-// running, so a failing test leaves no process behind.
+// bounded wait. The destructor stops a child still running — SIGTERM, and
+// SIGKILL if it has not exited 5 s later — so a failing test leaves no
+// process behind, and pmmd or Xvfb get the chance to remove their SysV
+// segments and lock files.
 //
 //   tests::ChildProcess show({bin + "/pmm-show", "--hold", "30"}, {{"DISPLAY", ":5"}});
 //   show.write_stdin(line + "\n");
@@ -30,8 +32,9 @@ class ChildProcess {
   // Starts argv[0] (a path) with the test's environment plus `env`.
   // `keep_fd`, when >= 0, is passed to the child as the same number (for
   // Xvfb's -displayfd). stderr is inherited, so the child's messages appear
-  // in the test log.
-  ChildProcess(const std::vector<std::string>& argv, const Env& env, int keep_fd = -1);
+  // in the test log, unless `merge_stderr` sends it to the stdout pipe.
+  ChildProcess(const std::vector<std::string>& argv, const Env& env, int keep_fd = -1,
+               bool merge_stderr = false);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -60,11 +63,12 @@ class ChildProcess {
 };
 
 // Runs argv to completion (with `stdin_text` on stdin) within `timeout` and
-// returns {wait status, stdout}; a child still running then is killed and
-// the status is -1.
+// returns {wait status, stdout (and stderr, when merged)}; a child still
+// running then is stopped and the status is -1.
 std::pair<int, std::string> run_to_end(const std::vector<std::string>& argv,
                                        const ChildProcess::Env& env, const std::string& stdin_text,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout,
+                                       bool merge_stderr = false);
 
 }  // namespace tests
 
