@@ -67,13 +67,17 @@ class Strategy {
 
   // Work done by the most recent allocate() or release(): tree nodes visited,
   // bins and free-list entries scanned. Deterministic; the benchmark reports
-  // the maximum to show bounded time without timing anything.
+  // the maximum to show bounded time without timing anything. Also counted:
+  // probes of the offset -> block hash table. Not counted: growing the
+  // metadata vectors (amortised, like any std::vector) and formatting an
+  // error message. A call rejected for its arguments counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
 
   // Walks every structure and checks it against every other (free extents
   // disjoint from blocks, coalesced except at barriers, indexes agree,
-  // stats add up). Returns the first violation found. For tests and debug
-  // builds; O(n).
+  // stats add up). Returns the first violation found, as Errc::kProtocol
+  // (the structure is inconsistent) with the offset involved. For tests and
+  // debug builds; O(n).
   [[nodiscard]] virtual Status check_invariants() const = 0;
 };
 
