@@ -48,24 +48,24 @@
 namespace pmm::core {
 
 struct DeviceConfig {
-  std::string name;
-  std::vector<std::string> pools;     // allowed, in default order; empty: all
-  std::optional<uint64_t> max_bytes;  // none: no cap
-  uint64_t min_bytes = 0;             // guarantee in pools[0]; needs pools
-  uint64_t default_alignment = 0;     // 0: the pool's page size
-  bool contiguous = false;            // every request asks for contiguity
+  std::string name{};
+  std::vector<std::string> pools{};     // allowed, in default order; empty: all
+  std::optional<uint64_t> max_bytes{};  // none: no cap
+  uint64_t min_bytes = 0;               // guarantee in pools[0]; needs pools
+  uint64_t default_alignment = 0;       // 0: the pool's page size
+  bool contiguous = false;              // every request asks for contiguity
 };
 
 // A device's state, as the admin view shows it.
 struct Device {
-  DeviceConfig config;
-  std::vector<size_t> pools;           // allowed pool indexes, in order
-  std::optional<size_t> home_pool;     // where min is kept; set iff min > 0
-  uint64_t used_bytes = 0;             // charged, all pools
-  std::vector<uint64_t> used_in_pool;  // charged, per pool index
-  uint64_t blocks = 0;                 // blocks charged to it
-  uint64_t sessions = 0;               // open sessions naming it
-  bool declared = true;                // false for the implicit "default"
+  DeviceConfig config{};
+  std::vector<size_t> pools{};           // allowed pool indexes, in order
+  std::optional<size_t> home_pool{};     // where min is kept; set iff min > 0
+  uint64_t used_bytes = 0;               // charged, all pools
+  std::vector<uint64_t> used_in_pool{};  // charged, per pool index
+  uint64_t blocks = 0;                   // blocks charged to it
+  uint64_t sessions = 0;                 // open sessions naming it
+  bool declared = true;                  // false for the implicit "default"
 
   // Bytes more it may be charged before `max`; UINT64_MAX when no max.
   [[nodiscard]] uint64_t headroom() const;
@@ -113,8 +113,8 @@ class DeviceTable {
   void session_closed(size_t d) { --devices_[d].sessions; }
 
  private:
-  std::vector<Device> devices_;
-  std::vector<std::string> pool_names_;
+  std::vector<Device> devices_{};
+  std::vector<std::string> pool_names_{};
   size_t default_ = 0;
 };
 

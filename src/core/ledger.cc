@@ -95,6 +95,7 @@ Result<CloseSummary> Ledger::close_session(SessionId s) {
     Hold h = rec.sessions.at(s);
     rec.sessions.erase(s);
     uint64_t n = h.references + (h.sysv ? 1 : 0);
+    if (h.sysv) --sysv_exports_;
     sum.references_dropped += n;
     rec.total -= n;
     if (rec.total == 0) {

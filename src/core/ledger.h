@@ -60,16 +60,16 @@ using BlockId = uint64_t;
 
 // Who may use a pool. Both empty: every local user.
 struct PoolAccess {
-  std::vector<uint32_t> uids;
-  std::vector<uint32_t> gids;
+  std::vector<uint32_t> uids{};
+  std::vector<uint32_t> gids{};
   [[nodiscard]] bool allows(uint32_t uid, uint32_t gid) const;
   // "every user", or "uids 1000, 1001; gids 44".
   [[nodiscard]] std::string describe() const;
 };
 
 struct LedgerPool {
-  std::unique_ptr<Pool> pool;
-  PoolAccess access;
+  std::unique_ptr<Pool> pool{};
+  PoolAccess access{};
 };
 
 struct LedgerOptions {
@@ -87,7 +87,7 @@ struct SessionInfo {
   int32_t pid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  std::string device;  // as the client asked; resolved to a declared one or "default"
+  std::string device{};  // as the client asked; resolved to a declared one or "default"
 };
 
 struct AllocFlags {
@@ -98,7 +98,7 @@ struct AllocFlags {
 struct BlockInfo {
   BlockId id = 0;
   size_t pool = 0;  // index, for Ledger::pool()
-  std::string pool_name;
+  std::string pool_name{};
   uint64_t offset = 0;
   uint64_t size = 0;
   uint64_t phys = 0;
@@ -121,32 +121,34 @@ struct CloseSummary {
 struct HolderView {
   enum class Kind { kSession, kExport, kSysvExport } kind = Kind::kSession;
   SessionId session = 0;      // kSession, kSysvExport; the exporter for kExport
+  int32_t pid = 0;            // of that session (kept after it closed, for exports)
+  std::string device{};       // of that session
   uint64_t references = 0;    // kSession: its count; others: 1
-  std::string token;          // kExport: short form (first 8 hex digits)
+  Token token{};              // kExport
   uint32_t imports_left = 0;  // kExport
   SteadyTime deadline{};      // kExport
 };
 
 struct BlockView {
-  BlockInfo info;
-  std::string device;  // charged to
+  BlockInfo info{};
+  std::string device{};  // charged to
   uint64_t references = 0;
-  std::vector<HolderView> holders;
+  std::vector<HolderView> holders{};
 };
 
 struct SessionView {
-  SessionInfo info;
-  std::string device;  // resolved
+  SessionInfo info{};
+  std::string device{};  // resolved
   uint64_t blocks = 0;
   uint64_t references = 0;
   uint64_t bytes = 0;  // sizes of the blocks it holds
 };
 
 struct PoolView {
-  std::string name;
-  std::string type;
-  std::string strategy;
-  std::string access;
+  std::string name{};
+  std::string type{};
+  std::string strategy{};
+  std::string access{};
   uint64_t size = 0;
   uint64_t used = 0;
   uint64_t free = 0;
@@ -208,6 +210,9 @@ class Ledger {
   // ---- views ---------------------------------------------------------------
   [[nodiscard]] size_t pool_count() const { return pools_.size(); }
   [[nodiscard]] const Pool& pool(size_t i) const { return *pools_[i].pool; }
+  [[nodiscard]] const PoolAccess& access(size_t i) const { return pools_[i].access; }
+  // Live export tokens plus SysV exports.
+  [[nodiscard]] uint64_t export_count() const;
   [[nodiscard]] std::optional<size_t> find_pool(std::string_view name) const;
   [[nodiscard]] Result<BlockInfo> block(BlockId b) const;
   [[nodiscard]] std::vector<BlockView> blocks() const;
@@ -249,6 +254,8 @@ class Ledger {
     SteadyTime deadline{};
     SessionId exporter = 0;
     uint32_t exporter_uid = 0;
+    int32_t exporter_pid = 0;
+    size_t exporter_device = 0;
   };
   enum class DeadReason { kWithdrawn, kUsedUp, kExpired };
 
@@ -265,7 +272,7 @@ class Ledger {
   void remove_export(const Token& t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);
 
-  std::vector<LedgerPool> pools_;
+  std::vector<LedgerPool> pools_{};
   DeviceTable devices_;
   LedgerOptions options_;
   std::map<BlockId, BlockRecord> blocks_;
@@ -277,6 +284,7 @@ class Ledger {
   std::unordered_map<Token, DeadReason> dead_;
   std::deque<Token> dead_order_;
   BlockId next_block_ = 1;
+  uint64_t sysv_exports_ = 0;
 };
 
 }  // namespace pmm::core

@@ -50,7 +50,7 @@ struct Model {
   }
 };
 
-void run_sequence(uint32_t seed, const std::string& strategy) {
+void run_sequence(uint32_t seed, const std::string& strategy, std::map<std::string, int>& done) {
   SCOPED_TRACE("seed " + std::to_string(seed) + ", strategy " + strategy);
   std::vector<DeviceConfig> devs(3);
   devs[0] = {.name = "cam", .pools = {"a"}, .max_bytes = 6 * kMiB, .min_bytes = 2 * kMiB};
@@ -101,6 +101,7 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
       case 1: {  // close
         if (open.empty()) break;
         ASSERT_TRUE(l->close_session(s));
+        ++done["close"];
         open.erase(s);
         for (auto& [blk, holders] : m.refs) holders.erase(s);
         for (auto& [blk, by] : m.sysv_by) by.erase(s);
@@ -119,16 +120,21 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
           ASSERT_FALSE(m.size.contains(r->id)) << "block id reused";
           m.size[r->id] = r->size;
           m.refs[r->id][s] = 1;
+          ++done["allocate"];
         } else {
           Errc c = r.error().code;
           ASSERT_TRUE(c == Errc::kNoMemory || c == Errc::kLimit) << r.error().describe();
+          ++done[c == Errc::kLimit ? "refused by a device rule" : "refused for space"];
         }
         break;
       }
       case 4: {  // get
         auto r = l->get(s, b);
         ASSERT_EQ(r.has_value(), holds && m.refs[b][s] > 0);
-        if (r) ASSERT_EQ(*r, ++m.refs[b][s]);
+        if (r) {
+          ASSERT_EQ(*r, ++m.refs[b][s]);
+          ++done["get"];
+        }
         break;
       }
       case 5:
@@ -137,6 +143,7 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
         ASSERT_EQ(r.has_value(), holds && m.refs[b][s] > 0);
         if (r) {
           ASSERT_EQ(*r, --m.refs[b][s]);
+          ++done["put"];
           if (m.refs[b][s] == 0) m.refs[b].erase(s);
           m.forget_if_free(b);
         }
@@ -146,7 +153,10 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
         uint32_t max = static_cast<uint32_t>(pick(3));
         auto r = l->export_block(s, b, max, std::chrono::milliseconds(pick(3) * 100), clock.now());
         ASSERT_EQ(r.has_value(), holds && m.refs[b][s] > 0);
-        if (r) m.exports[*r] = {b, max == 0 ? 1 : max};
+        if (r) {
+          m.exports[*r] = {b, max == 0 ? 1 : max};
+          ++done["export"];
+        }
         break;
       }
       case 8: {  // import a live export (or an old token)
@@ -157,10 +167,12 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
         auto r = l->import_block(s, t, clock.now());
         if (r) {
           ++m.refs[it->second.block][s];
+          ++done["import"];
           if (--it->second.left == 0) m.exports.erase(it);
         } else {
           // Only expiry (which the model learns from the ledger) may refuse.
           ASSERT_EQ(r.error().code, Errc::kExpired) << r.error().describe();
+          ++done["import refused: expired"];
           BlockId eb = it->second.block;
           m.exports.erase(it);
           m.forget_if_free(eb);
@@ -174,6 +186,7 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
         BlockId eb = it->second.block;
         auto r = l->unexport(s, t);
         ASSERT_TRUE(r) << r.error().describe();
+        ++done["unexport"];
         m.exports.erase(it);
         m.forget_if_free(eb);
         break;
@@ -184,11 +197,23 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
           auto r = l->sysv_export(s, b);
           bool in_sysv_pool = m.size.contains(b) && l->block(b)->pool_name == "b";
           ASSERT_EQ(r.has_value(), holds && m.refs[b][s] > 0 && in_sysv_pool && !has);
-          if (r) m.sysv_by[b].insert(s);
+          if (r) {
+            m.sysv_by[b].insert(s);
+            ++done["sysv export"];
+          }
         } else {
+          // Mostly a real SysV export, sometimes a random (block, session).
+          if (!m.sysv_by.empty() && pick(4) != 0) {
+            auto it = m.sysv_by.begin();
+            std::advance(it, static_cast<long>(pick(m.sysv_by.size())));
+            b = it->first;
+            if (!it->second.empty()) s = *it->second.begin();
+            has = m.sysv_by[b].contains(s);
+          }
           auto r = l->sysv_unexport(s, b);
           ASSERT_EQ(r.has_value(), has);
           if (r) {
+            ++done["sysv unexport"];
             m.sysv_by[b].erase(s);
             m.forget_if_free(b);
           }
@@ -197,9 +222,11 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
       }
       case 11: {  // time passes
         clock.advance(std::chrono::milliseconds(pick(150)));
-        l->expire(clock.now());
+        // Sometimes the timer is late: imports must then see the deadline.
+        if (pick(2) == 0) break;
+        done["expired"] += static_cast<int>(l->expire(clock.now()));
         // The model learns which exports remain from the ledger's view.
-        std::set<std::string> live;
+        std::set<Token> live;
         for (const auto& v : l->blocks()) {
           for (const auto& h : v.holders) {
             if (h.kind == HolderView::Kind::kExport) live.insert(h.token);
@@ -207,7 +234,7 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
         }
         for (auto it = m.exports.begin(); it != m.exports.end();) {
           BlockId eb = it->second.block;
-          if (!live.contains(it->first.short_hex())) {
+          if (!live.contains(it->first)) {
             it = m.exports.erase(it);
             m.forget_if_free(eb);
           } else {
@@ -237,12 +264,26 @@ void run_sequence(uint32_t seed, const std::string& strategy) {
   EXPECT_TRUE(l->check_invariants());
 }
 
+// Every kind of operation happened, successes and refusals alike: the
+// sequences exercised what they claim to.
+void expect_everything_done(std::map<std::string, int>& done) {
+  for (const char* kind : {"allocate", "refused by a device rule", "refused for space", "get",
+                           "put", "export", "import", "import refused: expired", "unexport",
+                           "sysv export", "sysv unexport", "expired", "close"}) {
+    EXPECT_GT(done[kind], 0) << kind;
+  }
+}
+
 TEST(LedgerRandom, BestFitSequencesKeepTheBooksStraight) {
-  for (uint32_t seed = 1; seed <= 4; ++seed) run_sequence(seed, "best_fit");
+  std::map<std::string, int> done;
+  for (uint32_t seed = 1; seed <= 4; ++seed) run_sequence(seed, "best_fit", done);
+  expect_everything_done(done);
 }
 
 TEST(LedgerRandom, TlsfSequencesKeepTheBooksStraight) {
-  for (uint32_t seed = 101; seed <= 104; ++seed) run_sequence(seed, "tlsf");
+  std::map<std::string, int> done;
+  for (uint32_t seed = 101; seed <= 104; ++seed) run_sequence(seed, "tlsf", done);
+  expect_everything_done(done);
 }
 
 }  // namespace

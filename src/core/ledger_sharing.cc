@@ -40,7 +40,9 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
            .imports_left = max_imports == 0 ? 1 : max_imports,
            .deadline = now + lifetime,
            .exporter = s,
-           .exporter_uid = (*sr)->info.uid};
+           .exporter_uid = (*sr)->info.uid,
+           .exporter_pid = (*sr)->info.pid,
+           .exporter_device = (*sr)->device};
   deadlines_.emplace(e.deadline, t);
   exports_.emplace(t, e);
   (*rec)->exports.insert(t);
@@ -146,6 +148,7 @@ Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
   }
   h.sysv = true;
   ++(*rec)->total;
+  ++sysv_exports_;
   return SysvSegment{
       .shmid = pool.region().shmid(), .offset = (*rec)->info.offset, .size = (*rec)->info.size};
 }
@@ -164,6 +167,7 @@ Status Ledger::sysv_unexport(SessionId s, BlockId b) {
                 s);
   }
   h->sysv = false;
+  --sysv_exports_;
   if (h->references == 0) {
     it->second.sessions.erase(s);
     (*sr)->blocks.erase(b);

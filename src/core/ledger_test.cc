@@ -35,7 +35,10 @@ class LedgerTest : public ::testing::Test {
     ASSERT_TRUE(l_->open_session(user(2)));
   }
   void TearDown() override {
-    if (l_) EXPECT_TRUE(l_->check_invariants()) << l_->check_invariants().error().message;
+    if (l_) {
+      auto inv = l_->check_invariants();
+      EXPECT_TRUE(inv) << inv.error().message;
+    }
   }
   uint64_t used() const { return l_->pools()[0].used; }
   BlockInfo alloc(SessionId s, uint64_t size) {

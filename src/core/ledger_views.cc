@@ -20,33 +20,40 @@ std::vector<BlockView> Ledger::blocks() const {
     v.device = devices_.device(rec.device).config.name;
     v.references = rec.total;
     for (const auto& [s, h] : rec.sessions) {
+      const SessionRecord& sr = sessions_.at(s);
+      HolderView hv;
+      hv.session = s;
+      hv.pid = sr.info.pid;
+      hv.device = devices_.device(sr.device).config.name;
       if (h.references > 0) {
-        HolderView hv;
-        hv.session = s;
         hv.references = h.references;
-        v.holders.push_back(std::move(hv));
+        v.holders.push_back(hv);
       }
       if (h.sysv) {
-        HolderView hv;
         hv.kind = HolderView::Kind::kSysvExport;
-        hv.session = s;
         hv.references = 1;
         v.holders.push_back(std::move(hv));
       }
     }
     for (const Token& t : rec.exports) {
       const Export& e = exports_.at(t);
-      v.holders.push_back({.kind = HolderView::Kind::kExport,
-                           .session = e.exporter,
-                           .references = 1,
-                           .token = t.short_hex(),
-                           .imports_left = e.imports_left,
-                           .deadline = e.deadline});
+      HolderView hv;
+      hv.kind = HolderView::Kind::kExport;
+      hv.session = e.exporter;
+      hv.pid = e.exporter_pid;
+      hv.device = devices_.device(e.exporter_device).config.name;
+      hv.references = 1;
+      hv.token = t;
+      hv.imports_left = e.imports_left;
+      hv.deadline = e.deadline;
+      v.holders.push_back(std::move(hv));
     }
     out.push_back(std::move(v));
   }
   return out;
 }
+
+uint64_t Ledger::export_count() const { return exports_.size() + sysv_exports_; }
 
 std::vector<SessionView> Ledger::sessions() const {
   std::vector<SessionView> out;
@@ -182,6 +189,13 @@ Status Ledger::check_invariants() const {
     if (auto s = pool.strategy().check_invariants(); !s) {
       return fail(Errc::kSystem, "invariant: pool {}: {}", pool.name(), s.error().message);
     }
+  }
+  uint64_t sysv = 0;
+  for (const auto& [id, rec] : blocks_) {
+    for (const auto& [s, h] : rec.sessions) sysv += h.sysv ? 1 : 0;
+  }
+  if (sysv != sysv_exports_) {
+    return fail(Errc::kSystem, "invariant: {} SysV exports counted, {} held", sysv_exports_, sysv);
   }
   if (dead_.size() != dead_order_.size()) {
     return fail(Errc::kSystem, "invariant: {} dead tokens but {} in order", dead_.size(),

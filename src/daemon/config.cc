@@ -1,0 +1,475 @@
+// TOML config parsing with positions in every error; see config.h.
+#include "daemon/config.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "alloc/strategy.h"
+#include "core/units.h"
+
+namespace pmm::daemon {
+
+namespace {
+
+constexpr std::string_view kDefaultText =
+    R"(# pmmd's built-in configuration, used when no --config is given.
+# Every local user may use both pools (the SysV segment has mode 0666 so
+# that SysV-aware programs such as an X server can attach it).
+
+[pools.general]
+type = "shmem"
+size = "256MiB"
+
+[pools.display]
+type = "sysv"
+size = "64MiB"
+sysv_mode = 0o666
+)";
+
+constexpr std::array<std::string_view, 15> kPoolKeys{
+    "type",      "size",     "strategy", "huge_page_size", "huge_pages",
+    "numa_node", "lock",     "populate", "zero",           "uids",
+    "gids",      "sysv_uid", "sysv_gid", "sysv_mode",      "description"};
+constexpr std::array<std::string_view, 6> kDeviceKeys{"pools",     "max",        "min",
+                                                      "alignment", "contiguous", "description"};
+constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
+constexpr std::array<std::string_view, 3> kTopKeys{"pools", "devices", "exports"};
+
+template <size_t N>
+std::string list(const std::array<std::string_view, N>& keys) {
+  std::string s;
+  for (auto k : keys) s += fmt::format("{}{}", s.empty() ? "" : ", ", k);
+  return s;
+}
+
+// Reads one config text; every error carries its position.
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  std::unexpected<Error> err(const toml::source_region& at, std::string message) const {
+    return fail(Errc::kInvalidArgument, "{}:{}:{}: {}", source_, at.begin.line, at.begin.column,
+                message);
+  }
+  template <typename... Args>
+  std::unexpected<Error> err(const toml::node& at, fmt::format_string<Args...> f,
+                             Args&&... args) const {
+    return err(at.source(), fmt::format(f, std::forward<Args>(args)...));
+  }
+
+  template <size_t N>
+  Status known_keys(const toml::table& t, std::string_view where,
+                    const std::array<std::string_view, N>& keys) const {
+    for (auto&& [k, v] : t) {
+      if (std::find(keys.begin(), keys.end(), k.str()) == keys.end()) {
+        return err(k.source(), fmt::format("unknown key '{}' in {}; the keys there are: {}",
+                                           k.str(), where, list(keys)));
+      }
+    }
+    return {};
+  }
+
+  Result<uint64_t> size(const toml::node& n, std::string_view what) const {
+    if (auto i = n.as_integer()) {
+      if (i->get() < 0) return err(n, "{} is negative ({}); sizes are >= 0", what, i->get());
+      return static_cast<uint64_t>(i->get());
+    }
+    if (auto s = n.as_string()) {
+      auto v = core::parse_size(s->get());
+      if (!v) return err(n, "{}: {}", what, v.error().message);
+      return *v;
+    }
+    return err(n, "{} must be a size: a number of bytes or a string such as \"64MiB\"", what);
+  }
+
+  Result<std::chrono::milliseconds> duration(const toml::node& n, std::string_view what) const {
+    if (auto i = n.as_integer()) {
+      if (i->get() <= 0) return err(n, "{} must be above 0 ms", what);
+      return std::chrono::milliseconds(i->get());
+    }
+    if (auto s = n.as_string()) {
+      auto v = core::parse_duration(s->get());
+      if (!v) return err(n, "{}: {}", what, v.error().message);
+      return *v;
+    }
+    return err(n, "{} must be a duration such as \"60s\" or a number of milliseconds", what);
+  }
+
+  Result<bool> boolean(const toml::node& n, std::string_view what) const {
+    if (auto b = n.as_boolean()) return b->get();
+    return err(n, "{} must be true or false", what);
+  }
+
+  Result<std::string> string(const toml::node& n, std::string_view what) const {
+    if (auto s = n.as_string()) return s->get();
+    return err(n, "{} must be a string in quotes", what);
+  }
+
+  Result<uint32_t> id(const toml::node& n, std::string_view what) const {
+    auto i = n.as_integer();
+    if (!i || i->get() < 0 || i->get() > UINT32_MAX - 1) {
+      return err(n, "{} must be a numeric id from 0 to 4294967294 (names are not looked up)", what);
+    }
+    return static_cast<uint32_t>(i->get());
+  }
+
+  Result<std::vector<uint32_t>> ids(const toml::node& n, std::string_view what) const {
+    auto a = n.as_array();
+    if (!a) return err(n, "{} must be a list of numeric ids, e.g. [0, 1000]", what);
+    std::vector<uint32_t> out;
+    for (const auto& e : *a) {
+      auto v = id(e, what);
+      if (!v) return std::unexpected(v.error());
+      out.push_back(*v);
+    }
+    return out;
+  }
+
+  // Pool and device names travel in the protocol (64 bytes at most) and pool
+  // lists are written "dma,general": no commas, no spaces.
+  Status name(const toml::key& k, std::string_view kind) const {
+    std::string_view s = k.str();
+    bool ok = !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-' || c == '.';
+    });
+    if (ok) return {};
+    return err(k.source(), fmt::format("{} name '{}' is not allowed; use 1 to 64 letters, digits, "
+                                       "'_', '-' or '.'",
+                                       kind, s));
+  }
+
+  std::string_view source_;
+};
+
+template <typename T>
+std::vector<std::pair<const toml::key*, const T*>> in_file_order(const toml::table& t) {
+  std::vector<std::pair<const toml::key*, const T*>> out;
+  for (auto&& [k, v] : t) out.emplace_back(&k, v.template as<T>());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.first->source().begin < b.first->source().begin;
+  });
+  return out;
+}
+
+Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml::table& t) {
+  std::string where = fmt::format("[pools.{}]", key.str());
+  if (auto s = p.name(key, "pool"); !s) return std::unexpected(s.error());
+  if (auto s = p.known_keys(t, where, kPoolKeys); !s) return std::unexpected(s.error());
+  PoolConfig pc;
+  pc.line = static_cast<uint32_t>(key.source().begin.line);
+  core::PoolOptions& o = pc.options;
+  o.name = std::string(key.str());
+
+  const toml::node* type = t.get("type");
+  if (!type)
+    return p.err(
+        key.source(),
+        fmt::format("{} has no type; add type = \"shmem\", \"hugetlb\" or \"sysv\"", where));
+  auto type_name = p.string(*type, "type");
+  if (!type_name) return std::unexpected(type_name.error());
+  auto mt = mem::parse_memory_type(*type_name);
+  if (!mt) return p.err(*type, "{}", mt.error().message);
+  o.region.type = *mt;
+  bool sysv = *mt == mem::MemoryType::kSysv;
+
+  const toml::node* size = t.get("size");
+  if (!size)
+    return p.err(key.source(), fmt::format("{} has no size; add e.g. size = \"64MiB\"", where));
+  auto bytes = p.size(*size, "size");
+  if (!bytes) return std::unexpected(bytes.error());
+  if (*bytes == 0) return p.err(*size, "size 0: a pool needs at least one page");
+  o.region.size = *bytes;
+
+  if (const toml::node* n = t.get("strategy")) {
+    auto s = p.string(*n, "strategy");
+    if (!s) return std::unexpected(s.error());
+    if (auto check = alloc::make_strategy(*s, 4096); !check) {
+      return p.err(*n, "{}", check.error().message);
+    }
+    o.strategy = *s;
+  }
+  auto only_for = [&](const toml::node& n, std::string_view k, bool ok,
+                      std::string_view types) -> Status {
+    if (ok) return {};
+    return p.err(n, "{} applies to {} pools only; pool {} is {}", k, types, o.name,
+                 mem::memory_type_name(*mt));
+  };
+  if (const toml::node* n = t.get("huge_pages")) {
+    if (auto s = only_for(*n, "huge_pages", sysv, "sysv"); !s) return std::unexpected(s.error());
+    auto b = p.boolean(*n, "huge_pages");
+    if (!b) return std::unexpected(b.error());
+    o.region.sysv_huge_pages = *b;
+  }
+  if (const toml::node* n = t.get("huge_page_size")) {
+    bool ok = *mt == mem::MemoryType::kHugetlb || (sysv && o.region.sysv_huge_pages);
+    if (auto s = only_for(*n, "huge_page_size", ok, "hugetlb and huge_pages = true sysv"); !s) {
+      return std::unexpected(s.error());
+    }
+    auto v = p.size(*n, "huge_page_size");
+    if (!v) return std::unexpected(v.error());
+    if (*v != (2ull << 20) && *v != (1ull << 30)) {
+      return p.err(*n, "huge_page_size {} is not a huge page size; use \"2MiB\" or \"1GiB\"",
+                   core::format_size(*v));
+    }
+    o.region.huge_page_size = *v;
+  }
+  if (const toml::node* n = t.get("numa_node")) {
+    auto i = n->as_integer();
+    if (!i || i->get() < 0 || i->get() > 1023) {
+      return p.err(*n, "numa_node must be a node number from 0 to 1023");
+    }
+    o.region.numa_node = static_cast<int>(i->get());
+  }
+  for (auto [k, field] :
+       {std::pair{"lock", &o.region.lock}, std::pair{"populate", &o.region.populate},
+        std::pair{"zero", &o.zero_on_alloc}}) {
+    if (const toml::node* n = t.get(k)) {
+      auto b = p.boolean(*n, k);
+      if (!b) return std::unexpected(b.error());
+      *field = *b;
+    }
+  }
+  if (const toml::node* n = t.get("uids")) {
+    auto v = p.ids(*n, "uids");
+    if (!v) return std::unexpected(v.error());
+    pc.access.uids = std::move(*v);
+  }
+  if (const toml::node* n = t.get("gids")) {
+    auto v = p.ids(*n, "gids");
+    if (!v) return std::unexpected(v.error());
+    pc.access.gids = std::move(*v);
+  }
+  if (const toml::node* n = t.get("sysv_uid")) {
+    if (auto s = only_for(*n, "sysv_uid", sysv, "sysv"); !s) return std::unexpected(s.error());
+    auto v = p.id(*n, "sysv_uid");
+    if (!v) return std::unexpected(v.error());
+    o.region.sysv_uid = *v;
+  }
+  if (const toml::node* n = t.get("sysv_gid")) {
+    if (auto s = only_for(*n, "sysv_gid", sysv, "sysv"); !s) return std::unexpected(s.error());
+    auto v = p.id(*n, "sysv_gid");
+    if (!v) return std::unexpected(v.error());
+    o.region.sysv_gid = *v;
+  }
+  if (const toml::node* n = t.get("sysv_mode")) {
+    if (auto s = only_for(*n, "sysv_mode", sysv, "sysv"); !s) return std::unexpected(s.error());
+    auto i = n->as_integer();
+    if (!i || i->get() < 0 || i->get() > 0777) {
+      return p.err(*n, "sysv_mode must be permission bits written in octal, e.g. 0o660");
+    }
+    o.region.sysv_mode = static_cast<uint32_t>(i->get());
+  }
+  if (const toml::node* n = t.get("description")) {
+    if (auto s = p.string(*n, "description"); !s) return std::unexpected(s.error());
+  }
+  return pc;
+}
+
+Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, const toml::table& t,
+                                        const Config& c, std::vector<uint64_t>& min_in_pool) {
+  std::string where = fmt::format("[devices.{}]", key.str());
+  if (auto s = p.name(key, "device"); !s) return std::unexpected(s.error());
+  if (auto s = p.known_keys(t, where, kDeviceKeys); !s) return std::unexpected(s.error());
+  core::DeviceConfig d;
+  d.name = std::string(key.str());
+  auto pool_index = [&](std::string_view name) -> std::optional<size_t> {
+    for (size_t i = 0; i < c.pools.size(); ++i) {
+      if (c.pools[i].options.name == name) return i;
+    }
+    return std::nullopt;
+  };
+  if (const toml::node* n = t.get("pools")) {
+    auto a = n->as_array();
+    if (!a) return p.err(*n, "pools must be a list of pool names, e.g. [\"dma\", \"general\"]");
+    for (const auto& e : *a) {
+      auto s = p.string(e, "each entry of pools");
+      if (!s) return std::unexpected(s.error());
+      if (!pool_index(*s)) {
+        std::string all;
+        for (const auto& pc : c.pools) all += (all.empty() ? "" : ", ") + pc.options.name;
+        return p.err(e, "device {}: unknown pool '{}'; the pools are: {}", d.name, *s, all);
+      }
+      d.pools.push_back(*s);
+    }
+  }
+  if (const toml::node* n = t.get("max")) {
+    auto v = p.size(*n, "max");
+    if (!v) return std::unexpected(v.error());
+    if (*v == 0)
+      return p.err(*n, "max 0 would refuse every allocation; leave max out for no limit");
+    d.max_bytes = *v;
+  }
+  if (const toml::node* n = t.get("alignment")) {
+    auto v = p.size(*n, "alignment");
+    if (!v) return std::unexpected(v.error());
+    if (*v == 0 || (*v & (*v - 1)) != 0) {
+      return p.err(*n, "alignment {} is not a power of two; use e.g. \"4KiB\", \"64KiB\", \"2MiB\"",
+                   core::format_size(*v));
+    }
+    d.default_alignment = *v;
+  }
+  if (const toml::node* n = t.get("contiguous")) {
+    auto b = p.boolean(*n, "contiguous");
+    if (!b) return std::unexpected(b.error());
+    d.contiguous = *b;
+  }
+  if (const toml::node* n = t.get("min")) {
+    auto v = p.size(*n, "min");
+    if (!v) return std::unexpected(v.error());
+    d.min_bytes = *v;
+    if (*v > 0 && d.pools.empty()) {
+      return p.err(*n,
+                   "device {}: min needs a home pool to keep it in; add pools = [\"...\"] "
+                   "(the first is the home pool)",
+                   d.name);
+    }
+    if (d.max_bytes && *v > *d.max_bytes) {
+      return p.err(*n, "device {}: min {} is above its max {}; min <= max", d.name,
+                   core::format_size(*v), core::format_size(*d.max_bytes));
+    }
+    if (*v > 0) {
+      size_t home = *pool_index(d.pools.front());
+      min_in_pool[home] += *v;
+      uint64_t pool_size = c.pools[home].options.region.size;
+      if (min_in_pool[home] > pool_size) {
+        return p.err(*n,
+                     "device {}: the mins kept in pool {} add up to {}, more than its size {}; "
+                     "lower a min or enlarge the pool",
+                     d.name, d.pools.front(), core::format_size(min_in_pool[home]),
+                     core::format_size(pool_size));
+      }
+    }
+  }
+  if (const toml::node* n = t.get("description")) {
+    if (auto s = p.string(*n, "description"); !s) return std::unexpected(s.error());
+  }
+  return d;
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view source) {
+  Parser p(source);
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return p.err(e.source(), std::string(e.description()));
+  }
+  if (auto s = p.known_keys(root, "the top level", kTopKeys); !s) return std::unexpected(s.error());
+  Config c;
+  c.source = std::string(source);
+
+  const toml::node* pools = root.get("pools");
+  if (!pools || !pools->is_table() || pools->as_table()->empty()) {
+    return p.err(pools ? pools->source() : root.source(),
+                 "the config declares no pools; add a table such as [pools.general] with type "
+                 "and size");
+  }
+  for (auto [k, t] : in_file_order<toml::table>(*pools->as_table())) {
+    if (!t)
+      return p.err(k->source(),
+                   fmt::format("pools.{} must be a table: [pools.{}]", k->str(), k->str()));
+    auto pc = parse_pool(p, *k, *t);
+    if (!pc) return std::unexpected(pc.error());
+    c.pools.push_back(std::move(*pc));
+  }
+
+  if (const toml::node* devices = root.get("devices")) {
+    if (!devices->is_table()) return p.err(*devices, "devices must be tables: [devices.NAME]");
+    std::vector<uint64_t> min_in_pool(c.pools.size(), 0);
+    for (auto [k, t] : in_file_order<toml::table>(*devices->as_table())) {
+      if (!t)
+        return p.err(k->source(),
+                     fmt::format("devices.{} must be a table: [devices.{}]", k->str(), k->str()));
+      auto d = parse_device(p, *k, *t, c, min_in_pool);
+      if (!d) return std::unexpected(d.error());
+      c.devices.push_back(std::move(*d));
+    }
+  }
+
+  if (const toml::node* e = root.get("exports")) {
+    const toml::table* t = e->as_table();
+    if (!t) return p.err(*e, "exports must be a table: [exports]");
+    if (auto s = p.known_keys(*t, "[exports]", kExportKeys); !s) return std::unexpected(s.error());
+    if (const toml::node* n = t->get("max_lifetime")) {
+      auto v = p.duration(*n, "max_lifetime");
+      if (!v) return std::unexpected(v.error());
+      c.ledger.max_export_lifetime = *v;
+    }
+    if (const toml::node* n = t->get("default_lifetime")) {
+      auto v = p.duration(*n, "default_lifetime");
+      if (!v) return std::unexpected(v.error());
+      c.ledger.default_export_lifetime = *v;
+    }
+    if (c.ledger.default_export_lifetime > c.ledger.max_export_lifetime) {
+      return p.err(*e, "[exports] default_lifetime {} is longer than max_lifetime {}",
+                   core::format_duration(c.ledger.default_export_lifetime),
+                   core::format_duration(c.ledger.max_export_lifetime));
+    }
+  }
+
+  // The same rules the ledger enforces, as a last check that nothing above
+  // let through what the daemon would then refuse without a line number.
+  std::vector<std::string> names;
+  std::vector<uint64_t> sizes;
+  for (const auto& pc : c.pools) {
+    names.push_back(pc.options.name);
+    sizes.push_back(pc.options.region.size);
+  }
+  if (auto t = core::DeviceTable::create(c.devices, names, sizes); !t) {
+    return fail(Errc::kInvalidArgument, "{}: {}", source, t.error().message);
+  }
+  return c;
+}
+
+std::vector<std::string> describe(const Config& c) {
+  std::vector<std::string> out;
+  for (const auto& pc : c.pools) {
+    const auto& o = pc.options;
+    out.push_back(fmt::format("pool {}: {} {}, {}, for {}", o.name,
+                              mem::memory_type_name(o.region.type),
+                              core::format_size(o.region.size), o.strategy, pc.access.describe()));
+  }
+  for (const auto& d : c.devices) {
+    std::string pools;
+    for (const auto& p : d.pools) pools += (pools.empty() ? "" : ",") + p;
+    out.push_back(fmt::format("device {}: pools {}, max {}, min {}", d.name,
+                              pools.empty() ? std::string("(all)") : pools,
+                              d.max_bytes ? core::format_size(*d.max_bytes) : std::string("none"),
+                              core::format_size(d.min_bytes)));
+  }
+  out.push_back(fmt::format("exports: default lifetime {}, at most {}",
+                            core::format_duration(c.ledger.default_export_lifetime),
+                            core::format_duration(c.ledger.max_export_lifetime)));
+  return out;
+}
+
+std::string_view default_config_text() { return kDefaultText; }
+
+Config default_config() {
+  auto c = parse_config(kDefaultText, "(built-in default)");
+  // The text is part of the program and tested; it always parses.
+  return std::move(*c);
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return fail(Errc::kNotFound, "cannot read config file {}: {}", path,
+                std::string(std::strerror(errno)));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace pmm::daemon

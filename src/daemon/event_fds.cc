@@ -1,0 +1,135 @@
+// epoll, timerfd, signalfd, eventfd; see event_fds.h.
+#include "daemon/event_fds.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "os/sys_error.h"
+
+namespace pmm::daemon {
+
+Result<Epoll> Epoll::create() {
+  Epoll e;
+  e.fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!e.fd_) return os::sys_fail(errno, "epoll_create1(EPOLL_CLOEXEC)");
+  return e;
+}
+
+Status Epoll::add(int fd, uint64_t tag) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag;
+  if (::epoll_ctl(fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return os::sys_fail(errno, "epoll_ctl(EPOLL_CTL_ADD, fd {})", fd);
+  }
+  return {};
+}
+
+void Epoll::remove(int fd) { ::epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+Result<size_t> Epoll::wait(std::span<Event> out, int timeout_ms) {
+  epoll_event evs[64];
+  int max = static_cast<int>(std::min<size_t>(out.size(), 64));
+  int n = ::epoll_wait(fd_.get(), evs, max, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return 0;
+    return os::sys_fail(errno, "epoll_wait");
+  }
+  for (int i = 0; i < n; ++i) {
+    out[static_cast<size_t>(i)] = Event{.tag = evs[i].data.u64,
+                                        .readable = (evs[i].events & EPOLLIN) != 0,
+                                        .hangup = (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0};
+  }
+  return static_cast<size_t>(n);
+}
+
+Result<Timer> Timer::create() {
+  Timer t;
+  t.fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!t.fd_) return os::sys_fail(errno, "timerfd_create(CLOCK_MONOTONIC)");
+  return t;
+}
+
+Status Timer::arm_at(std::chrono::steady_clock::time_point when) {
+  // steady_clock is CLOCK_MONOTONIC on Linux (libstdc++), so its time since
+  // epoch is what TFD_TIMER_ABSTIME expects. A zero it_value would disarm:
+  // a deadline at or before the epoch becomes 1 ns.
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  if (ns <= 0) ns = 1;
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (::timerfd_settime(fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+    return os::sys_fail(errno, "timerfd_settime(fd {}, ABSTIME)", fd_.get());
+  }
+  return {};
+}
+
+Status Timer::disarm() {
+  itimerspec spec{};
+  if (::timerfd_settime(fd_.get(), 0, &spec, nullptr) != 0) {
+    return os::sys_fail(errno, "timerfd_settime(fd {}, disarm)", fd_.get());
+  }
+  return {};
+}
+
+void Timer::consume() {
+  uint64_t n;
+  // Nothing to do on EAGAIN (already consumed) or on an error: the loop
+  // re-arms the timer from the ledger's next deadline anyway.
+  (void)!::read(fd_.get(), &n, sizeof n);
+}
+
+Result<SignalFd> SignalFd::create() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (int e = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) {
+    return os::sys_fail(e, "pthread_sigmask(SIG_BLOCK, SIGTERM|SIGINT)");
+  }
+  SignalFd s;
+  s.fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!s.fd_) return os::sys_fail(errno, "signalfd(SIGTERM|SIGINT)");
+  return s;
+}
+
+int SignalFd::consume() {
+  signalfd_siginfo info{};
+  if (::read(fd_.get(), &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return 0;
+  return static_cast<int>(info.ssi_signo);
+}
+
+Result<Wakeup> Wakeup::create() {
+  Wakeup w;
+  w.fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!w.fd_) return os::sys_fail(errno, "eventfd");
+  return w;
+}
+
+void Wakeup::notify() const {
+  uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the loop will wake.
+  (void)!::write(fd_.get(), &one, sizeof one);
+}
+
+void Wakeup::consume() {
+  uint64_t n;
+  (void)!::read(fd_.get(), &n, sizeof n);
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return os::sys_fail(errno, "unlink({})", path);
+  }
+  return {};
+}
+
+}  // namespace pmm::daemon

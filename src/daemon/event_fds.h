@@ -1,0 +1,93 @@
+// The event-loop primitives pmmd needs: epoll, a timerfd, a signalfd, an
+// eventfd, and unlinking the socket file.
+//
+// These are the daemon's only system calls outside src/os/ (whose sockets,
+// memory and SysV wrappers it uses through the lower layers). They live here
+// because only the daemon's loop uses them; each wrapper is a few lines and
+// reports failures like src/os does (os::sys_fail: the call and errno), so
+// moving this file to src/os/ later changes no caller.
+//
+// Usage:
+//   auto ep = Epoll::create();
+//   ep->add(fd, tag);                       // level-triggered EPOLLIN
+//   auto ready = ep->wait(events, -1);      // tags of the ready fds
+//   auto t = Timer::create(); t->arm_at(deadline); t->consume();
+//   auto w = Wakeup::create(); w->notify(); // async-signal-safe, any thread
+//
+// Thread safety: an Epoll, Timer or SignalFd belongs to the loop's thread.
+// Wakeup::notify() may be called from any thread or a signal handler.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/error.h"
+#include "os/unique_fd.h"
+
+namespace pmm::daemon {
+
+class Epoll {
+ public:
+  struct Event {
+    uint64_t tag = 0;
+    bool readable = false;
+    bool hangup = false;  // EPOLLHUP or EPOLLERR
+  };
+  [[nodiscard]] static Result<Epoll> create();
+  [[nodiscard]] Status add(int fd, uint64_t tag);
+  // Removing is optional before close(): the kernel forgets closed fds.
+  void remove(int fd);
+  // Up to out.size() ready events; timeout_ms -1 waits for ever. EINTR
+  // returns 0 events.
+  [[nodiscard]] Result<size_t> wait(std::span<Event> out, int timeout_ms);
+
+ private:
+  os::UniqueFd fd_;
+};
+
+// CLOCK_MONOTONIC (std::chrono::steady_clock) timerfd, one shot.
+class Timer {
+ public:
+  [[nodiscard]] static Result<Timer> create();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  // Fires at `when` (at once if it is past); disarm() stops it.
+  [[nodiscard]] Status arm_at(std::chrono::steady_clock::time_point when);
+  [[nodiscard]] Status disarm();
+  // Reads the expiry count so the fd stops being readable.
+  void consume();
+
+ private:
+  os::UniqueFd fd_;
+};
+
+// SIGTERM and SIGINT as readable events. Blocks those signals in the
+// calling thread (call it before starting other threads, as main does).
+class SignalFd {
+ public:
+  [[nodiscard]] static Result<SignalFd> create();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  // The signal number read, or 0.
+  int consume();
+
+ private:
+  os::UniqueFd fd_;
+};
+
+// An eventfd to wake the loop from another thread or a signal handler.
+class Wakeup {
+ public:
+  [[nodiscard]] static Result<Wakeup> create();
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  void notify() const;  // write(2) only: async-signal-safe
+  void consume();
+
+ private:
+  os::UniqueFd fd_;
+};
+
+// unlink(2), ignoring a missing file. For the socket at exit.
+[[nodiscard]] Status remove_file(const std::string& path);
+
+}  // namespace pmm::daemon

@@ -1,0 +1,246 @@
+// Requests to ledger calls and replies; see service.h.
+#include "daemon/service.h"
+
+#include "core/units.h"
+
+#ifndef PMM_VERSION
+#define PMM_VERSION "dev"
+#endif
+
+namespace pmm::daemon {
+
+namespace {
+
+proto::PoolType pool_type(mem::MemoryType t) {
+  switch (t) {
+    case mem::MemoryType::kShmem:
+      return proto::PoolType::kShmem;
+    case mem::MemoryType::kHugetlb:
+      return proto::PoolType::kHugetlb;
+    case mem::MemoryType::kSysv:
+      return proto::PoolType::kSysv;
+  }
+  return proto::PoolType::kShmem;
+}
+
+proto::Message reply(uint32_t request_id, proto::Body body) {
+  return proto::Message{.request_id = request_id, .body = std::move(body)};
+}
+
+}  // namespace
+
+Service::Service(std::unique_ptr<core::Ledger> ledger, const Log& log)
+    : ledger_(std::move(ledger)), log_(log) {}
+
+std::string Service::who(const SessionState& s) {
+  return fmt::format("session {} (pid {}, uid {}, device {})", s.id, s.peer.pid, s.peer.uid,
+                     s.device.empty() ? std::string("?") : s.device);
+}
+
+Reply Service::error(const SessionState& s, uint32_t request_id, const Error& e,
+                     std::string_view what) {
+  log_.info("{} {} refused: {}", who(s), what, e.describe());
+  return Reply{.message = reply(request_id, proto::from_error(e))};
+}
+
+Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h) {
+  if (h.protocol_version != proto::kProtocolVersion) {
+    Reply r = error(
+        s, request_id,
+        Error{Errc::kProtocol, fmt::format("client speaks protocol version {}; this daemon speaks "
+                                           "version {}",
+                                           h.protocol_version, proto::kProtocolVersion)},
+        "hello");
+    r.close_after = true;
+    return r;
+  }
+  auto device = ledger_->open_session(core::SessionInfo{
+      .id = s.id, .pid = s.peer.pid, .uid = s.peer.uid, .gid = s.peer.gid, .device = h.device});
+  if (!device) {
+    Reply r = error(s, request_id, device.error(), "hello");
+    r.close_after = true;
+    return r;
+  }
+  s.greeted = true;
+  s.device = *device;
+  s.fd_sent.assign(ledger_->pool_count(), false);
+  if (h.device.empty() || h.device == *device) {
+    log_.info("{} connected", who(s));
+  } else {
+    log_.info("{} connected (asked for device '{}', which the config does not declare)", who(s),
+              h.device);
+  }
+  return Reply{.message =
+                   reply(request_id, proto::Welcome{.protocol_version = proto::kProtocolVersion,
+                                                    .session_id = s.id,
+                                                    .daemon_version = "pmmd " PMM_VERSION})};
+}
+
+Reply Service::block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b) {
+  const core::Pool& pool = ledger_->pool(b.pool);
+  const mem::Region& region = pool.region();
+  proto::PoolMemory memory{.type = pool_type(region.type()),
+                           .fd_attached = false,
+                           .pool_size = region.size(),
+                           .page_size = region.page_size(),
+                           .shmid = region.type() == mem::MemoryType::kSysv ? region.shmid() : -1};
+  Reply r;
+  if (region.type() != mem::MemoryType::kSysv && !s.fd_sent[b.pool]) {
+    memory.fd_attached = true;
+    r.fd = region.fd();
+    r.fd_pool = b.pool;
+  }
+  r.message = reply(request_id, proto::BlockInfo{.block_id = b.id,
+                                                 .pool_index = static_cast<uint32_t>(b.pool),
+                                                 .pool_name = b.pool_name,
+                                                 .offset = b.offset,
+                                                 .size = b.size,
+                                                 .phys = b.phys,
+                                                 .memory = memory});
+  return r;
+}
+
+proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
+  const core::Pool& p = ledger_->pool(i);
+  core::PoolStats st = p.stats();
+  return proto::PoolInfo{.index = static_cast<uint32_t>(i),
+                         .name = p.name(),
+                         .type = pool_type(p.region().type()),
+                         .size = st.alloc.size,
+                         .page_size = p.region().page_size(),
+                         .bytes_used = st.alloc.bytes_used,
+                         .bytes_free = st.alloc.bytes_free,
+                         .largest_free = st.alloc.largest_free,
+                         .free_extents = st.alloc.free_extents,
+                         .live_blocks = st.alloc.live_blocks,
+                         .has_physical = p.has_physical(),
+                         .strategy = std::string(p.strategy().name()),
+                         .accessible = ledger_->access(i).allows(s.peer.uid, s.peer.gid)};
+}
+
+Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime now) {
+  const uint32_t id = m.request_id;
+  if (!s.greeted) {
+    if (const auto* h = std::get_if<proto::Hello>(&m.body)) return hello(s, id, *h);
+    Reply r =
+        error(s, id,
+              Error{Errc::kProtocol, fmt::format("the first message must be Hello, not {}",
+                                                 proto::message_type_name(proto::type_of(m.body)))},
+              "handshake");
+    r.close_after = true;
+    return r;
+  }
+  core::Ledger& l = *ledger_;
+  return std::visit(
+      [&](const auto& req) -> Reply {
+        using T = std::decay_t<decltype(req)>;
+        if constexpr (std::is_same_v<T, proto::Hello>) {
+          Reply r =
+              error(s, id, Error{Errc::kProtocol, "Hello sent twice in one session"}, "hello");
+          r.close_after = true;
+          return r;
+        } else if constexpr (std::is_same_v<T, proto::ListPools>) {
+          proto::PoolList list;
+          for (size_t i = 0; i < l.pool_count(); ++i) list.pools.push_back(pool_info(i, s));
+          return Reply{.message = reply(id, std::move(list))};
+        } else if constexpr (std::is_same_v<T, proto::Allocate>) {
+          if ((req.flags & ~proto::kAllocKnownFlags) != 0) {
+            return error(s, id,
+                         Error{Errc::kInvalidArgument,
+                               fmt::format("allocate: unknown flag bits {:#x}; known are 0x1 "
+                                           "(contiguous) and 0x2 (zero)",
+                                           req.flags & ~proto::kAllocKnownFlags)},
+                         "allocate");
+          }
+          auto b =
+              l.allocate(s.id, req.pools, req.size, req.alignment,
+                         core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
+                                          .zero = (req.flags & proto::kAllocZero) != 0});
+          if (!b) {
+            return error(s, id, b.error(),
+                         fmt::format("allocate of {}", core::format_size(req.size)));
+          }
+          log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
+                      core::format_size(b->size), b->pool_name, b->offset);
+          return block_reply(s, id, *b);
+        } else if constexpr (std::is_same_v<T, proto::Get>) {
+          auto n = l.get(s.id, req.block_id);
+          if (!n) return error(s, id, n.error(), fmt::format("get of block {}", req.block_id));
+          log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
+          return Reply{.message = reply(id, proto::Ok{})};
+        } else if constexpr (std::is_same_v<T, proto::Put>) {
+          bool existed = l.block(req.block_id).has_value();
+          auto n = l.put(s.id, req.block_id);
+          if (!n) return error(s, id, n.error(), fmt::format("put of block {}", req.block_id));
+          bool freed = existed && !l.block(req.block_id).has_value();
+          log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
+                      freed ? "; the block went back to its pool" : "");
+          return Reply{.message = reply(id, proto::Ok{})};
+        } else if constexpr (std::is_same_v<T, proto::Export>) {
+          auto t = l.export_block(s.id, req.block_id, req.max_imports,
+                                  std::chrono::milliseconds(req.lifetime_ms), now);
+          if (!t) return error(s, id, t.error(), fmt::format("export of block {}", req.block_id));
+          log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
+                      t->short_hex(), req.max_imports == 0 ? 1 : req.max_imports);
+          return Reply{.message = reply(id, proto::TokenReply{.token = t->bytes})};
+        } else if constexpr (std::is_same_v<T, proto::Import>) {
+          core::Token t{.bytes = req.token};
+          auto b = l.import_block(s.id, t, now);
+          if (!b) return error(s, id, b.error(), fmt::format("import of {}…", t.short_hex()));
+          log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
+                      core::format_size(b->size), b->pool_name, t.short_hex());
+          return block_reply(s, id, *b);
+        } else if constexpr (std::is_same_v<T, proto::Unexport>) {
+          core::Token t{.bytes = req.token};
+          auto r = l.unexport(s.id, t);
+          if (!r) return error(s, id, r.error(), fmt::format("unexport of {}…", t.short_hex()));
+          log_.detail("{} withdrew export {}…", who(s), t.short_hex());
+          return Reply{.message = reply(id, proto::Ok{})};
+        } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
+          auto seg = l.sysv_export(s.id, req.block_id);
+          if (!seg) {
+            return error(s, id, seg.error(), fmt::format("sysv-export of block {}", req.block_id));
+          }
+          log_.detail("{} exported block {} as SysV segment {} at {:#x}", who(s), req.block_id,
+                      seg->shmid, seg->offset);
+          return Reply{.message = reply(
+                           id, proto::SysvSegment{
+                                   .shmid = seg->shmid, .offset = seg->offset, .size = seg->size})};
+        } else if constexpr (std::is_same_v<T, proto::SysvUnexport>) {
+          auto r = l.sysv_unexport(s.id, req.block_id);
+          if (!r) {
+            return error(s, id, r.error(), fmt::format("sysv-unexport of block {}", req.block_id));
+          }
+          log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
+          return Reply{.message = reply(id, proto::Ok{})};
+        } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
+          proto::StatsReply st;
+          st.sessions = l.sessions().size();
+          st.exports = l.export_count();
+          for (size_t i = 0; i < l.pool_count(); ++i) {
+            st.pools.push_back(pool_info(i, s));
+            st.blocks += st.pools.back().live_blocks;
+            st.bytes += st.pools.back().bytes_used;
+          }
+          return Reply{.message = reply(id, std::move(st))};
+        } else if constexpr (std::is_same_v<T, proto::ListBlocks>) {
+          return list_blocks(id, req);
+        } else if constexpr (std::is_same_v<T, proto::ListSessions>) {
+          return list_sessions(id, req);
+        } else if constexpr (std::is_same_v<T, proto::ListDevices>) {
+          return list_devices(id, req);
+        } else {
+          // A reply type sent as a request: the codec refuses these, so
+          // this is reached only if it changes; answer rather than crash.
+          Reply r = error(s, id,
+                          Error{Errc::kProtocol, fmt::format("{} is a reply, not a request",
+                                                             proto::message_type_name(T::kType))},
+                          "request");
+          r.close_after = true;
+          return r;
+        }
+      },
+      m.body);
+}
+
+}  // namespace pmm::daemon

@@ -1,0 +1,75 @@
+// pmm::daemon::Service — turns one decoded protocol request of one session
+// into Ledger calls and one reply. No sockets: the loop (daemon.h) receives,
+// calls handle(), and sends what it returns.
+//
+// Per session it keeps what the protocol needs beyond the ledger: whether
+// the Hello came, the peer's credentials (SO_PEERCRED, the only identity
+// trusted), and which pools' fds the session has been sent — each pool's fd
+// goes once per session, with the first BlockInfo that shows that pool.
+//
+// Usage:
+//   Service svc(std::move(ledger), log);
+//   SessionState s{.id = 7, .peer = creds};
+//   Reply r = svc.handle(s, message, std::chrono::steady_clock::now());
+//   send(r.message, r.fd); if (sent && r.fd_pool) s.fd_sent[*r.fd_pool] = true;
+//   if (r.close_after) { svc.close(s, "protocol error"); }
+//
+// Thread safety: none; the loop's thread owns it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ledger.h"
+#include "daemon/log.h"
+#include "os/socket.h"
+#include "proto/messages.h"
+
+namespace pmm::daemon {
+
+struct SessionState {
+  core::SessionId id = 0;
+  os::PeerCredentials peer{};
+  bool greeted = false;
+  std::string device{};  // resolved by the ledger, after Hello
+  std::vector<bool> fd_sent{};
+};
+
+struct Reply {
+  proto::Message message{};
+  int fd = -1;                      // a pool fd to attach (the pool owns it)
+  std::optional<size_t> fd_pool{};  // the pool whose fd is attached
+  bool close_after = false;         // handshake failure: reply, then close
+};
+
+class Service {
+ public:
+  Service(std::unique_ptr<core::Ledger> ledger, const Log& log);
+
+  [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
+  // The session's socket closed (or the loop drops it): every reference
+  // goes. Safe for a session that never said Hello.
+  void close(SessionState& s, std::string_view why);
+  // Drops exports past their deadline; logs them.
+  size_t expire(core::SteadyTime now);
+
+  [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
+  // "session 3 (pid 1234, uid 1000, device decoder)"
+  [[nodiscard]] static std::string who(const SessionState& s);
+
+ private:
+  Reply error(const SessionState& s, uint32_t request_id, const Error& e, std::string_view what);
+  Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
+  Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
+  proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
+  Reply list_blocks(uint32_t request_id, const proto::ListBlocks& r) const;
+  Reply list_sessions(uint32_t request_id, const proto::ListSessions& r) const;
+  Reply list_devices(uint32_t request_id, const proto::ListDevices& r) const;
+
+  std::unique_ptr<core::Ledger> ledger_;
+  const Log& log_;
+};
+
+}  // namespace pmm::daemon
