@@ -3,13 +3,14 @@
 //
 //   pmm_bench_alloc           the full run behind BENCHMARKS.md (~2 minutes)
 //   pmm_bench_alloc --quick   a smaller run to check that it all works
-//   pmm_bench_alloc --only best_fit,tlsf --no-utilisation   (e.g. under perf)
+//   pmm_bench_alloc --only tlsf --live 100000 --no-utilisation   (e.g. under perf)
 //
 // Prints fixed-width tables to stdout (bench/run copies them into
 // BENCHMARKS.md) and progress to stderr. Targets are printed as met or
 // missed, never asserted: a benchmark is not a pass/fail test.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -27,21 +28,27 @@
 namespace pmm::bench {
 namespace {
 
+// How many pairs each allocator runs at each live count. Our strategies run
+// 5M pairs (10M operations) at 1M live: the max-steps run. The peers run
+// 1M pairs there, which is plenty for p99.99; multimap-scan, whose releases
+// cost O(free extents), runs far fewer (the table marks them with *).
 struct Plan {
   std::vector<uint64_t> lives;
-  uint64_t timed_pairs(uint64_t live, Kind k) const {
-    if (k == Kind::kMultimapScan)
-      return live >= 1'000'000 ? 1'000 : live >= 100'000 ? 10'000 : 200'000;
-    return live >= 1'000'000 ? 5'000'000 : 1'000'000;
-  }
-  uint64_t warmup_pairs(uint64_t live, Kind k) const {
-    if (k == Kind::kMultimapScan)
-      return live >= 1'000'000 ? 2'000 : live >= 100'000 ? 20'000 : live;
-    return live;
-  }
   uint64_t seeds = 3;
   bool quick = false;
   std::vector<Kind> kinds{std::begin(kAllKinds), std::end(kAllKinds)};
+
+  uint64_t timed_pairs(uint64_t live, Kind k) const {
+    const bool ours = k == Kind::kBestFit || k == Kind::kTlsf;
+    if (k == Kind::kMultimapScan)
+      return live >= 1'000'000 ? 1'000 : live >= 100'000 ? 5'000 : 200'000;
+    if (quick) return 100'000;
+    return live >= 1'000'000 && ours ? 5'000'000 : 1'000'000;
+  }
+  uint64_t warmup_pairs(uint64_t live, Kind k) const {
+    if (k == Kind::kMultimapScan) return live >= 1'000'000 ? 1'000 : live >= 100'000 ? 5'000 : live;
+    return live;
+  }
 };
 
 Plan full_plan() { return Plan{{1'000, 100'000, 1'000'000}, 3, false}; }
@@ -62,7 +69,6 @@ std::vector<LatencyRow> run_latency_tables(const Plan& plan, const Timer& timer)
     for (Kind k : plan.kinds) {
       pairs = std::max(pairs, plan.warmup_pairs(live, k) + plan.timed_pairs(live, k));
     }
-    if (plan.quick) pairs = std::min<uint64_t>(pairs, 2 * live + 100'000);
     fmt::print(stderr, "latency: {} live blocks, trace of {} pairs\n", live, pairs);
     const LatencyTrace trace = make_latency_trace(live, pairs, /*seed=*/live);
     const uint64_t region = latency_region(trace);
@@ -72,9 +78,8 @@ std::vector<LatencyRow> run_latency_tables(const Plan& plan, const Timer& timer)
       if (!a) {
         row.result.error = a.error().describe();
       } else {
-        uint64_t warmup = plan.warmup_pairs(live, k);
-        uint64_t timed = plan.timed_pairs(live, k);
-        if (plan.quick) timed = std::min<uint64_t>(timed, 100'000);
+        const uint64_t warmup = plan.warmup_pairs(live, k);
+        const uint64_t timed = plan.timed_pairs(live, k);
         row.result = run_latency(**a, trace, warmup, timed, timer);
         row.result.live = live;
       }
@@ -126,17 +131,27 @@ std::vector<Kind> parse_kinds(std::string_view list) {
 
 constexpr const char* kUsage =
     "usage: pmm_bench_alloc [--quick] [--only best_fit,tlsf,boost-rbtree,multimap+map,"
-    "multimap-scan] [--no-utilisation]\n";
+    "multimap-scan] [--live N] [--no-utilisation]\n";
 
 int run(int argc, char** argv) {
   Plan plan = full_plan();
   std::vector<Kind> only;
   bool utilisation_runs = true;
+  uint64_t live_override = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       plan = quick_plan();
     } else if (std::strcmp(argv[i], "--no-utilisation") == 0) {
       utilisation_runs = false;
+    } else if (std::strcmp(argv[i], "--live") == 0 && i + 1 < argc) {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(argv[++i], &end, 10);
+      if (*end != '\0' || n == 0 || n > UINT32_MAX) {
+        fmt::print(stderr, "pmm_bench_alloc: --live '{}': want a block count in 1..{}; {}", argv[i],
+                   UINT32_MAX, kUsage);
+        return 2;
+      }
+      live_override = n;
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = parse_kinds(argv[++i]);
       if (only.empty()) {
@@ -152,6 +167,7 @@ int run(int argc, char** argv) {
     }
   }
   if (!only.empty()) plan.kinds = only;
+  if (live_override != 0) plan.lives = {live_override};
   const Timer timer = Timer::calibrate();
   const std::vector<LatencyRow> latency = run_latency_tables(plan, timer);
   const std::vector<UtilisationRow> utilisation =

@@ -3,7 +3,8 @@
 //
 // LatencyTrace: pre-fill N blocks, then a list of (new size, victim slot)
 // pairs: allocate the new size, release the block in the victim slot, put
-// the new block there. Sizes are log-uniform in [64 B, 4 KiB], alignment 64;
+// the new block there. Sizes are log-uniform in [64 B, 4 KiB] rounded up to
+// a multiple of 64, alignment 64;
 // small, so that Boost's in-band headers for 1M live blocks fit in RAM (our
 // strategies and the multimaps only do offset arithmetic: their cost depends
 // on how many blocks and extents there are, not on their sizes).
