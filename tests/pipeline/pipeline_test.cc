@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <png.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -34,7 +36,7 @@ namespace {
 using namespace std::chrono_literals;
 using tests::ChildProcess;
 
-constexpr uint32_t kOutWidth = 1280, kOutHeight = 720;
+constexpr uint32_t kOutWidth = 1920, kOutHeight = 1080;
 
 std::string bin(const std::string& name) { return std::string(PIPELINE_BIN_DIR) + "/" + name; }
 
@@ -158,8 +160,12 @@ TEST_P(PipelineTest, ShowsTheScaledFrameAndKillingTheDisplayLeaksNothing) {
   const tests::RgbImage ref = tests::reference_image(PIPELINE_TESTCARD, kOutWidth, kOutHeight);
   ASSERT_EQ(ref.width, kOutWidth);
   const tests::Difference diff = tests::compare_bgrx(*pixels, ref);
-  EXPECT_LT(diff.mean, 1.5) << "max " << diff.max;
-  EXPECT_LT(diff.over_24, 0.001) << "mean " << diff.mean << " max " << diff.max;
+  std::printf("screen vs reference: mean %.3f, max %d, %.5f%% off by more than 24\n", diff.mean,
+              diff.max, diff.over_24 * 100);
+  // 3840x2160 -> 1920x1080 is an exact 2x2 box in libyuv, the same average
+  // as the reference's: only rounding differs.
+  EXPECT_LT(diff.mean, 0.5) << "max " << diff.max;
+  EXPECT_LE(diff.max, 3) << "mean " << diff.mean;
 
   // SIGKILL while the frame is on screen: the daemon drops pmm-show's
   // reference and its SysV export when the socket closes.
@@ -171,17 +177,32 @@ TEST_P(PipelineTest, ShowsTheScaledFrameAndKillingTheDisplayLeaksNothing) {
 }
 
 TEST_P(PipelineTest, ShellPipelineRunsAndReturnsEveryBlock) {
+  // The proposal's shell pipeline, at a 3:1 reduction (libyuv filters
+  // bilinearly there, the reference averages areas: thin lines differ).
+  const uint32_t width = 1280, height = 720;
   const std::string png = dir_ + "/screen.png";
   const std::string cmd = fmt::format(
       "'{}' '{}' --pool {} | '{}' --to {}x{} | '{}' --screenshot '{}'", bin("pmm-jpegdec"),
-      PIPELINE_TESTCARD, GetParam(), bin("pmm-scale"), kOutWidth, kOutHeight, bin("pmm-show"), png);
+      PIPELINE_TESTCARD, GetParam(), bin("pmm-scale"), width, height, bin("pmm-show"), png);
   auto [status, out] = stage({"/bin/sh", "-c", "set -e; " + cmd});
   ASSERT_TRUE(exited_ok(status)) << out;
-  EXPECT_NE(out.find(fmt::format("shown window=")), std::string::npos) << out;
-  struct stat st {};
-  ASSERT_EQ(::stat(png.c_str(), &st), 0) << "no screenshot at " << png;
-  EXPECT_GT(st.st_size, 10000);  // a 1280x720 test card, not an empty file
+  EXPECT_NE(out.find("shown window="), std::string::npos) << out;
   EXPECT_TRUE(all_returned(5s));
+
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  ASSERT_TRUE(png_image_begin_read_from_file(&image, png.c_str())) << "no screenshot at " << png;
+  image.format = PNG_FORMAT_BGRA;
+  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
+  ASSERT_TRUE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr));
+  ASSERT_EQ(image.width, width);
+  ASSERT_EQ(image.height, height);
+  const tests::Difference diff =
+      tests::compare_bgrx(pixels, tests::reference_image(PIPELINE_TESTCARD, width, height));
+  std::printf("screenshot vs reference: mean %.3f, max %d, %.3f%% off by more than 24\n", diff.mean,
+              diff.max, diff.over_24 * 100);
+  EXPECT_LT(diff.mean, 2.0);
+  EXPECT_LT(diff.over_24, 0.03);
 }
 
 TEST_P(PipelineTest, AnExportNobodyImportsExpires) {
