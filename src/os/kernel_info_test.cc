@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/capability.h>
+
 #include <fstream>
 
+#include "os/capability.h"
 #include "os/numa.h"
 
 namespace pmm::os {
@@ -25,7 +28,7 @@ TEST(OsKernelInfo, ReportsWhatTheKernelOffers) {
   EXPECT_EQ(k->sysv.shmall_pages, read_file("/proc/sys/kernel/shmall"));
   EXPECT_EQ(k->sysv.shmmni, read_file("/proc/sys/kernel/shmmni"));
   EXPECT_EQ(k->numa_nodes, online_numa_nodes().value());
-  EXPECT_EQ(k->pagemap_physical, ::geteuid() == 0);
+  EXPECT_EQ(k->pagemap_physical, has_capability(CAP_SYS_ADMIN));
   for (size_t i = 1; i < k->huge_pages.size(); ++i)
     EXPECT_LT(k->huge_pages[i - 1].size, k->huge_pages[i].size);
   for (const auto& h : k->huge_pages) {
@@ -52,8 +55,7 @@ TEST(OsKernelInfo, UnknownHugePageSizeListsTheOffered) {
   EXPECT_EQ(h.error().code, Errc::kUnsupported);
   std::string offered;
   const auto sizes = huge_page_sizes().value();
-  for (const auto& x : sizes)
-    offered += (offered.empty() ? "" : ", ") + format_size(x.size);
+  for (const auto& x : sizes) offered += (offered.empty() ? "" : ", ") + format_size(x.size);
   EXPECT_EQ(h.error().message,
             "huge page size 3 MiB is not offered by this kernel "
             "(/sys/kernel/mm/hugepages/hugepages-3072kB); it offers " +
