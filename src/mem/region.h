@@ -8,6 +8,15 @@
 // contiguous runs: [offset, offset+length) ranges whose pages are adjacent in
 // physical memory, in offset order, covering the region.
 //
+// What each type guarantees once make_region returns (see the .cc files):
+//   shmem   memfd sealed F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL; pages on
+//           first touch unless populate/lock.
+//   hugetlb sealed the same; every huge page reserved and faulted in, so no
+//           SIGBUS later; runs known when pagemap shows PFNs.
+//   sysv    segment already marked IPC_RMID (clients still shmat by shmid;
+//           it dies with its last attachment); a leftover of a crashed
+//           daemon under the pool's key is removed (sysv_region.h).
+//
 // Usage:
 //   pmm::mem::RegionOptions o{.type = MemoryType::kHugetlb, .size = 64 << 20};
 //   auto r = pmm::mem::make_region("dma", o);
