@@ -123,33 +123,51 @@ field() {
   grep "stage=$2 " "$tmp/$1.timing" | tr ' ' '\n' | sed -n "s/^$3=//p" >"$tmp/f"
   median "$tmp/f"
 }
-cell() {
-  local in work out
-  in=$(field "$1" "$2" in_ms); work=$(field "$1" "$2" work_ms); out=$(field "$1" "$2" out_ms)
-  awk -v i="$in" -v w="$work" -v o="$out" \
-    'BEGIN {printf "%7.1f = %5.1f + %6.1f + %5.1f", i + w + o, i, w, o}'
-}
-stage_sum() {
-  local sum=0 s
-  for s in decode scale show; do
-    sum=$(awk -v a="$sum" -v b="$(cell "$1" "$s" | cut -d= -f1)" 'BEGIN {print a + b}')
+# sum NAME STAGES... KEYS: the sum of the medians.
+sum() {
+  local name=$1 stages=$2 keys=$3 total=0 st k
+  for st in $stages; do
+    for k in $keys; do total=$(awk -v a="$total" -v b="$(field "$name" "$st" "$k")" 'BEGIN {print a + b}'); done
   done
-  printf "%7.1f" "$sum"
+  printf "%.1f" "$total"
 }
+row() { printf "%-24s %14s %14s %14s\n" "$@"; }
 
 echo
-echo "decode ${image##*/} -> scale to $size -> show; median of $runs runs, milliseconds"
-echo "each stage: total = in (get the input, prepare the output) + work + out (hand it on)"
-row() { printf "%-7s %-34s %-34s %-34s\n" "$@"; }
-row stage "pmm, pool display (SysV shmid)" "pmm, pool general (memfd fd)" \
-  "baseline (malloc, pipe, PutImage)"
+echo "${image##*/} (3840x2160) -> decode -> scale to $size -> show"
+echo "milliseconds, median of $runs runs; each stage is its own process"
+row "" "pmm display" "pmm general" "baseline"
+row "" "(SysV shmid)" "(memfd fd)" "(copies)"
 for stage in decode scale show; do
-  row "$stage" "$(cell pmm-display $stage)" "$(cell pmm-general $stage)" "$(cell baseline $stage)"
+  for phase in setup in work out; do
+    label="$stage $phase"
+    case $stage.$phase in
+      decode.in) label="decode in (read, alloc)" ;;
+      decode.out) label="decode out (hand on)" ;;
+      scale.in) label="scale in (get frame)" ;;
+      show.in) label="show in (get frame)" ;;
+      show.work) label="show work (to X)" ;;
+    esac
+    row "$label" "$(field pmm-display $stage ${phase}_ms)" "$(field pmm-general $stage ${phase}_ms)" \
+      "$(field baseline $stage ${phase}_ms)"
+  done
 done
-row total "$(stage_sum pmm-display)" "$(stage_sum pmm-general)" "$(stage_sum baseline)"
-row wall "$(printf %7s "$(median "$tmp/pmm-display.wall")")" \
-  "$(printf %7s "$(median "$tmp/pmm-general.wall")")" "$(printf %7s "$(median "$tmp/baseline.wall")")"
-echo "(wall: the whole shell pipeline, process start-up and exit included; stages overlap)"
+echo "------------------------------------------------------------------------"
+for stage in decode scale show; do
+  row "$stage (in+work+out)" "$(sum pmm-display $stage "in_ms work_ms out_ms")" \
+    "$(sum pmm-general $stage "in_ms work_ms out_ms")" "$(sum baseline $stage "in_ms work_ms out_ms")"
+done
+all="decode scale show"
+row "per frame (in+work+out)" "$(sum pmm-display "$all" "in_ms work_ms out_ms")" \
+  "$(sum pmm-general "$all" "in_ms work_ms out_ms")" "$(sum baseline "$all" "in_ms work_ms out_ms")"
+row "setup (once per process)" "$(sum pmm-display "$all" setup_ms)" \
+  "$(sum pmm-general "$all" setup_ms)" "$(sum baseline "$all" setup_ms)"
+row "wall, whole pipeline" "$(median "$tmp/pmm-display.wall")" "$(median "$tmp/pmm-general.wall")" \
+  "$(median "$tmp/baseline.wall")"
+echo "setup: connecting to pmmd / the X server, creating the window; in: getting the input"
+echo "frame and the output memory; out: handing the frame on. The baseline's pipe transfer"
+echo "shows in the producer's out and the consumer's in (they overlap). wall includes"
+echo "process start-up and exit."
 echo
 echo "screenshots: $out_dir/screen.png (pmm, display), screen-pmm-general.png, screen-baseline.png"
 if [ -x "$pmmctl" ]; then

@@ -28,6 +28,10 @@ struct Options {
 };
 
 examples::Result<std::string> run(const Options& opt, examples::StageTimer& timer) {
+  auto conn = examples::connect_pmm(opt.device.c_str());
+  if (!conn) return std::unexpected(conn.error());
+  timer.lap(examples::Phase::kSetup);
+
   auto jpeg = examples::read_file(opt.file);
   if (!jpeg) return std::unexpected(jpeg.error());
   examples::JpegDecoder decoder;
@@ -37,9 +41,6 @@ examples::Result<std::string> run(const Options& opt, examples::StageTimer& time
   frame.width = size->width;
   frame.height = size->height;
   frame.stride = examples::stride_for_width(size->width);
-
-  auto conn = examples::connect_pmm(opt.device.c_str());
-  if (!conn) return std::unexpected(conn.error());
   auto block = examples::alloc_frame(conn->get(), opt.pool, frame);
   if (!block) return std::unexpected(block.error());
   timer.lap(examples::Phase::kIn);

@@ -32,12 +32,14 @@ struct Options {
 examples::Result<void> run(const Options& opt, examples::StageTimer& timer) {
   auto target = examples::parse_size(opt.to);
   if (!target) return std::unexpected("--to: " + target.error());
+  // Connect while the producer is still at work, then wait for its line.
+  auto conn = examples::connect_pmm(opt.device.c_str());
+  if (!conn) return std::unexpected(conn.error());
+  timer.lap(examples::Phase::kSetup);
   auto in_frame = examples::input_frame(opt.token, opt.size, opt.stride);
   if (!in_frame) return std::unexpected(in_frame.error());
   timer.start();  // the wait for the producer's line is not ours
 
-  auto conn = examples::connect_pmm(opt.device.c_str());
-  if (!conn) return std::unexpected(conn.error());
   auto in = examples::import_frame(conn->get(), *in_frame);
   if (!in) return std::unexpected(in.error());
   examples::Frame out_frame;

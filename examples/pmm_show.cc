@@ -69,16 +69,19 @@ examples::Result<Shown> attach(examples::XDisplay& x, pmm_block* block) {
 }
 
 examples::Result<void> run(const Options& opt, examples::StageTimer& timer) {
+  // Connect to pmmd and the X server while the producers are at work.
+  auto conn = examples::connect_pmm(opt.device.c_str());
+  if (!conn) return std::unexpected(conn.error());
+  auto x = examples::XDisplay::connect(opt.display.empty() ? nullptr : opt.display.c_str());
+  if (!x) return std::unexpected(x.error());
+  timer.lap(examples::Phase::kSetup);
   auto frame = examples::input_frame(opt.token, opt.size, opt.stride);
   if (!frame) return std::unexpected(frame.error());
   timer.start();
 
-  auto conn = examples::connect_pmm(opt.device.c_str());
-  if (!conn) return std::unexpected(conn.error());
   auto block = examples::import_frame(conn->get(), *frame);
   if (!block) return std::unexpected(block.error());
-  auto x = examples::XDisplay::connect(opt.display.empty() ? nullptr : opt.display.c_str());
-  if (!x) return std::unexpected(x.error());
+  timer.lap(examples::Phase::kIn);
   const examples::Size screen = (*x)->screen_size();
   if (frame->width > screen.width || frame->height > screen.height) {
     return std::unexpected(fmt::format("a {}x{} frame does not fit the {}x{} screen", frame->width,
@@ -86,7 +89,7 @@ examples::Result<void> run(const Options& opt, examples::StageTimer& timer) {
   }
   auto window = (*x)->create_window(frame->width, frame->height);
   if (!window) return std::unexpected(window.error());
-  timer.lap(examples::Phase::kIn);
+  timer.lap(examples::Phase::kSetup);
 
   auto shown = attach(**x, block->get());
   if (!shown) return std::unexpected(shown.error());

@@ -20,11 +20,14 @@ struct Options {
 };
 
 examples::Result<void> run(const Options& opt, examples::StageTimer& timer) {
+  // Connect to the X server while the producers are at work.
+  auto x = examples::XDisplay::connect(opt.display.empty() ? nullptr : opt.display.c_str());
+  if (!x) return std::unexpected(x.error());
+  timer.lap(examples::Phase::kSetup);
   auto in = examples::read_frame(stdin, [&] { timer.start(); });
   if (!in) return std::unexpected(in.error());
   const examples::Frame& frame = in->frame;
-  auto x = examples::XDisplay::connect(opt.display.empty() ? nullptr : opt.display.c_str());
-  if (!x) return std::unexpected(x.error());
+  timer.lap(examples::Phase::kIn);
   const examples::Size screen = (*x)->screen_size();
   if (frame.width > screen.width || frame.height > screen.height) {
     return std::unexpected(fmt::format("a {}x{} frame does not fit the {}x{} screen", frame.width,
@@ -32,7 +35,7 @@ examples::Result<void> run(const Options& opt, examples::StageTimer& timer) {
   }
   auto window = (*x)->create_window(frame.width, frame.height);
   if (!window) return std::unexpected(window.error());
-  timer.lap(examples::Phase::kIn);
+  timer.lap(examples::Phase::kSetup);
 
   auto draw = [&]() -> examples::Result<void> {
     if (auto ok = (*x)->put_image(*window, in->pixels.get(), frame); !ok) return ok;

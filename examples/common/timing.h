@@ -2,11 +2,14 @@
 // stderr so that demo.sh can put the pmm and the copying pipelines side by
 // side:
 //
-//   timing stage=scale in_ms=0.210 work_ms=3.870 out_ms=0.095
+//   timing stage=scale setup_ms=0.4 in_ms=0.210 work_ms=3.870 out_ms=0.095
 //
-// in   getting the input frame (import a token / read the pixels from a pipe)
-// work decoding, scaling or drawing it
-// out  handing the output on (export + print a token / write the pixels)
+// setup  what a process pays once, not per frame: connecting to pmmd, to the
+//        X server, creating the window
+// in     getting the input frame and the output's memory (import a token /
+//        read the pixels from a pipe; allocate / malloc the output)
+// work   decoding, scaling or drawing it
+// out    handing the output on (export + print a token / write the pixels)
 //
 //   examples::StageTimer timer("scale");
 //   ... timer.lap(examples::Phase::kIn); ... timer.lap(examples::Phase::kWork);
@@ -25,7 +28,7 @@
 
 namespace examples {
 
-enum class Phase { kIn = 0, kWork = 1, kOut = 2 };
+enum class Phase { kSetup = 0, kIn = 1, kWork = 2, kOut = 3 };
 
 class StageTimer {
  public:
@@ -45,8 +48,9 @@ class StageTimer {
 
   void print_if(bool enabled) const {
     if (!enabled) return;
-    fmt::print(stderr, "timing stage={} in_ms={:.3f} work_ms={:.3f} out_ms={:.3f}\n", stage_,
-               ms_[0], ms_[1], ms_[2]);
+    fmt::print(stderr,
+               "timing stage={} setup_ms={:.3f} in_ms={:.3f} work_ms={:.3f} out_ms={:.3f}\n",
+               stage_, ms_[0], ms_[1], ms_[2], ms_[3]);
     std::fflush(stderr);
   }
 
@@ -54,7 +58,7 @@ class StageTimer {
   using Clock = std::chrono::steady_clock;
   std::string stage_;
   Clock::time_point last_ = Clock::now();
-  std::array<double, 3> ms_{};
+  std::array<double, 4> ms_{};
 };
 
 }  // namespace examples
