@@ -11,6 +11,7 @@
  * Prints one line per failed check; exit status 1 if any failed. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,11 @@ static int start_daemon(const char* pmmd, struct daemon* d) {
   fclose(f);
   d->pid = fork();
   if (d->pid == 0) {
+    char log[128];
+    int fd;
+    snprintf(log, sizeof log, "%s/pmmd.log", d->dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) dup2(fd, 2);
     execl(pmmd, pmmd, "--socket", d->socket, "--config", config, (char*)NULL);
     fprintf(stderr, "exec %s: %s\n", pmmd, strerror(errno));
     _exit(127);
@@ -85,12 +91,17 @@ static int start_daemon(const char* pmmd, struct daemon* d) {
   return -1;
 }
 
+/* Stops the daemon; when a check failed, shows its log. */
 static void stop_daemon(struct daemon* d, int sig) {
-  char cmd[128];
+  char cmd[160];
   if (d->pid > 0) {
     kill(d->pid, sig);
     waitpid(d->pid, NULL, 0);
     d->pid = -1;
+  }
+  if (failures) {
+    snprintf(cmd, sizeof cmd, "cat '%s/pmmd.log' >&2", d->dir);
+    if (system(cmd) != 0) fprintf(stderr, "no log in %s\n", d->dir);
   }
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", d->dir);

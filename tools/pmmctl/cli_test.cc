@@ -3,7 +3,10 @@
 // pmmctl does (alloc, free, export, sysv-export) is what the daemon then
 // shows and what another client sees.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/shm.h>
+
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -17,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 using pmm::testing::DaemonProcess;
-using pmm::testing::Run;
+using Out = pmm::testing::Run;
 
 constexpr const char* kConfig = R"(
 [pools.general]
@@ -33,7 +36,7 @@ pools = ["general"]
 max = "8MiB"
 )";
 
-Run pmmctl(const DaemonProcess& d, std::vector<std::string> args) {
+Out pmmctl(const DaemonProcess& d, std::vector<std::string> args) {
   std::vector<std::string> argv = {PMM_PMMCTL_PATH, "--socket", d.socket()};
   argv.insert(argv.end(), args.begin(), args.end());
   return pmm::testing::run_command(argv);
@@ -44,13 +47,13 @@ bool is_token_line(const std::string& s) {
 }
 
 json blocks_json(const DaemonProcess& d) {
-  Run r = pmmctl(d, {"blocks", "--json"});
+  Out r = pmmctl(d, {"blocks", "--json"});
   EXPECT_EQ(r.status, 0) << r.err;
   return json::parse(r.out);
 }
 
 TEST(Pmmctl, NoDaemonExits3AndSaysSo) {
-  Run r = pmm::testing::run_command(
+  Out r = pmm::testing::run_command(
       {PMM_PMMCTL_PATH, "--socket", "/tmp/pmmctl-test-nowhere/pmm.sock", "pools"});
   EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.err.find("is pmmd running?"), std::string::npos) << r.err;
@@ -67,7 +70,7 @@ TEST(Pmmctl, UsageErrorsExit2AndSayWhatIsAccepted) {
     args.insert(args.begin(), {PMM_PMMCTL_PATH, "--socket", "/tmp/pmmctl-test-nowhere/s"});
     return pmm::testing::run_command(args);
   };
-  Run r = run({"alloc", "general", "4MB"});
+  Out r = run({"alloc", "general", "4MB"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("write MiB"), std::string::npos) << r.err;
   r = run({"alloc", "general", "lots"});
@@ -95,7 +98,7 @@ TEST(Pmmctl, UsageErrorsExit2AndSayWhatIsAccepted) {
 TEST(Pmmctl, AllocHoldsTheBlockUntilFree) {
   DaemonProcess d(kConfig);
   ASSERT_TRUE(d.ok()) << d.log();
-  Run r = pmmctl(d, {"alloc", "general", "1MiB", "--zero"});
+  Out r = pmmctl(d, {"alloc", "general", "1MiB", "--zero"});
   ASSERT_EQ(r.status, 0) << r.err;
   ASSERT_TRUE(is_token_line(r.out)) << r.out;
   const std::string token = r.out.substr(0, 32);
@@ -124,7 +127,7 @@ TEST(Pmmctl, AllocHoldsTheBlockUntilFree) {
 TEST(Pmmctl, TokenFromPmmctlIsImportedByAProgram) {
   DaemonProcess d(kConfig);
   ASSERT_TRUE(d.ok()) << d.log();
-  Run r = pmmctl(d, {"alloc", "general", "64k", "--imports", "2", "--json"});
+  Out r = pmmctl(d, {"alloc", "general", "64k", "--imports", "2", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["size"], 65536);
@@ -140,7 +143,8 @@ TEST(Pmmctl, TokenFromPmmctlIsImportedByAProgram) {
   ASSERT_EQ(pmm_token_parse(r.out.substr(0, 32).c_str(), &t2), PMM_OK);
 
   pmm_conn* c;
-  ASSERT_EQ(pmm_connect(d.socket().c_str(), "reader", &c), PMM_OK) << pmm_last_error();
+  // "decoder" is declared in the config (an undeclared name shows as "default").
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "decoder", &c), PMM_OK) << pmm_last_error();
   pmm_block *a, *b;
   ASSERT_EQ(pmm_import(c, &t, &a), PMM_OK) << pmm_last_error();  // the old token's 2nd
   EXPECT_NE(pmm_import(c, &t, &b), PMM_OK);                      // no 3rd
@@ -148,14 +152,23 @@ TEST(Pmmctl, TokenFromPmmctlIsImportedByAProgram) {
   EXPECT_EQ(a, b);
   EXPECT_EQ(pmm_block_id(a), j["block"].get<uint64_t>());
 
-  // sessions shows this client by its device name.
+  // sessions shows this client by its device name, with what it holds.
   r = pmmctl(d, {"sessions"});
   EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.out.find("reader"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("decoder       1     2  64.0 KiB"), std::string::npos) << r.out;
+  json sessions = json::parse(pmmctl(d, {"sessions", "--json"}).out);
+  bool found = false;
+  for (const auto& s : sessions)
+    if (s["device"] == "decoder") {
+      found = true;
+      EXPECT_EQ(s["references"], 2);
+      EXPECT_EQ(s["bytes"], 65536);
+    }
+  EXPECT_TRUE(found) << sessions.dump();
   pmm_disconnect(c);
 }
 
-TEST(Pmmctl, SysvExportPrintsWhatShmatNeeds) {
+TEST(Pmmctl, SysvExportHoldsTheBlockWhileItRuns) {
   DaemonProcess d(kConfig);
   ASSERT_TRUE(d.ok()) << d.log();
   pmm_conn* c;
@@ -163,20 +176,21 @@ TEST(Pmmctl, SysvExportPrintsWhatShmatNeeds) {
   ASSERT_EQ(pmm_connect(d.socket().c_str(), "writer", &c), PMM_OK) << pmm_last_error();
   ASSERT_EQ(pmm_alloc(c, "display", 8192, 0, 0, &b), PMM_OK) << pmm_last_error();
   std::memset(pmm_block_ptr(b), 0x42, 8192);
+  const uint64_t block_offset = pmm_block_offset(b);
   pmm_token t;
   ASSERT_EQ(pmm_export(b, 1, 0, &t), PMM_OK);
   char text[PMM_TOKEN_STRLEN];
   pmm_token_format(&t, text);
 
-  Run r = pmmctl(d, {"sysv-export", text});
-  ASSERT_EQ(r.status, 0) << r.err;
+  pmm::testing::Child holder({PMM_PMMCTL_PATH, "--socket", d.socket(), "sysv-export", text});
+  std::string line = holder.read_line();
   std::smatch m;
-  ASSERT_TRUE(std::regex_match(r.out, m, std::regex("(\\d+) (\\d+) (\\d+)\n"))) << r.out;
+  ASSERT_TRUE(std::regex_match(line, m, std::regex("(\\d+) (\\d+) (\\d+)"))) << line;
   int shmid = std::stoi(m[1]);
   uint64_t offset = std::stoull(m[2]);
   EXPECT_EQ(std::stoull(m[3]), 8192u);
-  EXPECT_EQ(offset, pmm_block_offset(b));
-  // The writer lets go; the SysV export still holds the block.
+  EXPECT_EQ(offset, block_offset);
+  // The writer lets go; the SysV export alone holds the block.
   pmm_block_put(b);
   pmm_disconnect(c);
   auto* at = static_cast<uint8_t*>(shmat(shmid, nullptr, SHM_RDONLY));
@@ -185,13 +199,28 @@ TEST(Pmmctl, SysvExportPrintsWhatShmatNeeds) {
   shmdt(at);
   json blocks = blocks_json(d);
   ASSERT_EQ(blocks.size(), 1u) << blocks.dump();
+  ASSERT_EQ(blocks[0]["holders"].size(), 1u) << blocks.dump();
   EXPECT_EQ(blocks[0]["holders"][0]["kind"], "sysv_export") << blocks.dump();
+
+  // Ctrl-C (or SIGTERM) withdraws it: exit 0, and the block is free.
+  EXPECT_EQ(holder.kill_and_wait(SIGINT), 0);
+  EXPECT_EQ(blocks_json(d).size(), 0u);
+}
+
+TEST(Pmmctl, SysvExportOfAShmemBlockIsRefused) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  Out r = pmmctl(d, {"alloc", "general", "4k"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = pmmctl(d, {"sysv-export", r.out.substr(0, 32)});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("unsupported"), std::string::npos) << r.err;
 }
 
 TEST(Pmmctl, RefusalsExit1WithTheDaemonsReason) {
   DaemonProcess d(kConfig);
   ASSERT_TRUE(d.ok()) << d.log();
-  Run r = pmmctl(d, {"alloc", "general", "64MiB"});
+  Out r = pmmctl(d, {"alloc", "general", "64MiB"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("out of pool memory"), std::string::npos) << r.err;
   r = pmmctl(d, {"--device", "decoder", "alloc", "general", "9MiB"});
@@ -207,10 +236,10 @@ TEST(Pmmctl, AdminViewsAsTablesAndJson) {
   ASSERT_TRUE(d.ok()) << d.log();
   ASSERT_EQ(pmmctl(d, {"alloc", "general", "1M"}).status, 0);
 
-  Run r = pmmctl(d, {"pools"});
+  Out r = pmmctl(d, {"pools"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("NAME"), std::string::npos);
-  EXPECT_NE(r.out.find("general  shmem   16.0 MiB  1.0 MiB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("general  shmem  16.0 MiB  1.0 MiB"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("display  sysv"), std::string::npos) << r.out;
   json pools = json::parse(pmmctl(d, {"pools", "--json"}).out);
   ASSERT_EQ(pools.size(), 2u);

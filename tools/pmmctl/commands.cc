@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstring>
 #include <memory>
 
@@ -145,20 +148,42 @@ pmm::Result<std::string> reexport(const Target& t, const ExportArgs& a) {
                      {"lifetime_ms", a.lifetime_ms ? json(a.lifetime_ms) : json(nullptr)}});
 }
 
-pmm::Result<std::string> sysv_export(const Target& t, const pmm::proto::Token& token) {
+pmm::Result<std::string> sysv_export(const Target& t, const pmm::proto::Token& token,
+                                     const std::function<void(const std::string&)>& emit) {
+  // Blocked before anything happens, so a signal sent right after the
+  // output appears is waited for, not lost (and does not kill us midway).
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
   auto c = connect(t);
   if (!c) return std::unexpected(c.error());
   auto b = (*c)->import(token);
   if (!b) return std::unexpected(b.error());
   auto seg = (*c)->sysv_export(b->id);
   if (!seg) return std::unexpected(seg.error());
+  // The SysV export alone holds the block now, as `blocks` will show.
+  if (auto p = (*c)->put(b->id); !p) return std::unexpected(p.error());
   if (t.format == Format::kHuman)
-    return fmt::format("{} {} {}\n", seg->shmid, seg->offset, seg->size);
-  return finish(json{{"shmid", seg->shmid},
+    emit(fmt::format("{} {} {}\n", seg->shmid, seg->offset, seg->size));
+  else
+    emit(finish(json{{"shmid", seg->shmid},
                      {"offset", seg->offset},
                      {"size", seg->size},
                      {"block", b->id},
-                     {"pool", b->pool}});
+                     {"pool", b->pool}}));
+
+  for (;;) {
+    timespec one_second{1, 0};
+    if (sigtimedwait(&stop, nullptr, &one_second) > 0) break;
+    // Every second: is the daemon (and so the export) still there?
+    if (auto alive = (*c)->list_pools(); !alive)
+      return pmm::fail(alive.error().code, "the SysV export of block {} ended: {}", b->id,
+                       alive.error().message);
+  }
+  if (auto s = (*c)->sysv_unexport(b->id); !s) return std::unexpected(s.error());
+  return std::string();
 }
 
 }  // namespace pmmctl

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,8 +58,13 @@ struct ExportArgs {
 [[nodiscard]] pmm::Result<std::string> free_export(const Target& t, const pmm::proto::Token& token);
 // Imports `a.token` (using one of its imports) and exports the block anew.
 [[nodiscard]] pmm::Result<std::string> reexport(const Target& t, const ExportArgs& a);
-// Imports `token` and SysV-exports the block: prints "SHMID OFFSET SIZE".
-[[nodiscard]] pmm::Result<std::string> sysv_export(const Target& t, const pmm::proto::Token& token);
+// Imports `token`, SysV-exports the block and hands "SHMID OFFSET SIZE" to
+// `emit`; then HOLDS: the daemon ends a SysV export when the session that
+// made it closes, so this returns (withdrawing the export) only on SIGINT,
+// SIGTERM or SIGHUP, or when the daemon goes away (an error).
+[[nodiscard]] pmm::Result<std::string> sysv_export(
+    const Target& t, const pmm::proto::Token& token,
+    const std::function<void(const std::string&)>& emit);
 
 // "general,dma" -> {"general", "dma"}; kInvalidArgument for an empty name.
 [[nodiscard]] pmm::Result<std::vector<std::string>> split_pools(const std::string& text);

@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
   auto* sysv_cmd = app.add_subcommand(
       "sysv-export",
       "import TOKEN and export its block (of a sysv pool) as SysV shared memory; prints "
-      "'SHMID OFFSET SIZE'; the SysV export holds the block");
+      "'SHMID OFFSET SIZE' and keeps running: the SysV export holds the block until pmmctl "
+      "gets SIGINT/SIGTERM/SIGHUP (Ctrl-C), then it is withdrawn");
   sysv_cmd->add_option("token", token_text, "an export token")->required();
 
   try {
@@ -153,7 +154,11 @@ int main(int argc, char** argv) {
   auto token = pmmctl::parse_token(token_text);
   if (!token) return usage_error(token.error().message);
   if (cmd == "free") return report(pmmctl::free_export(target, *token));
-  if (cmd == "sysv-export") return report(pmmctl::sysv_export(target, *token));
+  if (cmd == "sysv-export")
+    return report(pmmctl::sysv_export(target, *token, [](const std::string& text) {
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);  // a script reads it while we hold the export
+    }));
   if (cmd == "export") {
     pmmctl::ExportArgs a{.token = *token, .imports = imports, .lifetime_ms = 0};
     if (auto bad = lifetime_ms(lifetime_text, a.lifetime_ms)) return usage_error(*bad);

@@ -120,12 +120,17 @@ std::string render_blocks(const std::vector<proto::BlockEntry>& blocks,
     json a = json::array();
     for (const auto& b : blocks) {
       json holders = json::array();
-      for (const auto& h : b.holders)
-        holders.push_back({{"kind", std::string(proto::holder_kind_name(h.kind))},
-                           {"id", h.id},
-                           {"pid", h.pid},
-                           {"device", h.device},
-                           {"references", h.references}});
+      for (const auto& h : b.holders) {
+        json holder = {{"kind", std::string(proto::holder_kind_name(h.kind))},
+                       {"id", h.id},
+                       {"pid", h.pid},
+                       {"device", h.device},
+                       {"references", h.references}};
+        // What a script can match against the token it holds.
+        if (h.kind == proto::HolderKind::kExport)
+          holder["token_prefix"] = fmt::format("{:016x}", h.id);
+        holders.push_back(std::move(holder));
+      }
       a.push_back({{"id", b.id},
                    {"pool", pool_name(pools, b.pool_index)},
                    {"pool_index", b.pool_index},
@@ -195,7 +200,7 @@ std::string render_devices(const std::vector<proto::DeviceEntry>& devices, Forma
                    {"max", d.max == kNoLimit ? json(nullptr) : json(d.max)},
                    {"min", d.min},
                    {"used", d.used},
-                   {"headroom", d.headroom},
+                   {"headroom", d.headroom == kNoLimit ? json(nullptr) : json(d.headroom)},
                    {"sessions", d.sessions}});
     return finish(a);
   }
@@ -208,7 +213,8 @@ std::string render_devices(const std::vector<proto::DeviceEntry>& devices, Forma
            {"SESSIONS", Table::kRight}});
   for (const auto& d : devices)
     t.add({d.name, d.max == kNoLimit ? "none" : format_size(d.max),
-           d.min == 0 ? "none" : format_size(d.min), format_size(d.used), format_size(d.headroom),
+           d.min == 0 ? "none" : format_size(d.min), format_size(d.used),
+           d.headroom == kNoLimit ? "unlimited" : format_size(d.headroom),
            std::to_string(d.sessions)});
   return t.render();
 }

@@ -82,6 +82,7 @@ TEST(Views, BlocksNameTheirPoolAndHolders) {
   EXPECT_EQ(j[0]["pool"], "general");
   EXPECT_TRUE(j[0]["phys"].is_null());
   EXPECT_EQ(j[0]["holders"][1]["kind"], "export");
+  EXPECT_EQ(j[0]["holders"][1]["token_prefix"], "0123456789abcdef");
   EXPECT_EQ(render_blocks({}, {}, Format::kHuman), "no blocks\n");
 }
 
