@@ -126,6 +126,10 @@ Result<UniqueFd> listen_unix(const std::string& path, int backlog) {
     }
     return sys_fail(err, "bind({})", path);
   }
+  // Any local user may connect: access is decided per pool from the peer's
+  // SO_PEERCRED credentials (DESIGN.md: the trust domain is the pool), not by
+  // the socket file's mode, which would otherwise follow the daemon's umask.
+  if (::chmod(path.c_str(), 0666) != 0) return sys_fail(errno, "chmod({}, 0666)", path);
   if (::listen(fd->get(), backlog) != 0) return sys_fail(errno, "listen({}, {})", path, backlog);
   return fd;
 }
