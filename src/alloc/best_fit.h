@@ -5,7 +5,7 @@
 // (detail::FreeTree); blocks are found by offset through a hash map; the
 // neighbours of a released block are one link away. Every allocate and
 // release is O(log n) in the number of free extents in the worst case
-// (plus the expected-O(1) hash probes). The exact rule, including the one
+// (plus the offset hash's bounded work, see offset_map.h). The exact rule, including the one
 // bounded case where a misaligned run of small extents makes it settle for a
 // slightly larger extent, is in free_tree.h.
 //

@@ -54,13 +54,18 @@ class SegmentStrategy final : public Strategy {
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
     const uint64_t at = start + ((0 - start) & (alignment - 1));
+    const bool after_free = s[e].next_free;  // what follows e (free only across a barrier)
     uint32_t b = e;
     if (at > start) {  // the piece before stays free, in e
       b = segs_.take();
       s[e].len = at - start;
+      s[e].next_free = false;
       index_.insert(s, e, steps_);
       link_after(s, e, b);
       s[b].start = at;
+      s[b].prev_free = true;
+    } else if (s[e].prev != kNil) {
+      s[s[e].prev].next_free = false;  // the block takes e's place (a store, not a load)
     }
     s[b].len = size;
     s[b].free = false;
@@ -69,8 +74,13 @@ class SegmentStrategy final : public Strategy {
       s[t].start = at + size;
       s[t].len = end - (at + size);
       s[t].free = true;
+      s[t].next_free = after_free;
+      s[b].next_free = true;
       link_after(s, b, t);
       index_.insert(s, t, steps_);
+    } else {
+      s[b].next_free = after_free;
+      if (s[b].next != kNil) s[s[b].next].prev_free = false;
     }
     blocks_.insert(at, b, steps_);
     bytes_used_ += size;
@@ -79,27 +89,35 @@ class SegmentStrategy final : public Strategy {
 
   [[nodiscard]] Status release(uint64_t offset) override {
     steps_ = 0;
-    uint32_t b = blocks_.find(offset, steps_);
+    uint32_t b = blocks_.take(offset, steps_);
     if (b == OffsetMap::kNoValue) return not_a_block("release", offset);
-    (void)blocks_.erase(offset, steps_);
+    // The block's own flags say whether a neighbour is free, so a
+    // neighbour's record is loaded only to merge it; a live neighbour just
+    // has its flag set (a store, which does not stall the way a load does).
     Segment* s = segs_.data();
     bytes_used_ -= s[b].len;
     uint32_t n = s[b].next;
-    if (n != kNil && s[n].free && !s[n].barrier_start) {
+    if (s[b].next_free && !s[n].barrier_start) {
       ++steps_;
       index_.remove(s, n, steps_);
       s[b].len += s[n].len;
+      s[b].next_free = s[n].next_free;
       unlink(s, n);
       segs_.put(n);
+    } else if (n != kNil) {
+      s[n].prev_free = true;
     }
     uint32_t p = s[b].prev;
-    if (p != kNil && s[p].free && !s[b].barrier_start) {
+    if (s[b].prev_free && !s[b].barrier_start) {
       ++steps_;
       index_.remove(s, p, steps_);
       s[p].len += s[b].len;
+      s[p].next_free = s[b].next_free;
       unlink(s, b);
       segs_.put(b);
       b = p;
+    } else if (p != kNil) {
+      s[p].next_free = true;
     }
     s[b].free = true;
     index_.insert(s, b, steps_);
@@ -182,7 +200,11 @@ class SegmentStrategy final : public Strategy {
       seg.free = true;
       seg.barrier_start = true;
       seg.prev = prev;
-      if (prev != kNil) segs_[prev].next = i;
+      seg.prev_free = prev != kNil;
+      if (prev != kNil) {
+        segs_[prev].next = i;
+        segs_[prev].next_free = true;
+      }
       index_.insert(segs_.data(), i, steps);
       prev = i;
       from = to;
@@ -224,12 +246,11 @@ class SegmentStrategy final : public Strategy {
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; barrier flags match the barrier list
-// and no segment contains a barrier; no two free neighbours are left
-// unmerged except across a barrier; every block is in the offset map and
-// the map holds nothing else; the index holds exactly the free segments;
-// the running totals agree. Violations are Errc::kProtocol (the structure
-// itself is inconsistent), with the offset involved.
+// with linked, non-recycled segments; barrier flags match the barrier list, neighbour-free flags
+// match the neighbours, and no segment contains a barrier; no two free neighbours are left unmerged
+// except across a barrier; every block is in the offset map and the map holds nothing else; the
+// index holds exactly the free segments; the running totals agree. Violations are Errc::kProtocol
+// (the structure itself is inconsistent), with the offset involved.
 template <typename Index>
 Status SegmentStrategy<Index>::check_invariants() const {
   const Segment* s = segs_.data();
@@ -253,7 +274,14 @@ Status SegmentStrategy<Index>::check_invariants() const {
     if (barrier && at != 0) ++bi;
     if (e.barrier_start != barrier)
       return fail(Errc::kProtocol, "segment at {}: barrier flag {} but barrier {}", at,
-                  e.barrier_start, barrier);
+                  bool{e.barrier_start}, barrier);
+    const bool prev_free = prev != kNil && s[prev].free;
+    const bool next_free = e.next != kNil && e.next < extent && s[e.next].free;
+    if (e.prev_free != prev_free || e.next_free != next_free)
+      return fail(Errc::kProtocol,
+                  "segment at {}: neighbour flags say prev {} next {} free, the neighbours say "
+                  "{} and {}",
+                  at, bool{e.prev_free}, bool{e.next_free}, prev_free, next_free);
     if (bi < barriers_.size() && barriers_[bi] < at + e.len)
       return fail(Errc::kProtocol, "segment [{}, {}) straddles barrier {}", at, at + e.len,
                   barriers_[bi]);

@@ -66,11 +66,18 @@ class Strategy {
   [[nodiscard]] virtual Stats stats() const = 0;
 
   // Work done by the most recent allocate() or release(): tree nodes visited,
-  // bins and free-list entries scanned. Deterministic; the benchmark reports
-  // the maximum to show bounded time without timing anything. Also counted:
-  // probes of the offset -> block hash table. Not counted: growing the
-  // metadata vectors (amortised, like any std::vector) and formatting an
-  // error message. A call rejected for its arguments counts 0.
+  // bins and free-list entries scanned, free neighbours merged.
+  // Deterministic; the benchmark reports the maximum to show bounded time
+  // without timing anything. Also counted, one step each: buckets (cache
+  // lines) of the offset -> block hash read or written, stash entries
+  // compared, cuckoo evictions, buckets moved by its incremental growth,
+  // and every bucket scanned and entry placed by a reseed (the rare full
+  // rebuild after a failed insert; see alloc/offset_map.h). So the hash adds
+  // at most OffsetMap::kMaxUpdateSteps to an operation that does not reseed:
+  // best_fit stays O(log n), tlsf O(1), per operation, not on average.
+  // Not counted: growing the segment vector (amortised, like any
+  // std::vector) and formatting an error message. A call rejected for its
+  // arguments counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
 
   // Walks every structure and checks it against every other (free extents

@@ -1,0 +1,119 @@
+// Bounded work per operation, checked through last_op_steps(): in steady
+// state (a block allocated and a random one released, as in the benchmark)
+// and with adversarial offsets (an arithmetic progression of widely aligned
+// blocks), no single allocate or release of tlsf exceeds one constant, and
+// none of best_fit exceeds c * log2(free extents) plus constants. The
+// constants come from the documented rules (tlsf_index.h, free_tree.h,
+// offset_map.h), not from measurement.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "alloc/free_tree.h"
+#include "alloc/offset_map.h"
+#include "alloc/strategy.h"
+#include "alloc/tlsf_index.h"
+
+namespace pmm::alloc {
+namespace {
+
+using detail::OffsetMap;
+
+// tlsf: find <= 2 + 2 * kScanLimit, one removal, two insertions, two
+// merges (each a removal and a step), one hash update.
+constexpr uint64_t kTlsfBound =
+    2 + 2 * detail::TlsfIndex::kScanLimit + 3 + 4 + OffsetMap::kMaxUpdateSteps;
+
+// best_fit: an AVL tree of f nodes is at most 1.45 log2(f + 2) high; an
+// operation does at most a few descents and retraces of that height, the
+// successor walk of at most kScanLimit extents, and one hash update.
+uint64_t best_fit_bound(uint64_t free_extents) {
+  const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
+  return static_cast<uint64_t>(8 * h) + 2 * detail::FreeTree::kScanLimit + 4 +
+         OffsetMap::kMaxUpdateSteps;
+}
+
+struct Churn {
+  uint64_t max_steps = 0;
+  uint64_t max_free_extents = 0;
+};
+
+// Pre-fills `live` blocks, then runs `pairs` allocate + random release pairs
+// (sizes 64 B - 4 KiB, alignment 64), recording the largest step count.
+Churn churn(Strategy& s, uint64_t live, uint64_t pairs, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto size = [&] { return 64 * (1 + rng() % 64); };
+  std::vector<uint64_t> offs;
+  for (uint64_t i = 0; i < live; ++i) offs.push_back(*s.allocate(size(), 64));
+  Churn c;
+  for (uint64_t i = 0; i < pairs; ++i) {
+    auto off = s.allocate(size(), 64);
+    EXPECT_TRUE(off.has_value());
+    if (!off) break;
+    c.max_steps = std::max(c.max_steps, s.last_op_steps());
+    uint64_t& victim = offs[rng() % live];
+    EXPECT_TRUE(s.release(victim).has_value());
+    c.max_steps = std::max(c.max_steps, s.last_op_steps());
+    victim = *off;
+    if (i % 1024 == 0) c.max_free_extents = std::max(c.max_free_extents, s.stats().free_extents);
+  }
+  return c;
+}
+
+class Bounds : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Bounds, SteadyStateStaysWithinTheBound) {
+  for (uint64_t live : {1'000u, 100'000u}) {
+    auto s = make_strategy(GetParam(), uint64_t{1} << 32);
+    ASSERT_TRUE(s.has_value());
+    Churn c = churn(**s, live, 300'000, live);
+    const uint64_t bound =
+        GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(c.max_free_extents + live);
+    EXPECT_LE(c.max_steps, bound) << live << " live";
+    std::printf("%s, %llu live: max steps %llu (bound %llu)\n", GetParam().c_str(),
+                static_cast<unsigned long long>(live), static_cast<unsigned long long>(c.max_steps),
+                static_cast<unsigned long long>(bound));
+    ASSERT_TRUE((*s)->check_invariants().has_value());
+  }
+}
+
+// Blocks at offsets i * 2^30, released in random order, reallocated:
+// offsets that share their low bits, the pattern a weak hash collides on.
+TEST_P(Bounds, WidelyAlignedOffsetsStayWithinTheBound) {
+  constexpr uint64_t kBlocks = 100'000;
+  auto made = make_strategy(GetParam(), uint64_t{1} << 50);
+  ASSERT_TRUE(made.has_value());
+  Strategy& s = **made;
+  std::vector<uint64_t> offs;
+  uint64_t max_steps = 0;
+  for (uint64_t i = 0; i < kBlocks; ++i) {
+    auto r = s.allocate(1 + i % 4096, uint64_t{1} << 30);
+    ASSERT_TRUE(r.has_value());
+    offs.push_back(*r);
+  }
+  std::mt19937_64 rng(3);
+  std::shuffle(offs.begin(), offs.end(), rng);
+  for (uint64_t i = 0; i < kBlocks; ++i) {
+    ASSERT_TRUE(s.release(offs[i]).has_value());
+    max_steps = std::max(max_steps, s.last_op_steps());
+    auto r = s.allocate(4096, uint64_t{1} << 30);
+    ASSERT_TRUE(r.has_value());
+    max_steps = std::max(max_steps, s.last_op_steps());
+    offs[i] = *r;
+  }
+  const uint64_t bound =
+      GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(s.stats().free_extents + kBlocks);
+  EXPECT_LE(max_steps, bound);
+  ASSERT_TRUE(s.check_invariants().has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, Bounds, ::testing::Values("best_fit", "tlsf"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace pmm::alloc
