@@ -269,7 +269,8 @@ class Ledger {
   // Drops one reference held by an export/sysv/session bookkeeping done by
   // the caller; frees the block at zero. Returns true if it was freed.
   bool drop_reference(BlockId b);
-  void remove_export(const Token& t, DeadReason why);
+  // By value: callers pass references into the containers it erases from.
+  void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);
 
   std::vector<LedgerPool> pools_{};

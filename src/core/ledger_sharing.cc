@@ -190,7 +190,7 @@ std::optional<SteadyTime> Ledger::next_deadline() const {
   return deadlines_.begin()->first;
 }
 
-void Ledger::remove_export(const Token& t, DeadReason why) {
+void Ledger::remove_export(Token t, DeadReason why) {
   auto it = exports_.find(t);
   Export e = it->second;
   exports_.erase(it);
