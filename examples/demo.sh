@@ -171,6 +171,13 @@ echo "process start-up and exit."
 echo
 echo "screenshots: $out_dir/screen.png (pmm, display), screen-pmm-general.png, screen-baseline.png"
 if [ -x "$pmmctl" ]; then
-  echo "pmmd after the runs (every block back in its pool):"
-  "$pmmctl" stats 2>&1 | sed 's/^/  /' || true
+  # Every stage has exited: the daemon must hold no block and no export.
+  status_json=$("$pmmctl" --json status)
+  if grep -qE '^  "blocks": 0,' <<<"$status_json" && grep -qE '^  "exports": 0,' <<<"$status_json"; then
+    echo "pmmd after the runs: 0 blocks, 0 exports — every block went back to its pool"
+  else
+    echo "demo: pmmd still holds blocks or exports after every stage exited:" >&2
+    "$pmmctl" status >&2
+    exit 1
+  fi
 fi

@@ -10,7 +10,7 @@
 namespace examples {
 namespace {
 
-TEST(FrameLine, RoundTripsWithToken) {
+TEST(PipelineFrameLine, RoundTripsWithToken) {
   Frame frame;
   frame.token = "00112233445566778899aabbccddeeff";
   frame.width = 1920;
@@ -29,13 +29,13 @@ TEST(FrameLine, RoundTripsWithToken) {
   EXPECT_EQ(parsed->bytes(), 7680u * 1080u);
 }
 
-TEST(FrameLine, StrideIsRoundedTo64Bytes) {
+TEST(PipelineFrameLine, StrideIsRoundedTo64Bytes) {
   EXPECT_EQ(stride_for_width(1), 64u);
   EXPECT_EQ(stride_for_width(17), 128u);
   EXPECT_EQ(stride_for_width(3840), 15360u);
 }
 
-TEST(FrameLine, KeysInAnyOrderAndUnknownKeysIgnored) {
+TEST(PipelineFrameLine, KeysInAnyOrderAndUnknownKeysIgnored) {
   auto parsed =
       parse_frame_line("copy-frame format=BGRX height=2 extra=1 stride=64 width=3", "copy-frame");
   ASSERT_TRUE(parsed) << parsed.error();
@@ -43,7 +43,7 @@ TEST(FrameLine, KeysInAnyOrderAndUnknownKeysIgnored) {
   EXPECT_TRUE(parsed->token.empty());
 }
 
-TEST(FrameLine, RefusesWhatIsWrongAndSaysWhy) {
+TEST(PipelineFrameLine, RefusesWhatIsWrongAndSaysWhy) {
   auto expect_error = [](std::string_view line, std::string_view words) {
     auto parsed = parse_frame_line(line, "pmm-frame");
     ASSERT_FALSE(parsed) << line;
@@ -63,7 +63,7 @@ TEST(FrameLine, RefusesWhatIsWrongAndSaysWhy) {
   expect_error("pmm-frame width=16 height=1 stride=64 format=BGRX junk", "key=value");
 }
 
-TEST(ParseSize, AcceptsUpTo4kEitherWayRound) {
+TEST(PipelineParseSize, AcceptsUpTo4kEitherWayRound) {
   auto s = parse_size("3840x2160");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->width, 3840u);
@@ -80,7 +80,7 @@ TEST(ParseSize, AcceptsUpTo4kEitherWayRound) {
   }
 }
 
-TEST(ReadLine, SplitsLinesAndKeepsTheRestOfTheStream) {
+TEST(PipelineReadLine, SplitsLinesAndKeepsTheRestOfTheStream) {
   std::FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);
   std::fputs("first line\nsecond\n\x01\x02", f);

@@ -52,7 +52,7 @@ Frame odd_frame() {
   return f;
 }
 
-class XShmTest : public ::testing::Test {
+class PipelineXShm : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(xvfb_.ok()) << xvfb_.error();
@@ -64,7 +64,7 @@ class XShmTest : public ::testing::Test {
   std::unique_ptr<examples::XDisplay> x_;
 };
 
-TEST_F(XShmTest, SysvSegmentAtAnOffset) {
+TEST_F(PipelineXShm, SysvSegmentAtAnOffset) {
   const Frame f = odd_frame();
   const size_t offset = (1 << 20) + 4096;  // as a block that is not the first in its pool
   const int shmid = ::shmget(IPC_PRIVATE, offset + f.bytes(), IPC_CREAT | 0600);
@@ -88,7 +88,7 @@ TEST_F(XShmTest, SysvSegmentAtAnOffset) {
   ::shmdt(mem);
 }
 
-TEST_F(XShmTest, MemfdAtAnOffset) {
+TEST_F(PipelineXShm, MemfdAtAnOffset) {
   const Frame f = odd_frame();
   const size_t offset = 3 << 20;
   const int fd = ::memfd_create("x_shm_test", MFD_CLOEXEC);
@@ -125,7 +125,7 @@ TEST_F(XShmTest, MemfdAtAnOffset) {
   ::close(fd);
 }
 
-TEST_F(XShmTest, ServerRefusesAFrameBeyondTheSegment) {
+TEST_F(PipelineXShm, ServerRefusesAFrameBeyondTheSegment) {
   const Frame f = odd_frame();
   const int fd = ::memfd_create("x_shm_short", MFD_CLOEXEC);
   ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);  // smaller than offset + frame
@@ -142,7 +142,7 @@ TEST_F(XShmTest, ServerRefusesAFrameBeyondTheSegment) {
   ::close(fd);
 }
 
-TEST_F(XShmTest, PutImageInBandsWithPaddedStride) {
+TEST_F(PipelineXShm, PutImageInBandsWithPaddedStride) {
   Frame f;
   f.width = 1200;  // 4.9 MB: two PutImage bands at the 4 MiB cap,
   f.height = 1000;
@@ -159,7 +159,7 @@ TEST_F(XShmTest, PutImageInBandsWithPaddedStride) {
   EXPECT_EQ(mismatches(*shown, px.data(), f), 0u);
 }
 
-TEST(XDisplay, SaysWhenThereIsNoServer) {
+TEST(PipelineXDisplay, SaysWhenThereIsNoServer) {
   auto x = examples::XDisplay::connect(":54321");
   ASSERT_FALSE(x);
   EXPECT_NE(x.error().find("Xvfb"), std::string::npos) << x.error();
