@@ -103,7 +103,9 @@ const char* pmm_status_name(pmm_status status);
  * PMM_E_NO_DAEMON when nothing listens there. */
 pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** out);
 /* Closes the connection: every reference it still holds is dropped, every
- * block handle made through it is freed, the pool mappings are unmapped. */
+ * block handle made through it is freed, the pool mappings are unmapped.
+ * It returns once the daemon has closed the session (or after 2 s), so what
+ * the connection held is back in its pools by then. */
 void pmm_disconnect(pmm_conn* conn);
 
 /* ---- blocks -------------------------------------------------------------- */

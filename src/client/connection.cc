@@ -19,6 +19,9 @@ namespace {
 // Pages of an admin listing we follow before deciding the daemon loops.
 constexpr size_t kMaxPages = 1 << 20;
 
+// How long a closing connection waits for the daemon to confirm it has let go.
+constexpr int kGoodbyeTimeoutMs = 2000;
+
 bool is_disconnect(const Error& e) {
   return e.code == Errc::kDisconnected ||
          (e.code == Errc::kSystem && (e.sys_errno == EPIPE || e.sys_errno == ECONNRESET));
@@ -34,8 +37,15 @@ Connection::Connection(os::UniqueFd sock, std::string path, std::string device)
     : sock_(std::move(sock)), path_(std::move(path)), device_(std::move(device)) {}
 
 // Pool mappings go before the socket closes: nothing may point into them
-// once the daemon could hand the memory to someone else.
-Connection::~Connection() { pools_.clear(); }
+// once the daemon could hand the memory to someone else. Then we wait (a
+// bounded time) for the daemon to close its side, so that every reference
+// this session held is dropped by the time the destructor returns: a
+// program that disconnects and then allocates, or tells another process to,
+// finds the memory back in the pool.
+Connection::~Connection() {
+  pools_.clear();
+  if (!dead_) os::shutdown_and_wait_for_peer(sock_.get(), kGoodbyeTimeoutMs);
+}
 
 Result<std::unique_ptr<Connection>> Connection::connect(const std::string& socket_path,
                                                         const std::string& device) {

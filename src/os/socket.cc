@@ -10,11 +10,13 @@
 #include "os/socket.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -277,6 +279,24 @@ Result<PeerCredentials> peer_credentials(int fd) {
     return sys_fail(errno, "getsockopt(fd {}, SO_PEERCRED)", fd);
   }
   return PeerCredentials{.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
+}
+
+void shutdown_and_wait_for_peer(int fd, int timeout_ms) {
+  if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char sink[512];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    ssize_t r = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (r == 0) return;  // the peer closed: it has seen us go
+    if (r < 0 && errno != EINTR && errno != EAGAIN) return;
+  }
 }
 
 }  // namespace pmm::os

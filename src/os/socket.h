@@ -85,4 +85,10 @@ struct PeerCredentials {
 // SO_PEERCRED: who was at the other end when the connection was made.
 [[nodiscard]] Result<PeerCredentials> peer_credentials(int fd);
 
+// Half-closes `fd` for writing and waits, at most `timeout_ms`, for the peer
+// to close its side (reading and dropping anything still in flight). A
+// client uses it to leave only once the daemon has seen it leave, so what
+// the session held is back in the pools when pmm_disconnect returns.
+void shutdown_and_wait_for_peer(int fd, int timeout_ms);
+
 }  // namespace pmm::os

@@ -103,8 +103,9 @@ TEST(Devices, MinIsKeptBackForItsDevice) {
 }
 
 TEST(Devices, AnInvalidConfigIsRefusedWithFileLineAndReason) {
-  DaemonProcess d("[pools.shared]\ntype = \"shmem\"\nsize = \"40MiB\"\n"
-                  "[devices.cam]\npools = [\"nonexistent\"]\n");
+  DaemonProcess d(
+      "[pools.shared]\ntype = \"shmem\"\nsize = \"40MiB\"\n"
+      "[devices.cam]\npools = [\"nonexistent\"]\n");
   EXPECT_FALSE(d.ok());
   std::string log = d.log();
   EXPECT_NE(log.find("pmmd.toml"), std::string::npos) << log;

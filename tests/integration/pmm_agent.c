@@ -28,9 +28,7 @@
 static pmm_block* blocks[MAX_BLOCKS];
 static int n_blocks;
 
-static void reply_err(pmm_status s) {
-  printf("err %d %s\n", (int)s, pmm_last_error());
-}
+static void reply_err(pmm_status s) { printf("err %d %s\n", (int)s, pmm_last_error()); }
 
 static int add_block(pmm_block* b) {
   if (n_blocks == MAX_BLOCKS) return -1;
@@ -73,21 +71,27 @@ int main(int argc, char** argv) {
       pmm_block* b = NULL;
       s = pmm_alloc(conn, a1, strtoull(a2, NULL, 0), a3 ? strtoull(a3, NULL, 0) : 0,
                     a4 ? (uint32_t)strtoul(a4, NULL, 0) : 0, &b);
-      if (s == PMM_OK) printf("ok %d\n", add_block(b));
-      else reply_err(s);
+      if (s == PMM_OK)
+        printf("ok %d\n", add_block(b));
+      else
+        reply_err(s);
     } else if (strcmp(cmd, "import") == 0 && a1) {
       pmm_token t;
       pmm_block* b = NULL;
       s = pmm_token_parse(a1, &t);
       if (s == PMM_OK) s = pmm_import(conn, &t, &b);
-      if (s == PMM_OK) printf("ok %d\n", add_block(b));
-      else reply_err(s);
+      if (s == PMM_OK)
+        printf("ok %d\n", add_block(b));
+      else
+        reply_err(s);
     } else if (strcmp(cmd, "unexport") == 0 && a1) {
       pmm_token t;
       s = pmm_token_parse(a1, &t);
       if (s == PMM_OK) s = pmm_unexport(conn, &t);
-      if (s == PMM_OK) printf("ok\n");
-      else reply_err(s);
+      if (s == PMM_OK)
+        printf("ok\n");
+      else
+        reply_err(s);
     } else {
       pmm_block* b = block_arg(a1);
       if (b == NULL) {
@@ -101,8 +105,10 @@ int main(int argc, char** argv) {
         uint64_t i, n = pmm_block_size(b);
         for (i = 0; i < n && p[i] == want; i++) {
         }
-        if (i == n) printf("ok\n");
-        else printf("err -1 byte %llu is %u, not %u\n", (unsigned long long)i, p[i], want);
+        if (i == n)
+          printf("ok\n");
+        else
+          printf("err -1 byte %llu is %u, not %u\n", (unsigned long long)i, p[i], want);
       } else if (strcmp(cmd, "export") == 0 && a2 && a3) {
         pmm_token t;
         char text[PMM_TOKEN_STRLEN];
@@ -115,22 +121,27 @@ int main(int argc, char** argv) {
         }
       } else if (strcmp(cmd, "get") == 0) {
         s = pmm_block_get(b);
-        if (s == PMM_OK) printf("ok\n");
-        else reply_err(s);
+        if (s == PMM_OK)
+          printf("ok\n");
+        else
+          reply_err(s);
       } else if (strcmp(cmd, "put") == 0) {
         /* The handle dies with this process's last reference; the test
          * tracks counts, so forget it only when told to with "put H last". */
         s = pmm_block_put(b);
         if (s == PMM_OK && a2 && strcmp(a2, "last") == 0) blocks[strtol(a1, NULL, 10)] = NULL;
-        if (s == PMM_OK) printf("ok\n");
-        else reply_err(s);
+        if (s == PMM_OK)
+          printf("ok\n");
+        else
+          reply_err(s);
       } else if (strcmp(cmd, "sysv") == 0) {
         pmm_sysv_segment seg;
         s = pmm_sysv_export(b, &seg);
         if (s == PMM_OK)
           printf("ok %d %llu %llu\n", seg.shmid, (unsigned long long)seg.offset,
                  (unsigned long long)seg.size);
-        else reply_err(s);
+        else
+          reply_err(s);
       } else if (strcmp(cmd, "info") == 0) {
         printf("ok %llu %llu %llu %llu %s\n", (unsigned long long)pmm_block_id(b),
                (unsigned long long)pmm_block_size(b), (unsigned long long)pmm_block_offset(b),

@@ -71,10 +71,10 @@ TEST(Robustness, MalformedTruncatedAndOversizedMessagesCloseOnlyThatSession) {
   memset(pmm_block_ptr(b), 0x42, 65536);
 
   std::vector<std::vector<uint8_t>> bad = {
-      {0x01},                                            // truncated header
-      std::vector<uint8_t>(16, 0xff),                    // garbage header
-      std::vector<uint8_t>(64, 0x00),                    // zeros
-      std::vector<uint8_t>(200 * 1024, 0x41),            // oversized
+      {0x01},                                  // truncated header
+      std::vector<uint8_t>(16, 0xff),          // garbage header
+      std::vector<uint8_t>(64, 0x00),          // zeros
+      std::vector<uint8_t>(200 * 1024, 0x41),  // oversized
   };
   // A plausible header whose length field lies.
   std::vector<uint8_t> lying(32, 0);

@@ -147,8 +147,7 @@ TEST(Sharing, UnimportedExportExpiresAndFreesTheBlock) {
 TEST(Sharing, NoDaemonIsAClearError) {
   pmm_conn* c = nullptr;
   EXPECT_EQ(pmm_connect("/tmp/pmm-no-such-dir/pmm.sock", "x", &c), PMM_E_NO_DAEMON);
-  EXPECT_NE(std::string(pmm_last_error()).find("/tmp/pmm-no-such-dir/pmm.sock"),
-            std::string::npos)
+  EXPECT_NE(std::string(pmm_last_error()).find("/tmp/pmm-no-such-dir/pmm.sock"), std::string::npos)
       << pmm_last_error();
   EXPECT_EQ(c, nullptr);
 }

@@ -120,6 +120,17 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<pmm::client::Connection> admin_;
 };
 
+// A PNG's pixels as BGRA, or nothing if it cannot be read.
+std::vector<uint8_t> read_png(const std::string& path) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&image, path.c_str())) return {};
+  image.format = PNG_FORMAT_BGRA;
+  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr)) return {};
+  return pixels;
+}
+
 bool exited_ok(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
 TEST_P(PipelineTest, ShowsTheScaledFrameAndKillingTheDisplayLeaksNothing) {
@@ -189,20 +200,26 @@ TEST_P(PipelineTest, ShellPipelineRunsAndReturnsEveryBlock) {
   EXPECT_NE(out.find("shown window="), std::string::npos) << out;
   EXPECT_TRUE(all_returned(5s));
 
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  ASSERT_TRUE(png_image_begin_read_from_file(&image, png.c_str())) << "no screenshot at " << png;
-  image.format = PNG_FORMAT_BGRA;
-  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
-  ASSERT_TRUE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr));
-  ASSERT_EQ(image.width, width);
-  ASSERT_EQ(image.height, height);
+  auto pixels = read_png(png);
+  ASSERT_EQ(pixels.size(), size_t{width} * height * 4)
+      << "no " << width << "x" << height << " screenshot at " << png;
   const tests::Difference diff =
       tests::compare_bgrx(pixels, tests::reference_image(PIPELINE_TESTCARD, width, height));
   std::printf("screenshot vs reference: mean %.3f, max %d, %.3f%% off by more than 24\n", diff.mean,
               diff.max, diff.over_24 * 100);
   EXPECT_LT(diff.mean, 2.0);
   EXPECT_LT(diff.over_24, 0.03);
+
+  // The copying baseline runs the same decoder and scaler code: the screen
+  // must be the same, pixel for pixel, whichever way the frame travelled.
+  const std::string base_png = dir_ + "/baseline.png";
+  auto [base_status, base_out] =
+      stage({"/bin/sh", "-c",
+             fmt::format("set -e; '{}' '{}' | '{}' --to {}x{} | '{}' --screenshot '{}'",
+                         bin("baseline-jpegdec"), PIPELINE_TESTCARD, bin("baseline-scale"), width,
+                         height, bin("baseline-show"), base_png)});
+  ASSERT_TRUE(exited_ok(base_status)) << base_out;
+  EXPECT_TRUE(read_png(base_png) == pixels) << "pmm and the baseline showed different pixels";
 }
 
 TEST_P(PipelineTest, AnExportNobodyImportsExpires) {
