@@ -346,5 +346,26 @@ TEST(Daemon, StopRemovesTheSocketFileAndTheSysvSegment) {
   EXPECT_EQ(again.error().code, Errc::kNoDaemon);
 }
 
+TEST(Daemon, APoolThatCannotBeCreatedNamesTheFileLineAndLimit) {
+  auto c = parse_config(
+      "[pools.general]\ntype = \"shmem\"\nsize = \"16MiB\"\n\n"
+      "[pools.big]\ntype = \"hugetlb\"\nsize = \"1TiB\"\n",
+      "test.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  char dir[] = "/tmp/pmm-daemon-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/pmm.sock";
+  DaemonOptions o;
+  o.log.quiet = true;
+  auto d = Daemon::create(std::move(*c), path, o);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().message.rfind("test.toml:5: pool big could not be created: ", 0), 0u)
+      << d.error().message;
+  EXPECT_NE(d.error().message.find("huge"), std::string::npos) << d.error().message;
+  struct stat st;
+  EXPECT_NE(::stat(path.c_str(), &st), 0);  // no socket for a daemon that did not start
+  ::rmdir(dir);
+}
+
 }  // namespace
 }  // namespace pmm::daemon
