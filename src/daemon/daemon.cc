@@ -41,18 +41,18 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   if (!ledger) {
     return fail(ledger.error().code, "{}: {}", config.source, ledger.error().message);
   }
-  auto epoll = Epoll::create();
+  auto epoll = os::Epoll::create();
   if (!epoll) return std::unexpected(epoll.error());
-  auto timer = Timer::create();
+  auto timer = os::Timer::create();
   if (!timer) return std::unexpected(timer.error());
-  auto wakeup = Wakeup::create();
+  auto wakeup = os::Wakeup::create();
   if (!wakeup) return std::unexpected(wakeup.error());
 
   std::unique_ptr<Daemon> d(new Daemon(std::move(socket_path), std::move(options),
                                        std::move(*ledger), std::move(*epoll), std::move(*timer),
                                        std::move(*wakeup)));
   if (d->options_.handle_signals) {
-    auto s = SignalFd::create();
+    auto s = os::SignalFd::create();
     if (!s) return std::unexpected(s.error());
     d->signals_ = std::move(*s);
     if (auto a = d->epoll_.add(d->signals_->fd(), kSignalTag); !a) {
@@ -75,7 +75,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
 }
 
 Daemon::Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<core::Ledger> ledger,
-               Epoll epoll, Timer timer, Wakeup wakeup)
+               os::Epoll epoll, os::Timer timer, os::Wakeup wakeup)
     : socket_path_(std::move(socket_path)),
       options_(std::move(options)),
       service_(std::move(ledger), options_.log),
@@ -90,7 +90,7 @@ Daemon::~Daemon() {
 
 Status Daemon::run() {
   options_.log.info("listening on {}", socket_path_);
-  std::array<Epoll::Event, 64> events;
+  std::array<os::Epoll::Event, 64> events;
   while (!stopping_) {
     auto n = epoll_.wait(events, -1);
     if (!n) {
@@ -98,7 +98,7 @@ Status Daemon::run() {
       return std::unexpected(n.error());
     }
     for (size_t i = 0; i < *n && !stopping_; ++i) {
-      const Epoll::Event& ev = events[i];
+      const os::Epoll::Event& ev = events[i];
       switch (ev.tag) {
         case kListenTag:
           accept_all();
@@ -233,7 +233,7 @@ void Daemon::shutdown() {
   if (listener_) {
     epoll_.remove(listener_.get());
     listener_.reset();
-    if (auto s = remove_file(socket_path_); !s) options_.log.info("{}", s.error().describe());
+    if (auto s = os::remove_file(socket_path_); !s) options_.log.info("{}", s.error().describe());
   }
   while (!sessions_.empty()) drop(sessions_.begin()->first, "daemon stopping");
 }

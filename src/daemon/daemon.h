@@ -36,9 +36,9 @@
 
 #include "base/error.h"
 #include "daemon/config.h"
-#include "daemon/event_fds.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
+#include "os/event_fds.h"
 
 namespace pmm::daemon {
 
@@ -79,7 +79,7 @@ class Daemon {
   };
 
   Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<core::Ledger> ledger,
-         Epoll epoll, Timer timer, Wakeup wakeup);
+         os::Epoll epoll, os::Timer timer, os::Wakeup wakeup);
 
   void accept_all();
   void serve(uint64_t id);
@@ -92,10 +92,10 @@ class Daemon {
   std::string socket_path_;
   DaemonOptions options_;
   Service service_;
-  Epoll epoll_;
-  Timer timer_;
-  Wakeup wakeup_;
-  std::optional<SignalFd> signals_;
+  os::Epoll epoll_;
+  os::Timer timer_;
+  os::Wakeup wakeup_;
+  std::optional<os::SignalFd> signals_;
   os::UniqueFd listener_;
   std::unordered_map<uint64_t, Session> sessions_;
   uint64_t next_session_ = 1;

@@ -4,7 +4,7 @@
 // These are the daemon's only system calls outside src/os/ (whose sockets,
 // memory and SysV wrappers it uses through the lower layers). They live here
 // because only the daemon's loop uses them; each wrapper is a few lines and
-// reports failures like src/os does (os::sys_fail: the call and errno), so
+// reports failures like src/os does (sys_fail: the call and errno), so
 // moving this file to src/os/ later changes no caller.
 //
 // Usage:
@@ -26,7 +26,7 @@
 #include "base/error.h"
 #include "os/unique_fd.h"
 
-namespace pmm::daemon {
+namespace pmm::os {
 
 class Epoll {
  public:
@@ -44,7 +44,7 @@ class Epoll {
   [[nodiscard]] Result<size_t> wait(std::span<Event> out, int timeout_ms);
 
  private:
-  os::UniqueFd fd_;
+  UniqueFd fd_;
 };
 
 // CLOCK_MONOTONIC (std::chrono::steady_clock) timerfd, one shot.
@@ -59,7 +59,7 @@ class Timer {
   void consume();
 
  private:
-  os::UniqueFd fd_;
+  UniqueFd fd_;
 };
 
 // SIGTERM and SIGINT as readable events. Blocks those signals in the
@@ -72,7 +72,7 @@ class SignalFd {
   int consume();
 
  private:
-  os::UniqueFd fd_;
+  UniqueFd fd_;
 };
 
 // An eventfd to wake the loop from another thread or a signal handler.
@@ -84,10 +84,10 @@ class Wakeup {
   void consume();
 
  private:
-  os::UniqueFd fd_;
+  UniqueFd fd_;
 };
 
 // unlink(2), ignoring a missing file. For the socket at exit.
 [[nodiscard]] Status remove_file(const std::string& path);
 
-}  // namespace pmm::daemon
+}  // namespace pmm::os

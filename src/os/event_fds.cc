@@ -1,5 +1,5 @@
 // epoll, timerfd, signalfd, eventfd; see event_fds.h.
-#include "daemon/event_fds.h"
+#include "os/event_fds.h"
 
 #include <signal.h>
 #include <sys/epoll.h>
@@ -13,12 +13,12 @@
 
 #include "os/sys_error.h"
 
-namespace pmm::daemon {
+namespace pmm::os {
 
 Result<Epoll> Epoll::create() {
   Epoll e;
   e.fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!e.fd_) return os::sys_fail(errno, "epoll_create1(EPOLL_CLOEXEC)");
+  if (!e.fd_) return sys_fail(errno, "epoll_create1(EPOLL_CLOEXEC)");
   return e;
 }
 
@@ -27,7 +27,7 @@ Status Epoll::add(int fd, uint64_t tag) {
   ev.events = EPOLLIN;
   ev.data.u64 = tag;
   if (::epoll_ctl(fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return os::sys_fail(errno, "epoll_ctl(EPOLL_CTL_ADD, fd {})", fd);
+    return sys_fail(errno, "epoll_ctl(EPOLL_CTL_ADD, fd {})", fd);
   }
   return {};
 }
@@ -40,7 +40,7 @@ Result<size_t> Epoll::wait(std::span<Event> out, int timeout_ms) {
   int n = ::epoll_wait(fd_.get(), evs, max, timeout_ms);
   if (n < 0) {
     if (errno == EINTR) return 0;
-    return os::sys_fail(errno, "epoll_wait");
+    return sys_fail(errno, "epoll_wait");
   }
   for (int i = 0; i < n; ++i) {
     out[static_cast<size_t>(i)] = Event{.tag = evs[i].data.u64,
@@ -53,7 +53,7 @@ Result<size_t> Epoll::wait(std::span<Event> out, int timeout_ms) {
 Result<Timer> Timer::create() {
   Timer t;
   t.fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-  if (!t.fd_) return os::sys_fail(errno, "timerfd_create(CLOCK_MONOTONIC)");
+  if (!t.fd_) return sys_fail(errno, "timerfd_create(CLOCK_MONOTONIC)");
   return t;
 }
 
@@ -67,7 +67,7 @@ Status Timer::arm_at(std::chrono::steady_clock::time_point when) {
   spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   if (::timerfd_settime(fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
-    return os::sys_fail(errno, "timerfd_settime(fd {}, ABSTIME)", fd_.get());
+    return sys_fail(errno, "timerfd_settime(fd {}, ABSTIME)", fd_.get());
   }
   return {};
 }
@@ -75,7 +75,7 @@ Status Timer::arm_at(std::chrono::steady_clock::time_point when) {
 Status Timer::disarm() {
   itimerspec spec{};
   if (::timerfd_settime(fd_.get(), 0, &spec, nullptr) != 0) {
-    return os::sys_fail(errno, "timerfd_settime(fd {}, disarm)", fd_.get());
+    return sys_fail(errno, "timerfd_settime(fd {}, disarm)", fd_.get());
   }
   return {};
 }
@@ -93,11 +93,11 @@ Result<SignalFd> SignalFd::create() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   if (int e = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) {
-    return os::sys_fail(e, "pthread_sigmask(SIG_BLOCK, SIGTERM|SIGINT)");
+    return sys_fail(e, "pthread_sigmask(SIG_BLOCK, SIGTERM|SIGINT)");
   }
   SignalFd s;
   s.fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!s.fd_) return os::sys_fail(errno, "signalfd(SIGTERM|SIGINT)");
+  if (!s.fd_) return sys_fail(errno, "signalfd(SIGTERM|SIGINT)");
   return s;
 }
 
@@ -110,7 +110,7 @@ int SignalFd::consume() {
 Result<Wakeup> Wakeup::create() {
   Wakeup w;
   w.fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!w.fd_) return os::sys_fail(errno, "eventfd");
+  if (!w.fd_) return sys_fail(errno, "eventfd");
   return w;
 }
 
@@ -127,9 +127,9 @@ void Wakeup::consume() {
 
 Status remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return os::sys_fail(errno, "unlink({})", path);
+    return sys_fail(errno, "unlink({})", path);
   }
   return {};
 }
 
-}  // namespace pmm::daemon
+}  // namespace pmm::os
