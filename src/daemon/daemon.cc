@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/units.h"
+#include "daemon/kernel_report.h"
 #include "proto/channel.h"
 #include "proto/codec.h"
 
@@ -71,6 +72,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   }
   log.info("pmmd {} using {}", PMM_VERSION, config.source);
   for (const auto& line : summary) log.info("  {}", line);
+  for (const auto& line : describe_kernel()) log.info("  {}", line);
   return d;
 }
 

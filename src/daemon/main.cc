@@ -5,6 +5,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/kernel_report.h"
 #include "os/socket.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   bool verbose = false;
   bool check = false;
   bool print_default = false;
+  bool kernel_info = false;
   app.add_option("-c,--config", config_path,
                  "TOML config file (default: built in: a 256 MiB shmem pool 'general' and a "
                  "64 MiB sysv pool 'display', open to every local user)");
@@ -30,9 +32,16 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check, "check the config, print what it declares and exit");
   app.add_flag("--print-default-config", print_default,
                "print the built-in config (a starting point for a file) and exit");
+  app.add_flag("--kernel-info", kernel_info,
+               "print what this kernel offers pmm (huge pages free, physical addresses, SysV "
+               "limits, NUMA nodes) and exit");
   CLI11_PARSE(app, argc, argv);
   (void)foreground;
 
+  if (kernel_info) {
+    for (const auto& line : pmm::daemon::describe_kernel()) fmt::print("{}\n", line);
+    return 0;
+  }
   if (print_default) {
     fmt::print("{}", pmm::daemon::default_config_text());
     return 0;
