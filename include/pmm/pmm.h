@@ -123,7 +123,7 @@ pmm_status pmm_block_get(pmm_block* block);
  * handle (and the block, if nothing else holds it). NULL is ignored. */
 pmm_status pmm_block_put(pmm_block* block);
 
-void* pmm_block_ptr(const pmm_block* block);   /* this process's mapping */
+void* pmm_block_ptr(const pmm_block* block); /* this process's mapping */
 uint64_t pmm_block_size(const pmm_block* block);
 uint64_t pmm_block_id(const pmm_block* block); /* daemon-wide id, for logs and pmmctl */
 /* The pool's memory fd and the block's offset in it. The fd belongs to the
@@ -141,8 +141,7 @@ const char* pmm_block_pool(const pmm_block* block);
  * has been imported `max_imports` times (0 means 1), is withdrawn, or
  * `lifetime_ms` has passed (0 means the daemon's default, 60 s). So a
  * producer may exit before its consumer starts. */
-pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_ms,
-                      pmm_token* out);
+pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_ms, pmm_token* out);
 /* Imports a token: the importer gets a reference of its own. */
 pmm_status pmm_import(pmm_conn* conn, const pmm_token* token, pmm_block** out);
 /* Withdraws an export and drops its reference. */

@@ -45,19 +45,32 @@ enum class Errc : int32_t {
 
 [[nodiscard]] constexpr std::string_view errc_name(Errc c) noexcept {
   switch (c) {
-    case Errc::kOk: return "ok";
-    case Errc::kInvalidArgument: return "invalid argument";
-    case Errc::kNoMemory: return "out of pool memory";
-    case Errc::kLimit: return "device limit";
-    case Errc::kNotFound: return "not found";
-    case Errc::kPermission: return "permission denied";
-    case Errc::kNoDaemon: return "daemon not running";
-    case Errc::kDisconnected: return "daemon went away";
-    case Errc::kProtocol: return "protocol error";
-    case Errc::kUnsupported: return "unsupported";
-    case Errc::kSystem: return "system call failed";
-    case Errc::kExpired: return "expired";
-    case Errc::kExists: return "already exists";
+    case Errc::kOk:
+      return "ok";
+    case Errc::kInvalidArgument:
+      return "invalid argument";
+    case Errc::kNoMemory:
+      return "out of pool memory";
+    case Errc::kLimit:
+      return "device limit";
+    case Errc::kNotFound:
+      return "not found";
+    case Errc::kPermission:
+      return "permission denied";
+    case Errc::kNoDaemon:
+      return "daemon not running";
+    case Errc::kDisconnected:
+      return "daemon went away";
+    case Errc::kProtocol:
+      return "protocol error";
+    case Errc::kUnsupported:
+      return "unsupported";
+    case Errc::kSystem:
+      return "system call failed";
+    case Errc::kExpired:
+      return "expired";
+    case Errc::kExists:
+      return "already exists";
   }
   return "unknown error";
 }
