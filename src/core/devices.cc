@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "core/units.h"
+#include "base/units.h"
 
 namespace pmm::core {
 

@@ -1,6 +1,6 @@
 // Ledger: exports by token, SysV exports and expiry; see ledger.h.
+#include "base/units.h"
 #include "core/ledger.h"
-#include "core/units.h"
 
 namespace pmm::core {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/units.h"
+#include "base/units.h"
 
 namespace pmm::core {
 namespace {

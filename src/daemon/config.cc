@@ -12,7 +12,7 @@
 #include <toml++/toml.h>
 
 #include "alloc/strategy.h"
-#include "core/units.h"
+#include "base/units.h"
 
 namespace pmm::daemon {
 
@@ -82,24 +82,31 @@ class Parser {
       return static_cast<uint64_t>(i->get());
     }
     if (auto s = n.as_string()) {
-      auto v = core::parse_size(s->get());
+      auto v = parse_size(s->get());
       if (!v) return err(n, "{}: {}", what, v.error().message);
       return *v;
     }
     return err(n, "{} must be a size: a number of bytes or a string such as \"64MiB\"", what);
   }
 
+  // Only strings with a unit: a bare number is refused here as everywhere in
+  // pmm (base/units.h), since "60" read as milliseconds by one reader and as
+  // seconds by another is how a lifetime ends up 1000 times off.
   Result<std::chrono::milliseconds> duration(const toml::node& n, std::string_view what) const {
     if (auto i = n.as_integer()) {
       if (i->get() <= 0) return err(n, "{} must be above 0 ms", what);
-      return std::chrono::milliseconds(i->get());
+      return err(n,
+                 "{} = {} has no unit; write a string with a unit: \"500ms\", \"60s\", "
+                 "\"5min\", \"1h\"",
+                 what, i->get());
     }
     if (auto s = n.as_string()) {
-      auto v = core::parse_duration(s->get());
+      auto v = parse_duration(s->get());
       if (!v) return err(n, "{}: {}", what, v.error().message);
+      if (v->count() <= 0) return err(n, "{} must be above 0 ms", what);
       return *v;
     }
-    return err(n, "{} must be a duration such as \"60s\" or a number of milliseconds", what);
+    return err(n, "{} must be a duration in quotes with a unit, such as \"60s\"", what);
   }
 
   Result<bool> boolean(const toml::node& n, std::string_view what) const {
@@ -217,7 +224,7 @@ Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml:
     if (!v) return std::unexpected(v.error());
     if (*v != (2ull << 20) && *v != (1ull << 30)) {
       return p.err(*n, "huge_page_size {} is not a huge page size; use \"2MiB\" or \"1GiB\"",
-                   core::format_size(*v));
+                   format_size(*v));
     }
     o.region.huge_page_size = *v;
   }
@@ -312,7 +319,7 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
     if (!v) return std::unexpected(v.error());
     if (*v == 0 || (*v & (*v - 1)) != 0) {
       return p.err(*n, "alignment {} is not a power of two; use e.g. \"4KiB\", \"64KiB\", \"2MiB\"",
-                   core::format_size(*v));
+                   format_size(*v));
     }
     d.default_alignment = *v;
   }
@@ -332,8 +339,8 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
                    d.name);
     }
     if (d.max_bytes && *v > *d.max_bytes) {
-      return p.err(*n, "device {}: min {} is above its max {}; min <= max", d.name,
-                   core::format_size(*v), core::format_size(*d.max_bytes));
+      return p.err(*n, "device {}: min {} is above its max {}; min <= max", d.name, format_size(*v),
+                   format_size(*d.max_bytes));
     }
     if (*v > 0) {
       size_t home = *pool_index(d.pools.front());
@@ -343,8 +350,8 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
         return p.err(*n,
                      "device {}: the mins kept in pool {} add up to {}, more than its size {}; "
                      "lower a min or enlarge the pool",
-                     d.name, d.pools.front(), core::format_size(min_in_pool[home]),
-                     core::format_size(pool_size));
+                     d.name, d.pools.front(), format_size(min_in_pool[home]),
+                     format_size(pool_size));
       }
     }
   }
@@ -412,8 +419,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
     }
     if (c.ledger.default_export_lifetime > c.ledger.max_export_lifetime) {
       return p.err(*e, "[exports] default_lifetime {} is longer than max_lifetime {}",
-                   core::format_duration(c.ledger.default_export_lifetime),
-                   core::format_duration(c.ledger.max_export_lifetime));
+                   format_duration(c.ledger.default_export_lifetime),
+                   format_duration(c.ledger.max_export_lifetime));
     }
   }
 
@@ -436,20 +443,19 @@ std::vector<std::string> describe(const Config& c) {
   for (const auto& pc : c.pools) {
     const auto& o = pc.options;
     out.push_back(fmt::format("pool {}: {} {}, {}, for {}", o.name,
-                              mem::memory_type_name(o.region.type),
-                              core::format_size(o.region.size), o.strategy, pc.access.describe()));
+                              mem::memory_type_name(o.region.type), format_size(o.region.size),
+                              o.strategy, pc.access.describe()));
   }
   for (const auto& d : c.devices) {
     std::string pools;
     for (const auto& p : d.pools) pools += (pools.empty() ? "" : ",") + p;
-    out.push_back(fmt::format("device {}: pools {}, max {}, min {}", d.name,
-                              pools.empty() ? std::string("(all)") : pools,
-                              d.max_bytes ? core::format_size(*d.max_bytes) : std::string("none"),
-                              core::format_size(d.min_bytes)));
+    out.push_back(fmt::format(
+        "device {}: pools {}, max {}, min {}", d.name, pools.empty() ? std::string("(all)") : pools,
+        d.max_bytes ? format_size(*d.max_bytes) : std::string("none"), format_size(d.min_bytes)));
   }
   out.push_back(fmt::format("exports: default lifetime {}, at most {}",
-                            core::format_duration(c.ledger.default_export_lifetime),
-                            core::format_duration(c.ledger.max_export_lifetime)));
+                            format_duration(c.ledger.default_export_lifetime),
+                            format_duration(c.ledger.max_export_lifetime)));
   return out;
 }
 

@@ -153,6 +153,10 @@ TEST(Config, BadValuesSayWhatIsAccepted) {
       {"", "pmmd.toml:", "declares no pools"},
       {std::string(kPool) + "[exports]\ndefault_lifetime = \"2h\"\n",
        "pmmd.toml:4:", "longer than max_lifetime"},
+      {"[pools.general]\ntype = \"shmem\"\nsize = \"1GB\"\n", "pmmd.toml:3:8:", "write 1GiB"},
+      {std::string(kPool) + "[exports]\nmax_lifetime = 60\n", "pmmd.toml:5:16:", "has no unit"},
+      {std::string(kPool) + "[exports]\nmax_lifetime = \"60\"\n",
+       "pmmd.toml:5:16:", "write a unit: 500ms, 60s"},
       {std::string(kPool) + "[devices.cam]\nalignment = 3000\n", "pmmd.toml:5:13:", "power of two"},
   };
   for (const auto& c : cases) {

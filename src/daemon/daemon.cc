@@ -3,7 +3,6 @@
 
 #include <array>
 
-#include "core/units.h"
 #include "daemon/kernel_report.h"
 #include "proto/channel.h"
 #include "proto/codec.h"

@@ -1,7 +1,7 @@
 // Requests to ledger calls and replies; see service.h.
 #include "daemon/service.h"
 
-#include "core/units.h"
+#include "base/units.h"
 
 #ifndef PMM_VERSION
 #define PMM_VERSION "dev"
@@ -157,11 +157,10 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
                          core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
                                           .zero = (req.flags & proto::kAllocZero) != 0});
           if (!b) {
-            return error(s, id, b.error(),
-                         fmt::format("allocate of {}", core::format_size(req.size)));
+            return error(s, id, b.error(), fmt::format("allocate of {}", format_size(req.size)));
           }
           log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
-                      core::format_size(b->size), b->pool_name, b->offset);
+                      format_size(b->size), b->pool_name, b->offset);
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Get>) {
           auto n = l.get(s.id, req.block_id);
@@ -188,7 +187,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           auto b = l.import_block(s.id, t, now);
           if (!b) return error(s, id, b.error(), fmt::format("import of {}…", t.short_hex()));
           log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
-                      core::format_size(b->size), b->pool_name, t.short_hex());
+                      format_size(b->size), b->pool_name, t.short_hex());
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Unexport>) {
           core::Token t{.bytes = req.token};

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/units.h"
+#include "base/units.h"
 #include "daemon/service.h"
 
 namespace pmm::daemon {
@@ -134,7 +134,7 @@ void Service::close(SessionState& s, std::string_view why) {
     return;
   }
   log_.info("{} closed ({}): dropped {} reference(s), {} block(s) back to their pools ({})", who(s),
-            why, sum->references_dropped, sum->blocks_freed, core::format_size(sum->bytes_freed));
+            why, sum->references_dropped, sum->blocks_freed, format_size(sum->bytes_freed));
 }
 
 size_t Service::expire(core::SteadyTime now) {

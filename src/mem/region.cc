@@ -3,6 +3,7 @@
 // accounting that makes a missing huge page fail the start with a message.
 #include <bit>
 
+#include "base/units.h"
 #include "mem/owned_region.h"
 #include "mem/region.h"
 #include "os/kernel_info.h"
@@ -45,10 +46,10 @@ int log2_of(uint64_t power_of_two) { return std::countr_zero(power_of_two); }
 Result<uint64_t> round_region_size(uint64_t size, uint64_t page, std::string_view what) {
   if (size == 0)
     return fail(Errc::kInvalidArgument, "{}: size 0; a region needs at least one page ({})", what,
-                os::format_size(page));
+                format_size(page));
   if (size > UINT64_MAX - (page - 1))
     return fail(Errc::kInvalidArgument, "{}: size {} overflows when rounded up to {} pages", what,
-                size, os::format_size(page));
+                size, format_size(page));
   return (size + page - 1) / page * page;
 }
 
@@ -63,7 +64,7 @@ Status check_huge_pages(uint64_t huge_page_size, uint64_t pages, std::string_vie
   return fail(Errc::kNoMemory,
               "{} needs {} pages of {}; {} free (free_hugepages {}, resv_hugepages {}, "
               "nr_overcommit_hugepages {} in {}); raise {}/nr_hugepages (now {})",
-              what, pages, os::format_size(huge_page_size), h->available(), h->free, h->reserved,
+              what, pages, format_size(huge_page_size), h->available(), h->free, h->reserved,
               h->overcommit, h->dir, h->dir, h->total);
 }
 
@@ -78,7 +79,7 @@ Error huge_pages_refused(const Error& cause, uint64_t huge_page_size, uint64_t p
   }
   return Error{cause.code,
                fmt::format("{}: the kernel refused {} pages of {}: {}", what, pages,
-                           os::format_size(huge_page_size), cause.message),
+                           format_size(huge_page_size), cause.message),
                cause.sys_errno};
 }
 
@@ -98,7 +99,7 @@ Status prepare_memory(std::byte* data, uint64_t size, uint64_t page_size, const 
       if (opts.numa_node)
         e.message += fmt::format(" (the memory is bound to NUMA node {}: it may lack free pages)",
                                  *opts.numa_node);
-      return in_context(e, fmt::format("{}: faulting in {}", what, os::format_size(size)));
+      return in_context(e, fmt::format("{}: faulting in {}", what, format_size(size)));
     }
   }
   if (opts.lock) {

@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "base/units.h"
 #include "os/kernel_info.h"
 
 namespace pmm::mem::testing {
@@ -68,7 +69,7 @@ class HugePages {
       why_ = got.error().message;
     } else if (*got < want) {
       why_ = fmt::format("the kernel found only {} of {} huge pages of {} (memory too fragmented)",
-                         *got, want, os::format_size(size));
+                         *got, want, format_size(size));
     }
     restore_ = true;
   }

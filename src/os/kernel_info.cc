@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "base/units.h"
 #include "os/memory.h"
 #include "os/numa.h"
 #include "os/pagemap.h"
@@ -142,18 +143,6 @@ Result<KernelInfo> kernel_info() {
   if (!nodes) return std::unexpected(nodes.error());
   k.numa_nodes = std::move(*nodes);
   return k;
-}
-
-std::string format_size(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes == 0 || bytes % 1024 != 0) return fmt::format("{} bytes", bytes);
-  uint64_t v = bytes / 1024;
-  size_t unit = 0;
-  while (v % 1024 == 0 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  return fmt::format("{} {}", v, kUnits[unit]);
 }
 
 }  // namespace pmm::os

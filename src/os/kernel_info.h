@@ -74,7 +74,4 @@ struct KernelInfo {
 [[nodiscard]] Result<uint64_t> read_number_file(const std::string& path);
 [[nodiscard]] Status write_number_file(const std::string& path, uint64_t value);
 
-// "2 MiB", "1 GiB", "4 KiB", "1536 KiB", "123 bytes": exact, for messages.
-[[nodiscard]] std::string format_size(uint64_t bytes);
-
 }  // namespace pmm::os

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "base/units.h"
 #include "os/capability.h"
 #include "os/numa.h"
 
@@ -70,15 +71,6 @@ TEST(OsKernelInfo, ReadNumberFileNamesThePath) {
   auto t = read_number_file("/proc/self/comm");
   ASSERT_FALSE(t);
   EXPECT_NE(t.error().message.find("/proc/self/comm holds"), std::string::npos);
-}
-
-TEST(OsKernelInfo, FormatsSizes) {
-  EXPECT_EQ(format_size(2 << 20), "2 MiB");
-  EXPECT_EQ(format_size(1ull << 30), "1 GiB");
-  EXPECT_EQ(format_size(4096), "4 KiB");
-  EXPECT_EQ(format_size(1536 << 10), "1536 KiB");
-  EXPECT_EQ(format_size(100), "100 bytes");
-  EXPECT_EQ(format_size(0), "0 bytes");
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "base/units.h"
 #include "commands.h"
-#include "units.h"
 
 namespace {
 
@@ -39,12 +39,13 @@ std::optional<std::string> lifetime_ms(const std::string& text, uint32_t& out) {
     out = 0;  // the daemon's default
     return std::nullopt;
   }
-  auto ms = pmmctl::parse_duration_ms(text);
-  if (!ms) return ms.error().message;
-  if (*ms == 0 || *ms > std::numeric_limits<uint32_t>::max())
+  auto d = pmm::parse_duration(text);
+  if (!d) return d.error().message;
+  const int64_t ms = d->count();
+  if (ms == 0 || ms > int64_t{std::numeric_limits<uint32_t>::max()})
     return fmt::format("lifetime '{}' must be at least 1ms and at most {}ms (about 49 days)", text,
                        std::numeric_limits<uint32_t>::max());
-  out = static_cast<uint32_t>(*ms);
+  out = static_cast<uint32_t>(ms);
   return std::nullopt;
 }
 
@@ -80,15 +81,18 @@ int main(int argc, char** argv) {
       "pmmctl exits (until imported --imports times, withdrawn with 'free', or --lifetime)");
   alloc->add_option("pools", pools_text, "pool, or pools to try in order: general or dma,general")
       ->required();
-  alloc->add_option("size", size_text, "bytes: 4096, 4k, 4KiB, 4M, 4MiB, 1G, 1GiB, ...")
+  alloc
+      ->add_option("size", size_text,
+                   "bytes: 4096, 4k, 4KiB, 4M, 1.5MiB, 1G, 1GiB, ... (powers of 1024)")
       ->required();
   alloc->add_option("--align", align_text, "alignment, a power of two (default: page size)");
   alloc->add_flag("--contiguous", contiguous, "physically contiguous (hugetlb pools)");
   alloc->add_flag("--zero", zero, "zero the block");
   alloc->add_option("--imports", imports, "how many imports the token allows (default 1)")
       ->check(CLI::Range(1u, std::numeric_limits<uint32_t>::max()));
-  alloc->add_option("--lifetime", lifetime_text,
-                    "how long the export lives: 500ms, 60s, 10m, 1h (default: the daemon's, 60s)");
+  alloc->add_option(
+      "--lifetime", lifetime_text,
+      "how long the export lives: 500ms, 60s, 10min, 1h (default: the daemon's, 60s)");
 
   std::string token_text;
   auto* free_cmd = app.add_subcommand("free",
@@ -135,12 +139,12 @@ int main(int argc, char** argv) {
     auto pools = pmmctl::split_pools(pools_text);
     if (!pools) return usage_error(pools.error().message);
     a.pools = std::move(*pools);
-    auto size = pmmctl::parse_size(size_text);
+    auto size = pmm::parse_size(size_text);
     if (!size) return usage_error(size.error().message);
     if (*size == 0) return usage_error("size 0: a block needs at least 1 byte");
     a.size = *size;
     if (!align_text.empty()) {
-      auto align = pmmctl::parse_size(align_text);
+      auto align = pmm::parse_size(align_text);
       if (!align) return usage_error("--align: " + align.error().message);
       a.alignment = *align;
     }

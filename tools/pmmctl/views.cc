@@ -6,8 +6,8 @@
 
 #include <limits>
 
+#include "base/units.h"
 #include "table.h"
-#include "units.h"
 
 namespace pmmctl {
 namespace {
@@ -75,15 +75,15 @@ std::string render_status(const StatusView& s, Format f) {
   }
   std::string out = fmt::format("{} at {}\n", s.daemon_version, s.socket);
   out += fmt::format("sessions  {}\n", st.sessions);
-  out += fmt::format("blocks    {} ({})\n", st.blocks, format_size(st.bytes));
+  out += fmt::format("blocks    {} ({})\n", st.blocks, pmm::format_size(st.bytes));
   out += fmt::format("exports   {}\n", st.exports);
   out += fmt::format("pools     {}\n", st.pools.size());
   for (const auto& p : st.pools) {
     double pct =
         p.size ? 100.0 * static_cast<double>(p.bytes_used) / static_cast<double>(p.size) : 0.0;
     out += fmt::format("  {} ({}): {} of {} used ({:.1f}%), {} blocks\n", p.name,
-                       proto::pool_type_name(p.type), format_size(p.bytes_used),
-                       format_size(p.size), pct, p.live_blocks);
+                       proto::pool_type_name(p.type), pmm::format_size(p.bytes_used),
+                       pmm::format_size(p.size), pct, p.live_blocks);
   }
   return out;
 }
@@ -107,10 +107,11 @@ std::string render_pools(const std::vector<proto::PoolInfo>& pools, Format f) {
            {"PHYS"},
            {"ACCESS"}});
   for (const auto& p : pools)
-    t.add({p.name, std::string(proto::pool_type_name(p.type)), format_size(p.size),
-           format_size(p.bytes_used), format_size(p.bytes_free), format_size(p.largest_free),
-           std::to_string(p.live_blocks), format_size(p.page_size), p.strategy,
-           p.has_physical ? "yes" : "no", p.accessible ? "yes" : "no"});
+    t.add({p.name, std::string(proto::pool_type_name(p.type)), pmm::format_size(p.size),
+           pmm::format_size(p.bytes_used), pmm::format_size(p.bytes_free),
+           pmm::format_size(p.largest_free), std::to_string(p.live_blocks),
+           pmm::format_size(p.page_size), p.strategy, p.has_physical ? "yes" : "no",
+           p.accessible ? "yes" : "no"});
   return t.render();
 }
 
@@ -156,7 +157,7 @@ std::string render_blocks(const std::vector<proto::BlockEntry>& blocks,
     for (const auto& h : b.holders) holders += (holders.empty() ? "" : "; ") + holder_text(h);
     if (b.holders_omitted) holders += fmt::format("; and {} more", b.holders_omitted);
     t.add({std::to_string(b.id), pool_name(pools, b.pool_index), fmt::format("{:#x}", b.offset),
-           format_size(b.size), phys_text(b.phys), std::to_string(b.refcount), holders});
+           pmm::format_size(b.size), phys_text(b.phys), std::to_string(b.refcount), holders});
   }
   return t.render();
 }
@@ -187,7 +188,7 @@ std::string render_sessions(const std::vector<proto::SessionEntry>& sessions, Fo
   for (const auto& s : sessions)
     t.add({std::to_string(s.id), std::to_string(s.pid), std::to_string(s.uid),
            std::to_string(s.gid), s.device, std::to_string(s.blocks_held),
-           std::to_string(s.references), format_size(s.bytes_held)});
+           std::to_string(s.references), pmm::format_size(s.bytes_held)});
   return t.render();
 }
 
@@ -212,9 +213,9 @@ std::string render_devices(const std::vector<proto::DeviceEntry>& devices, Forma
            {"HEADROOM", Table::kRight},
            {"SESSIONS", Table::kRight}});
   for (const auto& d : devices)
-    t.add({d.name, d.max == kNoLimit ? "none" : format_size(d.max),
-           d.min == 0 ? "none" : format_size(d.min), format_size(d.used),
-           d.headroom == kNoLimit ? "unlimited" : format_size(d.headroom),
+    t.add({d.name, d.max == kNoLimit ? "none" : pmm::format_size(d.max),
+           d.min == 0 ? "none" : pmm::format_size(d.min), pmm::format_size(d.used),
+           d.headroom == kNoLimit ? "unlimited" : pmm::format_size(d.headroom),
            std::to_string(d.sessions)});
   return t.render();
 }
