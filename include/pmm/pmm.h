@@ -132,6 +132,12 @@ int pmm_block_fd(const pmm_block* block);
 uint64_t pmm_block_offset(const pmm_block* block);
 /* Physical address of the first byte, or 0 when the pool does not know it. */
 uint64_t pmm_block_phys(const pmm_block* block);
+/* Prefaults the block in this process: fills its page tables now, in one
+ * system call, so that the first writes through pmm_block_ptr do not fault
+ * page by page. A stage that is about to write a whole frame calls it after
+ * pmm_alloc or pmm_import; a stage that only hands the block on (to the X
+ * server, to a device) should not. Contents are untouched. */
+pmm_status pmm_block_prefault(pmm_block* block);
 /* Name of the pool the block came from. Valid while the handle lives. */
 const char* pmm_block_pool(const pmm_block* block);
 

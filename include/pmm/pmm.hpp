@@ -107,6 +107,8 @@ class Block {
   std::uint64_t offset() const noexcept { return pmm_block_offset(ref_.get()); }
   std::uint64_t phys() const noexcept { return pmm_block_phys(ref_.get()); }
   std::string pool() const { return pmm_block_pool(ref_.get()); }
+  // Fills this process's page tables for the block now (see pmm_block_prefault).
+  void prefault() const { detail::check(pmm_block_prefault(ref_.get())); }
 
   // Exports the block: the export holds its own reference until imported
   // `max_imports` times, withdrawn, or `lifetime` has passed (0 = 60 s).

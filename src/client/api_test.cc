@@ -74,6 +74,8 @@ TEST(CppApi, AllocateWriteShareAndRelease) {
     ASSERT_GE(b.size(), kMiB);
     EXPECT_EQ(b.pool(), "general");
     EXPECT_EQ(b.as<uint8_t>()[kMiB - 1], 0);
+    b.prefault();  // keeps the zeroes
+    EXPECT_EQ(b.as<uint8_t>()[kMiB - 1], 0);
     std::memset(b.data(), 0x3c, b.size());
     token = b.export_token(1);
   }  // the producer's reference goes; the export holds the block

@@ -21,6 +21,7 @@
 
 #include "base/error.h"
 #include "client/connection.h"
+#include "os/memory.h"
 #include "pmm/pmm.h"
 
 static_assert(PMM_OK == static_cast<int>(pmm::Errc::kOk));
@@ -188,6 +189,12 @@ uint64_t pmm_block_id(const pmm_block* block) { return block ? block->view.id : 
 int pmm_block_fd(const pmm_block* block) { return block ? block->view.fd : -1; }
 uint64_t pmm_block_offset(const pmm_block* block) { return block ? block->view.offset : 0; }
 uint64_t pmm_block_phys(const pmm_block* block) { return block ? block->view.phys : 0; }
+pmm_status pmm_block_prefault(pmm_block* block) {
+  if (block == nullptr) return fail_with(pmm::Errc::kInvalidArgument, "pmm_block_prefault: NULL");
+  if (block->view.type == pmm::proto::PoolType::kHugetlb) return PMM_OK;  // faulted in by pmmd
+  auto s = pmm::os::prefault(block->view.data, block->view.size);
+  return s ? PMM_OK : fail_with(s.error());
+}
 const char* pmm_block_pool(const pmm_block* block) { return block ? block->view.pool.c_str() : ""; }
 
 pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_ms,

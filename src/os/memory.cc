@@ -117,6 +117,18 @@ Status populate(void* addr, size_t len, size_t page_size) {
   return {};
 }
 
+Status prefault(void* addr, size_t len) {
+  if (len == 0) return {};
+  const uintptr_t page = base_page_size();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(addr) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(addr) + len + page - 1) & ~(page - 1);
+  if (::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) == 0) return {};
+  const int err = errno;
+  if (err == EINVAL) return {};  // an older kernel: the hint is not available
+  return sys_fail(err, "madvise({}, {}, MADV_POPULATE_WRITE)", reinterpret_cast<void*>(start),
+                  end - start);
+}
+
 Status advise(void* addr, size_t len, int advice, std::string_view advice_name) {
   if (::madvise(addr, len, advice) != 0)
     return sys_fail(errno, "madvise({}, {}, {})", addr, len, advice_name);

@@ -93,6 +93,13 @@ class Mapping {
 // byte per page (reading it first, so contents are kept).
 [[nodiscard]] Status populate(void* addr, size_t len, size_t page_size);
 
+// A hint, for memory other processes share: fills this process's page
+// tables for [addr, addr+len) (widened to base pages) with
+// MADV_POPULATE_WRITE, so later writes do not fault page by page. Never
+// touches the contents. On a kernel without MADV_POPULATE_WRITE (before
+// 5.14) it does nothing and succeeds.
+[[nodiscard]] Status prefault(void* addr, size_t len);
+
 // madvise(2) with `advice`, named in messages by `advice_name`.
 [[nodiscard]] Status advise(void* addr, size_t len, int advice, std::string_view advice_name);
 

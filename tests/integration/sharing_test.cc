@@ -144,6 +144,25 @@ TEST(Sharing, UnimportedExportExpiresAndFreesTheBlock) {
   EXPECT_EQ(largest_allocatable(c.c, 16 << 20), before);
 }
 
+TEST(Sharing, PrefaultKeepsTheContentsAndTheSharing) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  Conn producer(d, "decoder"), consumer(d, "scaler");
+  pmm_block* b = nullptr;
+  ASSERT_EQ(pmm_alloc(producer.c, "general", 3 << 20, 0, 0, &b), PMM_OK) << pmm_last_error();
+  memset(pmm_block_ptr(b), 0x33, 3 << 20);
+  pmm_token t;
+  ASSERT_EQ(pmm_export(b, 1, 0, &t), PMM_OK) << pmm_last_error();
+  pmm_block* c = nullptr;
+  ASSERT_EQ(pmm_import(consumer.c, &t, &c), PMM_OK) << pmm_last_error();
+  ASSERT_EQ(pmm_block_prefault(c), PMM_OK) << pmm_last_error();
+  const auto* in = static_cast<const uint8_t*>(pmm_block_ptr(c));
+  for (size_t i = 0; i < (3u << 20); i += 4093) ASSERT_EQ(in[i], 0x33) << i;
+  memset(pmm_block_ptr(c), 0x44, 3 << 20);
+  EXPECT_EQ(static_cast<const uint8_t*>(pmm_block_ptr(b))[(3 << 20) - 1], 0x44);
+  EXPECT_EQ(pmm_block_prefault(nullptr), PMM_E_INVALID);
+}
+
 TEST(Sharing, NoDaemonIsAClearError) {
   pmm_conn* c = nullptr;
   EXPECT_EQ(pmm_connect("/tmp/pmm-no-such-dir/pmm.sock", "x", &c), PMM_E_NO_DAEMON);
