@@ -20,11 +20,7 @@
 
 namespace pmm::os {
 
-void Mapping::reset() {
-  if (addr_ != nullptr) ::munmap(addr_, size_);
-  addr_ = nullptr;
-  size_ = 0;
-}
+void unmap_range(void* addr, size_t size) noexcept { ::munmap(addr, size); }
 
 Result<UniqueFd> memfd_create(std::string_view name, unsigned flags) {
   const std::string n(name);

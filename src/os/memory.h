@@ -30,39 +30,14 @@
 #include <utility>
 
 #include "base/error.h"
+#include "os/owned_range.h"
 #include "os/unique_fd.h"
 
 namespace pmm::os {
 
 // Sole owner of one mmap()ed range; munmap()s it on destruction. Move-only.
-class Mapping {
- public:
-  Mapping() = default;
-  Mapping(void* addr, size_t size) : addr_(addr), size_(size) {}
-  ~Mapping() { reset(); }
-  Mapping(Mapping&& other) noexcept
-      : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  Mapping& operator=(Mapping&& other) noexcept {
-    if (this != &other) {
-      reset();
-      addr_ = std::exchange(other.addr_, nullptr);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-
-  [[nodiscard]] std::byte* data() const { return static_cast<std::byte*>(addr_); }
-  [[nodiscard]] size_t size() const { return size_; }
-  explicit operator bool() const { return addr_ != nullptr; }
-
-  void reset();
-
- private:
-  void* addr_ = nullptr;
-  size_t size_ = 0;
-};
+void unmap_range(void* addr, size_t size) noexcept;
+using Mapping = OwnedRange<unmap_range>;
 
 // memfd_create(2). The name shows in /proc/<pid>/fd as "/memfd:<name>".
 [[nodiscard]] Result<UniqueFd> memfd_create(std::string_view name, unsigned flags);

@@ -14,11 +14,7 @@
 
 namespace pmm::os {
 
-void ShmAttachment::reset() {
-  if (addr_ != nullptr) ::shmdt(addr_);
-  addr_ = nullptr;
-  size_ = 0;
-}
+void detach_range(void* addr, size_t /*size*/) noexcept { ::shmdt(addr); }
 
 Result<int> shm_create(key_t key, uint64_t size, unsigned mode, int extra_flags) {
   const int flags = IPC_CREAT | IPC_EXCL | static_cast<int>(mode & 0777) | extra_flags;

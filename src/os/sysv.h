@@ -28,37 +28,13 @@
 #include <vector>
 
 #include "base/error.h"
+#include "os/owned_range.h"
 
 namespace pmm::os {
 
 // Sole owner of one shmat() attachment; shmdt()s on destruction. Move-only.
-class ShmAttachment {
- public:
-  ShmAttachment() = default;
-  ShmAttachment(void* addr, size_t size) : addr_(addr), size_(size) {}
-  ~ShmAttachment() { reset(); }
-  ShmAttachment(ShmAttachment&& o) noexcept
-      : addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-  ShmAttachment& operator=(ShmAttachment&& o) noexcept {
-    if (this != &o) {
-      reset();
-      addr_ = std::exchange(o.addr_, nullptr);
-      size_ = std::exchange(o.size_, 0);
-    }
-    return *this;
-  }
-  ShmAttachment(const ShmAttachment&) = delete;
-  ShmAttachment& operator=(const ShmAttachment&) = delete;
-
-  [[nodiscard]] std::byte* data() const { return static_cast<std::byte*>(addr_); }
-  [[nodiscard]] size_t size() const { return size_; }
-  explicit operator bool() const { return addr_ != nullptr; }
-  void reset();
-
- private:
-  void* addr_ = nullptr;
-  size_t size_ = 0;
-};
+void detach_range(void* addr, size_t size) noexcept;
+using ShmAttachment = OwnedRange<detach_range>;
 
 // shmget(key, size, IPC_CREAT | IPC_EXCL | mode | extra_flags): a new
 // segment. extra_flags: SHM_HUGETLB | (log2(page size) << SHM_HUGE_SHIFT).
