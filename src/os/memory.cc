@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <string>
 
+#include "os/fault.h"
 #include "os/sys_error.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -24,7 +25,8 @@ void unmap_range(void* addr, size_t size) noexcept { ::munmap(addr, size); }
 
 Result<UniqueFd> memfd_create(std::string_view name, unsigned flags) {
   const std::string n(name);
-  const int fd = ::memfd_create(n.c_str(), flags);
+  const auto fault = take_fault(Call::kMemfdCreate);
+  const int fd = fault ? (errno = fault->err, -1) : ::memfd_create(n.c_str(), flags);
   if (fd < 0) return sys_fail(errno, "memfd_create(\"{}\", flags {:#x})", n, flags);
   return UniqueFd(fd);
 }
@@ -74,7 +76,10 @@ std::string seal_names(int seals) {
 }
 
 Result<Mapping> map_shared(int fd, uint64_t size, uint64_t offset, int prot, int extra_flags) {
-  void* p = ::mmap(nullptr, size, prot, MAP_SHARED | extra_flags, fd, static_cast<off_t>(offset));
+  const auto fault = take_fault(Call::kMmap);
+  void* p =
+      fault ? (errno = fault->err, MAP_FAILED)
+            : ::mmap(nullptr, size, prot, MAP_SHARED | extra_flags, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED)
     return sys_fail(errno, "mmap(NULL, {}, prot {:#x}, MAP_SHARED|{:#x}, fd {}, {})", size, prot,
                     extra_flags, fd, offset);

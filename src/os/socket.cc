@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "os/fault.h"
 #include "os/sys_error.h"
 
 namespace pmm::os {
@@ -138,7 +139,9 @@ Result<UniqueFd> listen_unix(const std::string& path, int backlog) {
 
 Result<std::optional<UniqueFd>> accept_unix(int listen_fd) {
   for (;;) {
-    int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const auto fault = take_fault(Call::kAccept);
+    int c = fault ? (errno = fault->err, -1)
+                  : ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c >= 0) return std::optional<UniqueFd>(UniqueFd(c));
     int err = errno;
     if (err == EINTR) continue;
@@ -194,7 +197,13 @@ Status send_message(int fd, std::span<const std::byte> bytes, std::span<const in
     std::memcpy(CMSG_DATA(c), fds.data(), data_len);
   }
   for (;;) {
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    const auto fault = take_fault(Call::kSendmsg);
+    if (fault && !fault->short_count) {
+      errno = fault->err;
+    } else if (fault) {
+      iov.iov_len = bytes.size() / 2;  // a short send: the peer gets a truncated message
+    }
+    ssize_t n = fault && !fault->short_count ? -1 : ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n >= 0) {
       // SEQPACKET sends all or nothing; a short count would be a kernel bug.
       if (static_cast<size_t>(n) != bytes.size()) {
@@ -228,7 +237,17 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
   if (max_fds == 0) msg.msg_control = nullptr;
   ssize_t n;
   for (;;) {
-    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    const auto fault = take_fault(Call::kRecvmsg);
+    if (fault && !fault->short_count) {
+      errno = fault->err;
+      n = -1;
+    } else {
+      n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    }
+    if (n >= 0 && fault) {  // a short read: as if the message had not fitted
+      n /= 2;
+      msg.msg_flags |= MSG_TRUNC;
+    }
     if (n >= 0) break;
     int err = errno;
     if (err == EINTR) continue;

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "os/fault.h"
 #include "os/kernel_info.h"
 #include "os/sys_error.h"
 
@@ -18,7 +19,8 @@ void detach_range(void* addr, size_t /*size*/) noexcept { ::shmdt(addr); }
 
 Result<int> shm_create(key_t key, uint64_t size, unsigned mode, int extra_flags) {
   const int flags = IPC_CREAT | IPC_EXCL | static_cast<int>(mode & 0777) | extra_flags;
-  const int id = ::shmget(key, size, flags);
+  const auto fault = take_fault(Call::kShmget);
+  const int id = fault ? (errno = fault->err, -1) : ::shmget(key, size, flags);
   if (id >= 0) return id;
   const int err = errno;
   auto r = sys_fail(err, "shmget(key {:#010x}, {}, IPC_CREAT|IPC_EXCL|{:04o}{})",
@@ -44,7 +46,8 @@ Result<int> shm_create(key_t key, uint64_t size, unsigned mode, int extra_flags)
 }
 
 Result<int> shm_find(key_t key) {
-  const int id = ::shmget(key, 0, 0);
+  const auto fault = take_fault(Call::kShmget);
+  const int id = fault ? (errno = fault->err, -1) : ::shmget(key, 0, 0);
   if (id >= 0) return id;
   const int err = errno;
   auto r = sys_fail(err, "shmget(key {:#010x}, 0, 0)", static_cast<unsigned>(key));
@@ -61,7 +64,8 @@ Result<shmid_ds> shm_stat(int shmid) {
 Result<ShmAttachment> shm_attach(int shmid) {
   auto ds = shm_stat(shmid);
   if (!ds) return std::unexpected(ds.error());
-  void* p = ::shmat(shmid, nullptr, 0);
+  const auto fault = take_fault(Call::kShmat);
+  void* p = fault ? (errno = fault->err, reinterpret_cast<void*>(-1)) : ::shmat(shmid, nullptr, 0);
   if (p == reinterpret_cast<void*>(-1)) return sys_fail(errno, "shmat({}, NULL, 0)", shmid);
   return ShmAttachment(p, ds->shm_segsz);
 }
