@@ -18,6 +18,10 @@ uint64_t Device::unmet_reserve() const {
   return config.min_bytes > held ? config.min_bytes - held : 0;
 }
 
+std::string Device::label() const {
+  return uid ? fmt::format("{} (uid {})", config.name, *uid) : config.name;
+}
+
 bool Device::may_use(size_t pool) const {
   return std::find(pools.begin(), pools.end(), pool) != pools.end();
 }
@@ -84,6 +88,13 @@ Result<DeviceTable> DeviceTable::create(std::vector<DeviceConfig> configs,
                     format_size(pool_sizes[*d.home_pool]));
       }
     }
+    if (c.name == kDefaultDevice && c.min_bytes > 0) {
+      return fail(Errc::kInvalidArgument,
+                  "device default: min {} would be kept once for every uid that uses the "
+                  "default device; give the guarantee to a named device",
+                  format_size(c.min_bytes));
+    }
+    if (c.name == kDefaultDevice) c.access.everyone = true;
     if (c.max_bytes && c.min_bytes > *c.max_bytes) {
       return fail(Errc::kInvalidArgument, "device {}: min {} is above its max {}; min <= max",
                   c.name, format_size(c.min_bytes), format_size(*c.max_bytes));
@@ -99,6 +110,7 @@ Result<DeviceTable> DeviceTable::create(std::vector<DeviceConfig> configs,
     for (size_t i = 0; i < pool_names.size(); ++i) d.pools.push_back(i);
     d.used_in_pool.assign(pool_names.size(), 0);
     d.declared = false;
+    d.config.access.everyone = true;
     t.devices_.push_back(std::move(d));
   }
   t.default_ = t.resolve(kDefaultDevice);
@@ -107,9 +119,31 @@ Result<DeviceTable> DeviceTable::create(std::vector<DeviceConfig> configs,
 
 size_t DeviceTable::resolve(std::string_view name) const {
   for (size_t i = 0; i < devices_.size(); ++i) {
-    if (devices_[i].config.name == name) return i;
+    if (!devices_[i].uid && devices_[i].config.name == name) return i;
   }
   return default_;
+}
+
+Result<size_t> DeviceTable::claim(std::string_view name, uint32_t uid, uint32_t gid) {
+  size_t i = resolve(name);
+  if (i != default_) {
+    const Device& d = devices_[i];
+    if (d.config.access.allows(uid, gid)) return i;
+    return fail(Errc::kPermission, "device {}: uid {} gid {} may not claim it; who may: {}",
+                d.config.name, uid, gid, d.config.access.describe());
+  }
+  if (auto it = default_by_uid_.find(uid); it != default_by_uid_.end()) return it->second;
+  // One row per uid that ever used the default device: bounded by the uids
+  // on the machine, and row ids stay stable for the admin listing.
+  Device d = devices_[default_];
+  d.uid = uid;
+  d.used_bytes = 0;
+  d.used_in_pool.assign(pool_names_.size(), 0);
+  d.blocks = 0;
+  d.sessions = 0;
+  devices_.push_back(std::move(d));
+  default_by_uid_.emplace(uid, devices_.size() - 1);
+  return devices_.size() - 1;
 }
 
 uint64_t DeviceTable::reserved_for_others(size_t pool, size_t except) const {
@@ -128,13 +162,13 @@ Status DeviceTable::admit(size_t d, size_t pool, std::string_view pool_name, uin
     std::string allowed;
     for (size_t p : dev.pools) allowed += (allowed.empty() ? "" : ", ") + pool_names_[p];
     return fail(Errc::kPermission, "pool {}: device {} may use only pools {}", pool_name,
-                dev.config.name, allowed.empty() ? std::string("(none)") : allowed);
+                dev.label(), allowed.empty() ? std::string("(none)") : allowed);
   }
   if (size > dev.headroom()) {
     return fail(Errc::kLimit,
                 "pool {}: device {} asked for {} but its max is {} and it holds {}; {} would "
                 "fit under its max",
-                pool_name, dev.config.name, format_size(size), format_size(*dev.config.max_bytes),
+                pool_name, dev.label(), format_size(size), format_size(*dev.config.max_bytes),
                 format_size(dev.used_bytes), format_size(dev.headroom()));
   }
   uint64_t others = reserved_for_others(pool, d);
@@ -143,13 +177,13 @@ Status DeviceTable::admit(size_t d, size_t pool, std::string_view pool_name, uin
     std::string who;
     for (size_t i = 0; i < devices_.size(); ++i) {
       if (i == d || devices_[i].home_pool != pool || devices_[i].unmet_reserve() == 0) continue;
-      who += fmt::format("{}{} ({})", who.empty() ? "" : ", ", devices_[i].config.name,
+      who += fmt::format("{}{} ({})", who.empty() ? "" : ", ", devices_[i].label(),
                          format_size(devices_[i].unmet_reserve()));
     }
     return fail(Errc::kLimit,
                 "pool {}: device {} asked for {}; {} is free but {} of it is kept for the "
                 "guarantees (min) of {}; {} would fit",
-                pool_name, dev.config.name, format_size(size), format_size(pool_free),
+                pool_name, dev.label(), format_size(size), format_size(pool_free),
                 format_size(std::min(others, pool_free)), who,
                 format_size(pool_free - std::min(others, pool_free)));
   }

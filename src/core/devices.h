@@ -23,13 +23,25 @@
 // lack one extent of the reserved size (the refusal then names the largest
 // free extent).
 //
+// Identity: a declared device says who may claim it (`access`: uids, gids,
+// or everyone; root and the daemon's own uid always may). Claiming one that
+// one may not is kPermission at session open, naming the device and who
+// may. Closed unless opened, like pools: a device's budget (`max`) and
+// guarantee (`min`) are shared by every session that claims it, so anyone
+// who could claim it could spend them.
+//
 // A client naming a device the config does not declare (or none) gets the
 // device "default": the config's [devices.default] if there is one, else a
-// device with no limits, no guarantee and every pool.
+// device with no limits, no guarantee and every pool. Anyone may claim it,
+// and it is charged *per uid*: each uid gets its own instance of it (a row
+// of the table with `uid` set, made on first claim and kept), so the
+// default `max` applies to each uid separately and one user never spends
+// another's budget. A `min` on the default device is refused (it would be
+// kept once per uid, without bound).
 //
 // Usage (the Ledger does this on every allocation):
 //   DeviceTable t = *DeviceTable::create(configs, {"general", "display"}, {256 << 20, 64 << 20});
-//   size_t d = t.resolve("decoder");
+//   size_t d = *t.claim("decoder", uid, gid);   // kPermission if not allowed
 //   if (auto ok = t.admit(d, pool, size, pool_free); !ok) return ok.error();
 //   t.charge(d, pool, size);  ...  t.uncharge(d, pool, size);
 //
@@ -41,9 +53,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
+#include "core/access.h"
 
 namespace pmm::core {
 
@@ -54,6 +68,7 @@ struct DeviceConfig {
   uint64_t min_bytes = 0;               // guarantee in pools[0]; needs pools
   uint64_t default_alignment = 0;       // 0: the pool's page size
   bool contiguous = false;              // every request asks for contiguity
+  Access access{};                      // who may claim it; closed by default
 };
 
 // A device's state, as the admin view shows it.
@@ -66,12 +81,17 @@ struct Device {
   uint64_t blocks = 0;                   // blocks charged to it
   uint64_t sessions = 0;                 // open sessions naming it
   bool declared = true;                  // false for the implicit "default"
+  // Set on the per-uid instances of "default": the uid charged. The
+  // template row (unset) is never charged.
+  std::optional<uint32_t> uid{};
 
   // Bytes more it may be charged before `max`; UINT64_MAX when no max.
   [[nodiscard]] uint64_t headroom() const;
   // min minus what it holds in its home pool, floored at 0.
   [[nodiscard]] uint64_t unmet_reserve() const;
   [[nodiscard]] bool may_use(size_t pool) const;
+  // "decoder", or "default (uid 1000)" for a per-uid instance.
+  [[nodiscard]] std::string label() const;
 };
 
 inline constexpr std::string_view kDefaultDevice = "default";
@@ -87,8 +107,13 @@ class DeviceTable {
                                                   std::span<const uint64_t> pool_sizes);
 
   // The device index for a client's device name; unknown or empty names
-  // resolve to "default".
+  // resolve to "default" (its template row, never charged).
   [[nodiscard]] size_t resolve(std::string_view name) const;
+  // The device a session of `uid`/`gid` naming `name` is charged to: a
+  // declared device it may claim (kPermission naming the device and who may
+  // otherwise), or, for an unknown or empty name, that uid's instance of
+  // "default", made on first use.
+  [[nodiscard]] Result<size_t> claim(std::string_view name, uint32_t uid, uint32_t gid);
 
   [[nodiscard]] const Device& device(size_t i) const { return devices_[i]; }
   [[nodiscard]] size_t size() const { return devices_.size(); }
@@ -116,6 +141,7 @@ class DeviceTable {
   std::vector<Device> devices_{};
   std::vector<std::string> pool_names_{};
   size_t default_ = 0;
+  std::unordered_map<uint32_t, size_t> default_by_uid_{};
 };
 
 }  // namespace pmm::core

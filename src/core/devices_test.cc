@@ -25,6 +25,7 @@ DeviceConfig device(std::string name, std::optional<uint64_t> max, uint64_t min 
   d.pools = {"shared"};
   d.max_bytes = max;
   d.min_bytes = min;
+  d.access.everyone = true;  // tests of identity set their own
   return d;
 }
 

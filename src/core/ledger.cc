@@ -10,28 +10,25 @@ namespace pmm::core {
 
 namespace {
 
-std::string join_ids(std::span<const uint32_t> ids) {
-  std::string s;
-  for (uint32_t id : ids) s += fmt::format("{}{}", s.empty() ? "" : ", ", id);
-  return s;
+// Zero would refuse everything; a granule that is not a power of two would
+// misalign every block after the first.
+Status check_quotas(const Quotas& q) {
+  for (auto [name, v] : {std::pair{"blocks_per_session", q.blocks_per_session},
+                         std::pair{"blocks_per_uid", q.blocks_per_uid},
+                         std::pair{"exports_per_session", q.exports_per_session},
+                         std::pair{"exports_per_uid", q.exports_per_uid},
+                         std::pair{"sysv_exports_per_session", q.sysv_exports_per_session},
+                         std::pair{"sysv_exports_per_uid", q.sysv_exports_per_uid}}) {
+    if (v == 0) return fail(Errc::kInvalidArgument, "limit {} is 0; it must be at least 1", name);
+  }
+  if (q.block_granule == 0 || (q.block_granule & (q.block_granule - 1)) != 0) {
+    return fail(Errc::kInvalidArgument, "block granule {} B is not a power of two",
+                q.block_granule);
+  }
+  return {};
 }
 
 }  // namespace
-
-bool PoolAccess::allows(uint32_t uid, uint32_t gid) const {
-  if (uids.empty() && gids.empty()) return true;
-  if (uid == 0) return true;
-  return std::find(uids.begin(), uids.end(), uid) != uids.end() ||
-         std::find(gids.begin(), gids.end(), gid) != gids.end();
-}
-
-std::string PoolAccess::describe() const {
-  if (uids.empty() && gids.empty()) return "every user";
-  std::string s = "root";
-  if (!uids.empty()) s += "; uids " + join_ids(uids);
-  if (!gids.empty()) s += "; gids " + join_ids(gids);
-  return s;
-}
 
 Result<std::unique_ptr<Ledger>> Ledger::create(std::vector<LedgerPool> pools,
                                                std::vector<DeviceConfig> devices,
@@ -54,6 +51,7 @@ Result<std::unique_ptr<Ledger>> Ledger::create(std::vector<LedgerPool> pools,
                 format_duration(options.default_export_lifetime),
                 format_duration(options.max_export_lifetime));
   }
+  if (auto q = check_quotas(options.quotas); !q) return std::unexpected(q.error());
   auto table = DeviceTable::create(std::move(devices), names, sizes);
   if (!table) return std::unexpected(table.error());
   return std::unique_ptr<Ledger>(new Ledger(std::move(pools), std::move(*table), options));
@@ -77,9 +75,12 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   if (sessions_.contains(info.id)) {
     return fail(Errc::kExists, "session {} is open already", info.id);
   }
+  auto device = devices_.claim(info.device, info.uid, info.gid);
+  if (!device) return std::unexpected(device.error());
   SessionRecord sr;
-  sr.device = devices_.resolve(info.device);
+  sr.device = *device;
   sr.info = std::move(info);
+  sr.serial = next_serial_++;
   devices_.session_opened(sr.device);
   std::string name = devices_.device(sr.device).config.name;
   sessions_.emplace(sr.info.id, std::move(sr));
@@ -95,7 +96,10 @@ Result<CloseSummary> Ledger::close_session(SessionId s) {
     Hold h = rec.sessions.at(s);
     rec.sessions.erase(s);
     uint64_t n = h.references + (h.sysv ? 1 : 0);
-    if (h.sysv) --sysv_exports_;
+    if (h.sysv) {
+      --sysv_exports_;
+      --use_of(it->second.info.uid).sysv_exports;
+    }
     sum.references_dropped += n;
     rec.total -= n;
     if (rec.total == 0) {
@@ -106,6 +110,7 @@ Result<CloseSummary> Ledger::close_session(SessionId s) {
     }
   }
   devices_.session_closed(it->second.device);
+  tidy_use(it->second.info.uid);
   sessions_.erase(it);
   return sum;
 }
@@ -145,6 +150,10 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
   if (!sr) return std::unexpected(sr.error());
   const Device& dev = devices_.device((*sr)->device);
   if (size == 0) return fail(Errc::kInvalidArgument, "size 0: a block needs at least 1 byte");
+  if (auto q = admit_new_block(**sr); !q) return std::unexpected(q.error());
+  auto rounded = granular(size);
+  if (!rounded) return std::unexpected(rounded.error());
+  size = *rounded;
   if (alignment == 0) alignment = dev.config.default_alignment;
   flags.contiguous = flags.contiguous || dev.config.contiguous;
 
@@ -211,6 +220,8 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                        .size = blk->size,
                        .phys = blk->phys};
   rec.device = sr.device;
+  rec.uid = sr.info.uid;
+  ++use_of(rec.uid).blocks;
   rec.sessions[sr.info.id] = Hold{.references = 1, .sysv = false};
   rec.total = 1;
   devices_.charge(sr.device, p, blk->size);
@@ -258,7 +269,10 @@ bool Ledger::drop_reference(BlockId b) {
   // us cannot fail; check_invariants() would catch a pool that disagrees.
   (void)pools_[rec.info.pool].pool->release(rec.info.offset);
   devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
+  uint32_t uid = rec.uid;
   blocks_.erase(it);
+  --use_of(uid).blocks;
+  tidy_use(uid);
   return true;
 }
 

@@ -19,10 +19,11 @@
 // Closing a session (exit, crash and SIGKILL all look the same to the
 // daemon: the socket closed) drops all its references at once.
 //
-// Access: each pool lists the uids and gids that may use it; both lists
-// empty means every local user. uid 0 may use every pool. Checked on
-// allocate and import; a refusal names the pool, the uid/gid and what is
-// allowed. Device rules: see devices.h.
+// Access: each pool lists the uids and gids that may use it, or is open to
+// everyone explicitly; root and the daemon's own uid may use every pool
+// (access.h). Checked on allocate and import; a refusal names the pool, the
+// uid/gid and what is allowed. Device rules, and who may claim a device:
+// see devices.h.
 //
 // Usage:
 //   auto l = Ledger::create(std::move(pools), devices);
@@ -44,10 +45,12 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
+#include "core/access.h"
 #include "core/devices.h"
 #include "core/pool.h"
 #include "core/tokens.h"
@@ -58,18 +61,45 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 using SessionId = uint64_t;
 using BlockId = uint64_t;
 
-// Who may use a pool. Both empty: every local user.
-struct PoolAccess {
-  std::vector<uint32_t> uids{};
-  std::vector<uint32_t> gids{};
-  [[nodiscard]] bool allows(uint32_t uid, uint32_t gid) const;
-  // "every user", or "uids 1000, 1001; gids 44".
-  [[nodiscard]] std::string describe() const;
-};
+// Who may use a pool: root, the daemon's uid, the listed uids and gids, or
+// everyone when opened explicitly (access.h).
+using PoolAccess = Access;
 
 struct LedgerPool {
   std::unique_ptr<Pool> pool{};
   PoolAccess access{};
+};
+
+// What one session and one uid may make the daemon hold: [limits] in the
+// config; docs/config.md gives the daemon memory each record costs, so an
+// operator can size them. Every refusal is kLimit naming the limit, its
+// value and the current use. Root (uid 0) is held to the per-session limits
+// only: it can do anything to the daemon anyway, and a system compositor
+// running as root should not share one budget with every root process.
+struct Quotas {
+  // Distinct blocks a session holds (allocated or imported).
+  uint64_t blocks_per_session = 16384;
+  // Live blocks allocated by a uid's sessions, including those that outlive
+  // their session because an export or an importer still holds them.
+  uint64_t blocks_per_uid = 65536;
+  // Live export tokens made by one session (while it is open) / by one uid
+  // (until the token ends: imported, withdrawn or expired).
+  uint64_t exports_per_session = 4096;
+  uint64_t exports_per_uid = 16384;
+  // Live SysV exports of one session / of all of a uid's sessions.
+  uint64_t sysv_exports_per_session = 4096;
+  uint64_t sysv_exports_per_uid = 16384;
+  // Every block size is rounded up to a multiple of this power of two, so
+  // the daemon's memory per byte lent is at most (bytes per block record) /
+  // granule: about 0.1 at 4 KiB, where a 1-byte block would cost hundreds.
+  uint64_t block_granule = 4096;
+};
+
+// What one uid holds, counted against its Quotas.
+struct QuotaUse {
+  uint64_t blocks = 0;        // live blocks it allocated
+  uint64_t exports = 0;       // live tokens it exported
+  uint64_t sysv_exports = 0;  // live SysV exports of its sessions
 };
 
 struct LedgerOptions {
@@ -80,6 +110,7 @@ struct LedgerOptions {
   // Live exports per block; one more is refused with kLimit. Bounds what a
   // client can make the daemon remember.
   uint32_t max_exports_per_block = 256;
+  Quotas quotas{};
 };
 
 struct SessionInfo {
@@ -169,7 +200,8 @@ class Ledger {
   Ledger& operator=(const Ledger&) = delete;
 
   // ---- sessions ------------------------------------------------------------
-  // Returns the resolved device name. kExists if the id is open already.
+  // Returns the resolved device name. kExists if the id is open already;
+  // kPermission if the session may not claim the device it names.
   [[nodiscard]] Result<std::string> open_session(SessionInfo info);
   // Drops every reference and SysV export of the session. kNotFound if unknown.
   [[nodiscard]] Result<CloseSummary> close_session(SessionId s);
@@ -220,6 +252,8 @@ class Ledger {
   [[nodiscard]] std::span<const Device> devices() const { return devices_.all(); }
   [[nodiscard]] std::vector<PoolView> pools() const;
   [[nodiscard]] const LedgerOptions& options() const { return options_; }
+  // What `uid` holds against its quotas (all zero when it holds nothing).
+  [[nodiscard]] QuotaUse quota_use(uint32_t uid) const;
 
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device
@@ -242,11 +276,15 @@ class Ledger {
     std::map<SessionId, Hold> sessions;
     std::set<Token> exports;
     uint64_t total = 0;
+    uint32_t uid = 0;  // of the allocating session; its blocks_per_uid
   };
   struct SessionRecord {
     SessionInfo info;
     size_t device = 0;
     std::set<BlockId> blocks;  // blocks where it has a Hold
+    uint64_t serial = 0;       // unique over the ledger's life (ids may be reused)
+    uint64_t exports = 0;      // live tokens it made
+    uint64_t sysv_exports = 0;
   };
   struct Export {
     BlockId block = 0;
@@ -256,6 +294,7 @@ class Ledger {
     uint32_t exporter_uid = 0;
     int32_t exporter_pid = 0;
     size_t exporter_device = 0;
+    uint64_t exporter_serial = 0;  // SessionRecord::serial of the exporter
   };
   enum class DeadReason { kWithdrawn, kUsedUp, kExpired };
 
@@ -273,6 +312,22 @@ class Ledger {
   void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);
 
+  // ---- quotas (ledger_quotas.cc) ----
+  // Whether the session may hold one more block / make one more export /
+  // SysV export; kLimit naming the limit, its value and the use otherwise.
+  Status admit_hold(const SessionRecord& sr, std::string_view op) const;
+  Status admit_new_block(const SessionRecord& sr) const;
+  Status admit_export(const SessionRecord& sr) const;
+  Status admit_sysv_export(const SessionRecord& sr) const;
+  // `size` rounded up to the block granule; kInvalidArgument on overflow.
+  Result<uint64_t> granular(uint64_t size) const;
+  QuotaUse& use_of(uint32_t uid) { return uid_use_[uid]; }
+  // Forgets a uid whose counts are all back to zero.
+  void tidy_use(uint32_t uid);
+  // The exporter of `e`, if that very session is still open.
+  SessionRecord* live_exporter(const Export& e);
+  Status check_quota_invariants() const;
+
   std::vector<LedgerPool> pools_{};
   DeviceTable devices_;
   LedgerOptions options_;
@@ -286,6 +341,8 @@ class Ledger {
   std::deque<Token> dead_order_;
   BlockId next_block_ = 1;
   uint64_t sysv_exports_ = 0;
+  std::unordered_map<uint32_t, QuotaUse> uid_use_;
+  uint64_t next_serial_ = 1;
 };
 
 }  // namespace pmm::core

@@ -56,6 +56,7 @@ void run_sequence(uint32_t seed, const std::string& strategy, std::map<std::stri
   devs[0] = {.name = "cam", .pools = {"a"}, .max_bytes = 6 * kMiB, .min_bytes = 2 * kMiB};
   devs[1] = {.name = "gpu", .pools = {"b", "a"}, .max_bytes = std::nullopt, .min_bytes = 1 * kMiB};
   devs[2] = {.name = "disp", .pools = {}, .max_bytes = 4 * kMiB};
+  for (auto& d : devs) d.access.everyone = true;  // every uid may claim them here
   auto l = testing::make_ledger(
       {{.name = "a", .size = 8 * kMiB, .strategy = strategy},
        {.name = "b", .size = 4 * kMiB, .type = mem::MemoryType::kSysv, .strategy = strategy}},

@@ -26,6 +26,7 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
                 "be imported",
                 b, (*rec)->exports.size());
   }
+  if (auto q = admit_export(**sr); !q) return std::unexpected(q.error());
   if (lifetime.count() == 0) lifetime = options_.default_export_lifetime;
   Token t;
   // 128 random bits do not collide in practice; the loop makes it certain.
@@ -42,11 +43,14 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
            .exporter = s,
            .exporter_uid = (*sr)->info.uid,
            .exporter_pid = (*sr)->info.pid,
-           .exporter_device = (*sr)->device};
+           .exporter_device = (*sr)->device,
+           .exporter_serial = (*sr)->serial};
   deadlines_.emplace(e.deadline, t);
   exports_.emplace(t, e);
   (*rec)->exports.insert(t);
   ++(*rec)->total;
+  ++(*sr)->exports;
+  ++use_of(e.exporter_uid).exports;
   return t;
 }
 
@@ -83,6 +87,9 @@ Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime n
   BlockRecord& rec = blocks_.at(b);
   if (auto a = check_access(**sr, rec.info.pool, "import"); !a) {
     return std::unexpected(a.error());
+  }
+  if (!rec.sessions.contains(s)) {
+    if (auto q = admit_hold(**sr, "import"); !q) return std::unexpected(q.error());
   }
   Hold& h = rec.sessions[s];
   if (h.references >= kMaxReferences) {
@@ -146,9 +153,12 @@ Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
   if (h.sysv) {
     return fail(Errc::kExists, "sysv-export block {}: session {} has exported it already", b, s);
   }
+  if (auto q = admit_sysv_export(**sr); !q) return std::unexpected(q.error());
   h.sysv = true;
   ++(*rec)->total;
   ++sysv_exports_;
+  ++(*sr)->sysv_exports;
+  ++use_of((*sr)->info.uid).sysv_exports;
   return SysvSegment{
       .shmid = pool.region().shmid(), .offset = (*rec)->info.offset, .size = (*rec)->info.size};
 }
@@ -168,6 +178,9 @@ Status Ledger::sysv_unexport(SessionId s, BlockId b) {
   }
   h->sysv = false;
   --sysv_exports_;
+  --(*sr)->sysv_exports;
+  --use_of((*sr)->info.uid).sysv_exports;
+  tidy_use((*sr)->info.uid);
   if (h->references == 0) {
     it->second.sessions.erase(s);
     (*sr)->blocks.erase(b);
@@ -194,6 +207,9 @@ void Ledger::remove_export(Token t, DeadReason why) {
   auto it = exports_.find(t);
   Export e = it->second;
   exports_.erase(it);
+  if (SessionRecord* sr = live_exporter(e)) --sr->exports;
+  --use_of(e.exporter_uid).exports;
+  tidy_use(e.exporter_uid);
   deadlines_.erase({e.deadline, t});
   blocks_.at(e.block).exports.erase(t);
   remember_dead(t, why);

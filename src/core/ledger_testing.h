@@ -26,7 +26,7 @@ struct PoolSpec {
   std::string name;
   uint64_t size = 0;
   mem::MemoryType type = mem::MemoryType::kShmem;
-  PoolAccess access{};
+  PoolAccess access{.everyone = true};  // tests open pools unless they test access
   std::string strategy = "best_fit";
 };
 

@@ -201,7 +201,7 @@ Status Ledger::check_invariants() const {
     return fail(Errc::kSystem, "invariant: {} dead tokens but {} in order", dead_.size(),
                 dead_order_.size());
   }
-  return {};
+  return check_quota_invariants();
 }
 
 }  // namespace pmm::core

@@ -1,6 +1,7 @@
 // TOML config parsing with positions in every error; see config.h.
 #include "daemon/config.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -20,8 +21,9 @@ namespace {
 
 constexpr std::string_view kDefaultText =
     R"(# pmmd's built-in configuration, used when no --config is given.
-# Every local user may use both pools (the SysV segment has mode 0666 so
-# that SysV-aware programs such as an X server can attach it).
+# Both pools are for pmmd's own user (and root) only: a pool's users can
+# read and write each other's blocks, so opening one to other users is a
+# decision written in a config file (everyone = true, or uids/gids).
 
 [pools.general]
 type = "shmem"
@@ -30,15 +32,14 @@ size = "256MiB"
 [pools.display]
 type = "sysv"
 size = "64MiB"
-sysv_mode = 0o666
 )";
 
-constexpr std::array<std::string_view, 15> kPoolKeys{
-    "type",      "size",     "strategy", "huge_page_size", "huge_pages",
-    "numa_node", "lock",     "populate", "zero",           "uids",
-    "gids",      "sysv_uid", "sysv_gid", "sysv_mode",      "description"};
-constexpr std::array<std::string_view, 6> kDeviceKeys{"pools",     "max",        "min",
-                                                      "alignment", "contiguous", "description"};
+constexpr std::array<std::string_view, 16> kPoolKeys{
+    "type",     "size",     "strategy",  "huge_page_size", "huge_pages", "numa_node",
+    "lock",     "populate", "zero",      "uids",           "gids",       "everyone",
+    "sysv_uid", "sysv_gid", "sysv_mode", "description"};
+constexpr std::array<std::string_view, 9> kDeviceKeys{
+    "pools", "max", "min", "alignment", "contiguous", "uids", "gids", "everyone", "description"};
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
 constexpr std::array<std::string_view, 3> kTopKeys{"pools", "devices", "exports"};
 
@@ -166,6 +167,41 @@ std::vector<std::pair<const toml::key*, const T*>> in_file_order(const toml::tab
   return out;
 }
 
+// `uids`, `gids` and `everyone` of a pool or a device. Closed unless
+// opened: with none of them only root and pmmd's own uid get in, so opening
+// to every user is always written down (`everyone = true`); saying both
+// "everyone" and a list, or an id twice, is a contradiction and refused.
+Status parse_access(const Parser& p, const toml::table& t, std::string_view where,
+                    core::Access& a) {
+  a.owner = static_cast<uint32_t>(::geteuid());
+  for (auto [k, field] : {std::pair{"uids", &a.uids}, std::pair{"gids", &a.gids}}) {
+    const toml::node* n = t.get(k);
+    if (!n) continue;
+    auto v = p.ids(*n, k);
+    if (!v) return std::unexpected(v.error());
+    for (size_t i = 0; i < v->size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if ((*v)[i] == (*v)[j]) {
+          return p.err(*n, "{} lists {} twice; name each id once", k, (*v)[i]);
+        }
+      }
+    }
+    *field = std::move(*v);
+  }
+  if (const toml::node* n = t.get("everyone")) {
+    auto b = p.boolean(*n, "everyone");
+    if (!b) return std::unexpected(b.error());
+    if (*b && (!a.uids.empty() || !a.gids.empty())) {
+      return p.err(*n,
+                   "{}: everyone = true contradicts uids/gids (everyone would make them "
+                   "meaningless); keep one or the other",
+                   where);
+    }
+    a.everyone = *b;
+  }
+  return {};
+}
+
 Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml::table& t) {
   std::string where = fmt::format("[pools.{}]", key.str());
   if (auto s = p.name(key, "pool"); !s) return std::unexpected(s.error());
@@ -244,16 +280,7 @@ Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml:
       *field = *b;
     }
   }
-  if (const toml::node* n = t.get("uids")) {
-    auto v = p.ids(*n, "uids");
-    if (!v) return std::unexpected(v.error());
-    pc.access.uids = std::move(*v);
-  }
-  if (const toml::node* n = t.get("gids")) {
-    auto v = p.ids(*n, "gids");
-    if (!v) return std::unexpected(v.error());
-    pc.access.gids = std::move(*v);
-  }
+  if (auto s = parse_access(p, t, where, pc.access); !s) return std::unexpected(s.error());
   if (const toml::node* n = t.get("sysv_uid")) {
     if (auto s = only_for(*n, "sysv_uid", sysv, "sysv"); !s) return std::unexpected(s.error());
     auto v = p.id(*n, "sysv_uid");
@@ -280,6 +307,62 @@ Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml:
   return pc;
 }
 
+// A device whose claimers can use none of its pools is a contradiction:
+// every allocation it makes would be refused. Only what is certain without
+// looking up group membership is refused: a listed uid that no pool lets in
+// by uid while none of them has gids, a listed gid that no pool lists while
+// none of them has uids, `everyone` on pools that are all closed lists.
+Status check_device_reaches_its_pools(const Parser& p, const toml::key& key,
+                                      const core::DeviceConfig& d, const Config& c) {
+  std::vector<const core::Access*> pools;
+  for (const auto& pc : c.pools) {
+    if (d.pools.empty() ||
+        std::find(d.pools.begin(), d.pools.end(), pc.options.name) != d.pools.end()) {
+      pools.push_back(&pc.access);
+    }
+  }
+  auto any = [&](auto pred) { return std::any_of(pools.begin(), pools.end(), pred); };
+  auto pool_list = [&] {
+    std::string s;
+    for (const auto& pc : c.pools) {
+      if (d.pools.empty() ||
+          std::find(d.pools.begin(), d.pools.end(), pc.options.name) != d.pools.end()) {
+        s += fmt::format("{}{} ({})", s.empty() ? "" : ", ", pc.options.name, pc.access.describe());
+      }
+    }
+    return s;
+  };
+  bool some_gids = any([](const core::Access* a) { return !a->gids.empty(); });
+  bool some_uids = any([](const core::Access* a) { return !a->uids.empty(); });
+  for (uint32_t uid : d.access.uids) {
+    if (!some_gids && !any([&](const core::Access* a) { return a->allows_uid(uid); })) {
+      return p.err(key.source(),
+                   fmt::format("device {}: uid {} may claim it but may use none of its pools: {}; "
+                               "add the uid to a pool or remove it here",
+                               d.name, uid, pool_list()));
+    }
+  }
+  for (uint32_t gid : d.access.gids) {
+    if (!some_uids && !any([&](const core::Access* a) {
+          return a->everyone || std::find(a->gids.begin(), a->gids.end(), gid) != a->gids.end();
+        })) {
+      return p.err(key.source(),
+                   fmt::format("device {}: gid {} may claim it but may use none of its pools: {}; "
+                               "add the gid to a pool or remove it here",
+                               d.name, gid, pool_list()));
+    }
+  }
+  if (d.access.everyone && d.name != core::kDefaultDevice && !any([](const core::Access* a) {
+        return a->everyone || !a->uids.empty() || !a->gids.empty();
+      })) {
+    return p.err(key.source(),
+                 fmt::format("device {}: everyone may claim it but its pools are for root and "
+                             "pmmd's own uid only: {}; open a pool or list who may claim it",
+                             d.name, pool_list()));
+  }
+  return {};
+}
+
 Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, const toml::table& t,
                                         const Config& c, std::vector<uint64_t>& min_in_pool) {
   std::string where = fmt::format("[devices.{}]", key.str());
@@ -303,6 +386,9 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
         std::string all;
         for (const auto& pc : c.pools) all += (all.empty() ? "" : ", ") + pc.options.name;
         return p.err(e, "device {}: unknown pool '{}'; the pools are: {}", d.name, *s, all);
+      }
+      if (std::find(d.pools.begin(), d.pools.end(), *s) != d.pools.end()) {
+        return p.err(e, "device {}: pools lists '{}' twice; name each pool once", d.name, *s);
       }
       d.pools.push_back(*s);
     }
@@ -355,6 +441,20 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
       }
     }
   }
+  if (auto s = parse_access(p, t, where, d.access); !s) return std::unexpected(s.error());
+  if (d.name == core::kDefaultDevice) {
+    for (const char* k : {"uids", "gids", "everyone", "min"}) {
+      if (const toml::node* n = t.get(k)) {
+        return p.err(*n,
+                     "[devices.default] cannot have {}: every client that names no declared "
+                     "device gets it, charged per uid, so it is open to all and a guarantee "
+                     "would be kept once per uid; declare a named device for that",
+                     k);
+      }
+    }
+    d.access.everyone = true;
+  }
+  if (auto s = check_device_reaches_its_pools(p, key, d, c); !s) return std::unexpected(s.error());
   if (const toml::node* n = t.get("description")) {
     if (auto s = p.string(*n, "description"); !s) return std::unexpected(s.error());
   }

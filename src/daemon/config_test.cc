@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -24,7 +25,7 @@ std::string refusal(const std::string& text) {
 
 constexpr const char* kPool = "[pools.general]\ntype = \"shmem\"\nsize = \"16MiB\"\n";
 
-TEST(Config, TheBuiltInDefaultHasAShmemAndASysvPoolOpenToEveryone) {
+TEST(Config, TheBuiltInDefaultHasAShmemAndASysvPoolForPmmdsOwnUidAndRoot) {
   Config c = default_config();
   EXPECT_EQ(c.source, "(built-in default)");
   ASSERT_EQ(c.pools.size(), 2u);
@@ -34,8 +35,12 @@ TEST(Config, TheBuiltInDefaultHasAShmemAndASysvPoolOpenToEveryone) {
   EXPECT_EQ(c.pools[1].options.name, "display");
   EXPECT_EQ(c.pools[1].options.region.type, mem::MemoryType::kSysv);
   EXPECT_EQ(c.pools[1].options.region.size, 64u << 20);
-  EXPECT_EQ(c.pools[1].options.region.sysv_mode, 0666u);
-  EXPECT_TRUE(c.pools[0].access.allows(12345, 12345));
+  for (const auto& p : c.pools) {
+    EXPECT_FALSE(p.access.everyone) << p.options.name;
+    EXPECT_FALSE(p.access.allows(12345, 12345)) << p.options.name;
+    EXPECT_TRUE(p.access.allows(0, 0)) << p.options.name;
+    EXPECT_TRUE(p.access.allows(::geteuid(), 12345)) << p.options.name;
+  }
   EXPECT_TRUE(c.devices.empty());
   EXPECT_EQ(c.ledger.default_export_lifetime, 60s);
   EXPECT_EQ(c.ledger.max_export_lifetime, 1h);

@@ -214,8 +214,12 @@ TEST(Daemon, BlocksAreSharedByTokenAndSeenThroughEachSessionsOwnMapping) {
   auto sessions = consumer.expect<proto::SessionList>(proto::ListSessions{});
   EXPECT_EQ(sessions.sessions.size(), 2u);
   auto devices = consumer.expect<proto::DeviceList>(proto::ListDevices{});
-  ASSERT_EQ(devices.devices.size(), 1u);
-  EXPECT_EQ(devices.devices[0].used, 65536u);  // charged to the allocator's device
+  // The default device's row (its rules), then its instance for uid 0: the
+  // default device is charged per uid.
+  ASSERT_EQ(devices.devices.size(), 2u);
+  EXPECT_EQ(devices.devices[0].used, 0u);
+  EXPECT_EQ(devices.devices[1].name, "default (uid 0)");
+  EXPECT_EQ(devices.devices[1].used, 65536u);  // charged to the allocator's device
 }
 
 TEST(Daemon, AMalformedMessageGetsAnErrorAndClosesOnlyItsSession) {

@@ -109,7 +109,7 @@ Reply Service::list_devices(uint32_t request_id, const proto::ListDevices& r) co
     const core::Device& d = devices[i];
     out.devices.push_back(
         proto::DeviceEntry{.id = id,
-                           .name = d.config.name,
+                           .name = d.label(),
                            .max = d.config.max_bytes.value_or(std::numeric_limits<uint64_t>::max()),
                            .min = d.config.min_bytes,
                            .used = d.used_bytes,

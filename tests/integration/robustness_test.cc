@@ -21,6 +21,7 @@ constexpr const char* kConfig = R"(
 [pools.general]
 type = "shmem"
 size = "16MiB"
+everyone = true
 
 [pools.private]
 type = "shmem"
