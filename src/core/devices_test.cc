@@ -222,3 +222,70 @@ TEST(Devices, ConfigsThatCannotHoldAreRefusedWithTheRule) {
 
 }  // namespace
 }  // namespace pmm::core
+
+namespace pmm::core {
+namespace {
+
+// Identity: a declared device names who may claim it; the default device is
+// open to all and charged per uid.
+TEST(DeviceIdentity, ADeviceOnlyItsUidsGidsRootAndPmmdsOwnUidMayClaim) {
+  DeviceConfig cam = device("cam", 4 * kMiB);
+  cam.access = Access{.uids = {1000}, .gids = {44}, .owner = 500};
+  DeviceConfig display = device("display", std::nullopt, 2 * kMiB);
+  display.access = Access{.uids = {0}};
+  auto l = make_ledger({{.name = "shared", .size = 64 * kMiB}}, {cam, display});
+  ASSERT_NE(l, nullptr);
+  EXPECT_TRUE(l->open_session({.id = 1, .uid = 1000, .gid = 1000, .device = "cam"}));
+  EXPECT_TRUE(l->open_session({.id = 2, .uid = 2000, .gid = 44, .device = "cam"}));  // by gid
+  EXPECT_TRUE(l->open_session({.id = 3, .uid = 0, .gid = 0, .device = "cam"}));
+  EXPECT_TRUE(l->open_session({.id = 4, .uid = 500, .gid = 500, .device = "cam"}));  // pmmd's uid
+  auto no = l->open_session({.id = 5, .uid = 65534, .gid = 65534, .device = "cam"});
+  ASSERT_FALSE(no);
+  EXPECT_EQ(no.error().code, Errc::kPermission);
+  EXPECT_EQ(no.error().message,
+            "device cam: uid 65534 gid 65534 may not claim it; who may: root, uid 500 (pmmd's "
+            "own); uids 1000; gids 44");
+  auto disp = l->open_session({.id = 6, .uid = 1000, .gid = 1000, .device = "display"});
+  ASSERT_FALSE(disp);
+  EXPECT_NE(disp.error().message.find("device display"), std::string::npos);
+  EXPECT_NE(disp.error().message.find("who may: root"), std::string::npos);
+  // A refused claim left nothing behind.
+  EXPECT_EQ(l->devices()[1].sessions, 0u);
+  EXPECT_TRUE(l->check_invariants());
+}
+
+TEST(DeviceIdentity, TheDefaultDeviceIsChargedPerUidSoNoUserSpendsAnothersBudget) {
+  auto l = make_ledger({{.name = "shared", .size = 64 * kMiB}}, {device("default", 4 * kMiB)});
+  ASSERT_NE(l, nullptr);
+  // Unknown names, the empty name and "default" are all the uid's default.
+  ASSERT_TRUE(l->open_session({.id = 1, .uid = 1000, .gid = 1000, .device = "cam"}));
+  ASSERT_TRUE(l->open_session({.id = 2, .uid = 1000, .gid = 1000, .device = ""}));
+  ASSERT_TRUE(l->open_session({.id = 3, .uid = 2000, .gid = 2000, .device = "default"}));
+  ASSERT_TRUE(l->allocate(1, kShared, 3 * kMiB, 0, {}));
+  auto no = l->allocate(2, kShared, 2 * kMiB, 0, {});  // same uid, another name
+  ASSERT_FALSE(no);
+  EXPECT_EQ(no.error().code, Errc::kLimit);
+  EXPECT_NE(no.error().message.find("device default (uid 1000)"), std::string::npos)
+      << no.error().message;
+  EXPECT_NE(no.error().message.find("max is 4 MiB and it holds 3 MiB"), std::string::npos)
+      << no.error().message;
+  EXPECT_TRUE(l->allocate(3, kShared, 4 * kMiB, 0, {})) << "uid 2000 has its own 4 MiB";
+  // One row per uid, after the default's own (which is never charged).
+  ASSERT_EQ(l->devices().size(), 3u);
+  EXPECT_EQ(l->devices()[0].used_bytes, 0u);
+  EXPECT_EQ(l->devices()[1].label(), "default (uid 1000)");
+  EXPECT_EQ(l->devices()[1].used_bytes, 3 * kMiB);
+  EXPECT_EQ(l->devices()[2].used_bytes, 4 * kMiB);
+  EXPECT_TRUE(l->check_invariants());
+}
+
+TEST(DeviceIdentity, TheDefaultDeviceCannotHoldAGuarantee) {
+  std::vector<std::string> names{"shared"};
+  std::vector<uint64_t> sizes{8 * kMiB};
+  auto t = DeviceTable::create({device("default", std::nullopt, 1 * kMiB)}, names, sizes);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("once for every uid"), std::string::npos) << t.error().message;
+}
+
+}  // namespace
+}  // namespace pmm::core

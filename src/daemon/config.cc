@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include <toml++/toml.h>
 
@@ -18,6 +19,10 @@
 namespace pmm::daemon {
 
 namespace {
+
+// A block record costs pmmd a few hundred bytes (docs/config.md); a smaller
+// granule would let a client make it hold more than it lends.
+constexpr uint64_t kMinBlockGranule = 1024;
 
 constexpr std::string_view kDefaultText =
     R"(# pmmd's built-in configuration, used when no --config is given.
@@ -41,7 +46,11 @@ constexpr std::array<std::string_view, 16> kPoolKeys{
 constexpr std::array<std::string_view, 9> kDeviceKeys{
     "pools", "max", "min", "alignment", "contiguous", "uids", "gids", "everyone", "description"};
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
-constexpr std::array<std::string_view, 3> kTopKeys{"pools", "devices", "exports"};
+constexpr std::array<std::string_view, 4> kTopKeys{"pools", "devices", "exports", "limits"};
+// [limits] keys the ledger enforces (core::Quotas).
+constexpr std::array<std::string_view, 7> kQuotaKeys{
+    "blocks_per_session",       "blocks_per_uid",       "exports_per_session", "exports_per_uid",
+    "sysv_exports_per_session", "sysv_exports_per_uid", "block_granule"};
 
 template <size_t N>
 std::string list(const std::array<std::string_view, N>& keys) {
@@ -461,6 +470,53 @@ Result<core::DeviceConfig> parse_device(const Parser& p, const toml::key& key, c
   return d;
 }
 
+// The [limits] keys of core::Quotas. Each count is at least 1; a
+// per-session limit above its per-uid one could never be reached (except by
+// root, which per-uid limits do not hold) and is refused as a contradiction.
+Status parse_quotas(const Parser& p, const toml::table& t, core::Quotas& q) {
+  auto count = [&](std::string_view k, uint64_t& field) -> Status {
+    const toml::node* n = t.get(k);
+    if (!n) return {};
+    auto i = n->as_integer();
+    if (!i || i->get() < 1) return p.err(*n, "{} must be a whole number, at least 1", k);
+    field = static_cast<uint64_t>(i->get());
+    return {};
+  };
+  for (auto [k, field] : {std::pair{"blocks_per_session", &q.blocks_per_session},
+                          std::pair{"blocks_per_uid", &q.blocks_per_uid},
+                          std::pair{"exports_per_session", &q.exports_per_session},
+                          std::pair{"exports_per_uid", &q.exports_per_uid},
+                          std::pair{"sysv_exports_per_session", &q.sysv_exports_per_session},
+                          std::pair{"sysv_exports_per_uid", &q.sysv_exports_per_uid}}) {
+    if (auto s = count(k, *field); !s) return s;
+  }
+  if (const toml::node* n = t.get("block_granule")) {
+    auto v = p.size(*n, "block_granule");
+    if (!v) return std::unexpected(v.error());
+    if (*v < kMinBlockGranule || *v > (1ull << 30) || (*v & (*v - 1)) != 0) {
+      return p.err(*n,
+                   "block_granule {} must be a power of two from {} to 1 GiB (below {} a block's "
+                   "record in pmmd outweighs the memory it lends); e.g. \"4KiB\", \"64KiB\"",
+                   format_size(*v), format_size(kMinBlockGranule), format_size(kMinBlockGranule));
+    }
+    q.block_granule = *v;
+  }
+  for (auto [per_session, per_uid, a, b] :
+       {std::tuple{q.blocks_per_session, q.blocks_per_uid, "blocks_per_session", "blocks_per_uid"},
+        std::tuple{q.exports_per_session, q.exports_per_uid, "exports_per_session",
+                   "exports_per_uid"},
+        std::tuple{q.sysv_exports_per_session, q.sysv_exports_per_uid, "sysv_exports_per_session",
+                   "sysv_exports_per_uid"}}) {
+    if (per_session > per_uid) {
+      return p.err(t.source(),
+                   fmt::format("[limits] {} = {} is above {} = {}: a session could never reach "
+                               "it; make {} at most {}",
+                               a, per_session, b, per_uid, a, b));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text, std::string_view source) {
@@ -524,6 +580,13 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
     }
   }
 
+  if (const toml::node* l = root.get("limits")) {
+    const toml::table* t = l->as_table();
+    if (!t) return p.err(*l, "limits must be a table: [limits]");
+    if (auto s = p.known_keys(*t, "[limits]", kQuotaKeys); !s) return std::unexpected(s.error());
+    if (auto s = parse_quotas(p, *t, c.ledger.quotas); !s) return std::unexpected(s.error());
+  }
+
   // The same rules the ledger enforces, as a last check that nothing above
   // let through what the daemon would then refuse without a line number.
   std::vector<std::string> names;
@@ -549,10 +612,18 @@ std::vector<std::string> describe(const Config& c) {
   for (const auto& d : c.devices) {
     std::string pools;
     for (const auto& p : d.pools) pools += (pools.empty() ? "" : ",") + p;
-    out.push_back(fmt::format(
-        "device {}: pools {}, max {}, min {}", d.name, pools.empty() ? std::string("(all)") : pools,
-        d.max_bytes ? format_size(*d.max_bytes) : std::string("none"), format_size(d.min_bytes)));
+    out.push_back(fmt::format("device {}: pools {}, max {}{}, min {}, claimed by {}", d.name,
+                              pools.empty() ? std::string("(all)") : pools,
+                              d.max_bytes ? format_size(*d.max_bytes) : std::string("none"),
+                              d.name == core::kDefaultDevice ? " per uid" : "",
+                              format_size(d.min_bytes), d.access.describe()));
   }
+  const core::Quotas& q = c.ledger.quotas;
+  out.push_back(fmt::format(
+      "limits: blocks {} per session, {} per uid; exports {} / {}; SysV exports {} / {}; block "
+      "granule {}",
+      q.blocks_per_session, q.blocks_per_uid, q.exports_per_session, q.exports_per_uid,
+      q.sysv_exports_per_session, q.sysv_exports_per_uid, format_size(q.block_granule)));
   out.push_back(fmt::format("exports: default lifetime {}, at most {}",
                             format_duration(c.ledger.default_export_lifetime),
                             format_duration(c.ledger.max_export_lifetime)));

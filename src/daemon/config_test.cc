@@ -132,7 +132,7 @@ TEST(Config, UnknownKeysAreRefusedWithTheKeysThatExist) {
   EXPECT_NE(why.find("strategy"), std::string::npos) << why;
   why = refusal(std::string(kPool) + "[devices.cam]\nmaximum = \"1MiB\"\n");
   EXPECT_EQ(why.rfind("pmmd.toml:5:1: unknown key 'maximum' in [devices.cam]", 0), 0u) << why;
-  why = refusal(std::string(kPool) + "[limits]\n");
+  why = refusal(std::string(kPool) + "[limitz]\n");
   EXPECT_EQ(why.rfind("pmmd.toml:4:", 0), 0u) << why;
 }
 
@@ -190,6 +190,97 @@ TEST(Config, DeviceRulesThatCannotHoldAreRefusedWhereTheyAreWritten) {
   why = refusal(std::string(kPool) + "[devices.a]\nmin = \"2MiB\"\n");
   EXPECT_EQ(why.rfind("pmmd.toml:5:7:", 0), 0u) << why;
   EXPECT_NE(why.find("home pool"), std::string::npos) << why;
+}
+
+TEST(Config, AccessIsClosedUnlessOpenedAndContradictionsAreRefused) {
+  auto c = parse_config(R"(
+[pools.general]
+type = "shmem"
+size = "16MiB"
+everyone = true
+
+[pools.video]
+type = "shmem"
+size = "16MiB"
+gids = [44]
+
+[devices.cam]
+pools = ["general"]
+uids = [1000]
+max = "4MiB"
+
+[devices.anyone]
+everyone = true
+
+[devices.closed]
+
+[devices.default]
+max = "8MiB"
+
+[limits]
+blocks_per_session = 100
+blocks_per_uid = 400
+exports_per_session = 10
+exports_per_uid = 20
+sysv_exports_per_session = 5
+sysv_exports_per_uid = 6
+block_granule = "64KiB"
+)",
+                        "pmmd.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->pools[0].access.everyone);
+  EXPECT_TRUE(c->pools[0].access.allows(12345, 12345));
+  EXPECT_FALSE(c->pools[1].access.allows(12345, 12345));
+  EXPECT_TRUE(c->pools[1].access.allows(12345, 44));
+  ASSERT_EQ(c->devices.size(), 4u);
+  EXPECT_EQ(c->devices[0].access.uids, (std::vector<uint32_t>{1000}));
+  EXPECT_FALSE(c->devices[0].access.allows(1001, 1001));
+  EXPECT_TRUE(c->devices[1].access.allows(1001, 1001));
+  EXPECT_FALSE(c->devices[2].access.allows(1001, 1001));  // no keys: closed
+  EXPECT_TRUE(c->devices[3].access.everyone);             // default: open to all
+  const core::Quotas& q = c->ledger.quotas;
+  EXPECT_EQ(q.blocks_per_session, 100u);
+  EXPECT_EQ(q.blocks_per_uid, 400u);
+  EXPECT_EQ(q.exports_per_session, 10u);
+  EXPECT_EQ(q.exports_per_uid, 20u);
+  EXPECT_EQ(q.sysv_exports_per_session, 5u);
+  EXPECT_EQ(q.sysv_exports_per_uid, 6u);
+  EXPECT_EQ(q.block_granule, 64u << 10);
+
+  // Each contradiction is refused with its line and reason.
+  auto pool = [](const std::string& extra) { return std::string(kPool) + extra; };
+  std::string why = refusal(pool("everyone = true\nuids = [1000]\n"));
+  EXPECT_NE(why.find("everyone = true contradicts uids/gids"), std::string::npos) << why;
+  why = refusal(pool("uids = [1000, 1000]\n"));
+  EXPECT_NE(why.find("uids lists 1000 twice"), std::string::npos) << why;
+  why = refusal(pool("[devices.a]\npools = [\"general\", \"general\"]\n"));
+  EXPECT_NE(why.find("pools lists 'general' twice"), std::string::npos) << why;
+  why = refusal(pool("uids = [1000]\n[devices.a]\nuids = [2000]\n"));
+  EXPECT_NE(why.find("device a: uid 2000 may claim it but may use none of its pools: general "
+                     "(root; uids 1000)"),
+            std::string::npos)
+      << why;
+  why = refusal(pool("[devices.a]\neveryone = true\n"));
+  EXPECT_NE(why.find("device a: everyone may claim it but its pools are for root"),
+            std::string::npos)
+      << why;
+  why = refusal(pool("gids = [44]\n[devices.a]\ngids = [45]\n"));
+  EXPECT_NE(why.find("gid 45 may claim it but may use none"), std::string::npos) << why;
+  for (const char* k : {"uids = [1]", "everyone = true", "min = \"1MiB\"\npools = [\"general\"]"}) {
+    why = refusal(pool(std::string("[devices.default]\n") + k + "\n"));
+    EXPECT_NE(why.find("[devices.default] cannot have"), std::string::npos) << why;
+  }
+  why = refusal(pool("[limits]\nblocks_per_session = 10\nblocks_per_uid = 5\n"));
+  EXPECT_NE(why.find("blocks_per_session = 10 is above blocks_per_uid = 5"), std::string::npos)
+      << why;
+  why = refusal(pool("[limits]\nexports_per_uid = 0\n"));
+  EXPECT_NE(why.find("exports_per_uid must be a whole number, at least 1"), std::string::npos)
+      << why;
+  why = refusal(pool("[limits]\nblock_granule = 512\n"));
+  EXPECT_NE(why.find("block_granule 512 B must be a power of two from 1 KiB"), std::string::npos)
+      << why;
+  why = refusal(pool("[limits]\nblocks = 5\n"));
+  EXPECT_NE(why.find("unknown key 'blocks' in [limits]"), std::string::npos) << why;
 }
 
 TEST(Config, FilesAreReadAndAMissingOneIsNamed) {
