@@ -57,7 +57,7 @@ typedef enum pmm_status {
   PMM_OK = 0,
   PMM_E_INVALID = 1,      /* the request is wrong: size 0, bad alignment, bad name */
   PMM_E_NO_MEMORY = 2,    /* no free extent in any requested pool fits */
-  PMM_E_LIMIT = 3,        /* a device rule refused it: this device's max, or others' min */
+  PMM_E_LIMIT = 3,        /* a device rule (its max, others' min) or a quota ([limits]) */
   PMM_E_NOT_FOUND = 4,    /* no such pool, block or token */
   PMM_E_PERMISSION = 5,   /* this uid/gid may not use the pool */
   PMM_E_NO_DAEMON = 6,    /* nothing listens on the socket: is pmmd running? */

@@ -14,6 +14,12 @@
  *   get H | put H | unexport TOKEN      -> ok
  *   sysv H                              -> ok SHMID OFFSET SIZE
  *   info H                              -> ok ID SIZE OFFSET PHYS POOL
+ *   flood POOLS SIZE N                  -> ok N | err CODE after K: message
+ *       (N more blocks, kept outside the handles, until the first refusal)
+ *   exportall N LIFETIME_MS             -> ok N | err CODE after K: message
+ *       (exports the flooded blocks in turn, one import each)
+ *   sysvall                             -> ok K | err CODE after K: message
+ *       (a SysV export of every flooded block)
  *   quit                                -> (exits 0; EOF does the same)
  */
 #include <stdint.h>
@@ -29,6 +35,61 @@ static pmm_block* blocks[MAX_BLOCKS];
 static int n_blocks;
 
 static void reply_err(pmm_status s) { printf("err %d %s\n", (int)s, pmm_last_error()); }
+
+/* Blocks of "flood": as many as the daemon lends, for the quota tests. */
+static pmm_block** flooded;
+static size_t n_flooded, cap_flooded;
+
+static void reply_count(pmm_status s, unsigned long long done) {
+  if (s == PMM_OK)
+    printf("ok %llu\n", done);
+  else
+    printf("err %d after %llu: %s\n", (int)s, done, pmm_last_error());
+}
+
+static void flood(pmm_conn* conn, const char* pools, uint64_t size, unsigned long long n) {
+  pmm_status s = PMM_OK;
+  unsigned long long done = 0;
+  for (; done < n; done++) {
+    pmm_block* b = NULL;
+    if (n_flooded == cap_flooded) {
+      size_t cap = cap_flooded ? cap_flooded * 2 : 1024;
+      pmm_block** grown = realloc(flooded, cap * sizeof *grown);
+      if (grown == NULL) {
+        printf("err -1 after %llu: out of memory in the agent\n", done);
+        return;
+      }
+      flooded = grown;
+      cap_flooded = cap;
+    }
+    s = pmm_alloc(conn, pools, size, 0, 0, &b);
+    if (s != PMM_OK) break;
+    flooded[n_flooded++] = b;
+  }
+  reply_count(s, done);
+}
+
+static void export_all(unsigned long long n, uint32_t lifetime_ms) {
+  pmm_status s = PMM_OK;
+  unsigned long long done = 0;
+  for (; done < n && n_flooded > 0; done++) {
+    pmm_token t;
+    s = pmm_export(flooded[done % n_flooded], 1, lifetime_ms, &t);
+    if (s != PMM_OK) break;
+  }
+  reply_count(s, done);
+}
+
+static void sysv_all(void) {
+  pmm_status s = PMM_OK;
+  unsigned long long done = 0;
+  for (; done < n_flooded; done++) {
+    pmm_sysv_segment seg;
+    s = pmm_sysv_export(flooded[done], &seg);
+    if (s != PMM_OK) break;
+  }
+  reply_count(s, done);
+}
 
 static int add_block(pmm_block* b) {
   if (n_blocks == MAX_BLOCKS) return -1;
@@ -67,7 +128,13 @@ int main(int argc, char** argv) {
     if (cmd == NULL) continue;
     if (strcmp(cmd, "quit") == 0) break;
 
-    if (strcmp(cmd, "alloc") == 0 && a1 && a2) {
+    if (strcmp(cmd, "flood") == 0 && a1 && a2 && a3) {
+      flood(conn, a1, strtoull(a2, NULL, 0), strtoull(a3, NULL, 0));
+    } else if (strcmp(cmd, "exportall") == 0 && a1 && a2) {
+      export_all(strtoull(a1, NULL, 0), (uint32_t)strtoul(a2, NULL, 0));
+    } else if (strcmp(cmd, "sysvall") == 0) {
+      sysv_all();
+    } else if (strcmp(cmd, "alloc") == 0 && a1 && a2) {
       pmm_block* b = NULL;
       s = pmm_alloc(conn, a1, strtoull(a2, NULL, 0), a3 ? strtoull(a3, NULL, 0) : 0,
                     a4 ? (uint32_t)strtoul(a4, NULL, 0) : 0, &b);
