@@ -59,7 +59,7 @@ typedef enum pmm_status {
   PMM_E_NO_MEMORY = 2,    /* no free extent in any requested pool fits */
   PMM_E_LIMIT = 3,        /* a device rule (its max, others' min) or a quota ([limits]) */
   PMM_E_NOT_FOUND = 4,    /* no such pool, block or token */
-  PMM_E_PERMISSION = 5,   /* this uid/gid may not use the pool */
+  PMM_E_PERMISSION = 5,   /* this uid/gid may not use the pool or claim the device */
   PMM_E_NO_DAEMON = 6,    /* nothing listens on the socket: is pmmd running? */
   PMM_E_DISCONNECTED = 7, /* the daemon went away; the connection is dead */
   PMM_E_PROTOCOL = 8,     /* the daemon and library disagree on the protocol */
@@ -99,8 +99,10 @@ const char* pmm_status_name(pmm_status status);
 
 /* Connects to pmmd. `socket_path` NULL means the default: $PMM_SOCKET, else
  * $XDG_RUNTIME_DIR/pmm/pmm.sock, else /run/pmm/pmm.sock. `device` names this
- * client for the daemon's per-device limits (NULL or "" means "default").
- * PMM_E_NO_DAEMON when nothing listens there. */
+ * client for the daemon's per-device limits (NULL or "" means "default",
+ * charged per uid). PMM_E_NO_DAEMON when nothing listens there;
+ * PMM_E_PERMISSION when the config does not let this uid/gid claim that
+ * device (the message names who may). */
 pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** out);
 /* Closes the connection: every reference it still holds is dropped, every
  * block handle made through it is freed, the pool mappings are unmapped.

@@ -2,7 +2,7 @@
 //
 // Read from a TOML file (--config FILE) or, with no file, from the embedded
 // default: a 256 MiB `shmem` pool "general" and a 64 MiB `sysv` pool
-// "display", open to every local user. docs/config.md ("The config file")
+// "display", for pmmd's own uid and root only. docs/config.md ("The config file")
 // lists every key; in short:
 //
 //   [exports]                      # optional
@@ -13,18 +13,29 @@
 //   type = "shmem"                 # shmem | hugetlb | sysv
 //   size = "256MiB"
 //   strategy = "best_fit"          # or "tlsf"
-//   uids = [1000]  gids = [44]     # who may use it; both absent: everyone
+//   uids = [1000]  gids = [44]     # who may use it besides root and pmmd's uid
+//   everyone = true                # or: every local user (not with uids/gids)
 //   ...memory options: huge_page_size, huge_pages, numa_node, lock, populate,
 //      zero, sysv_uid, sysv_gid, sysv_mode
 //
 //   [devices.decoder]              # one table per device
 //   pools = ["dma", "general"]     # allowed, in the order tried
 //   max = "64MiB"  min = "16MiB"  alignment = "64KiB"  contiguous = false
+//   uids = [1000]  gids = [44]     # who may claim it; or everyone = true
+//
+//   [limits]                       # quotas per session and per uid
+//   blocks_per_session = 16384  blocks_per_uid = 65536
+//   exports_per_session = 4096  exports_per_uid = 16384
+//   sysv_exports_per_session = 4096  sysv_exports_per_uid = 16384
+//   block_granule = "4KiB"
 //
 // Every refusal is Errc::kInvalidArgument with a message that starts
 // "FILE:LINE:COLUMN: " and says what was wrong and what is accepted, for
 // syntax (from toml++) and for meaning alike: unknown keys, wrong types,
-// bad sizes, a device naming an unknown pool, mins that do not fit.
+// bad sizes, a device naming an unknown pool, mins that do not fit, and
+// contradictions (everyone with uids/gids, an id or pool named twice, a
+// device whose claimers may use none of its pools, a per-session limit
+// above its per-uid one).
 //
 // Usage:
 //   auto c = pmm::daemon::load_config("/etc/pmm/pmmd.toml");
@@ -67,7 +78,7 @@ struct Config {
 // naming the path.
 [[nodiscard]] Result<Config> load_config(const std::string& path);
 
-// A summary for the log: "pool general: shmem 256 MiB best_fit, every user".
+// A summary for the log: "pool general: shmem 256 MiB best_fit, for root".
 [[nodiscard]] std::vector<std::string> describe(const Config& c);
 
 }  // namespace pmm::daemon

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   bool kernel_info = false;
   app.add_option("-c,--config", config_path,
                  "TOML config file (default: built in: a 256 MiB shmem pool 'general' and a "
-                 "64 MiB sysv pool 'display', open to every local user)");
+                 "64 MiB sysv pool 'display', for pmmd's own uid and root only)");
   app.add_option("-s,--socket", socket_path,
                  "listening socket (default: $PMM_SOCKET, else $XDG_RUNTIME_DIR/pmm/pmm.sock, "
                  "else /run/pmm/pmm.sock)");
