@@ -134,6 +134,43 @@ max = "4MiB"
   std::printf("root answered in %.2f ms\n", root.answer_ms("general"));
 }
 
+TEST(Identity, TheBuiltInConfigLendsToPmmdsOwnUidAndRootOnly) {
+  DaemonProcess d;  // no --config: the embedded default
+  ASSERT_TRUE(d.ok()) << d.log();
+  auto stranger = nobody(d, "");
+  ASSERT_EQ(stranger->read_line(), "ready") << d.log();
+  for (const char* pool : {"general", "display"}) {
+    std::string r = ask(*stranger, std::string("alloc ") + pool + " 4096");
+    EXPECT_EQ(r.rfind("err 5 ", 0), 0u) << r;  // PMM_E_PERMISSION
+    EXPECT_NE(r.find("uid 65534"), std::string::npos) << r;
+  }
+  RootClient root(d, "", "general", 1 * kMiB);  // pmmd runs as root here
+  EXPECT_TRUE(root.intact());
+  auto printed = run_command({PMM_PMMD_PATH, "--print-default-config"});
+  EXPECT_EQ(printed.status, 0);
+  EXPECT_EQ(printed.out.find("\neveryone"), std::string::npos) << printed.out;
+  EXPECT_EQ(printed.out.find("0o666"), std::string::npos) << printed.out;
+}
+
+TEST(Identity, CheckConfigRefusesContradictionsWithTheReason) {
+  DaemonProcess d;  // for its private directory
+  std::string path = d.dir() + "/contradiction.toml";
+  std::ofstream(path) << "[pools.general]\ntype = \"shmem\"\nsize = \"16MiB\"\n"
+                         "uids = [1000]\n\n[devices.cam]\nuids = [65534]\n";
+  auto r = run_command({PMM_PMMD_PATH, "--check-config", "--config", path});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("device cam: uid 65534 may claim it but may use none of its pools"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(path) << "[pools.general]\ntype = \"shmem\"\nsize = \"16MiB\"\n"
+                         "everyone = true\ngids = [44]\n";
+  r = run_command({PMM_PMMD_PATH, "--check-config", "--config", path});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find(":4:12: [pools.general]: everyone = true contradicts uids/gids"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(Quotas, AFloodingUserMeetsItsLimitsAndTheDaemonStaysBounded) {
   DaemonProcess d(R"(
 [pools.general]
