@@ -83,6 +83,8 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   sr.serial = next_serial_++;
   devices_.session_opened(sr.device);
   std::string name = devices_.device(sr.device).config.name;
+  uid_sessions_.emplace(sr.info.uid, sr.info.id);
+  uid_device_change(sr.info.uid, sr.device, 0, 0, 1);
   sessions_.emplace(sr.info.id, std::move(sr));
   return name;
 }
@@ -95,6 +97,7 @@ Result<CloseSummary> Ledger::close_session(SessionId s) {
     BlockRecord& rec = blocks_.at(b);
     Hold h = rec.sessions.at(s);
     rec.sessions.erase(s);
+    uid_block_remove(it->second.info.uid, b);
     uint64_t n = h.references + (h.sysv ? 1 : 0);
     if (h.sysv) {
       --sysv_exports_;
@@ -111,6 +114,8 @@ Result<CloseSummary> Ledger::close_session(SessionId s) {
   }
   devices_.session_closed(it->second.device);
   tidy_use(it->second.info.uid);
+  uid_sessions_.erase({it->second.info.uid, s});
+  uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
   sessions_.erase(it);
   return sum;
 }
@@ -225,7 +230,10 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
   rec.sessions[sr.info.id] = Hold{.references = 1, .sysv = false};
   rec.total = 1;
   devices_.charge(sr.device, p, blk->size);
+  uid_device_change(sr.info.uid, sr.device, static_cast<int64_t>(blk->size), 1, 0);
   sr.blocks.insert(rec.info.id);
+  ++sr.references;
+  hold_added(sr, rec);
   BlockInfo info = rec.info;
   blocks_.emplace(info.id, std::move(rec));
   return info;
@@ -243,6 +251,7 @@ Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
   }
   ++h.references;
   ++(*rec)->total;
+  ++(*sr)->references;
   return h.references;
 }
 
@@ -253,9 +262,11 @@ Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
   if (!rec) return std::unexpected(rec.error());
   Hold& h = (*rec)->sessions.at(s);
   uint64_t left = --h.references;
+  --(*sr)->references;
   if (left == 0 && !h.sysv) {
     (*rec)->sessions.erase(s);
     (*sr)->blocks.erase(b);
+    hold_removed(**sr, **rec);
   }
   drop_reference(b);
   return left;
@@ -270,6 +281,7 @@ bool Ledger::drop_reference(BlockId b) {
   (void)pools_[rec.info.pool].pool->release(rec.info.offset);
   devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
   uint32_t uid = rec.uid;
+  uid_device_change(uid, rec.device, -static_cast<int64_t>(rec.info.size), -1, 0);
   blocks_.erase(it);
   --use_of(uid).blocks;
   tidy_use(uid);

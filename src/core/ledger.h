@@ -148,23 +148,49 @@ struct CloseSummary {
 };
 
 // ---- admin views ----------------------------------------------------------
+//
+// Who sees what. The daemon decides who the viewer is (its uid from
+// SO_PEERCRED, whether it is an admin, whether it may see physical
+// addresses) and passes that as plain values; the ledger only filters.
+//   - A viewer that is not `all` sees the sessions of its own uid, and the
+//     blocks that a session of its uid holds (references or a SysV export)
+//     or that its uid exported; in those blocks only its own uid's holders
+//     are listed, the others are counted in `hidden_holders`. It sees the
+//     devices its uid uses, with its own uid's usage only.
+//   - `all` (an admin) sees every session, block, holder and device.
+//   - Physical addresses only when `phys`; otherwise 0, with phys_hidden.
+//   - Token bits only to the exporter's uid, admin or not: everyone else
+//     who sees an export sees its deadline and imports left, not its token.
+// Every listing is a page after a cursor (ids are never reused), ordered by
+// id, and costs O(log n + page): blocks come from an ordered table (all) or
+// a per-uid index (own), session and device usage are running counters.
+
+struct Viewer {
+  uint32_t uid = 0;
+  bool all = false;   // an admin: every user's sessions, blocks and exports
+  bool phys = false;  // may see physical addresses
+};
 
 struct HolderView {
   enum class Kind { kSession, kExport, kSysvExport } kind = Kind::kSession;
   SessionId session = 0;      // kSession, kSysvExport; the exporter for kExport
   int32_t pid = 0;            // of that session (kept after it closed, for exports)
+  uint32_t uid = 0;           // of that session
   std::string device{};       // of that session
   uint64_t references = 0;    // kSession: its count; others: 1
-  Token token{};              // kExport
+  Token token{};              // kExport, when token_shown; zero otherwise
+  bool token_shown = false;   // kExport: the viewer is the exporter's uid
   uint32_t imports_left = 0;  // kExport
   SteadyTime deadline{};      // kExport
 };
 
 struct BlockView {
-  BlockInfo info{};
+  BlockInfo info{};  // phys 0 when phys_hidden
+  bool phys_hidden = false;
   std::string device{};  // charged to
   uint64_t references = 0;
-  std::vector<HolderView> holders{};
+  std::vector<HolderView> holders{};  // those the viewer may see
+  uint64_t hidden_holders = 0;        // holders of other uids, not listed
 };
 
 struct SessionView {
@@ -173,6 +199,22 @@ struct SessionView {
   uint64_t blocks = 0;
   uint64_t references = 0;
   uint64_t bytes = 0;  // sizes of the blocks it holds
+};
+
+// A device as one viewer sees it: an admin the device's totals, anyone else
+// its own uid's part (used, blocks, sessions). Limits are the device's.
+struct DeviceView {
+  size_t index = 0;  // into Ledger::devices(); +1 is the listing's cursor id
+  const Device* device = nullptr;
+  uint64_t used = 0;
+  uint64_t blocks = 0;
+  uint64_t sessions = 0;
+};
+
+template <typename T>
+struct ViewPage {
+  std::vector<T> items{};
+  bool more = false;  // items remain after the last one
 };
 
 struct PoolView {
@@ -247,6 +289,17 @@ class Ledger {
   [[nodiscard]] uint64_t export_count() const;
   [[nodiscard]] std::optional<size_t> find_pool(std::string_view name) const;
   [[nodiscard]] Result<BlockInfo> block(BlockId b) const;
+  [[nodiscard]] size_t session_count() const { return sessions_.size(); }
+  // Pages of what `viewer` may see (see "admin views" above): the items
+  // with id > after, in id order, at most `limit` (>= 1). Devices' ids are
+  // their index + 1.
+  [[nodiscard]] ViewPage<BlockView> blocks(const Viewer& viewer, BlockId after, size_t limit) const;
+  [[nodiscard]] ViewPage<SessionView> sessions(const Viewer& viewer, SessionId after,
+                                               size_t limit) const;
+  [[nodiscard]] ViewPage<DeviceView> devices(const Viewer& viewer, uint64_t after,
+                                             size_t limit) const;
+  // Everything, as an admin with physical addresses sees it, and every
+  // token (which no listing shows). O(n): tests and debugging.
   [[nodiscard]] std::vector<BlockView> blocks() const;
   [[nodiscard]] std::vector<SessionView> sessions() const;
   [[nodiscard]] std::span<const Device> devices() const { return devices_.all(); }
@@ -276,7 +329,7 @@ class Ledger {
     std::map<SessionId, Hold> sessions;
     std::set<Token> exports;
     uint64_t total = 0;
-    uint32_t uid = 0;  // of the allocating session; its blocks_per_uid
+    uint32_t uid = 0;  // of the allocating session: its blocks_per_uid and device usage
   };
   struct SessionRecord {
     SessionInfo info;
@@ -285,6 +338,14 @@ class Ledger {
     uint64_t serial = 0;       // unique over the ledger's life (ids may be reused)
     uint64_t exports = 0;      // live tokens it made
     uint64_t sysv_exports = 0;
+    uint64_t references = 0;   // sum of its Holds' references (for views)
+    uint64_t bytes = 0;        // sizes of `blocks` (for views)
+  };
+  // One uid's use of one device, for the views of non-admins.
+  struct UidDeviceUse {
+    uint64_t bytes = 0;
+    uint64_t blocks = 0;
+    uint64_t sessions = 0;
   };
   struct Export {
     BlockId block = 0;
@@ -328,11 +389,30 @@ class Ledger {
   SessionRecord* live_exporter(const Export& e);
   Status check_quota_invariants() const;
 
+  // View indexes (ledger_views.cc); every change to a Hold's existence, an
+  // export or a device charge goes through these.
+  void hold_added(SessionRecord& sr, const BlockRecord& rec);
+  void hold_removed(SessionRecord& sr, const BlockRecord& rec);
+  void uid_block_add(uint32_t uid, BlockId b);
+  void uid_block_remove(uint32_t uid, BlockId b);
+  void uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64_t blocks,
+                         int64_t sessions);
+  // every_token: the test-only blocks() shows every token.
+  BlockView view(const Viewer& viewer, const BlockRecord& rec, bool every_token = false) const;
+  Status check_view_indexes() const;
+  SessionView view(const SessionRecord& sr) const;
+
   std::vector<LedgerPool> pools_{};
   DeviceTable devices_;
   LedgerOptions options_;
   std::map<BlockId, BlockRecord> blocks_;
-  std::unordered_map<SessionId, SessionRecord> sessions_;
+  std::map<SessionId, SessionRecord> sessions_;  // ordered: the listing's cursor
+  // Views: (uid, block) -> how many of that uid's sessions hold the block
+  // plus how many exports of it that uid made; (uid, session) for each
+  // open session; (uid, device) -> that uid's use of the device.
+  std::map<std::pair<uint32_t, BlockId>, uint32_t> uid_blocks_;
+  std::set<std::pair<uint32_t, SessionId>> uid_sessions_;
+  std::map<std::pair<uint32_t, size_t>, UidDeviceUse> uid_devices_;
   std::unordered_map<Token, Export> exports_;
   std::set<std::pair<SteadyTime, Token>> deadlines_;
   // Recently ended tokens and why, so a late import says "expired" rather

@@ -48,6 +48,7 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
   deadlines_.emplace(e.deadline, t);
   exports_.emplace(t, e);
   (*rec)->exports.insert(t);
+  uid_block_add(e.exporter_uid, b);
   ++(*rec)->total;
   ++(*sr)->exports;
   ++use_of(e.exporter_uid).exports;
@@ -97,7 +98,8 @@ Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime n
   }
   ++h.references;
   ++rec.total;
-  (*sr)->blocks.insert(b);
+  ++(*sr)->references;
+  if ((*sr)->blocks.insert(b).second) hold_added(**sr, rec);
   BlockInfo info = rec.info;
   if (--it->second.imports_left == 0) remove_export(t, DeadReason::kUsedUp);
   return info;
@@ -184,6 +186,7 @@ Status Ledger::sysv_unexport(SessionId s, BlockId b) {
   if (h->references == 0) {
     it->second.sessions.erase(s);
     (*sr)->blocks.erase(b);
+    hold_removed(**sr, it->second);
   }
   drop_reference(b);
   return {};
@@ -212,6 +215,7 @@ void Ledger::remove_export(Token t, DeadReason why) {
   tidy_use(e.exporter_uid);
   deadlines_.erase({e.deadline, t});
   blocks_.at(e.block).exports.erase(t);
+  uid_block_remove(e.exporter_uid, e.block);
   remember_dead(t, why);
   drop_reference(e.block);
 }

@@ -11,45 +11,186 @@ Result<BlockInfo> Ledger::block(BlockId b) const {
   return it->second.info;
 }
 
+// ---- indexes ------------------------------------------------------------------
+
+void Ledger::hold_added(SessionRecord& sr, const BlockRecord& rec) {
+  sr.bytes += rec.info.size;
+  uid_block_add(sr.info.uid, rec.info.id);
+}
+
+void Ledger::hold_removed(SessionRecord& sr, const BlockRecord& rec) {
+  sr.bytes -= rec.info.size;
+  uid_block_remove(sr.info.uid, rec.info.id);
+}
+
+void Ledger::uid_block_add(uint32_t uid, BlockId b) { ++uid_blocks_[{uid, b}]; }
+
+void Ledger::uid_block_remove(uint32_t uid, BlockId b) {
+  auto it = uid_blocks_.find({uid, b});
+  if (it != uid_blocks_.end() && --it->second == 0) uid_blocks_.erase(it);
+}
+
+void Ledger::uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64_t blocks,
+                               int64_t sessions) {
+  UidDeviceUse& u = uid_devices_[{uid, device}];
+  u.bytes += static_cast<uint64_t>(bytes);  // two's complement: adds a negative
+  u.blocks += static_cast<uint64_t>(blocks);
+  u.sessions += static_cast<uint64_t>(sessions);
+  if (u.bytes == 0 && u.blocks == 0 && u.sessions == 0) uid_devices_.erase({uid, device});
+}
+
+// ---- views --------------------------------------------------------------------
+
+BlockView Ledger::view(const Viewer& viewer, const BlockRecord& rec, bool every_token) const {
+  BlockView v;
+  v.info = rec.info;
+  if (!viewer.phys && v.info.phys != 0) {
+    v.info.phys = 0;
+    v.phys_hidden = true;
+  }
+  v.device = devices_.device(rec.device).config.name;
+  v.references = rec.total;
+  for (const auto& [s, h] : rec.sessions) {
+    const SessionRecord& sr = sessions_.at(s);
+    if (!viewer.all && sr.info.uid != viewer.uid) {
+      v.hidden_holders += (h.references > 0 ? 1 : 0) + (h.sysv ? 1 : 0);
+      continue;
+    }
+    HolderView hv;
+    hv.session = s;
+    hv.pid = sr.info.pid;
+    hv.uid = sr.info.uid;
+    hv.device = devices_.device(sr.device).config.name;
+    if (h.references > 0) {
+      hv.references = h.references;
+      v.holders.push_back(hv);
+    }
+    if (h.sysv) {
+      hv.kind = HolderView::Kind::kSysvExport;
+      hv.references = 1;
+      v.holders.push_back(std::move(hv));
+    }
+  }
+  for (const Token& t : rec.exports) {
+    const Export& e = exports_.at(t);
+    if (!viewer.all && e.exporter_uid != viewer.uid) {
+      ++v.hidden_holders;
+      continue;
+    }
+    HolderView hv;
+    hv.kind = HolderView::Kind::kExport;
+    hv.session = e.exporter;
+    hv.pid = e.exporter_pid;
+    hv.uid = e.exporter_uid;
+    hv.device = devices_.device(e.exporter_device).config.name;
+    hv.references = 1;
+    // Even an admin does not get the bits: whoever has them can import.
+    hv.token_shown = every_token || e.exporter_uid == viewer.uid;
+    if (hv.token_shown) hv.token = t;
+    hv.imports_left = e.imports_left;
+    hv.deadline = e.deadline;
+    v.holders.push_back(std::move(hv));
+  }
+  return v;
+}
+
+SessionView Ledger::view(const SessionRecord& sr) const {
+  return SessionView{.info = sr.info,
+                     .device = devices_.device(sr.device).config.name,
+                     .blocks = sr.blocks.size(),
+                     .references = sr.references,
+                     .bytes = sr.bytes};
+}
+
+ViewPage<BlockView> Ledger::blocks(const Viewer& viewer, BlockId after, size_t limit) const {
+  ViewPage<BlockView> page;
+  limit = std::max<size_t>(limit, 1);
+  if (viewer.all) {
+    for (auto it = blocks_.upper_bound(after); it != blocks_.end(); ++it) {
+      if (page.items.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.items.push_back(view(viewer, it->second));
+    }
+    return page;
+  }
+  // after + 1 cannot wrap past a real id: ids start at 1 and count up.
+  for (auto it = uid_blocks_.lower_bound({viewer.uid, after + 1});
+       it != uid_blocks_.end() && it->first.first == viewer.uid && after != UINT64_MAX; ++it) {
+    if (page.items.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.items.push_back(view(viewer, blocks_.at(it->first.second)));
+  }
+  return page;
+}
+
+ViewPage<SessionView> Ledger::sessions(const Viewer& viewer, SessionId after, size_t limit) const {
+  ViewPage<SessionView> page;
+  limit = std::max<size_t>(limit, 1);
+  if (viewer.all) {
+    for (auto it = sessions_.upper_bound(after); it != sessions_.end(); ++it) {
+      if (page.items.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.items.push_back(view(it->second));
+    }
+    return page;
+  }
+  for (auto it = uid_sessions_.upper_bound({viewer.uid, after});
+       it != uid_sessions_.end() && it->first == viewer.uid; ++it) {
+    if (page.items.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.items.push_back(view(sessions_.at(it->second)));
+  }
+  return page;
+}
+
+ViewPage<DeviceView> Ledger::devices(const Viewer& viewer, uint64_t after, size_t limit) const {
+  ViewPage<DeviceView> page;
+  limit = std::max<size_t>(limit, 1);
+  auto all = devices_.all();
+  if (viewer.all) {
+    for (size_t i = std::min<uint64_t>(after, all.size()); i < all.size(); ++i) {
+      if (page.items.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.items.push_back(DeviceView{.index = i,
+                                      .device = &all[i],
+                                      .used = all[i].used_bytes,
+                                      .blocks = all[i].blocks,
+                                      .sessions = all[i].sessions});
+    }
+    return page;
+  }
+  // Device ids are index + 1, so "id > after" is "index >= after".
+  for (auto it = uid_devices_.lower_bound({viewer.uid, std::min<uint64_t>(after, SIZE_MAX)});
+       it != uid_devices_.end() && it->first.first == viewer.uid; ++it) {
+    if (page.items.size() == limit) {
+      page.more = true;
+      break;
+    }
+    size_t i = it->first.second;
+    page.items.push_back(DeviceView{.index = i,
+                                    .device = &all[i],
+                                    .used = it->second.bytes,
+                                    .blocks = it->second.blocks,
+                                    .sessions = it->second.sessions});
+  }
+  return page;
+}
+
 std::vector<BlockView> Ledger::blocks() const {
   std::vector<BlockView> out;
   out.reserve(blocks_.size());
-  for (const auto& [id, rec] : blocks_) {
-    BlockView v;
-    v.info = rec.info;
-    v.device = devices_.device(rec.device).config.name;
-    v.references = rec.total;
-    for (const auto& [s, h] : rec.sessions) {
-      const SessionRecord& sr = sessions_.at(s);
-      HolderView hv;
-      hv.session = s;
-      hv.pid = sr.info.pid;
-      hv.device = devices_.device(sr.device).config.name;
-      if (h.references > 0) {
-        hv.references = h.references;
-        v.holders.push_back(hv);
-      }
-      if (h.sysv) {
-        hv.kind = HolderView::Kind::kSysvExport;
-        hv.references = 1;
-        v.holders.push_back(std::move(hv));
-      }
-    }
-    for (const Token& t : rec.exports) {
-      const Export& e = exports_.at(t);
-      HolderView hv;
-      hv.kind = HolderView::Kind::kExport;
-      hv.session = e.exporter;
-      hv.pid = e.exporter_pid;
-      hv.device = devices_.device(e.exporter_device).config.name;
-      hv.references = 1;
-      hv.token = t;
-      hv.imports_left = e.imports_left;
-      hv.deadline = e.deadline;
-      v.holders.push_back(std::move(hv));
-    }
-    out.push_back(std::move(v));
-  }
+  Viewer admin{.uid = 0, .all = true, .phys = true};
+  for (const auto& [id, rec] : blocks_) out.push_back(view(admin, rec, /*every_token=*/true));
   return out;
 }
 
@@ -58,21 +199,7 @@ uint64_t Ledger::export_count() const { return exports_.size() + sysv_exports_; 
 std::vector<SessionView> Ledger::sessions() const {
   std::vector<SessionView> out;
   out.reserve(sessions_.size());
-  for (const auto& [id, sr] : sessions_) {
-    SessionView v;
-    v.info = sr.info;
-    v.device = devices_.device(sr.device).config.name;
-    for (BlockId b : sr.blocks) {
-      const BlockRecord& rec = blocks_.at(b);
-      const Hold& h = rec.sessions.at(id);
-      ++v.blocks;
-      v.references += h.references;
-      v.bytes += rec.info.size;
-    }
-    out.push_back(std::move(v));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const SessionView& a, const SessionView& b) { return a.info.id < b.info.id; });
+  for (const auto& [id, sr] : sessions_) out.push_back(view(sr));
   return out;
 }
 
@@ -93,6 +220,54 @@ std::vector<PoolView> Ledger::pools() const {
                            .blocks = st.alloc.live_blocks});
   }
   return out;
+}
+
+// The view indexes against the records they summarise, rebuilt from scratch.
+Status Ledger::check_view_indexes() const {
+  std::map<std::pair<uint32_t, BlockId>, uint32_t> uid_blocks;
+  std::map<std::pair<uint32_t, size_t>, UidDeviceUse> uid_devices;
+  for (const auto& [id, rec] : blocks_) {
+    for (const auto& [s, h] : rec.sessions) ++uid_blocks[{sessions_.at(s).info.uid, id}];
+    for (const Token& t : rec.exports) ++uid_blocks[{exports_.at(t).exporter_uid, id}];
+    UidDeviceUse& u = uid_devices[{rec.uid, rec.device}];
+    u.bytes += rec.info.size;
+    ++u.blocks;
+  }
+  for (const auto& [id, sr] : sessions_) {
+    ++uid_devices[{sr.info.uid, sr.device}].sessions;
+    uint64_t refs = 0, bytes = 0;
+    for (BlockId b : sr.blocks) {
+      const BlockRecord& rec = blocks_.at(b);
+      refs += rec.sessions.at(id).references;
+      bytes += rec.info.size;
+    }
+    if (refs != sr.references || bytes != sr.bytes || !uid_sessions_.contains({sr.info.uid, id})) {
+      return fail(Errc::kSystem,
+                  "invariant: session {} counts {} references / {} bytes, its holds {} / {}", id,
+                  sr.references, sr.bytes, refs, bytes);
+    }
+  }
+  if (uid_sessions_.size() != sessions_.size()) {
+    return fail(Errc::kSystem, "invariant: {} sessions but {} in the uid index", sessions_.size(),
+                uid_sessions_.size());
+  }
+  if (uid_blocks != uid_blocks_) {
+    return fail(Errc::kSystem, "invariant: the uid -> block index has {} entries, the holds say {}",
+                uid_blocks_.size(), uid_blocks.size());
+  }
+  if (uid_devices.size() != uid_devices_.size()) {
+    return fail(Errc::kSystem, "invariant: {} (uid, device) uses recorded, the records say {}",
+                uid_devices_.size(), uid_devices.size());
+  }
+  for (const auto& [key, u] : uid_devices) {
+    auto it = uid_devices_.find(key);
+    if (it == uid_devices_.end() || it->second.bytes != u.bytes || it->second.blocks != u.blocks ||
+        it->second.sessions != u.sessions) {
+      return fail(Errc::kSystem, "invariant: uid {} device {} use disagrees with the records",
+                  key.first, key.second);
+    }
+  }
+  return {};
 }
 
 Status Ledger::check_invariants() const {
@@ -197,6 +372,7 @@ Status Ledger::check_invariants() const {
   if (sysv != sysv_exports_) {
     return fail(Errc::kSystem, "invariant: {} SysV exports counted, {} held", sysv_exports_, sysv);
   }
+  if (auto v = check_view_indexes(); !v) return v;
   if (dead_.size() != dead_order_.size()) {
     return fail(Errc::kSystem, "invariant: {} dead tokens but {} in order", dead_.size(),
                 dead_order_.size());

@@ -46,7 +46,9 @@ constexpr std::array<std::string_view, 16> kPoolKeys{
 constexpr std::array<std::string_view, 9> kDeviceKeys{
     "pools", "max", "min", "alignment", "contiguous", "uids", "gids", "everyone", "description"};
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
-constexpr std::array<std::string_view, 4> kTopKeys{"pools", "devices", "exports", "limits"};
+constexpr std::array<std::string_view, 2> kAdminKeys{"uids", "gids"};
+constexpr std::array<std::string_view, 5> kTopKeys{"pools", "devices", "exports", "limits",
+                                                  "admin"};
 // [limits] keys the ledger enforces (core::Quotas).
 constexpr std::array<std::string_view, 7> kQuotaKeys{
     "blocks_per_session",       "blocks_per_uid",       "exports_per_session", "exports_per_uid",
@@ -587,6 +589,19 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
     if (auto s = parse_quotas(p, *t, c.ledger.quotas); !s) return std::unexpected(s.error());
   }
 
+  if (const toml::node* a = root.get("admin")) {
+    const toml::table* t = a->as_table();
+    if (!t) return p.err(*a, "admin must be a table: [admin] with uids and/or gids");
+    if (auto s = p.known_keys(*t, "[admin]", kAdminKeys); !s) return std::unexpected(s.error());
+    for (auto [k, field] : {std::pair{"uids", &c.admin.uids}, std::pair{"gids", &c.admin.gids}}) {
+      if (const toml::node* n = t->get(k)) {
+        auto v = p.ids(*n, k);
+        if (!v) return std::unexpected(v.error());
+        *field = std::move(*v);
+      }
+    }
+  }
+
   // The same rules the ledger enforces, as a last check that nothing above
   // let through what the daemon would then refuse without a line number.
   std::vector<std::string> names;
@@ -627,6 +642,28 @@ std::vector<std::string> describe(const Config& c) {
   out.push_back(fmt::format("exports: default lifetime {}, at most {}",
                             format_duration(c.ledger.default_export_lifetime),
                             format_duration(c.ledger.max_export_lifetime)));
+  out.push_back(
+      fmt::format("admins (see every user's sessions, blocks, exports): {}", c.admin.describe()));
+  return out;
+}
+
+bool AdminAccess::includes(uint32_t uid, uint32_t gid, std::span<const uint32_t> groups) const {
+  auto has = [](const std::vector<uint32_t>& v, uint32_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  if (uid == 0 || has(uids, uid) || has(gids, gid)) return true;
+  return std::any_of(groups.begin(), groups.end(), [&](uint32_t g) { return has(gids, g); });
+}
+
+std::string AdminAccess::describe() const {
+  std::string out = "root";
+  auto add = [&](std::string_view what, const std::vector<uint32_t>& ids) {
+    if (ids.empty()) return;
+    out += fmt::format("; {} ", what);
+    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", ids[i]);
+  };
+  add("uids", uids);
+  add("gids", gids);
   return out;
 }
 

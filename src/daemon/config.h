@@ -18,6 +18,9 @@
 //   ...memory options: huge_page_size, huge_pages, numa_node, lock, populate,
 //      zero, sysv_uid, sysv_gid, sysv_mode
 //
+//   [admin]                        # optional: who sees every user's views
+//   uids = [1000]  gids = [4]      # besides root
+//
 //   [devices.decoder]              # one table per device
 //   pools = ["dma", "general"]     # allowed, in the order tried
 //   max = "64MiB"  min = "16MiB"  alignment = "64KiB"  contiguous = false
@@ -44,6 +47,7 @@
 // Thread safety: pure functions; a Config is a plain value.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,11 +65,23 @@ struct PoolConfig {
   uint32_t line = 0;  // where the pool's table starts, for later messages
 };
 
+// Who sees every user's sessions, blocks and exports ([admin]): root
+// always, these uids, and members of these gids (as primary or
+// supplementary group). Everyone else sees their own uid's only.
+struct AdminAccess {
+  std::vector<uint32_t> uids{};
+  std::vector<uint32_t> gids{};
+  [[nodiscard]] bool includes(uint32_t uid, uint32_t gid, std::span<const uint32_t> groups) const;
+  // "root; uids 1000; gids 4"
+  [[nodiscard]] std::string describe() const;
+};
+
 struct Config {
   std::string source{};  // the file, or "(built-in default)"
   std::vector<PoolConfig> pools{};
   std::vector<core::DeviceConfig> devices{};
   core::LedgerOptions ledger{};
+  AdminAccess admin{};
 };
 
 // The embedded default, as TOML text (it is parsed like any file).

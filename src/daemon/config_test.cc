@@ -136,6 +136,30 @@ TEST(Config, UnknownKeysAreRefusedWithTheKeysThatExist) {
   EXPECT_EQ(why.rfind("pmmd.toml:4:", 0), 0u) << why;
 }
 
+TEST(Config, AdminNamesUidsAndGidsBesidesRoot) {
+  auto c = parse_config(std::string(kPool) + "[admin]\nuids = [1000]\ngids = [4, 27]\n", "t");
+  ASSERT_TRUE(c) << c.error().describe();
+  EXPECT_EQ(c->admin.uids, (std::vector<uint32_t>{1000}));
+  EXPECT_EQ(c->admin.gids, (std::vector<uint32_t>{4, 27}));
+  const std::vector<uint32_t> none, wheel{27};
+  EXPECT_TRUE(c->admin.includes(0, 0, none));         // root always
+  EXPECT_TRUE(c->admin.includes(1000, 1000, none));   // by uid
+  EXPECT_TRUE(c->admin.includes(2000, 4, none));      // by primary gid
+  EXPECT_TRUE(c->admin.includes(2000, 2000, wheel));  // by supplementary group
+  EXPECT_FALSE(c->admin.includes(2000, 2000, none));
+  EXPECT_EQ(c->admin.describe(), "root; uids 1000; gids 4, 27");
+  // None: root only.
+  auto d = parse_config(kPool, "t");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->admin.includes(1000, 1000, none));
+  EXPECT_NE(
+      refusal(std::string(kPool) + "[admin]\nusers = [1]\n").find("unknown key 'users' in [admin]"),
+      std::string::npos);
+  EXPECT_NE(refusal(std::string(kPool) + "[admin]\ngids = [\"wheel\"]\n").find("numeric id"),
+            std::string::npos);
+  EXPECT_NE(refusal("admin = 1\n" + std::string(kPool)).find("[admin]"), std::string::npos);
+}
+
 TEST(Config, BadValuesSayWhatIsAccepted) {
   struct Case {
     std::string text;

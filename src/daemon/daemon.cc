@@ -3,7 +3,10 @@
 
 #include <array>
 
+#include <linux/capability.h>
+
 #include "daemon/kernel_report.h"
+#include "os/peer.h"
 #include "proto/channel.h"
 #include "proto/codec.h"
 
@@ -51,6 +54,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   std::unique_ptr<Daemon> d(new Daemon(std::move(socket_path), std::move(options),
                                        std::move(*ledger), std::move(*epoll), std::move(*timer),
                                        std::move(*wakeup)));
+  d->service_.set_admins(std::move(config.admin));
   if (d->options_.handle_signals) {
     auto s = os::SignalFd::create();
     if (!s) return std::unexpected(s.error());
@@ -161,6 +165,9 @@ void Daemon::accept_all() {
     Session s;
     s.state.id = id;
     s.state.peer = *cred;
+    // For what its views show (Service::viewer); read now, as it connected.
+    if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+    s.state.cap_sys_admin = os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
     s.fd = std::move(fd);
     sessions_.emplace(id, std::move(s));
   }

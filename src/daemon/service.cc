@@ -214,7 +214,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
           proto::StatsReply st;
-          st.sessions = l.sessions().size();
+          st.sessions = l.session_count();
           st.exports = l.export_count();
           for (size_t i = 0; i < l.pool_count(); ++i) {
             st.pools.push_back(pool_info(i, s));
@@ -223,11 +223,11 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           }
           return Reply{.message = reply(id, std::move(st))};
         } else if constexpr (std::is_same_v<T, proto::ListBlocks>) {
-          return list_blocks(id, req);
+          return list_blocks(s, id, req, now);
         } else if constexpr (std::is_same_v<T, proto::ListSessions>) {
-          return list_sessions(id, req);
+          return list_sessions(s, id, req);
         } else if constexpr (std::is_same_v<T, proto::ListDevices>) {
-          return list_devices(id, req);
+          return list_devices(s, id, req);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/ledger.h"
+#include "daemon/config.h"
 #include "daemon/log.h"
 #include "os/socket.h"
 #include "proto/messages.h"
@@ -32,6 +33,10 @@ namespace pmm::daemon {
 struct SessionState {
   core::SessionId id = 0;
   os::PeerCredentials peer{};
+  // Set by the loop when it accepts (os/peer.h), for what views show: the
+  // peer's supplementary groups, and whether it held CAP_SYS_ADMIN.
+  std::vector<uint32_t> groups{};
+  bool cap_sys_admin = false;
   bool greeted = false;
   std::string device{};  // resolved by the ledger, after Hello
   std::vector<bool> fd_sent{};
@@ -47,6 +52,7 @@ struct Reply {
 class Service {
  public:
   Service(std::unique_ptr<core::Ledger> ledger, const Log& log);
+  void set_admins(AdminAccess admins) { admins_ = std::move(admins); }
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
   // The session's socket closed (or the loop drops it): every reference
@@ -58,18 +64,25 @@ class Service {
   [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
   // "session 3 (pid 1234, uid 1000, device decoder)"
   [[nodiscard]] static std::string who(const SessionState& s);
+  // What the session's listings show (see core/ledger.h "admin views"):
+  // all for admins; physical addresses to a peer that could read them from
+  // pagemap itself, i.e. uid 0 when it connected and CAP_SYS_ADMIN.
+  [[nodiscard]] core::Viewer viewer(const SessionState& s) const;
 
  private:
   Reply error(const SessionState& s, uint32_t request_id, const Error& e, std::string_view what);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
   proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
-  Reply list_blocks(uint32_t request_id, const proto::ListBlocks& r) const;
-  Reply list_sessions(uint32_t request_id, const proto::ListSessions& r) const;
-  Reply list_devices(uint32_t request_id, const proto::ListDevices& r) const;
+  Reply list_blocks(const SessionState& s, uint32_t request_id, const proto::ListBlocks& r,
+                    core::SteadyTime now) const;
+  Reply list_sessions(const SessionState& s, uint32_t request_id,
+                      const proto::ListSessions& r) const;
+  Reply list_devices(const SessionState& s, uint32_t request_id, const proto::ListDevices& r) const;
 
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;
+  AdminAccess admins_{};
 };
 
 }  // namespace pmm::daemon

@@ -1,5 +1,5 @@
-// Service: admin listings (paginated), session close and expiry; see
-// service.h.
+// Service: the listings (paginated, filtered by who asks), session close
+// and expiry; see service.h.
 #include <algorithm>
 #include <limits>
 
@@ -40,48 +40,64 @@ proto::HolderKind holder_kind(core::HolderView::Kind k) {
 
 }  // namespace
 
-Reply Service::list_blocks(uint32_t request_id, const proto::ListBlocks& r) const {
+core::Viewer Service::viewer(const SessionState& s) const {
+  // The kernel shows pagemap's frame numbers only to CAP_SYS_ADMIN; a
+  // client gets from us no more than it could read itself. uid 0 is the
+  // uid it had when it connected (SO_PEERCRED), so a socket handed to a
+  // process that later gains the capability (a setuid exec) does not count.
+  return core::Viewer{.uid = s.peer.uid,
+                      .all = admins_.includes(s.peer.uid, s.peer.gid, s.groups),
+                      .phys = s.peer.uid == 0 && s.cap_sys_admin};
+}
+
+Reply Service::list_blocks(const SessionState& s, uint32_t request_id, const proto::ListBlocks& r,
+                           core::SteadyTime now) const {
   proto::BlockList out;
-  size_t limit = page_size(r.limit, proto::kMaxBlocksPerPage);
-  for (const auto& v : ledger_->blocks()) {  // in id order
-    if (v.info.id <= r.after_id) continue;
-    if (out.blocks.size() == limit) {
-      out.more = true;
-      break;
-    }
+  auto page = ledger_->blocks(viewer(s), r.after_id, page_size(r.limit, proto::kMaxBlocksPerPage));
+  for (const auto& v : page.items) {
     proto::BlockEntry e{.id = v.info.id,
                         .pool_index = static_cast<uint32_t>(v.info.pool),
                         .offset = v.info.offset,
                         .size = v.info.size,
                         .phys = v.info.phys,
-                        .refcount = clamp32(v.references)};
+                        .phys_hidden = v.phys_hidden,
+                        .refcount = clamp32(v.references),
+                        .holders_omitted = clamp32(v.hidden_holders)};
     for (const auto& h : v.holders) {
       if (e.holders.size() == proto::kMaxHoldersPerBlock) {
-        ++e.holders_omitted;
+        e.holders_omitted = clamp32(uint64_t{e.holders_omitted} + 1);
         continue;
       }
-      e.holders.push_back(proto::Holder{
-          .kind = holder_kind(h.kind),
-          .id = h.kind == core::HolderView::Kind::kExport ? token_id(h.token) : h.session,
-          .pid = h.pid,
-          .device = h.device,
-          .references = clamp32(h.references)});
+      bool is_export = h.kind == core::HolderView::Kind::kExport;
+      uint64_t expires = 0;
+      if (is_export && h.deadline > now) {
+        expires = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(h.deadline - now).count());
+      }
+      e.holders.push_back(
+          proto::Holder{.kind = holder_kind(h.kind),
+                        .id = is_export ? (h.token_shown ? token_id(h.token) : 0) : h.session,
+                        .pid = h.pid,
+                        .device = h.device,
+                        .references = clamp32(h.references),
+                        .uid = h.uid,
+                        .token_shown = is_export && h.token_shown,
+                        .imports_left = h.imports_left,
+                        .expires_ms = expires});
     }
     out.next_after_id = v.info.id;
     out.blocks.push_back(std::move(e));
   }
+  out.more = page.more;
   return Reply{.message = proto::Message{.request_id = request_id, .body = std::move(out)}};
 }
 
-Reply Service::list_sessions(uint32_t request_id, const proto::ListSessions& r) const {
+Reply Service::list_sessions(const SessionState& s, uint32_t request_id,
+                             const proto::ListSessions& r) const {
   proto::SessionList out;
-  size_t limit = page_size(r.limit, proto::kMaxSessionsPerPage);
-  for (const auto& v : ledger_->sessions()) {  // in id order
-    if (v.info.id <= r.after_id) continue;
-    if (out.sessions.size() == limit) {
-      out.more = true;
-      break;
-    }
+  auto page =
+      ledger_->sessions(viewer(s), r.after_id, page_size(r.limit, proto::kMaxSessionsPerPage));
+  for (const auto& v : page.items) {
     out.sessions.push_back(proto::SessionEntry{.id = v.info.id,
                                                .pid = v.info.pid,
                                                .uid = v.info.uid,
@@ -92,31 +108,29 @@ Reply Service::list_sessions(uint32_t request_id, const proto::ListSessions& r) 
                                                .bytes_held = v.bytes});
     out.next_after_id = v.info.id;
   }
+  out.more = page.more;
   return Reply{.message = proto::Message{.request_id = request_id, .body = std::move(out)}};
 }
 
-Reply Service::list_devices(uint32_t request_id, const proto::ListDevices& r) const {
+Reply Service::list_devices(const SessionState& s, uint32_t request_id,
+                            const proto::ListDevices& r) const {
   proto::DeviceList out;
-  size_t limit = page_size(r.limit, proto::kMaxDevicesPerPage);
-  auto devices = ledger_->devices();
-  for (size_t i = 0; i < devices.size(); ++i) {
-    uint64_t id = i + 1;  // the table never changes during the daemon's life
-    if (id <= r.after_id) continue;
-    if (out.devices.size() == limit) {
-      out.more = true;
-      break;
-    }
-    const core::Device& d = devices[i];
+  auto page =
+      ledger_->devices(viewer(s), r.after_id, page_size(r.limit, proto::kMaxDevicesPerPage));
+  for (const auto& v : page.items) {
+    const core::Device& d = *v.device;
+    uint64_t id = v.index + 1;  // the table never changes during the daemon's life
     out.devices.push_back(
         proto::DeviceEntry{.id = id,
                            .name = d.label(),
                            .max = d.config.max_bytes.value_or(std::numeric_limits<uint64_t>::max()),
                            .min = d.config.min_bytes,
-                           .used = d.used_bytes,
+                           .used = v.used,
                            .headroom = d.headroom(),
-                           .sessions = clamp32(d.sessions)});
+                           .sessions = clamp32(v.sessions)});
     out.next_after_id = id;
   }
+  out.more = page.more;
   return Reply{.message = proto::Message{.request_id = request_id, .body = std::move(out)}};
 }
 

@@ -359,6 +359,10 @@ void fields(auto& io, Is<Holder> auto& m) {
   io.integer("pid", m.pid);
   io.string("device", m.device, kMaxNameLength);
   io.integer("references", m.references);
+  io.integer("uid", m.uid);
+  io.boolean("token_shown", m.token_shown);
+  io.integer("imports_left", m.imports_left);
+  io.integer("expires_ms", m.expires_ms);
 }
 void fields(auto& io, Is<BlockEntry> auto& m) {
   io.integer("id", m.id);
@@ -366,6 +370,7 @@ void fields(auto& io, Is<BlockEntry> auto& m) {
   io.integer("offset", m.offset);
   io.integer("size", m.size);
   io.integer("phys", m.phys);
+  io.boolean("phys_hidden", m.phys_hidden);
   io.integer("refcount", m.refcount);
   io.list("holders", m.holders, kMaxHoldersPerBlock, [](auto& i, auto& h) { fields(i, h); });
   io.integer("holders_omitted", m.holders_omitted);

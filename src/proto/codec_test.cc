@@ -223,19 +223,22 @@ TEST(Codec, HeaderIsChecked) {
 }
 
 TEST(Codec, VersionMismatchNamesBothVersionsButHelloStillDecodes) {
+  constexpr uint16_t kNewer = kProtocolVersion + 1;
   auto get = encoded({.request_id = 9, .body = Get{.block_id = 5}});
-  set_u16(get, 4, 2);
+  set_u16(get, 4, kNewer);
   auto r = decode_request(get);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "Get: protocol version 2; this side speaks version 1");
+  EXPECT_EQ(r.error().message, fmt::format("Get: protocol version {}; this side speaks version {}",
+                                           kNewer, kProtocolVersion));
 
   // A newer client's Hello: the daemon reads it and can answer with an
   // ErrorReply naming both versions.
-  auto hello = encoded({.request_id = 1, .body = Hello{.protocol_version = 2, .device = "cam"}});
-  set_u16(hello, 4, 2);
+  auto hello =
+      encoded({.request_id = 1, .body = Hello{.protocol_version = kNewer, .device = "cam"}});
+  set_u16(hello, 4, kNewer);
   auto h = decode_request(hello);
   ASSERT_TRUE(h) << h.error().describe();
-  EXPECT_EQ(std::get<Hello>(h->body).protocol_version, 2);
+  EXPECT_EQ(std::get<Hello>(h->body).protocol_version, kNewer);
   auto err =
       encoded({.request_id = 1, .body = ErrorReply{.code = Errc::kProtocol, .message = "v"}});
   set_u16(err, 4, 7);

@@ -42,7 +42,7 @@ namespace pmm::proto {
 inline constexpr uint32_t kMagic = 0x314d4d50;
 // Bumped whenever any payload below changes. Hello, Welcome and ErrorReply
 // keep their layout across versions so a mismatch can always be reported.
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kHeaderSize = 16;
 
 // Whole datagrams, header included. Requests are small; replies carry the
@@ -322,15 +322,20 @@ enum class HolderKind : uint8_t { kSession = 0, kExport = 1, kSysvExport = 2 };
 [[nodiscard]] std::string_view holder_kind_name(HolderKind k);  // "session", ...
 
 // Who holds references to a block. `id`: the session id for kSession and
-// kSysvExport; for kExport the token's first 8 bytes read big-endian (so its
-// hex form is the first 16 digits of the token text). pid and device are
-// those of the session that holds or made the export.
+// kSysvExport; for kExport, when token_shown, the token's first 8 bytes read
+// big-endian (so its hex form is the first 16 digits of the token text),
+// else 0: only the exporter's uid is shown token bits. pid, uid and device
+// are those of the session that holds or made the export.
 struct Holder {
   HolderKind kind = HolderKind::kSession;
   uint64_t id = 0;
   int32_t pid = 0;
   std::string device{};  // <= kMaxNameLength
   uint32_t references = 0;
+  uint32_t uid = 0;
+  bool token_shown = false;   // kExport: id is the token prefix
+  uint32_t imports_left = 0;  // kExport
+  uint64_t expires_ms = 0;    // kExport: milliseconds until its deadline
   bool operator==(const Holder&) const = default;
 };
 
@@ -339,10 +344,11 @@ struct BlockEntry {
   uint32_t pool_index = 0;
   uint64_t offset = 0;
   uint64_t size = 0;
-  uint64_t phys = 0;
-  uint32_t refcount = 0;
+  uint64_t phys = 0;              // 0: unknown, or hidden (phys_hidden)
+  bool phys_hidden = false;       // known, but the viewer may not see it
+  uint32_t refcount = 0;          // every holder's references, listed or not
   std::vector<Holder> holders{};  // <= kMaxHoldersPerBlock
-  uint32_t holders_omitted = 0;   // holders beyond those listed
+  uint32_t holders_omitted = 0;   // not listed: beyond the limit, or another user's
   bool operator==(const BlockEntry&) const = default;
 };
 

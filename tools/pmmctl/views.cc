@@ -18,6 +18,9 @@ namespace proto = pmm::proto;
 constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
 
 std::string phys_text(uint64_t phys) { return phys ? fmt::format("{:#x}", phys) : "-"; }
+std::string phys_text(const proto::BlockEntry& b) {
+  return b.phys_hidden ? "hidden" : phys_text(b.phys);
+}
 json phys_json(uint64_t phys) { return phys ? json(phys) : json(nullptr); }
 
 std::string finish(const json& j) { return j.dump(2) + "\n"; }
@@ -35,7 +38,10 @@ std::string holder_text(const proto::Holder& h) {
     case proto::HolderKind::kSession:
       return fmt::format("session {} ({}) x{}", h.id, who, h.references);
     case proto::HolderKind::kExport:
-      return fmt::format("export {:016x}... ({})", h.id, who);
+      // Only the exporter's uid is shown token bits (docs/protocol.md).
+      if (h.token_shown) return fmt::format("export {:016x}... ({})", h.id, who);
+      return fmt::format("export, token hidden ({}, uid {}, {} import(s) left, {} ms left)", who,
+                         h.uid, h.imports_left, h.expires_ms);
     case proto::HolderKind::kSysvExport:
       return fmt::format("sysv export by session {} ({})", h.id, who);
   }
@@ -125,11 +131,17 @@ std::string render_blocks(const std::vector<proto::BlockEntry>& blocks,
         json holder = {{"kind", std::string(proto::holder_kind_name(h.kind))},
                        {"id", h.id},
                        {"pid", h.pid},
+                       {"uid", h.uid},
                        {"device", h.device},
                        {"references", h.references}};
-        // What a script can match against the token it holds.
-        if (h.kind == proto::HolderKind::kExport)
-          holder["token_prefix"] = fmt::format("{:016x}", h.id);
+        if (h.kind == proto::HolderKind::kExport) {
+          // What a script can match against the token it holds; null when
+          // the token is not the asker's uid's to see.
+          holder["token_prefix"] =
+              h.token_shown ? json(fmt::format("{:016x}", h.id)) : json(nullptr);
+          holder["imports_left"] = h.imports_left;
+          holder["expires_ms"] = h.expires_ms;
+        }
         holders.push_back(std::move(holder));
       }
       a.push_back({{"id", b.id},
@@ -138,6 +150,7 @@ std::string render_blocks(const std::vector<proto::BlockEntry>& blocks,
                    {"offset", b.offset},
                    {"size", b.size},
                    {"phys", phys_json(b.phys)},
+                   {"phys_hidden", b.phys_hidden},
                    {"refcount", b.refcount},
                    {"holders", holders},
                    {"holders_omitted", b.holders_omitted}});
@@ -155,9 +168,10 @@ std::string render_blocks(const std::vector<proto::BlockEntry>& blocks,
   for (const auto& b : blocks) {
     std::string holders;
     for (const auto& h : b.holders) holders += (holders.empty() ? "" : "; ") + holder_text(h);
-    if (b.holders_omitted) holders += fmt::format("; and {} more", b.holders_omitted);
+    if (b.holders_omitted)
+      holders += fmt::format("{}{} more not shown", holders.empty() ? "" : "; ", b.holders_omitted);
     t.add({std::to_string(b.id), pool_name(pools, b.pool_index), fmt::format("{:#x}", b.offset),
-           pmm::format_size(b.size), phys_text(b.phys), std::to_string(b.refcount), holders});
+           pmm::format_size(b.size), phys_text(b), std::to_string(b.refcount), holders});
   }
   return t.render();
 }

@@ -73,16 +73,37 @@ TEST(Views, BlocksNameTheirPoolAndHolders) {
                        .id = 0x0123456789abcdefull,
                        .pid = 43,
                        .device = "pmmctl",
-                       .references = 1});
+                       .references = 1,
+                       .token_shown = true});
+  // Another user's export as an admin sees it: no token bits.
+  b.holders.push_back({.kind = proto::HolderKind::kExport,
+                       .id = 0,
+                       .pid = 44,
+                       .device = "cam",
+                       .references = 1,
+                       .uid = 1000,
+                       .token_shown = false,
+                       .imports_left = 2,
+                       .expires_ms = 1500});
   std::string out = render_blocks({b}, {general()}, Format::kHuman);
   EXPECT_NE(out.find("general"), std::string::npos) << out;
   EXPECT_NE(out.find("session 3 (decoder, pid 42) x1"), std::string::npos) << out;
   EXPECT_NE(out.find("export 0123456789abcdef..."), std::string::npos) << out;
+  EXPECT_NE(out.find("export, token hidden (cam, pid 44, uid 1000, 2 import(s) left, 1500 ms "
+                     "left)"),
+            std::string::npos)
+      << out;
   auto j = nlohmann::json::parse(render_blocks({b}, {general()}, Format::kJson));
   EXPECT_EQ(j[0]["pool"], "general");
   EXPECT_TRUE(j[0]["phys"].is_null());
   EXPECT_EQ(j[0]["holders"][1]["kind"], "export");
   EXPECT_EQ(j[0]["holders"][1]["token_prefix"], "0123456789abcdef");
+  EXPECT_TRUE(j[0]["holders"][2]["token_prefix"].is_null());
+  EXPECT_EQ(j[0]["holders"][2]["imports_left"], 2);
+  EXPECT_EQ(j[0]["holders"][2]["expires_ms"], 1500);
+  EXPECT_EQ(j[0]["phys_hidden"], false);
+  b.phys_hidden = true;
+  EXPECT_NE(render_blocks({b}, {general()}, Format::kHuman).find("hidden"), std::string::npos);
   EXPECT_EQ(render_blocks({}, {}, Format::kHuman), "no blocks\n");
 }
 
