@@ -17,6 +17,11 @@
 //   ...memory options: huge_page_size, huge_pages, numa_node, lock, populate,
 //      zero, sysv_uid, sysv_gid, sysv_mode
 //
+//   [limits]                       # optional
+//   sessions = 1024                # open sessions, all users but root
+//   sessions_per_uid = 64          # per uid but root
+//   hello_timeout = "2s"           # a connection must say Hello by then
+//
 //   [devices.decoder]              # one table per device
 //   pools = ["dma", "general"]     # allowed, in the order tried
 //   max = "64MiB"  min = "16MiB"  alignment = "64KiB"  contiguous = false
@@ -33,6 +38,8 @@
 // Thread safety: pure functions; a Config is a plain value.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,11 +57,27 @@ struct PoolConfig {
   uint32_t line = 0;  // where the pool's table starts, for later messages
 };
 
+// [limits] keys about connections, enforced by the loop (daemon.h) when it
+// accepts, before any request is read.
+struct SessionLimits {
+  // Sessions open at once, of all users but root. Unset: 1024, lowered at
+  // start to what the fd limit allows (the log says so). Set: as written;
+  // past the fd limit, accept fails with EMFILE and the loop refuses then.
+  std::optional<size_t> sessions{};
+  static constexpr size_t kDefaultSessions = 1024;
+  // Sessions open at once per uid. Root (uid 0) is exempt from both limits:
+  // no number of other users' connections may lock the administrator out.
+  size_t sessions_per_uid = 64;
+  // A connection that has not sent Hello by then is closed.
+  std::chrono::milliseconds hello_timeout{2000};
+};
+
 struct Config {
   std::string source{};  // the file, or "(built-in default)"
   std::vector<PoolConfig> pools{};
   std::vector<core::DeviceConfig> devices{};
   core::LedgerOptions ledger{};
+  SessionLimits session_limits{};
 };
 
 // The embedded default, as TOML text (it is parsed like any file).

@@ -24,6 +24,7 @@
 
 #include "core/ledger.h"
 #include "daemon/log.h"
+#include "daemon/refusals.h"
 #include "os/socket.h"
 #include "proto/messages.h"
 
@@ -56,6 +57,8 @@ class Service {
   size_t expire(core::SteadyTime now);
 
   [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
+  // Refused requests (counted by error()) and connections (by the loop).
+  [[nodiscard]] Refusals& refusals() { return refusals_; }
   // "session 3 (pid 1234, uid 1000, device decoder)"
   [[nodiscard]] static std::string who(const SessionState& s);
 
@@ -70,6 +73,7 @@ class Service {
 
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;
+  Refusals refusals_;
 };
 
 }  // namespace pmm::daemon
