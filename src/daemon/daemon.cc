@@ -274,34 +274,40 @@ void Daemon::refuse_connection(os::UniqueFd fd, std::string_view cause, const Er
 void Daemon::out_of_fds(const Error& e) {
   const std::string why = e.sys_errno == ENFILE ? "the system has no file descriptors left"
                                                 : "pmmd has no file descriptors left";
-  // The spare fd lets each waiting client in just long enough to hear why;
-  // each one handled is a connection taken off the backlog, so this loop
-  // makes progress and ends.
+  // The spare fd lets each waiting client in just long enough to hear why.
+  // Each one handled is a connection taken off the backlog, so this is work
+  // the clients pay for with their connects, not a busy loop; the listener
+  // stays in epoll. Only when even the spare does not help (ENFILE: another
+  // process took the fd) does pmmd stop accepting, for a second at most.
   size_t told = 0;
-  for (int i = 0; i < 64 && spare_.held(); ++i) {
+  bool stuck = !spare_.held();
+  for (int i = 0; i < 64 && !stuck; ++i) {
     spare_.release();
-    auto c = os::accept_unix(listener_.get());
-    if (c && *c) {
-      service_.refusals().count("no_fds");
-      (void)proto::send(
-          (*c)->get(), {.request_id = 0,
-                        .body = proto::from_error(Error{
-                            Errc::kLimit, fmt::format("{} ({} sessions open); try again later", why,
-                                                      sessions_.size())})});
-      ++told;
-    }
-    c = {};  // closes the connection before the spare is taken back
+    bool more = false;
+    {
+      auto c = os::accept_unix(listener_.get());
+      if (!c) {
+        stuck = true;
+      } else if (*c) {
+        more = true;
+        service_.refusals().count("no_fds");
+        (void)proto::send((*c)->get(),
+                          {.request_id = 0,
+                           .body = proto::from_error(Error{
+                               Errc::kLimit, fmt::format("{} ({} sessions open); try again later",
+                                                         why, sessions_.size())})});
+        ++told;
+      }
+    }  // the connection is closed here, before the spare is taken back
     if (auto r = spare_.restore(); !r) {
       options_.log.info("{}", r.error().describe());
-      break;
+      stuck = true;
     }
-    if (!c || !*c) break;  // nothing more waiting, or still no fd
+    if (!more) break;
   }
-  options_.log.info(
-      "{} ({} sessions open; accept: {}); refused {} waiting connection(s); not "
-      "accepting until a session closes",
-      why, sessions_.size(), e.describe(), told);
-  pause_listening(std::chrono::seconds(1));
+  options_.log.info("{} ({} sessions open; {}); refused {} connection(s) with that reason", why,
+                    sessions_.size(), e.describe(), told);
+  if (stuck) pause_listening(std::chrono::seconds(1));
 }
 
 void Daemon::pause_listening(Clock::duration at_most) {
