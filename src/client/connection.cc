@@ -128,7 +128,14 @@ Result<proto::Envelope> Connection::roundtrip_locked(proto::Body request) {
     return die_locked(sent.error());
   }
   auto in = proto::receive_reply(sock_.get());
-  if (!in) return die_locked(in.error());
+  if (!in) {
+    // A daemon that closes a connection with our request unread makes the
+    // kernel report ECONNRESET before the reply it queued: read that too.
+    if (is_disconnect(in.error())) {
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
+    return die_locked(in.error());
+  }
   if (!*in)  // a blocking socket never says "nothing yet"
     return die_locked(
         Error{Errc::kProtocol, fmt::format("no reply to {} from pmmd at {}", name, path_)});

@@ -264,10 +264,21 @@ void Daemon::refuse_connection(os::UniqueFd fd, std::string_view cause, const Er
   // request_id 0: the connection is refused before any request is read
   // (docs/protocol.md). Best effort; closing fd ends it either way.
   (void)proto::send(fd.get(), {.request_id = 0, .body = proto::from_error(e)});
+  discard_pending(fd.get());
   if (who != nullptr) {
     options_.log.info("connection from pid {} (uid {}) refused: {}", who->pid, who->uid, e.message);
   } else {
     options_.log.info("connection refused: {}", e.message);
+  }
+}
+
+void Daemon::discard_pending(int fd) {
+  // Closing a Unix socket with messages unread makes the peer's next read
+  // fail with ECONNRESET before it sees the reason we queued for it; a
+  // client that sent its Hello before we accepted would hear only "reset".
+  for (int i = 0; i < 4; ++i) {
+    auto m = os::receive_message(fd, proto::kMaxRequestSize, 0);
+    if (!m || !*m) return;
   }
 }
 
@@ -296,6 +307,7 @@ void Daemon::out_of_fds(const Error& e) {
                            .body = proto::from_error(Error{
                                Errc::kLimit, fmt::format("{} ({} sessions open); try again later",
                                                          why, sessions_.size())})});
+        discard_pending((*c)->get());
         ++told;
       }
     }  // the connection is closed here, before the spare is taken back
@@ -375,6 +387,11 @@ void Daemon::serve(uint64_t id) {
       return refuse(s, h ? h->request_id : 0, msg.error());
     }
     Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
+    // Many puts in a live session free heap too; look now and then.
+    if (++requests_since_trim_ >= kTrimEveryRequests) {
+      requests_since_trim_ = 0;
+      trim_due_ = true;
+    }
     auto sent = proto::send(s.fd.get(), r.message, r.fd);
     if (!sent && sent.error().code == Errc::kInvalidArgument) {
       // Our reply did not encode: a daemon bug, not the client's fault.

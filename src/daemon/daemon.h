@@ -29,8 +29,8 @@
 //   descriptors left"), then the listener leaves epoll until a session
 //   closes, or for a second at most: no busy loop, no flood of log lines.
 // - The heap is given back to the kernel (malloc_trim) at most once a
-//   second after sessions close, when malloc holds more than
-//   kTrimThreshold free, so RSS follows what is live.
+//   second after sessions close (or every kTrimEveryRequests requests), when
+//   malloc holds more than kTrimThreshold free, so RSS follows what is live.
 // - Refusals are counted per cause (Stats.refused, `pmmctl status`).
 //
 // Stopping (stop(), SIGTERM, SIGINT): run() closes the listening socket and
@@ -103,6 +103,8 @@ class Daemon {
   static constexpr size_t kFdReserve = 32;
   // Free heap above this is given back after sessions close.
   static constexpr size_t kTrimThreshold = size_t{8} << 20;
+  // ... and after this many requests, for frees inside a live session.
+  static constexpr uint64_t kTrimEveryRequests = 65536;
 
  private:
   struct Session {
@@ -119,6 +121,8 @@ class Daemon {
   // Tells a connection why it is refused (request_id 0), counts it, closes it.
   void refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
                          const os::PeerCredentials* who);
+  // Reads and drops what a connection about to be refused already sent.
+  static void discard_pending(int fd);
   void out_of_fds(const Error& e);
   void pause_listening(Clock::duration at_most);
   void resume_listening();
@@ -153,6 +157,7 @@ class Daemon {
   // so the front is always the earliest.
   std::deque<std::pair<Clock::time_point, uint64_t>> hello_deadlines_;
   bool trim_due_ = false;
+  uint64_t requests_since_trim_ = 0;
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
   std::optional<core::SteadyTime> armed_;

@@ -15,7 +15,8 @@
 //   written as \xNN, so a name cannot start a forged line ("\n[fake] ...")
 //   or drive the terminal reading the log ("\x1b[31m").
 // - Rate limiting per cause. A cause is one log statement (its format
-//   string). Each may write kBurst lines per second; the rest are counted
+//   string). Each may write kBurst lines per second (kDetailBurst for
+//   detail lines, which --verbose asks for); the rest are counted
 //   and, when that statement next writes, one line says how many were
 //   suppressed. A client that makes pmmd refuse it in a loop costs a few
 //   lines a second, not megabytes.
@@ -60,18 +61,20 @@ struct Log {
   bool verbose = false;
   bool quiet = false;  // tests: nothing at all
 
-  // Lines one log statement may write per second before it is suppressed.
+  // Lines one log statement may write per second before it is suppressed:
+  // info, and detail (asked for with --verbose, to follow every operation).
   static constexpr int kBurst = 20;
+  static constexpr int kDetailBurst = 1000;
 
   template <typename... Args>
   void info(fmt::format_string<Args...> f, Args&&... args) const {
-    if (quiet || !admit(fmt::string_view(f))) return;
+    if (quiet || !admit(fmt::string_view(f), kBurst)) return;
     write(fmt::format(f, std::forward<Args>(args)...));
   }
   // Debug: --verbose only.
   template <typename... Args>
   void detail(fmt::format_string<Args...> f, Args&&... args) const {
-    if (!verbose || quiet || !admit(fmt::string_view(f))) return;
+    if (!verbose || quiet || !admit(fmt::string_view(f), kDetailBurst)) return;
     write(fmt::format(f, std::forward<Args>(args)...));
   }
 
@@ -84,7 +87,7 @@ struct Log {
 
   // Whether the statement `cause` may write now; reports what a closed
   // window suppressed.
-  bool admit(fmt::string_view cause) const {
+  bool admit(fmt::string_view cause, int burst) const {
     auto now = std::chrono::steady_clock::now();
     Window& w = windows_[cause.data()];
     if (now - w.start >= std::chrono::seconds(1)) {
@@ -96,7 +99,7 @@ struct Log {
       }
       w = Window{.start = now};
     }
-    if (w.written >= kBurst) {
+    if (w.written >= burst) {
       ++w.suppressed;
       return false;
     }
