@@ -247,12 +247,17 @@ TEST(Exhaustion, PmmdSurvivesItsStderrReaderGoingAway) {
   char tmpl[] = "/tmp/pmm-it-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string sock = std::string(tmpl) + "/pmm.sock";
+  // A config of its own: the built-in one has a SysV pool whose key another
+  // test's pmmd may hold at the same time.
+  std::string config = std::string(tmpl) + "/pmmd.toml";
+  std::ofstream(config) << kPool;
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(p[1], 2);
-    execl(PMM_PMMD_PATH, PMM_PMMD_PATH, "--socket", sock.c_str(), "--verbose", nullptr);
+    execl(PMM_PMMD_PATH, PMM_PMMD_PATH, "--socket", sock.c_str(), "--config", config.c_str(),
+          "--verbose", nullptr);
     _exit(127);
   }
   close(p[1]);
@@ -278,6 +283,7 @@ TEST(Exhaustion, PmmdSurvivesItsStderrReaderGoingAway) {
   kill(pid, SIGTERM);
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  unlink(config.c_str());
   rmdir(tmpl);
 }
 
