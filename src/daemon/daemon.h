@@ -26,8 +26,11 @@
 //   "refused connections") naming the limit and its use, then is closed.
 // - Out of fds (EMFILE/ENFILE on accept): one spare fd is closed so that
 //   each waiting connection can be accepted and told why ("pmmd has no file
-//   descriptors left"), then the listener leaves epoll until a session
-//   closes, or for a second at most: no busy loop, no flood of log lines.
+//   descriptors left"), then closed, and the spare taken back: work that
+//   only a client's connect causes, so no busy loop (and log lines are rate
+//   limited). When even the spare does not help (ENFILE: another process
+//   took the fd), the listener leaves epoll until a session closes, or for a
+//   second at most.
 // - The heap is given back to the kernel (malloc_trim) at most once a
 //   second after sessions close (or every kTrimEveryRequests requests), when
 //   malloc holds more than kTrimThreshold free, so RSS follows what is live.
