@@ -119,14 +119,32 @@ Result<proto::Envelope> Connection::roundtrip_locked(proto::Body request) {
   if (auto sent = proto::send(sock_.get(), m); !sent) {
     // An encoding refusal is the caller's bad argument; the socket is fine.
     if (sent.error().code == Errc::kInvalidArgument) return std::unexpected(sent.error());
+    // The daemon may have refused the connection and closed it before our
+    // request went out: its reason is still queued for us to read.
+    // (Only then: with the peer gone, the read below cannot block.)
+    if (is_disconnect(sent.error())) {
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
     return die_locked(sent.error());
   }
   auto in = proto::receive_reply(sock_.get());
-  if (!in) return die_locked(in.error());
+  if (!in) {
+    // A daemon that closes a connection with our request unread makes the
+    // kernel report ECONNRESET before the reply it queued: read that too.
+    if (is_disconnect(in.error())) {
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
+    return die_locked(in.error());
+  }
   if (!*in)  // a blocking socket never says "nothing yet"
     return die_locked(
         Error{Errc::kProtocol, fmt::format("no reply to {} from pmmd at {}", name, path_)});
   proto::Envelope env = std::move(**in);
+  // request_id 0 is never a request's: the daemon refuses the connection
+  // (a session limit, no fds left, no Hello in time) and closes it.
+  if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body);
+      err != nullptr && env.message.request_id == 0 && id != 0)
+    return die_locked(proto::to_error(*err));
   if (env.message.request_id != id)
     return die_locked(
         Error{Errc::kProtocol, fmt::format("pmmd at {} answered request {} ({}) with the id {}; "
@@ -135,6 +153,14 @@ Result<proto::Envelope> Connection::roundtrip_locked(proto::Body request) {
   if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
     return std::unexpected(proto::to_error(*err));
   return env;
+}
+
+std::optional<Error> Connection::connection_refusal_locked() {
+  auto in = proto::receive_reply(sock_.get());
+  if (!in || !*in) return std::nullopt;
+  auto* err = std::get_if<proto::ErrorReply>(&(*in)->message.body);
+  if (err == nullptr || (*in)->message.request_id != 0) return std::nullopt;
+  return proto::to_error(*err);
 }
 
 template <typename Reply>

@@ -120,6 +120,9 @@ class Connection {
   [[nodiscard]] Result<BlockView> block_reply_locked(proto::Body request);
   // Marks the connection dead with `e` and returns it.
   std::unexpected<Error> die_locked(Error e);
+  // After a send found the peer gone: the daemon's Error with request_id 0,
+  // if it left one (why it refused the connection).
+  std::optional<Error> connection_refusal_locked();
 
   mutable std::mutex mu_;
   os::UniqueFd sock_;

@@ -49,10 +49,12 @@ constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_l
 constexpr std::array<std::string_view, 2> kAdminKeys{"uids", "gids"};
 constexpr std::array<std::string_view, 5> kTopKeys{"pools", "devices", "exports", "limits",
                                                   "admin"};
-// [limits] keys the ledger enforces (core::Quotas).
-constexpr std::array<std::string_view, 7> kQuotaKeys{
+// [limits] keys: those the ledger enforces (core::Quotas), then those the
+// loop enforces when it accepts (SessionLimits).
+constexpr std::array<std::string_view, 10> kLimitKeys{
     "blocks_per_session",       "blocks_per_uid",       "exports_per_session", "exports_per_uid",
-    "sysv_exports_per_session", "sysv_exports_per_uid", "block_granule"};
+    "sysv_exports_per_session", "sysv_exports_per_uid", "block_granule",       "sessions",
+    "sessions_per_uid",         "hello_timeout"};
 
 template <size_t N>
 std::string list(const std::array<std::string_view, N>& keys) {
@@ -519,6 +521,28 @@ Status parse_quotas(const Parser& p, const toml::table& t, core::Quotas& q) {
   return {};
 }
 
+// The [limits] keys about connections (SessionLimits).
+Status parse_session_limits(const Parser& p, const toml::table& t, SessionLimits& out) {
+  auto count = [&](std::string_view key, auto& field) -> Status {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return {};
+    auto i = n->as_integer();
+    if (!i || i->get() < 1 || i->get() > 1'000'000) {
+      return p.err(*n, "[limits] {} must be a whole number from 1 to 1000000", key);
+    }
+    field = static_cast<size_t>(i->get());
+    return {};
+  };
+  if (auto s = count("sessions", out.sessions); !s) return s;
+  if (auto s = count("sessions_per_uid", out.sessions_per_uid); !s) return s;
+  if (const toml::node* n = t.get("hello_timeout")) {
+    auto v = p.duration(*n, "hello_timeout");
+    if (!v) return std::unexpected(v.error());
+    out.hello_timeout = *v;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text, std::string_view source) {
@@ -585,8 +609,11 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
   if (const toml::node* l = root.get("limits")) {
     const toml::table* t = l->as_table();
     if (!t) return p.err(*l, "limits must be a table: [limits]");
-    if (auto s = p.known_keys(*t, "[limits]", kQuotaKeys); !s) return std::unexpected(s.error());
+    if (auto s = p.known_keys(*t, "[limits]", kLimitKeys); !s) return std::unexpected(s.error());
     if (auto s = parse_quotas(p, *t, c.ledger.quotas); !s) return std::unexpected(s.error());
+    if (auto s = parse_session_limits(p, *t, c.session_limits); !s) {
+      return std::unexpected(s.error());
+    }
   }
 
   if (const toml::node* a = root.get("admin")) {
@@ -642,6 +669,12 @@ std::vector<std::string> describe(const Config& c) {
   out.push_back(fmt::format("exports: default lifetime {}, at most {}",
                             format_duration(c.ledger.default_export_lifetime),
                             format_duration(c.ledger.max_export_lifetime)));
+  const SessionLimits& l = c.session_limits;
+  out.push_back(fmt::format(
+      "sessions: at most {}, {} per uid (root exempt); Hello within {}",
+      l.sessions ? fmt::to_string(*l.sessions)
+                 : fmt::format("{} (or what the fd limit allows)", SessionLimits::kDefaultSessions),
+      c.session_limits.sessions_per_uid, format_duration(c.session_limits.hello_timeout)));
   out.push_back(
       fmt::format("admins (see every user's sessions, blocks, exports): {}", c.admin.describe()));
   return out;

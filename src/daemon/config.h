@@ -29,6 +29,9 @@
 //   [limits]                       # quotas per session and per uid
 //   blocks_per_session = 16384  blocks_per_uid = 65536
 //   exports_per_session = 4096  exports_per_uid = 16384
+//   sessions = 1024                # open sessions, all users but root
+//   sessions_per_uid = 64          # per uid but root
+//   hello_timeout = "2s"           # a connection must say Hello by then
 //   sysv_exports_per_session = 4096  sysv_exports_per_uid = 16384
 //   block_granule = "4KiB"
 //
@@ -48,6 +51,8 @@
 #pragma once
 
 #include <span>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,12 +81,28 @@ struct AdminAccess {
   [[nodiscard]] std::string describe() const;
 };
 
+// [limits] keys about connections, enforced by the loop (daemon.h) when it
+// accepts, before any request is read.
+struct SessionLimits {
+  // Sessions open at once, of all users but root. Unset: 1024, lowered at
+  // start to what the fd limit allows (the log says so). Set: as written;
+  // past the fd limit, accept fails with EMFILE and the loop refuses then.
+  std::optional<size_t> sessions{};
+  static constexpr size_t kDefaultSessions = 1024;
+  // Sessions open at once per uid. Root (uid 0) is exempt from both limits:
+  // no number of other users' connections may lock the administrator out.
+  size_t sessions_per_uid = 64;
+  // A connection that has not sent Hello by then is closed.
+  std::chrono::milliseconds hello_timeout{2000};
+};
+
 struct Config {
   std::string source{};  // the file, or "(built-in default)"
   std::vector<PoolConfig> pools{};
   std::vector<core::DeviceConfig> devices{};
   core::LedgerOptions ledger{};
   AdminAccess admin{};
+  SessionLimits session_limits{};
 };
 
 // The embedded default, as TOML text (it is parsed like any file).

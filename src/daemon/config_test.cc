@@ -307,6 +307,31 @@ block_granule = "64KiB"
   EXPECT_NE(why.find("unknown key 'blocks' in [limits]"), std::string::npos) << why;
 }
 
+TEST(Config, SessionLimitsAreReadAndCheckedWithDefaults) {
+  auto d = parse_config(kPool, "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_FALSE(d->session_limits.sessions);  // sized to the fd limit at start
+  EXPECT_EQ(d->session_limits.sessions_per_uid, 64u);
+  EXPECT_EQ(d->session_limits.hello_timeout, std::chrono::seconds(2));
+  auto c = parse_config(std::string(kPool) +
+                            "[limits]\nsessions = 300\nsessions_per_uid = 5\n"
+                            "hello_timeout = \"250ms\"\n",
+                        "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->session_limits.sessions, 300u);
+  EXPECT_EQ(c->session_limits.sessions_per_uid, 5u);
+  EXPECT_EQ(c->session_limits.hello_timeout, std::chrono::milliseconds(250));
+  std::string why = refusal(std::string(kPool) + "[limits]\nsessions = 0\n");
+  EXPECT_EQ(why.rfind("pmmd.toml:5:12: [limits] sessions must be a whole number from 1", 0), 0u)
+      << why;
+  why = refusal(std::string(kPool) + "[limits]\nhello_timeout = 2\n");
+  EXPECT_NE(why.find("no unit"), std::string::npos) << why;
+  why = refusal(std::string(kPool) + "[limits]\nsesions = 3\n");
+  EXPECT_NE(why.find("sessions, sessions_per_uid, hello_timeout"),
+            std::string::npos)
+      << why;
+}
+
 TEST(Config, FilesAreReadAndAMissingOneIsNamed) {
   char dir[] = "/tmp/pmm-config-test-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);

@@ -1,10 +1,14 @@
 // The event loop; see daemon.h.
 #include "daemon/daemon.h"
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <utility>
 
 #include <linux/capability.h>
 
+#include "base/units.h"
 #include "daemon/kernel_report.h"
 #include "os/peer.h"
 #include "proto/channel.h"
@@ -28,6 +32,7 @@ constexpr uint64_t kSignalTag = ~uint64_t{0} - 3;
 
 Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket_path,
                                                DaemonOptions options) {
+  os::UniqueFd inherited(std::exchange(options.listen_fd, -1));
   const Log& log = options.log;
   std::vector<std::string> summary = describe(config);
   std::vector<core::LedgerPool> pools;
@@ -50,11 +55,37 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   if (!timer) return std::unexpected(timer.error());
   auto wakeup = os::Wakeup::create();
   if (!wakeup) return std::unexpected(wakeup.error());
+  auto spare = os::SpareFd::create();
+  if (!spare) return std::unexpected(spare.error());
+  // Sessions are fds: the default limit leaves room under the fd limit, so
+  // that the limit, with its clear message, is met before EMFILE.
+  SessionLimits limits = config.session_limits;
+  auto fd_limit = os::raise_fd_limit();
+  if (!fd_limit) return std::unexpected(fd_limit.error());
+  const uint64_t fd_room = *fd_limit > kFdReserve + config.pools.size()
+                               ? *fd_limit - kFdReserve - config.pools.size()
+                               : 1;
+  if (!limits.sessions) {
+    limits.sessions = std::min<uint64_t>(SessionLimits::kDefaultSessions, fd_room);
+    if (*limits.sessions < SessionLimits::kDefaultSessions) {
+      log.info(
+          "at most {} sessions (not {}): the fd limit is {}; raise LimitNOFILE= (or ulimit -n) "
+          "for more",
+          *limits.sessions, SessionLimits::kDefaultSessions, *fd_limit);
+    }
+  } else if (*limits.sessions > fd_room) {
+    log.info(
+        "[limits] sessions = {} is more than the fd limit {} allows (about {}); past that, "
+        "connections are refused for want of fds",
+        *limits.sessions, *fd_limit, fd_room);
+  }
 
   std::unique_ptr<Daemon> d(new Daemon(std::move(socket_path), std::move(options),
                                        std::move(*ledger), std::move(*epoll), std::move(*timer),
                                        std::move(*wakeup)));
   d->service_.set_admins(std::move(config.admin));
+  d->spare_ = std::move(*spare);
+  d->limits_ = limits;
   if (d->options_.handle_signals) {
     auto s = os::SignalFd::create();
     if (!s) return std::unexpected(s.error());
@@ -66,13 +97,22 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   if (auto a = d->epoll_.add(d->timer_.fd(), kTimerTag); !a) return std::unexpected(a.error());
   if (auto a = d->epoll_.add(d->wakeup_.fd(), kWakeupTag); !a) return std::unexpected(a.error());
   // The socket last: once it exists clients may connect, so everything else
-  // must already stand.
-  auto listener = os::listen_unix(d->socket_path_);
-  if (!listener) return std::unexpected(listener.error());
-  d->listener_ = std::move(*listener);
+  // must already stand. An inherited one is systemd's: we neither create
+  // nor remove its file.
+  if (inherited) {
+    d->listener_ = std::move(inherited);
+    d->owns_socket_file_ = false;
+    std::string bound = os::bound_path(d->listener_.get());
+    d->socket_path_ = bound.empty() ? std::string("(socket from systemd)") : bound;
+  } else {
+    auto listener = os::listen_unix(d->socket_path_);
+    if (!listener) return std::unexpected(listener.error());
+    d->listener_ = std::move(*listener);
+  }
   if (auto a = d->epoll_.add(d->listener_.get(), kListenTag); !a) {
     return std::unexpected(a.error());
   }
+  d->listening_ = true;
   log.info("pmmd {} using {}", PMM_VERSION, config.source);
   for (const auto& line : summary) log.info("  {}", line);
   for (const auto& line : describe_kernel()) log.info("  {}", line);
@@ -97,7 +137,7 @@ Status Daemon::run() {
   options_.log.info("listening on {}", socket_path_);
   std::array<os::Epoll::Event, 64> events;
   while (!stopping_) {
-    auto n = epoll_.wait(events, -1);
+    auto n = epoll_.wait(events, next_timeout(Clock::now()));
     if (!n) {
       shutdown();
       return std::unexpected(n.error());
@@ -129,47 +169,210 @@ Status Daemon::run() {
           break;
       }
     }
+    if (stopping_) break;
+    const auto now = Clock::now();
+    expire_hellos(now);
+    if (resume_at_ && now >= *resume_at_) resume_listening();
+    maybe_trim(now);
     rearm_timer();
   }
   shutdown();
   return {};
 }
 
+int Daemon::next_timeout(Clock::time_point now) const {
+  std::optional<Clock::time_point> next;
+  auto consider = [&](Clock::time_point t) {
+    if (!next || t < *next) next = t;
+  };
+  if (!hello_deadlines_.empty()) consider(hello_deadlines_.front().first);
+  if (resume_at_) consider(*resume_at_);
+  if (trim_due_) consider(last_trim_ + std::chrono::seconds(1));
+  if (!next) return -1;
+  if (*next <= now) return 0;
+  // Round up: waking a little early would only go round the loop again.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
+  return static_cast<int>(std::min<int64_t>(ms, 60'000));
+}
+
 void Daemon::accept_all() {
   // Bounded per wakeup; level-triggered epoll brings the rest next round.
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < 64 && listening_; ++i) {
     auto c = os::accept_unix(listener_.get());
     if (!c) {
-      options_.log.info("accept failed: {}", c.error().describe());
-      return;
+      int err = c.error().sys_errno;
+      if (err == EMFILE || err == ENFILE) return out_of_fds(c.error());
+      // Anything else (ENOBUFS, ENOMEM, ...) is also the system running
+      // short; retrying at once would only spin.
+      options_.log.info("accept failed: {}; retrying in 100 ms", c.error().describe());
+      service_.refusals().count("accept_failed");
+      return pause_listening(std::chrono::milliseconds(100));
     }
     if (!*c) return;
-    os::UniqueFd fd = std::move(**c);
-    auto cred = os::peer_credentials(fd.get());
-    if (!cred) {
-      options_.log.info("connection refused: {}", cred.error().describe());
-      continue;
+    admit(std::move(**c));
+  }
+}
+
+void Daemon::admit(os::UniqueFd fd) {
+  auto cred = os::peer_credentials(fd.get());
+  if (!cred) {
+    options_.log.info("connection refused: {}", cred.error().describe());
+    return;
+  }
+  const bool counted = cred->uid != 0;
+  if (counted) {
+    const size_t limit = limits_.sessions.value_or(SessionLimits::kDefaultSessions);
+    if (counted_sessions_ >= limit) {
+      return refuse_connection(
+          std::move(fd), "sessions",
+          Error{Errc::kLimit,
+                fmt::format("pmmd has {} sessions open, its limit for users other than root "
+                            "([limits] sessions = {}); try again later",
+                            counted_sessions_, limit)},
+          &*cred);
     }
-    uint64_t id = next_session_++;
-    if (sessions_.size() >= options_.max_sessions) {
-      Error e{Errc::kLimit, fmt::format("pmmd serves at most {} sessions at once; try again later",
-                                        options_.max_sessions)};
-      (void)proto::send(fd.get(), {.request_id = 0, .body = proto::from_error(e)});
-      options_.log.info("connection from pid {} refused: {}", cred->pid, e.message);
-      continue;
+    auto it = sessions_of_uid_.find(cred->uid);
+    size_t mine = it == sessions_of_uid_.end() ? 0 : it->second;
+    if (mine >= limits_.sessions_per_uid) {
+      return refuse_connection(
+          std::move(fd), "sessions_per_uid",
+          Error{Errc::kLimit,
+                fmt::format("uid {} has {} sessions open with pmmd, its limit per uid "
+                            "([limits] sessions_per_uid = {}); close one first",
+                            cred->uid, mine, limits_.sessions_per_uid)},
+          &*cred);
     }
-    if (auto a = epoll_.add(fd.get(), id); !a) {
-      options_.log.info("connection from pid {} refused: {}", cred->pid, a.error().describe());
-      continue;
+  }
+  uint64_t id = next_session_++;
+  if (auto a = epoll_.add(fd.get(), id); !a) {
+    return refuse_connection(
+        std::move(fd), "system",
+        Error{Errc::kSystem, "pmmd could not watch the connection: " + a.error().describe()},
+        &*cred);
+  }
+  if (counted) {
+    ++counted_sessions_;
+    ++sessions_of_uid_[cred->uid];
+  }
+  Session s;
+  s.state.id = id;
+  s.state.peer = *cred;
+  // For what its views show (Service::viewer); read now, as it connected.
+  // Only root may see physical addresses, so only root's /proc is read.
+  if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+  s.state.cap_sys_admin =
+      cred->uid == 0 && os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
+  s.fd = std::move(fd);
+  sessions_.emplace(id, std::move(s));
+  hello_deadlines_.emplace_back(Clock::now() + limits_.hello_timeout, id);
+}
+
+void Daemon::refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
+                               const os::PeerCredentials* who) {
+  service_.refusals().count(cause);
+  // request_id 0: the connection is refused before any request is read
+  // (docs/protocol.md). Best effort; closing fd ends it either way.
+  (void)proto::send(fd.get(), {.request_id = 0, .body = proto::from_error(e)});
+  discard_pending(fd.get());
+  if (who != nullptr) {
+    options_.log.info("connection from pid {} (uid {}) refused: {}", who->pid, who->uid, e.message);
+  } else {
+    options_.log.info("connection refused: {}", e.message);
+  }
+}
+
+void Daemon::discard_pending(int fd) {
+  // Closing a Unix socket with messages unread makes the peer's next read
+  // fail with ECONNRESET before it sees the reason we queued for it; a
+  // client that sent its Hello before we accepted would hear only "reset".
+  for (int i = 0; i < 4; ++i) {
+    auto m = os::receive_message(fd, proto::kMaxRequestSize, 0);
+    if (!m || !*m) return;
+  }
+}
+
+void Daemon::out_of_fds(const Error& e) {
+  const std::string why = e.sys_errno == ENFILE ? "the system has no file descriptors left"
+                                                : "pmmd has no file descriptors left";
+  // The spare fd lets each waiting client in just long enough to hear why.
+  // Each one handled is a connection taken off the backlog, so this is work
+  // the clients pay for with their connects, not a busy loop; the listener
+  // stays in epoll. Only when even the spare does not help (ENFILE: another
+  // process took the fd) does pmmd stop accepting, for a second at most.
+  size_t told = 0;
+  bool stuck = !spare_.held();
+  for (int i = 0; i < 64 && !stuck; ++i) {
+    spare_.release();
+    bool more = false;
+    {
+      auto c = os::accept_unix(listener_.get());
+      if (!c) {
+        stuck = true;
+      } else if (*c) {
+        more = true;
+        service_.refusals().count("no_fds");
+        (void)proto::send((*c)->get(),
+                          {.request_id = 0,
+                           .body = proto::from_error(Error{
+                               Errc::kLimit, fmt::format("{} ({} sessions open); try again later",
+                                                         why, sessions_.size())})});
+        discard_pending((*c)->get());
+        ++told;
+      }
+    }  // the connection is closed here, before the spare is taken back
+    if (auto r = spare_.restore(); !r) {
+      options_.log.info("{}", r.error().describe());
+      stuck = true;
     }
-    Session s;
-    s.state.id = id;
-    s.state.peer = *cred;
-    // For what its views show (Service::viewer); read now, as it connected.
-    if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
-    s.state.cap_sys_admin = os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
-    s.fd = std::move(fd);
-    sessions_.emplace(id, std::move(s));
+    if (!more) break;
+  }
+  options_.log.info("{} ({} sessions open; {}); refused {} connection(s) with that reason", why,
+                    sessions_.size(), e.describe(), told);
+  if (stuck) pause_listening(std::chrono::seconds(1));
+}
+
+void Daemon::pause_listening(Clock::duration at_most) {
+  if (listening_) {
+    epoll_.remove(listener_.get());
+    listening_ = false;
+  }
+  resume_at_ = Clock::now() + at_most;
+}
+
+void Daemon::resume_listening() {
+  resume_at_.reset();
+  if (listening_ || !listener_) return;
+  if (auto a = epoll_.add(listener_.get(), kListenTag); !a) {
+    options_.log.info("cannot watch the listening socket: {}; retrying in 1 s",
+                      a.error().describe());
+    resume_at_ = Clock::now() + std::chrono::seconds(1);
+    return;
+  }
+  listening_ = true;
+}
+
+void Daemon::expire_hellos(Clock::time_point now) {
+  while (!hello_deadlines_.empty() && hello_deadlines_.front().first <= now) {
+    uint64_t id = hello_deadlines_.front().second;
+    hello_deadlines_.pop_front();
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second.state.greeted) continue;
+    service_.refusals().count("hello_timeout");
+    Error e{Errc::kProtocol,
+            fmt::format("no Hello within {} of connecting ([limits] hello_timeout); pmmd closes "
+                        "connections that do not introduce themselves",
+                        format_duration(limits_.hello_timeout))};
+    (void)proto::send(it->second.fd.get(), {.request_id = 0, .body = proto::from_error(e)});
+    drop(id, "no Hello in time");
+  }
+}
+
+void Daemon::maybe_trim(Clock::time_point now) {
+  if (!trim_due_ || now < last_trim_ + std::chrono::seconds(1)) return;
+  trim_due_ = false;
+  last_trim_ = now;
+  if (size_t freed = os::trim_heap(kTrimThreshold); freed > 0) {
+    options_.log.detail("gave {} of free heap back to the kernel", format_size(freed));
   }
 }
 
@@ -193,6 +396,11 @@ void Daemon::serve(uint64_t id) {
       return refuse(s, h ? h->request_id : 0, msg.error());
     }
     Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
+    // Many puts in a live session free heap too; look now and then.
+    if (++requests_since_trim_ >= kTrimEveryRequests) {
+      requests_since_trim_ = 0;
+      trim_due_ = true;
+    }
     auto sent = proto::send(s.fd.get(), r.message, r.fd);
     if (!sent && sent.error().code == Errc::kInvalidArgument) {
       // Our reply did not encode: a daemon bug, not the client's fault.
@@ -212,6 +420,7 @@ void Daemon::serve(uint64_t id) {
 }
 
 void Daemon::refuse(Session& s, uint32_t request_id, const Error& e) {
+  service_.refusals().count("protocol");
   Error err{Errc::kProtocol, e.message};
   // Best effort: the client may be gone or not reading.
   (void)proto::send(s.fd.get(), {.request_id = request_id, .body = proto::from_error(err)});
@@ -223,7 +432,15 @@ void Daemon::drop(uint64_t id, std::string_view why) {
   if (it == sessions_.end()) return;
   service_.close(it->second.state, why);
   epoll_.remove(it->second.fd.get());
+  if (uid_t uid = it->second.state.peer.uid; uid != 0) {
+    --counted_sessions_;
+    auto u = sessions_of_uid_.find(uid);
+    if (u != sessions_of_uid_.end() && --u->second == 0) sessions_of_uid_.erase(u);
+  }
   sessions_.erase(it);  // closes the socket
+  // An fd is free again, and what the session held may be a lot of heap.
+  if (!stopping_) resume_listening();
+  trim_due_ = true;
 }
 
 void Daemon::rearm_timer() {
@@ -239,9 +456,13 @@ void Daemon::rearm_timer() {
 
 void Daemon::shutdown() {
   if (listener_) {
-    epoll_.remove(listener_.get());
+    if (listening_) epoll_.remove(listener_.get());
+    listening_ = false;
+    resume_at_.reset();
     listener_.reset();
-    if (auto s = os::remove_file(socket_path_); !s) options_.log.info("{}", s.error().describe());
+    if (owns_socket_file_) {
+      if (auto s = os::remove_file(socket_path_); !s) options_.log.info("{}", s.error().describe());
+    }
   }
   while (!sessions_.empty()) drop(sessions_.begin()->first, "daemon stopping");
 }

@@ -15,9 +15,31 @@
 // loop. A session answers at most kBatch requests per wakeup, so one busy
 // client cannot starve the others.
 //
+// Under attack (docs/config.md [limits]; the tests in
+// tests/integration/exhaustion_test.cc):
+// - Admission when accepting, from SO_PEERCRED: at most `sessions` sessions
+//   of users other than root and `sessions_per_uid` per such uid, counted
+//   from accept (a connection that never says Hello holds its slot only
+//   until `hello_timeout`, then is closed). Root is exempt: no number of
+//   other users' connections locks the administrator out. A refused
+//   connection gets an Error with request_id 0 (docs/protocol.md:
+//   "refused connections") naming the limit and its use, then is closed.
+// - Out of fds (EMFILE/ENFILE on accept): one spare fd is closed so that
+//   each waiting connection can be accepted and told why ("pmmd has no file
+//   descriptors left"), then closed, and the spare taken back: work that
+//   only a client's connect causes, so no busy loop (and log lines are rate
+//   limited). When even the spare does not help (ENFILE: another process
+//   took the fd), the listener leaves epoll until a session closes, or for a
+//   second at most.
+// - The heap is given back to the kernel (malloc_trim) at most once a
+//   second after sessions close (or every kTrimEveryRequests requests), when
+//   malloc holds more than kTrimThreshold free, so RSS follows what is live.
+// - Refusals are counted per cause (Stats.refused, `pmmctl status`).
+//
 // Stopping (stop(), SIGTERM, SIGINT): run() closes the listening socket and
-// removes its file, closes every session; destroying the Daemon then
-// releases the pools (memfds closed, SysV segments removed).
+// removes its file (unless it came from socket activation: its unit owns
+// it), closes every session; destroying the Daemon then releases the pools
+// (memfds closed, SysV segments removed).
 //
 // Usage (tests run it in-process on a temporary socket):
 //   auto d = Daemon::create(default_config(), "/tmp/x/pmm.sock", {.log = {.quiet = true}});
@@ -30,7 +52,9 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -47,8 +71,10 @@ struct DaemonOptions {
   // Take SIGTERM and SIGINT through a signalfd (blocks them in the calling
   // thread). main sets it; in-process tests leave it off.
   bool handle_signals = false;
-  // Connections beyond this are answered with an error and closed.
-  size_t max_sessions = 1024;
+  // A listening socket to serve instead of creating one at the socket path
+  // (socket activation: os::inherited_listener()). create() takes it over
+  // and closes it, even when it fails. -1: none.
+  int listen_fd = -1;
 };
 
 class Daemon {
@@ -72,19 +98,44 @@ class Daemon {
   // (a million blocks in a second rather than a million round trips).
   [[nodiscard]] core::Ledger& ledger() { return service_.ledger(); }
 
+  // The session limit in force (the config's, or the default sized to the
+  // fd limit).
+  [[nodiscard]] size_t session_limit() const { return limits_.sessions.value_or(0); }
+
   // Requests answered per session per wakeup.
   static constexpr int kBatch = 32;
+  // fds the daemon keeps for itself beyond its sessions (epoll, timers,
+  // stdio, the spare, pools): the default session limit leaves this many.
+  static constexpr size_t kFdReserve = 32;
+  // Free heap above this is given back after sessions close.
+  static constexpr size_t kTrimThreshold = size_t{8} << 20;
+  // ... and after this many requests, for frees inside a live session.
+  static constexpr uint64_t kTrimEveryRequests = 65536;
 
  private:
   struct Session {
     SessionState state;
     os::UniqueFd fd;
   };
+  using Clock = std::chrono::steady_clock;
 
   Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<core::Ledger> ledger,
          os::Epoll epoll, os::Timer timer, os::Wakeup wakeup);
 
   void accept_all();
+  void admit(os::UniqueFd fd);
+  // Tells a connection why it is refused (request_id 0), counts it, closes it.
+  void refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
+                         const os::PeerCredentials* who);
+  // Reads and drops what a connection about to be refused already sent.
+  static void discard_pending(int fd);
+  void out_of_fds(const Error& e);
+  void pause_listening(Clock::duration at_most);
+  void resume_listening();
+  void expire_hellos(Clock::time_point now);
+  void maybe_trim(Clock::time_point now);
+  // Milliseconds until the next hello deadline, resume or trim; -1: none.
+  int next_timeout(Clock::time_point now) const;
   void serve(uint64_t id);
   // Sends a protocol error for a datagram that could not be read, then drops.
   void refuse(Session& s, uint32_t request_id, const Error& e);
@@ -100,7 +151,20 @@ class Daemon {
   os::Wakeup wakeup_;
   std::optional<os::SignalFd> signals_;
   os::UniqueFd listener_;
+  bool owns_socket_file_ = true;  // false for a socket from activation
+  bool listening_ = false;        // the listener is in epoll
+  std::optional<Clock::time_point> resume_at_;
+  os::SpareFd spare_;
+  SessionLimits limits_;
   std::unordered_map<uint64_t, Session> sessions_;
+  size_t counted_sessions_ = 0;  // sessions of uids other than root
+  std::unordered_map<uid_t, size_t> sessions_of_uid_;
+  // (deadline, session) in accept order; the timeout is the same for all,
+  // so the front is always the earliest.
+  std::deque<std::pair<Clock::time_point, uint64_t>> hello_deadlines_;
+  bool trim_due_ = false;
+  uint64_t requests_since_trim_ = 0;
+  Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
   std::optional<core::SteadyTime> armed_;
   bool stopping_ = false;

@@ -6,6 +6,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/kernel_report.h"
+#include "os/event_fds.h"
 #include "os/socket.h"
 
 int main(int argc, char** argv) {
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
                  "64 MiB sysv pool 'display', for pmmd's own uid and root only)");
   app.add_option("-s,--socket", socket_path,
                  "listening socket (default: $PMM_SOCKET, else $XDG_RUNTIME_DIR/pmm/pmm.sock, "
-                 "else /run/pmm/pmm.sock)");
+                 "else /run/pmm/pmm.sock); ignored when socket activation (LISTEN_FDS, "
+                 "pmmd.socket) passes one");
   app.add_flag("-f,--foreground", foreground,
                "stay in the foreground; pmmd always does (for systemd and scripts), so this "
                "is accepted for compatibility");
@@ -58,10 +60,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (socket_path.empty()) socket_path = pmm::os::default_socket_path();
+  // Whoever reads our stderr (a terminal, a logger, the journal) may go
+  // away; a log line must then fail quietly, not kill the daemon.
+  pmm::os::ignore_sigpipe();
 
   pmm::daemon::DaemonOptions options;
   options.log.verbose = verbose;
   options.handle_signals = true;
+  auto inherited = pmm::os::inherited_listener();
+  if (!inherited) {
+    fmt::print(stderr, "pmmd: cannot start: {}\n", inherited.error().describe());
+    return 1;
+  }
+  if (*inherited) options.listen_fd = (*inherited)->release();
   auto daemon = pmm::daemon::Daemon::create(std::move(*config), socket_path, options);
   if (!daemon) {
     fmt::print(stderr, "pmmd: cannot start: {}\n", daemon.error().describe());

@@ -39,7 +39,10 @@ std::string Service::who(const SessionState& s) {
 
 Reply Service::error(const SessionState& s, uint32_t request_id, const Error& e,
                      std::string_view what) {
-  log_.info("{} {} refused: {}", who(s), what, e.describe());
+  // Debug only: a client can make every one of its requests fail, and the
+  // count below (pmmctl status) is what an operator watches.
+  refusals_.count(e.code);
+  log_.detail("{} {} refused: {}", who(s), what, e.describe());
   return Reply{.message = reply(request_id, proto::from_error(e))};
 }
 
@@ -216,6 +219,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           proto::StatsReply st;
           st.sessions = l.session_count();
           st.exports = l.export_count();
+          st.refused = refusals_.snapshot();
           for (size_t i = 0; i < l.pool_count(); ++i) {
             st.pools.push_back(pool_info(i, s));
             st.blocks += st.pools.back().live_blocks;

@@ -25,6 +25,7 @@
 #include "core/ledger.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/refusals.h"
 #include "os/socket.h"
 #include "proto/messages.h"
 
@@ -62,6 +63,8 @@ class Service {
   size_t expire(core::SteadyTime now);
 
   [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
+  // Refused requests (counted by error()) and connections (by the loop).
+  [[nodiscard]] Refusals& refusals() { return refusals_; }
   // "session 3 (pid 1234, uid 1000, device decoder)"
   [[nodiscard]] static std::string who(const SessionState& s);
   // What the session's listings show (see core/ledger.h "admin views"):
@@ -83,6 +86,7 @@ class Service {
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;
   AdminAccess admins_{};
+  Refusals refusals_;
 };
 
 }  // namespace pmm::daemon

@@ -1,9 +1,12 @@
 // epoll, timerfd, signalfd, eventfd; see event_fds.h.
 #include "os/event_fds.h"
 
+#include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -130,6 +133,41 @@ Status remove_file(const std::string& path) {
     return sys_fail(errno, "unlink({})", path);
   }
   return {};
+}
+
+Result<SpareFd> SpareFd::create() {
+  SpareFd s;
+  if (auto r = s.restore(); !r) return std::unexpected(r.error());
+  return s;
+}
+
+Status SpareFd::restore() {
+  if (fd_) return {};
+  fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!fd_) return sys_fail(errno, "open(/dev/null) for the spare fd");
+  return {};
+}
+
+Result<uint64_t> raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return sys_fail(errno, "getrlimit(RLIMIT_NOFILE)");
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit want = r;
+    want.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) r = want;
+  }
+  return r.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(r.rlim_cur);
+}
+
+void ignore_sigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+
+size_t trim_heap(size_t min_free) {
+  // mallinfo2 walks malloc's bins: cheap next to what malloc_trim does, and
+  // the caller rate-limits both.
+  struct mallinfo2 mi = ::mallinfo2();
+  if (mi.fordblks < min_free) return 0;
+  ::malloc_trim(0);
+  return mi.fordblks;
 }
 
 }  // namespace pmm::os

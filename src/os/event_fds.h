@@ -90,4 +90,31 @@ class Wakeup {
 // unlink(2), ignoring a missing file. For the socket at exit.
 [[nodiscard]] Status remove_file(const std::string& path);
 
+// One file descriptor kept in reserve (/dev/null) for the moment the process
+// has none left: release() frees it so that one accept(2) can succeed and the
+// refused client can be told why; restore() takes it back.
+class SpareFd {
+ public:
+  [[nodiscard]] static Result<SpareFd> create();
+  [[nodiscard]] bool held() const { return static_cast<bool>(fd_); }
+  void release() { fd_.reset(); }
+  [[nodiscard]] Status restore();
+
+ private:
+  UniqueFd fd_;
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (what systemd's
+// LimitNOFILE= or `ulimit -Hn` allows) and returns the soft limit now in force.
+[[nodiscard]] Result<uint64_t> raise_fd_limit();
+
+// SIG_IGN for SIGPIPE: a write to a pipe or socket whose reader is gone
+// (stderr under a logger that died) fails with EPIPE instead of killing us.
+void ignore_sigpipe();
+
+// Gives free heap memory back to the kernel (malloc_trim(0)) when malloc
+// holds at least `min_free` bytes unused. Returns the bytes that were free
+// before trimming, or 0 when below the threshold (nothing done).
+size_t trim_heap(size_t min_free);
+
 }  // namespace pmm::os

@@ -10,6 +10,7 @@
 #include "os/socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -135,6 +137,61 @@ Result<UniqueFd> listen_unix(const std::string& path, int backlog) {
   if (::chmod(path.c_str(), 0666) != 0) return sys_fail(errno, "chmod({}, 0666)", path);
   if (::listen(fd->get(), backlog) != 0) return sys_fail(errno, "listen({}, {})", path, backlog);
   return fd;
+}
+
+Result<std::optional<UniqueFd>> inherited_listener() {
+  // The protocol is three environment variables and a fixed fd number;
+  // reading them here spares pmmd a libsystemd dependency (it also runs
+  // with no systemd at all) for what sd_listen_fds(0) would do.
+  constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr) return std::optional<UniqueFd>();
+  std::string pid_text = pid, fds_text = fds;
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  if (pid_text != std::to_string(::getpid())) return std::optional<UniqueFd>();
+  if (fds_text == "0") return std::optional<UniqueFd>();
+  if (fds_text != "1") {
+    return fail(Errc::kInvalidArgument,
+                "socket activation passed LISTEN_FDS={}; pmmd takes exactly one socket "
+                "(ListenSequentialPacket= once in pmmd.socket)",
+                fds_text);
+  }
+  UniqueFd fd(kFirstFd);
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof(int);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+    return sys_fail(errno, "getsockopt(fd 3, SO_DOMAIN) of the socket-activation fd");
+  }
+  len = sizeof(int);
+  (void)::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len);
+  len = sizeof(int);
+  (void)::getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  if (domain != AF_UNIX || type != SOCK_SEQPACKET || listening == 0) {
+    return fail(Errc::kInvalidArgument,
+                "socket activation passed fd 3 of family {}, type {}, {}listening; pmmd needs an "
+                "AF_UNIX ({}) SOCK_SEQPACKET ({}) listening socket: ListenSequentialPacket= in "
+                "the .socket unit",
+                domain, type, listening != 0 ? "" : "not ", AF_UNIX, SOCK_SEQPACKET);
+  }
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0 ||
+      ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) {
+    return sys_fail(errno, "fcntl(fd 3) of the socket-activation fd");
+  }
+  return std::optional<UniqueFd>(std::move(fd));
+}
+
+std::string bound_path(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      len <= offsetof(sockaddr_un, sun_path) || addr.sun_path[0] == '\0') {
+    return "";
+  }
+  return std::string(addr.sun_path, strnlen(addr.sun_path, sizeof addr.sun_path));
 }
 
 Result<std::optional<UniqueFd>> accept_unix(int listen_fd) {

@@ -46,6 +46,18 @@ namespace pmm::os {
 // for a path longer than sun_path allows.
 [[nodiscard]] Result<UniqueFd> listen_unix(const std::string& path, int backlog = 128);
 
+// Socket activation (systemd's LISTEN_FDS protocol, sd_listen_fds(3)): when
+// $LISTEN_PID is this process and $LISTEN_FDS is 1, fd 3 is a listening
+// socket opened for us (pmmd.socket). It is checked to be an AF_UNIX
+// SOCK_SEQPACKET socket in the listening state (anything else:
+// kInvalidArgument saying what it is), made CLOEXEC and NONBLOCK, and the
+// LISTEN_* variables are removed so that children do not take it too.
+// nullopt when the environment passes nothing to this process.
+[[nodiscard]] Result<std::optional<UniqueFd>> inherited_listener();
+
+// The path an AF_UNIX socket is bound to; "" for an unnamed one.
+[[nodiscard]] std::string bound_path(int fd);
+
 // Accepts one connection (CLOEXEC, NONBLOCK). nullopt when none is pending.
 [[nodiscard]] Result<std::optional<UniqueFd>> accept_unix(int listen_fd);
 

@@ -351,6 +351,10 @@ void fields(auto& io, Is<StatsReply> auto& m) {
   io.integer("bytes", m.bytes);
   io.integer("exports", m.exports);
   pool_list(io, m.pools);
+  io.list("refused", m.refused, kMaxRefusalCauses, [](auto& i, auto& r) {
+    i.string("refused.cause", r.cause, kMaxNameLength);
+    i.integer("refused.count", r.count);
+  });
 }
 
 void fields(auto& io, Is<Holder> auto& m) {

@@ -62,6 +62,7 @@ inline constexpr size_t kMaxBlocksPerPage = 64;
 inline constexpr size_t kMaxHoldersPerBlock = 16;  // more are counted, not listed
 inline constexpr size_t kMaxSessionsPerPage = 256;
 inline constexpr size_t kMaxDevicesPerPage = 256;
+inline constexpr size_t kMaxRefusalCauses = 32;  // causes in StatsReply.refused
 
 // Allocate.flags bits; the same values as PMM_ALLOC_* in pmm/pmm.h.
 inline constexpr uint32_t kAllocContiguous = 0x1;
@@ -308,13 +309,23 @@ struct SysvSegment {
   bool operator==(const SysvSegment&) const = default;
 };
 
+// How many connections or requests the daemon refused for one cause since
+// it started: "sessions", "sessions_per_uid", "no_fds", "hello_timeout",
+// "protocol", or the refused request's error ("no_memory", "limit", ...).
+struct RefusalCount {
+  std::string cause{};  // <= kMaxNameLength
+  uint64_t count = 0;
+  bool operator==(const RefusalCount&) const = default;
+};
+
 struct StatsReply {
   static constexpr MessageType kType = MessageType::kStatsReply;
   uint64_t sessions = 0;
   uint64_t blocks = 0;
-  uint64_t bytes = 0;             // bytes in live blocks, all pools
-  uint64_t exports = 0;           // live export tokens and sysv exports
-  std::vector<PoolInfo> pools{};  // <= kMaxPools
+  uint64_t bytes = 0;                   // bytes in live blocks, all pools
+  uint64_t exports = 0;                 // live export tokens and sysv exports
+  std::vector<PoolInfo> pools{};        // <= kMaxPools
+  std::vector<RefusalCount> refused{};  // <= kMaxRefusalCauses, by cause
   bool operator==(const StatsReply&) const = default;
 };
 

@@ -95,7 +95,8 @@ inline std::vector<Message> testing_samples() {
                  .blocks = 12,
                  .bytes = 48 << 20,
                  .exports = 2,
-                 .pools = {testing_pool(0), testing_pool(4)}});
+                 .pools = {testing_pool(0), testing_pool(4)},
+                 .refused = {RefusalCount{.cause = "sessions_per_uid", .count = 7}}});
   add(BlockList{
       .blocks = {BlockEntry{.id = 5,
                             .pool_index = 0,
@@ -158,7 +159,9 @@ inline std::vector<Message> testing_largest_messages() {
     pools.back().strategy = name;
   }
   out.push_back({5, PoolList{.pools = pools}});
-  out.push_back({6, StatsReply{.pools = pools}});
+  out.push_back({6, StatsReply{.pools = pools,
+                               .refused = std::vector<RefusalCount>(kMaxRefusalCauses,
+                                                                    RefusalCount{.cause = name})}});
   out.push_back({7, BlockInfo{.pool_name = name}});
   BlockEntry block{.id = 1,
                    .holders = std::vector<Holder>(kMaxHoldersPerBlock, Holder{.device = name})};

@@ -71,20 +71,24 @@ bool socket_answers(const std::string& path) {
 
 }  // namespace
 
-DaemonProcess::DaemonProcess(const std::string& config) {
+DaemonProcess::DaemonProcess(const std::string& config, const std::vector<std::string>& wrapper,
+                             const std::vector<std::string>& extra_args) {
   char tmpl[] = "/tmp/pmm-it-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   chmod(dir_.c_str(), 0755);  // tests also connect as an unprivileged user
   socket_ = dir_ + "/pmm.sock";
   log_path_ = dir_ + "/pmmd.log";
-  std::vector<std::string> argv = {PMM_PMMD_PATH, "--socket", socket_};
+  std::vector<std::string> argv = wrapper;
+  for (const char* a : {PMM_PMMD_PATH, "--socket"}) argv.push_back(a);
+  argv.push_back(socket_);
   if (!config.empty()) {
     std::string path = dir_ + "/pmmd.toml";
     std::ofstream(path) << config;
     argv.push_back("--config");
     argv.push_back(path);
   }
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = spawn(argv, {}, -1, log, log);
   close(log);

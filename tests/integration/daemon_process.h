@@ -25,7 +25,11 @@ namespace pmm::testing {
 class DaemonProcess {
  public:
   // `config` is TOML text; empty means "no --config": the embedded default.
-  explicit DaemonProcess(const std::string& config = "");
+  explicit DaemonProcess(const std::string& config = "") : DaemonProcess(config, {}, {}) {}
+  // pmmd run under `wrapper` (e.g. {"prlimit", "--nofile=64", "--"}) with
+  // `extra_args` after the socket and config (e.g. {"--verbose"}).
+  DaemonProcess(const std::string& config, const std::vector<std::string>& wrapper,
+                const std::vector<std::string>& extra_args);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;

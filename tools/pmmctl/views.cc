@@ -71,13 +71,16 @@ std::string render_status(const StatusView& s, Format f) {
   if (f == Format::kJson) {
     json pools = json::array();
     for (const auto& p : st.pools) pools.push_back(pool_json(p));
+    json refused = json::object();
+    for (const auto& r : st.refused) refused[r.cause] = r.count;
     return finish(json{{"socket", s.socket},
                        {"daemon", s.daemon_version},
                        {"sessions", st.sessions},
                        {"blocks", st.blocks},
                        {"bytes", st.bytes},
                        {"exports", st.exports},
-                       {"pools", pools}});
+                       {"pools", pools},
+                       {"refused", refused}});
   }
   std::string out = fmt::format("{} at {}\n", s.daemon_version, s.socket);
   out += fmt::format("sessions  {}\n", st.sessions);
@@ -90,6 +93,13 @@ std::string render_status(const StatusView& s, Format f) {
     out += fmt::format("  {} ({}): {} of {} used ({:.1f}%), {} blocks\n", p.name,
                        proto::pool_type_name(p.type), pmm::format_size(p.bytes_used),
                        pmm::format_size(p.size), pct, p.live_blocks);
+  }
+  // Connections and requests refused since the daemon started, by cause.
+  if (!st.refused.empty()) {
+    std::string causes;
+    for (const auto& r : st.refused)
+      causes += fmt::format("{}{} {}", causes.empty() ? "" : ", ", r.cause, r.count);
+    out += fmt::format("refused   {}\n", causes);
   }
   return out;
 }
