@@ -166,8 +166,10 @@ void Daemon::accept_all() {
     s.state.id = id;
     s.state.peer = *cred;
     // For what its views show (Service::viewer); read now, as it connected.
+    // Only root may see physical addresses, so only root's /proc is read.
     if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
-    s.state.cap_sys_admin = os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
+    s.state.cap_sys_admin =
+        cred->uid == 0 && os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
     s.fd = std::move(fd);
     sessions_.emplace(id, std::move(s));
   }
