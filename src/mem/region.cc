@@ -86,10 +86,6 @@ Error huge_pages_refused(const Error& cause, uint64_t huge_page_size, uint64_t p
 Status prepare_memory(std::byte* data, uint64_t size, uint64_t page_size, const RegionOptions& opts,
                       bool populate, std::string_view what) {
   if (opts.numa_node) {
-    if (*opts.numa_node < 0)
-      return fail(Errc::kInvalidArgument, "{}: NUMA node {} is negative; the nodes online are {}",
-                  what, *opts.numa_node,
-                  os::format_node_list(os::online_numa_nodes().value_or(std::vector<int>{})));
     if (auto s = os::bind_to_node(data, size, *opts.numa_node); !s)
       return in_context(s.error(), what);
   }
@@ -111,6 +107,16 @@ Status prepare_memory(std::byte* data, uint64_t size, uint64_t page_size, const 
 Result<std::unique_ptr<Region>> make_region(std::string_view name, const RegionOptions& opts) {
   if (name.empty() || name.find('\0') != std::string_view::npos)
     return fail(Errc::kInvalidArgument, "a region needs a name without NUL characters");
+  // The request is checked before the machine is asked for memory, so a bad
+  // option is reported as such whatever the free pages.
+  if (opts.numa_node) {
+    const std::string what = fmt::format("{} pool {}", memory_type_name(opts.type), name);
+    if (*opts.numa_node < 0)
+      return fail(Errc::kInvalidArgument, "{}: NUMA node {} is negative; the nodes online are {}",
+                  what, *opts.numa_node,
+                  os::format_node_list(os::online_numa_nodes().value_or(std::vector<int>{})));
+    if (auto s = os::check_node_online(*opts.numa_node); !s) return in_context(s.error(), what);
+  }
   switch (opts.type) {
     case MemoryType::kShmem:
       return make_shmem_region(name, opts);
