@@ -61,6 +61,11 @@ class LaidOutRegion final : public mem::Region {
   int fd() const override { return -1; }
   int shmid() const override { return -1; }
   std::span<const mem::PhysicalRun> runs() const override { return runs_; }
+  bool resident() const override { return false; }
+  // The runs are made up: there is no pagemap to disagree with them.
+  Result<std::optional<mem::MovedPage>> recheck_physical(uint64_t, uint64_t) const override {
+    return std::nullopt;
+  }
 
  private:
   uint64_t page_;

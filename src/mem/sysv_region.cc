@@ -103,6 +103,7 @@ Result<std::unique_ptr<Region>> make_sysv_region(std::string_view name, const Re
   p.size = *size;
   p.page_size = page;
   p.shmid = *id;
+  p.resident = huge || opts.populate || opts.lock;
   auto at = os::shm_attach(*id);
   // Mark for destruction now: whatever happens next, the segment goes with
   // its last attachment and never outlives the daemon and its clients.
