@@ -69,7 +69,8 @@ struct RegionOptions {
   // SIGBUS later); lock implies it too. Default off.
   bool populate = false;
   // sysv only: the segment's owner, group and mode. Default: the daemon's
-  // uid and gid, mode 0600.
+  // uid and gid, mode 0600. pmmd sets them from the pool's access
+  // (mem::sysv_permissions in sysv_region.h).
   std::optional<uid_t> sysv_uid{};
   std::optional<gid_t> sysv_gid{};
   uint32_t sysv_mode = 0600;
