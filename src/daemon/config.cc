@@ -9,10 +9,13 @@
 #include <map>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include "alloc/strategy.h"
 #include "base/units.h"
+#include "mem/sysv_region.h"
 
 namespace pmm::daemon {
 
@@ -20,8 +23,9 @@ namespace {
 
 constexpr std::string_view kDefaultText =
     R"(# pmmd's built-in configuration, used when no --config is given.
-# Every local user may use both pools (the SysV segment has mode 0666 so
-# that SysV-aware programs such as an X server can attach it).
+# The display pool's SysV segment gets its owner, group and mode from the
+# pool's access, so that exactly its users (and an X server acting for
+# them) can attach it.
 
 [pools.general]
 type = "shmem"
@@ -30,13 +34,14 @@ size = "256MiB"
 [pools.display]
 type = "sysv"
 size = "64MiB"
-sysv_mode = 0o666
 )";
 
-constexpr std::array<std::string_view, 15> kPoolKeys{
-    "type",      "size",     "strategy", "huge_page_size", "huge_pages",
-    "numa_node", "lock",     "populate", "zero",           "uids",
-    "gids",      "sysv_uid", "sysv_gid", "sysv_mode",      "description"};
+constexpr std::array<std::string_view, 12> kPoolKeys{
+    "type", "size",     "strategy", "huge_page_size", "huge_pages", "numa_node",
+    "lock", "populate", "zero",     "uids",           "gids",       "description"};
+// Keys that used to set a SysV segment's owner, group and mode by hand; they
+// could only repeat or contradict uids/gids, so they were removed.
+constexpr std::array<std::string_view, 3> kRemovedSysvKeys{"sysv_uid", "sysv_gid", "sysv_mode"};
 constexpr std::array<std::string_view, 6> kDeviceKeys{"pools",     "max",        "min",
                                                       "alignment", "contiguous", "description"};
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
@@ -166,9 +171,45 @@ std::vector<std::pair<const toml::key*, const T*>> in_file_order(const toml::tab
   return out;
 }
 
+// Whether a pool's access list opens it to every local user.
+bool open_to_everyone(const core::PoolAccess& a) { return a.uids.empty() && a.gids.empty(); }
+
+// A sysv pool's segment owner, group and mode, from its access
+// (mem::sysv_permissions): exactly the pool's users can attach it, by hand
+// or through an X server. An access list SysV cannot express is refused
+// here, so --check-config and the start say so before anything is made.
+Status apply_sysv_access(const Parser& p, const toml::key& key, const toml::table& t,
+                         PoolConfig& pc) {
+  auto perm = mem::sysv_permissions(pc.options.name,
+                                    mem::SysvAccess{.uids = pc.access.uids,
+                                                    .gids = pc.access.gids,
+                                                    .everyone = open_to_everyone(pc.access),
+                                                    .daemon_uid = ::geteuid(),
+                                                    .daemon_gid = ::getegid()});
+  if (!perm) {
+    const toml::node* at = t.get("uids");
+    if (at == nullptr || perm.error().message.find(": gids ") != std::string::npos)
+      at = t.get("gids");
+    return at != nullptr ? p.err(*at, "{}", perm.error().message)
+                         : p.err(key.source(), perm.error().message);
+  }
+  pc.options.region.sysv_uid = perm->uid;
+  pc.options.region.sysv_gid = perm->gid;
+  pc.options.region.sysv_mode = perm->mode;
+  return {};
+}
+
 Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml::table& t) {
   std::string where = fmt::format("[pools.{}]", key.str());
   if (auto s = p.name(key, "pool"); !s) return std::unexpected(s.error());
+  for (std::string_view k : kRemovedSysvKeys) {
+    if (const toml::node* n = t.get(k))
+      return p.err(*n,
+                   "{} is no longer a key: a sysv pool's segment gets its owner, group and mode "
+                   "from the pool's uids and gids (docs/config.md, \"sysv\"); remove it and "
+                   "list who may use the pool in uids/gids",
+                   k);
+  }
   if (auto s = p.known_keys(t, where, kPoolKeys); !s) return std::unexpected(s.error());
   PoolConfig pc;
   pc.line = static_cast<uint32_t>(key.source().begin.line);
@@ -254,25 +295,8 @@ Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml:
     if (!v) return std::unexpected(v.error());
     pc.access.gids = std::move(*v);
   }
-  if (const toml::node* n = t.get("sysv_uid")) {
-    if (auto s = only_for(*n, "sysv_uid", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto v = p.id(*n, "sysv_uid");
-    if (!v) return std::unexpected(v.error());
-    o.region.sysv_uid = *v;
-  }
-  if (const toml::node* n = t.get("sysv_gid")) {
-    if (auto s = only_for(*n, "sysv_gid", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto v = p.id(*n, "sysv_gid");
-    if (!v) return std::unexpected(v.error());
-    o.region.sysv_gid = *v;
-  }
-  if (const toml::node* n = t.get("sysv_mode")) {
-    if (auto s = only_for(*n, "sysv_mode", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto i = n->as_integer();
-    if (!i || i->get() < 0 || i->get() > 0777) {
-      return p.err(*n, "sysv_mode must be permission bits written in octal, e.g. 0o660");
-    }
-    o.region.sysv_mode = static_cast<uint32_t>(i->get());
+  if (sysv) {
+    if (auto s = apply_sysv_access(p, key, t, pc); !s) return std::unexpected(s.error());
   }
   if (const toml::node* n = t.get("description")) {
     if (auto s = p.string(*n, "description"); !s) return std::unexpected(s.error());
@@ -442,9 +466,14 @@ std::vector<std::string> describe(const Config& c) {
   std::vector<std::string> out;
   for (const auto& pc : c.pools) {
     const auto& o = pc.options;
-    out.push_back(fmt::format("pool {}: {} {}, {}, for {}", o.name,
+    std::string segment;
+    if (o.region.type == mem::MemoryType::kSysv)
+      segment = fmt::format("; segment owner uid {}, gid {}, mode {:04o}",
+                            o.region.sysv_uid.value_or(::geteuid()),
+                            o.region.sysv_gid.value_or(::getegid()), o.region.sysv_mode);
+    out.push_back(fmt::format("pool {}: {} {}, {}, for {}{}", o.name,
                               mem::memory_type_name(o.region.type), format_size(o.region.size),
-                              o.strategy, pc.access.describe()));
+                              o.strategy, pc.access.describe(), segment));
   }
   for (const auto& d : c.devices) {
     std::string pools;

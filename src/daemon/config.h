@@ -15,7 +15,7 @@
 //   strategy = "best_fit"          # or "tlsf"
 //   uids = [1000]  gids = [44]     # who may use it; both absent: everyone
 //   ...memory options: huge_page_size, huge_pages, numa_node, lock, populate,
-//      zero, sysv_uid, sysv_gid, sysv_mode
+//      zero (a sysv segment's owner, group and mode follow uids/gids)
 //
 //   [devices.decoder]              # one table per device
 //   pools = ["dma", "general"]     # allowed, in the order tried
