@@ -3,6 +3,7 @@
 #include "core/pool.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -122,8 +123,11 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
   if (auto s = make_ready(b, req); !s) {
     (void)strategy_->release(b.offset);  // just allocated: cannot fail
     ++health_.refused;
-    notice(fmt::format("pool {}: refused a block of {} at offset {:#x}: {}", name_,
-                       format_size(b.size), b.offset, s.error().message));
+    // Logged at the 1st, 2nd, 4th, 8th... refusal: a client that punched
+    // once cannot make every later allocation write a line.
+    if (std::has_single_bit(health_.refused))
+      notice(fmt::format("pool {}: refused a block of {} at offset {:#x} ({} refused so far): {}",
+                         name_, format_size(b.size), b.offset, health_.refused, s.error().message));
     return refuse(s.error());
   }
   ++allocations_;
@@ -169,7 +173,8 @@ Status Pool::make_ready(Block& b, const AllocRequest& req) {
     const mem::MovedPage& m = **moved;
     const size_t i = m.offset / page;
     if (moved_.empty()) moved_.resize(region_->size() / page);
-    if (i < moved_.size() && !moved_[i]) {
+    const bool new_find = i < moved_.size() && !moved_[i];
+    if (new_find) {
       moved_[i] = true;
       ++health_.moved_pages;
     }
@@ -182,7 +187,7 @@ Status Pool::make_ready(Block& b, const AllocRequest& req) {
                            "{:#x} as recorded: a client punched it and the kernel put "
                            "another page back",
                            m.offset, m.now, m.recorded);
-    notice(fmt::format("pool {}: {}", name_, why));
+    if (new_find) notice(fmt::format("pool {}: {}", name_, why));  // once per page
   }
   if (req.contiguous)
     return fail(Errc::kNoMemory,

@@ -76,7 +76,10 @@ TEST(CorePoolPunched, NoHugePageToPutBackRefusesTheBlockAndTheDaemonLives) {
   EXPECT_EQ(pool->stats().alloc.live_blocks, 1u);  // the refused blocks went back
   const auto notices = pool->take_notices();
   ASSERT_EQ(notices.size(), 2u);
-  EXPECT_EQ(notices[0].rfind("pool dma: refused a block of 2 MiB at offset 0x200000: ", 0), 0u)
+  EXPECT_EQ(notices[0].rfind("pool dma: refused a block of 2 MiB at offset 0x200000 (1 refused "
+                             "so far): ",
+                             0),
+            0u)
       << notices[0];
   EXPECT_EQ(describe_health(*pool), "degraded: 1 huge page punched; 2 allocations refused for it");
 
