@@ -19,12 +19,13 @@
 //
 // Memory a client can take away. Every client of a pool holds its fd (or
 // shmid) and may punch holes in it. The pool never faults on that: before
-// a block of a resident pool (every page faulted in at creation: hugetlb,
-// sysv on huge pages, populate/lock) or a block to zero is handed out, its
-// pages are faulted back in with MADV_POPULATE_WRITE (os::fault_in), which
-// reports a page the kernel cannot supply instead of raising SIGBUS, and
-// the zeroing itself runs under a SIGBUS guard (os::fill_guarded) for a
-// punch that lands in between. Either failure refuses that allocation with
+// a block of a huge page pool (hugetlb, sysv on huge pages) is handed out,
+// its pages are faulted back in with MADV_POPULATE_WRITE (os::fault_in),
+// which reports a page the kernel cannot supply instead of raising SIGBUS;
+// zeroing runs under a SIGBUS guard (os::fill_guarded) for a punch that
+// lands in between. A punched normal page (shmem) comes back on the next
+// touch, so those pools only count what was punched (resident ones:
+// populate/lock) and refilled. Either failure refuses that allocation with
 // a message saying why. Then, in a pool with physical runs, the block's
 // pages are looked up in the pagemap again: a page that came back
 // elsewhere (punched and refilled) or is missing refuses a `contiguous`
