@@ -3,10 +3,13 @@
 #include "core/pool.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "base/units.h"
+#include "os/guarded_memory.h"
 
 namespace pmm::core {
 namespace {
@@ -117,13 +120,123 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
   auto off = strategy_->allocate(req.size, alignment);
   if (!off) return refuse(off.error());
   Block b{.offset = *off, .size = req.size, .phys = physical_address(*off)};
-  if (req.zero || zero_on_alloc_) {
-    std::memset(region_->data() + b.offset, 0, b.size);
-    bytes_zeroed_ += b.size;
+  if (auto s = make_ready(b, req); !s) {
+    (void)strategy_->release(b.offset);  // just allocated: cannot fail
+    ++health_.refused;
+    // Logged at the 1st, 2nd, 4th, 8th... refusal: a client that punched
+    // once cannot make every later allocation write a line.
+    if (std::has_single_bit(health_.refused))
+      notice(fmt::format("pool {}: refused a block of {} at offset {:#x} ({} refused so far): {}",
+                         name_, format_size(b.size), b.offset, health_.refused, s.error().message));
+    return refuse(s.error());
   }
   ++allocations_;
   peak_bytes_used_ = std::max(peak_bytes_used_, strategy_->stats().bytes_used);
   return b;
+}
+
+Status Pool::make_ready(Block& b, const AllocRequest& req) {
+  const bool zero = req.zero || zero_on_alloc_;
+  const uint64_t page = region_->page_size();
+  std::byte* const base = region_->data();
+  const uint64_t first = b.offset / page * page;
+  const uint64_t end = std::min(region_->size(), (b.offset + b.size + page - 1) / page * page);
+  // Only huge pages can be missing for good (none free: SIGBUS on touch);
+  // a punched normal page is faulted back in by the next touch, the memset
+  // included, so shmem pools skip the walk (118 us per 2 MiB block).
+  const bool huge = mem::uses_huge_pages(*region_);
+  const bool resident = region_->resident();
+  const uint64_t punched_before = resident ? mem::punched_bytes(*region_).value_or(0) : 0;
+  if (huge) {
+    if (auto s = os::fault_in(base + first, end - first); !s)
+      return fail(s.error().code,
+                  "its memory at offsets [{:#x}, {:#x}) cannot be faulted in: {} (pool state: {})",
+                  first, end, s.error().message, describe_health(health(), page, huge));
+  }
+  if (zero) {
+    if (auto s = os::fill_guarded(base + b.offset, 0, b.size); !s)
+      return fail(s.error().code, "zeroing it failed: {}", s.error().message);
+    bytes_zeroed_ += b.size;
+  }
+  if (punched_before != 0) {
+    const uint64_t punched_after = mem::punched_bytes(*region_).value_or(0);
+    if (punched_after < punched_before) {
+      health_.refilled_bytes += punched_before - punched_after;
+      notice(fmt::format(
+          "pool {}: {} of the memory under a new block at offset {:#x} had been punched out "
+          "by a client; faulted back in (new pages); {} still punched",
+          name_, format_size(punched_before - punched_after), b.offset,
+          format_size(punched_after)));
+    }
+  }
+  if (!has_physical()) return {};
+  auto moved = region_->recheck_physical(b.offset, b.size);
+  if (moved && !*moved) return {};
+  std::string why;
+  if (!moved) {
+    why = fmt::format("its physical addresses cannot be re-read: {}", moved.error().message);
+  } else {
+    const mem::MovedPage& m = **moved;
+    const size_t i = m.offset / page;
+    if (moved_.empty()) moved_.resize(region_->size() / page);
+    const bool new_find = i < moved_.size() && !moved_[i];
+    if (new_find) {
+      moved_[i] = true;
+      ++health_.moved_pages;
+    }
+    why = m.now == 0 ? fmt::format(
+                           "its page at offset {:#x} is not in memory (recorded at "
+                           "physical {:#x}): a client punched it",
+                           m.offset, m.recorded)
+                     : fmt::format(
+                           "its page at offset {:#x} is now at physical {:#x}, not at "
+                           "{:#x} as recorded: a client punched it and the kernel put "
+                           "another page back",
+                           m.offset, m.now, m.recorded);
+    if (new_find) notice(fmt::format("pool {}: {}", name_, why));  // once per page
+  }
+  if (req.contiguous)
+    return fail(Errc::kNoMemory,
+                "a physically contiguous block at offset {:#x} cannot be promised: {}", b.offset,
+                why);
+  b.phys = 0;  // unknown rather than stale
+  return {};
+}
+
+void Pool::notice(std::string line) {
+  constexpr size_t kMaxNotices = 64;  // the daemon takes them after every call
+  if (notices_.size() < kMaxNotices) notices_.push_back(std::move(line));
+}
+
+std::vector<std::string> Pool::take_notices() const { return std::exchange(notices_, {}); }
+
+PoolHealth Pool::health() const {
+  PoolHealth h = health_;
+  h.punched_bytes = mem::punched_bytes(*region_).value_or(0);
+  return h;
+}
+
+std::string describe_health(const PoolHealth& h, uint64_t page_size, bool huge) {
+  if (!h.degraded() && h.refused == 0) return "ok";
+  // Refusals are history: a pool whose pages are all back says "ok" again,
+  // with the count.
+  std::string out = h.degraded() ? "degraded:" : "ok:";
+  auto add = [&out](const std::string& part) { out += (out.back() == ':' ? " " : "; ") + part; };
+  if (h.punched_bytes != 0) {
+    const uint64_t pages = (h.punched_bytes + page_size - 1) / page_size;
+    add(fmt::format("{} {}page{} punched", pages, huge ? "huge " : "", pages == 1 ? "" : "s"));
+  }
+  if (h.moved_pages != 0)
+    add(fmt::format("{} page{} moved (physical addresses re-read)", h.moved_pages,
+                    h.moved_pages == 1 ? "" : "s"));
+  if (h.refused != 0)
+    add(fmt::format("{} allocation{} refused for it", h.refused, h.refused == 1 ? "" : "s"));
+  return out;
+}
+
+std::string describe_health(const Pool& pool) {
+  return describe_health(pool.health(), pool.region().page_size(),
+                         mem::uses_huge_pages(pool.region()));
 }
 
 Status Pool::release(uint64_t offset) {
@@ -140,6 +253,7 @@ PoolStats Pool::stats() const {
   s.failed_allocations = failed_allocations_;
   s.peak_bytes_used = peak_bytes_used_;
   s.bytes_zeroed = bytes_zeroed_;
+  s.health = health();
   return s;
 }
 

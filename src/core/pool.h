@@ -17,6 +17,22 @@
 // daemon's mapping before the block is handed out: simple, and bounded by
 // the block size (about 10 GB/s; a 64 MiB block takes some 6 ms).
 //
+// Memory a client can take away. Every client of a pool holds its fd (or
+// shmid) and may punch holes in it. The pool never faults on that: before
+// a block of a huge page pool (hugetlb, sysv on huge pages) is handed out,
+// its pages are faulted back in with MADV_POPULATE_WRITE (os::fault_in),
+// which reports a page the kernel cannot supply instead of raising SIGBUS;
+// zeroing runs under a SIGBUS guard (os::fill_guarded) for a punch that
+// lands in between. A punched normal page (shmem) comes back on the next
+// touch, so those pools only count what was punched (resident ones:
+// populate/lock) and refilled. Either failure refuses that allocation with
+// a message saying why. Then, in a pool with physical runs, the block's
+// pages are looked up in the pagemap again: a page that came back
+// elsewhere (punched and refilled) or is missing refuses a `contiguous`
+// block and gives any other block phys 0 (unknown), never the stale
+// address. health() says what was found; take_notices() hands the daemon
+// one line per event to log.
+//
 // Usage:
 //   auto pool = Pool::create(PoolOptions{.name = "general",
 //                                        .region = {.size = 256 << 20}});
@@ -29,6 +45,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "alloc/strategy.h"
 #include "base/error.h"
@@ -56,6 +73,20 @@ struct Block {
   uint64_t phys = 0;  // physical address of the first byte; 0 when unknown
 };
 
+// What clients took away from the pool's memory (see the header comment).
+struct PoolHealth {
+  uint64_t punched_bytes = 0;   // now: bytes of a resident pool not in memory
+  uint64_t refilled_bytes = 0;  // ever: punched bytes faulted back in for a block
+  uint64_t moved_pages = 0;     // ever: pages found away from their recorded address
+  uint64_t refused = 0;         // ever: allocations refused because of the above
+  [[nodiscard]] bool degraded() const { return punched_bytes != 0 || moved_pages != 0; }
+};
+
+// "ok", or "degraded: 3 huge pages punched; 2 pages moved (physical addresses
+// re-read); 1 allocation refused for it". `page_size` is the pool's page
+// size; `huge` whether those are huge pages (the word "huge" in the text).
+[[nodiscard]] std::string describe_health(const PoolHealth& h, uint64_t page_size, bool huge);
+
 struct PoolStats {
   alloc::Stats alloc;
   uint64_t physical_runs = 0;  // 0 when physical addresses are unknown
@@ -64,6 +95,7 @@ struct PoolStats {
   uint64_t failed_allocations = 0;  // refused allocate() calls, ever
   uint64_t peak_bytes_used = 0;     // highest alloc.bytes_used seen
   uint64_t bytes_zeroed = 0;        // written by zeroing, ever
+  PoolHealth health;
 };
 
 class Pool {
@@ -91,6 +123,12 @@ class Pool {
   [[nodiscard]] Result<Block> allocate(const AllocRequest& req);
   [[nodiscard]] Status release(uint64_t offset);
   [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] PoolHealth health() const;
+  // Log lines for what allocate() found since the last call (pages punched
+  // and refilled, pages moved, allocations refused for it); then clears.
+  // const because draining the log changes nothing a caller can observe of
+  // the pool (the daemon holds its pools through const views).
+  [[nodiscard]] std::vector<std::string> take_notices() const;
 
   // The physical address of byte `offset`, 0 when unknown (or out of range).
   [[nodiscard]] uint64_t physical_address(uint64_t offset) const;
@@ -106,6 +144,10 @@ class Pool {
   // Why `contiguous` cannot be honoured here ("normal pages ...").
   [[nodiscard]] std::string why_no_physical() const;
   [[nodiscard]] const mem::PhysicalRun* run_of(uint64_t offset) const;
+  // Makes the block's memory safe to hand out (see the header comment);
+  // may set b.phys to 0. An error refuses the allocation.
+  [[nodiscard]] Status make_ready(Block& b, const AllocRequest& req);
+  void notice(std::string line);
 
   std::string name_;
   std::unique_ptr<mem::Region> region_;
@@ -116,6 +158,13 @@ class Pool {
   uint64_t failed_allocations_ = 0;
   uint64_t peak_bytes_used_ = 0;
   uint64_t bytes_zeroed_ = 0;
+  PoolHealth health_;        // punched_bytes is read anew by health()
+  std::vector<bool> moved_;  // per page: found away from its recorded address
+  mutable std::vector<std::string> notices_;
 };
+
+// describe_health of the pool's health now: the pool's state in
+// `pmmctl pools`.
+[[nodiscard]] std::string describe_health(const Pool& pool);
 
 }  // namespace pmm::core

@@ -11,10 +11,13 @@
 #include <sstream>
 #include <tuple>
 
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include "alloc/strategy.h"
 #include "base/units.h"
+#include "mem/sysv_region.h"
 
 namespace pmm::daemon {
 
@@ -29,6 +32,9 @@ constexpr std::string_view kDefaultText =
 # Both pools are for pmmd's own user (and root) only: a pool's users can
 # read and write each other's blocks, so opening one to other users is a
 # decision written in a config file (everyone = true, or uids/gids).
+# The display pool's SysV segment gets its owner, group and mode from the
+# pool's access, so that exactly its users (and an X server acting for
+# them) can attach it.
 
 [pools.general]
 type = "shmem"
@@ -39,10 +45,12 @@ type = "sysv"
 size = "64MiB"
 )";
 
-constexpr std::array<std::string_view, 16> kPoolKeys{
-    "type",     "size",     "strategy",  "huge_page_size", "huge_pages", "numa_node",
-    "lock",     "populate", "zero",      "uids",           "gids",       "everyone",
-    "sysv_uid", "sysv_gid", "sysv_mode", "description"};
+constexpr std::array<std::string_view, 13> kPoolKeys{
+    "type", "size",     "strategy", "huge_page_size", "huge_pages", "numa_node",  "lock",
+    "populate", "zero", "uids", "gids", "everyone", "description"};
+// Keys that used to set a SysV segment's owner, group and mode by hand; they
+// could only repeat or contradict uids/gids/everyone, so they were removed.
+constexpr std::array<std::string_view, 3> kRemovedSysvKeys{"sysv_uid", "sysv_gid", "sysv_mode"};
 constexpr std::array<std::string_view, 9> kDeviceKeys{
     "pools", "max", "min", "alignment", "contiguous", "uids", "gids", "everyone", "description"};
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
@@ -215,9 +223,42 @@ Status parse_access(const Parser& p, const toml::table& t, std::string_view wher
   return {};
 }
 
+// A sysv pool's segment owner, group and mode, from its access
+// (mem::sysv_permissions): exactly the pool's users can attach it, by hand
+// or through an X server. An access list SysV cannot express is refused
+// here, so --check-config and the start say so before anything is made.
+Status apply_sysv_access(const Parser& p, const toml::key& key, const toml::table& t,
+                         PoolConfig& pc) {
+  auto perm = mem::sysv_permissions(pc.options.name,
+                                    mem::SysvAccess{.uids = pc.access.uids,
+                                                    .gids = pc.access.gids,
+                                                    .everyone = pc.access.everyone,
+                                                    .daemon_uid = ::geteuid(),
+                                                    .daemon_gid = ::getegid()});
+  if (!perm) {
+    const toml::node* at = t.get("uids");
+    if (at == nullptr || perm.error().message.find(": gids ") != std::string::npos)
+      at = t.get("gids");
+    return at != nullptr ? p.err(*at, "{}", perm.error().message)
+                         : p.err(key.source(), perm.error().message);
+  }
+  pc.options.region.sysv_uid = perm->uid;
+  pc.options.region.sysv_gid = perm->gid;
+  pc.options.region.sysv_mode = perm->mode;
+  return {};
+}
+
 Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml::table& t) {
   std::string where = fmt::format("[pools.{}]", key.str());
   if (auto s = p.name(key, "pool"); !s) return std::unexpected(s.error());
+  for (std::string_view k : kRemovedSysvKeys) {
+    if (const toml::node* n = t.get(k))
+      return p.err(*n,
+                   "{} is no longer a key: a sysv pool's segment gets its owner, group and mode "
+                   "from the pool's uids and gids (docs/config.md, \"sysv\"); remove it and "
+                   "list who may use the pool in uids/gids",
+                   k);
+  }
   if (auto s = p.known_keys(t, where, kPoolKeys); !s) return std::unexpected(s.error());
   PoolConfig pc;
   pc.line = static_cast<uint32_t>(key.source().begin.line);
@@ -294,25 +335,8 @@ Result<PoolConfig> parse_pool(const Parser& p, const toml::key& key, const toml:
     }
   }
   if (auto s = parse_access(p, t, where, pc.access); !s) return std::unexpected(s.error());
-  if (const toml::node* n = t.get("sysv_uid")) {
-    if (auto s = only_for(*n, "sysv_uid", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto v = p.id(*n, "sysv_uid");
-    if (!v) return std::unexpected(v.error());
-    o.region.sysv_uid = *v;
-  }
-  if (const toml::node* n = t.get("sysv_gid")) {
-    if (auto s = only_for(*n, "sysv_gid", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto v = p.id(*n, "sysv_gid");
-    if (!v) return std::unexpected(v.error());
-    o.region.sysv_gid = *v;
-  }
-  if (const toml::node* n = t.get("sysv_mode")) {
-    if (auto s = only_for(*n, "sysv_mode", sysv, "sysv"); !s) return std::unexpected(s.error());
-    auto i = n->as_integer();
-    if (!i || i->get() < 0 || i->get() > 0777) {
-      return p.err(*n, "sysv_mode must be permission bits written in octal, e.g. 0o660");
-    }
-    o.region.sysv_mode = static_cast<uint32_t>(i->get());
+  if (sysv) {
+    if (auto s = apply_sysv_access(p, key, t, pc); !s) return std::unexpected(s.error());
   }
   if (const toml::node* n = t.get("description")) {
     if (auto s = p.string(*n, "description"); !s) return std::unexpected(s.error());
@@ -647,9 +671,14 @@ std::vector<std::string> describe(const Config& c) {
   std::vector<std::string> out;
   for (const auto& pc : c.pools) {
     const auto& o = pc.options;
-    out.push_back(fmt::format("pool {}: {} {}, {}, for {}", o.name,
+    std::string segment;
+    if (o.region.type == mem::MemoryType::kSysv)
+      segment = fmt::format("; segment owner uid {}, gid {}, mode {:04o}",
+                            o.region.sysv_uid.value_or(::geteuid()),
+                            o.region.sysv_gid.value_or(::getegid()), o.region.sysv_mode);
+    out.push_back(fmt::format("pool {}: {} {}, {}, for {}{}", o.name,
                               mem::memory_type_name(o.region.type), format_size(o.region.size),
-                              o.strategy, pc.access.describe()));
+                              o.strategy, pc.access.describe(), segment));
   }
   for (const auto& d : c.devices) {
     std::string pools;

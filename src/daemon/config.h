@@ -16,7 +16,7 @@
 //   uids = [1000]  gids = [44]     # who may use it besides root and pmmd's uid
 //   everyone = true                # or: every local user (not with uids/gids)
 //   ...memory options: huge_page_size, huge_pages, numa_node, lock, populate,
-//      zero, sysv_uid, sysv_gid, sysv_mode
+//      zero (a sysv segment's owner, group and mode follow uids/gids)
 //
 //   [admin]                        # optional: who sees every user's views
 //   uids = [1000]  gids = [4]      # besides root

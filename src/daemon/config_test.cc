@@ -3,6 +3,7 @@
 #include "daemon/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <unistd.h>
 #include <cstdlib>
@@ -41,9 +42,77 @@ TEST(Config, TheBuiltInDefaultHasAShmemAndASysvPoolForPmmdsOwnUidAndRoot) {
     EXPECT_TRUE(p.access.allows(0, 0)) << p.options.name;
     EXPECT_TRUE(p.access.allows(::geteuid(), 12345)) << p.options.name;
   }
+  // Closed, so the display segment is too: owned by pmmd, mode 0600.
+  EXPECT_EQ(c.pools[1].options.region.sysv_mode, 0600u);
   EXPECT_TRUE(c.devices.empty());
   EXPECT_EQ(c.ledger.default_export_lifetime, 60s);
   EXPECT_EQ(c.ledger.max_export_lifetime, 1h);
+}
+
+TEST(Config, ASysvSegmentsOwnerGroupAndModeFollowItsAccess) {
+  auto c = parse_config(R"(
+[pools.mine]
+type = "sysv"
+size = "1MiB"
+uids = [0, 65534]
+
+[pools.team]
+type = "sysv"
+size = "1MiB"
+uids = [1000]
+gids = [44]
+
+[pools.video]
+type = "sysv"
+size = "1MiB"
+gids = [44]
+)",
+                        "pmmd.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  const auto& mine = c->pools[0].options.region;
+  EXPECT_EQ(mine.sysv_uid, 65534u);
+  EXPECT_EQ(mine.sysv_gid, ::getegid());
+  EXPECT_EQ(mine.sysv_mode, 0600u);
+  const auto& team = c->pools[1].options.region;
+  EXPECT_EQ(team.sysv_uid, 1000u);
+  EXPECT_EQ(team.sysv_gid, 44u);
+  EXPECT_EQ(team.sysv_mode, 0660u);
+  const auto& video = c->pools[2].options.region;
+  EXPECT_EQ(video.sysv_uid, ::geteuid());
+  EXPECT_EQ(video.sysv_gid, 44u);
+  EXPECT_EQ(video.sysv_mode, 0660u);
+  const auto lines = describe(*c);
+  EXPECT_EQ(lines[1],
+            "pool team: sysv 1 MiB, best_fit, for root; uids 1000; gids 44; segment "
+            "owner uid 1000, gid 44, mode 0660");
+}
+
+TEST(Config, ASysvAccessListSysvCannotExpressIsRefusedWithASuggestion) {
+  EXPECT_EQ(refusal("[pools.x]\ntype = \"sysv\"\nsize = \"1MiB\"\nuids = [1000, 1001]\n"),
+            "pmmd.toml:4:8: sysv pool x: uids 1000, 1001 cannot all be given a SysV segment: "
+            "its permissions name one owner uid and one group; give these users a common group "
+            "and list it in gids (e.g. gids = [44]) instead, or use a shmem pool (access "
+            "checked on the socket only)");
+  EXPECT_EQ(refusal("[pools.x]\ntype = \"sysv\"\nsize = \"1MiB\"\ngids = [44, 45]\n")
+                .rfind("pmmd.toml:4:8: sysv pool x: gids 44, 45 cannot all be given a SysV "
+                       "segment",
+                       0),
+            0u);
+  // The same list is fine for a shmem pool: access is checked on the socket.
+  EXPECT_TRUE(parse_config("[pools.x]\ntype = \"shmem\"\nsize = \"1MiB\"\nuids = [1000, 1001]\n",
+                           "pmmd.toml"));
+}
+
+TEST(Config, TheRemovedSysvOwnerKeysAreRefusedSayingWhy) {
+  for (const char* key : {"sysv_uid = 0", "sysv_gid = 44", "sysv_mode = 0o666"}) {
+    const std::string m =
+        refusal(fmt::format("[pools.x]\ntype = \"sysv\"\nsize = \"1MiB\"\n{}\n", key));
+    EXPECT_EQ(m.rfind("pmmd.toml:4:", 0), 0u) << m;
+    EXPECT_NE(m.find("is no longer a key: a sysv pool's segment gets its owner, group and mode "
+                     "from the pool's uids and gids"),
+              std::string::npos)
+        << m;
+  }
 }
 
 TEST(Config, EveryKeyIsRead) {
@@ -62,11 +131,8 @@ numa_node = 0
 lock = true
 populate = true
 zero = true
-uids = [1000, 1001]
+uids = [1000]
 gids = [44]
-sysv_uid = 1000
-sysv_gid = 44
-sysv_mode = 0o660
 description = "frames for the display"
 
 [pools.alpha]
@@ -98,11 +164,11 @@ description = "the JPEG decoder"
   EXPECT_TRUE(z.options.region.lock);
   EXPECT_TRUE(z.options.region.populate);
   EXPECT_TRUE(z.options.zero_on_alloc);
-  EXPECT_EQ(z.access.uids, (std::vector<uint32_t>{1000, 1001}));
+  EXPECT_EQ(z.access.uids, (std::vector<uint32_t>{1000}));
   EXPECT_EQ(z.access.gids, (std::vector<uint32_t>{44}));
   EXPECT_FALSE(z.access.allows(2000, 2000));
   EXPECT_TRUE(z.access.allows(2000, 44));
-  EXPECT_EQ(z.options.region.sysv_uid, 1000u);
+  EXPECT_EQ(z.options.region.sysv_uid, 1000u);  // from uids/gids
   EXPECT_EQ(z.options.region.sysv_gid, 44u);
   EXPECT_EQ(z.options.region.sysv_mode, 0660u);
   EXPECT_EQ(c->pools[1].options.region.size, 3ull << 29);

@@ -118,7 +118,8 @@ proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
                          .live_blocks = st.alloc.live_blocks,
                          .has_physical = p.has_physical(),
                          .strategy = std::string(p.strategy().name()),
-                         .accessible = ledger_->access(i).allows(s.peer.uid, s.peer.gid)};
+                         .accessible = ledger_->access(i).allows(s.peer.uid, s.peer.gid),
+                         .state = core::describe_health(p)};
 }
 
 Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime now) {
@@ -159,6 +160,9 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
               l.allocate(s.id, req.pools, req.size, req.alignment,
                          core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
                                           .zero = (req.flags & proto::kAllocZero) != 0});
+          // What the pools found of memory punched by clients (core/pool.h).
+          for (size_t i = 0; i < l.pool_count(); ++i)
+            for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
           if (!b) {
             return error(s, id, b.error(), fmt::format("allocate of {}", format_size(req.size)));
           }

@@ -42,6 +42,7 @@ Result<std::unique_ptr<Region>> make_hugetlb_region(std::string_view name,
   p.type = MemoryType::kHugetlb;
   p.size = *size;
   p.page_size = page;
+  p.resident = true;
   const unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB |
                          (static_cast<unsigned>(log2_of(page)) << MFD_HUGE_SHIFT);
   auto fd = os::memfd_create(fmt::format("pmm:{}", name), flags);

@@ -37,6 +37,7 @@ class OwnedRegion final : public Region {
     int shmid = -1;            // sysv
     os::ShmAttachment attach;  // sysv
     std::vector<PhysicalRun> runs;
+    bool resident = false;  // every page faulted in at creation
   };
   explicit OwnedRegion(Parts p) : p_(std::move(p)) {}
 
@@ -49,6 +50,9 @@ class OwnedRegion final : public Region {
   [[nodiscard]] int fd() const override { return p_.fd.get(); }
   [[nodiscard]] int shmid() const override { return p_.shmid; }
   [[nodiscard]] std::span<const PhysicalRun> runs() const override { return p_.runs; }
+  [[nodiscard]] bool resident() const override { return p_.resident; }
+  [[nodiscard]] Result<std::optional<MovedPage>> recheck_physical(uint64_t offset,
+                                                                  uint64_t len) const override;
 
  private:
   Parts p_;

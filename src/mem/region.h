@@ -14,8 +14,12 @@
 //   hugetlb sealed the same; every huge page reserved and faulted in, so no
 //           SIGBUS later; runs known when pagemap shows PFNs.
 //   sysv    segment already marked IPC_RMID (clients still shmat by shmid;
-//           it dies with its last attachment); a leftover of a crashed
-//           daemon under the pool's key is removed (sysv_region.h).
+//           it dies with its last attachment); see sysv_region.h.
+//
+// A client that may use a pool can take pages away from it (punch a hole
+// through the fd, MADV_REMOVE through its mapping). The region does not
+// prevent that (the pool is the trust domain); core::Pool puts the pages
+// back, or refuses, before it hands a block out (os/guarded_memory.h).
 //
 // Usage:
 //   pmm::mem::RegionOptions o{.type = MemoryType::kHugetlb, .size = 64 << 20};
@@ -65,10 +69,18 @@ struct RegionOptions {
   // SIGBUS later); lock implies it too. Default off.
   bool populate = false;
   // sysv only: the segment's owner, group and mode. Default: the daemon's
-  // uid and gid, mode 0600.
+  // uid and gid, mode 0600. pmmd sets them from the pool's access
+  // (mem::sysv_permissions in sysv_region.h).
   std::optional<uid_t> sysv_uid{};
   std::optional<gid_t> sysv_gid{};
   uint32_t sysv_mode = 0600;
+};
+
+// A page found elsewhere than runs() recorded (see Region::recheck_physical).
+struct MovedPage {
+  uint64_t offset = 0;    // of the page in the region
+  uint64_t recorded = 0;  // physical address runs() gives
+  uint64_t now = 0;       // what the pagemap shows now; 0: missing or hidden
 };
 
 // A physically contiguous part of a region.
@@ -96,7 +108,25 @@ class Region {
   [[nodiscard]] virtual int shmid() const = 0;
   // Physically contiguous runs, or empty when physical addresses are unknown.
   [[nodiscard]] virtual std::span<const PhysicalRun> runs() const = 0;
+  // True when every page was faulted in at creation (hugetlb; sysv on huge
+  // pages; populate or lock): the region's memory is all there unless a
+  // client took some away (punched a hole), which punched_bytes() measures.
+  [[nodiscard]] virtual bool resident() const = 0;
+  // Re-reads the physical address of every page of [offset, offset+len)
+  // from the pagemap and compares it with runs(): nullopt when all agree (or
+  // the region has no runs), else the first page that moved or is missing.
+  // A page moves when a client punched it out and it was faulted back in:
+  // the kernel picks any free page. Cost: one pread per page.
+  [[nodiscard]] virtual Result<std::optional<MovedPage>> recheck_physical(uint64_t offset,
+                                                                          uint64_t len) const = 0;
 };
+
+// Bytes of a resident region that are not in memory now, because a client
+// punched them out (fallocate(FALLOC_FL_PUNCH_HOLE) on the pool fd). Read
+// from the memfd's allocated size (fstat); 0 for a region that is not
+// resident, and for sysv (no fd to ask; a punched page is still found when a
+// block over it is handed out).
+[[nodiscard]] Result<uint64_t> punched_bytes(const Region& r);
 
 // True when the region is made of pages larger than the base page (hugetlb,
 // sysv with huge_pages).

@@ -29,6 +29,7 @@ Result<std::unique_ptr<Region>> make_shmem_region(std::string_view name,
   p.type = MemoryType::kShmem;
   p.size = *size;
   p.page_size = page;
+  p.resident = opts.populate || opts.lock;
   auto fd = os::memfd_create(fmt::format("pmm:{}", name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (!fd) return std::unexpected(fd.error());
   p.fd = std::move(*fd);

@@ -1,12 +1,14 @@
 // The sysv memory type: one System V segment, optionally on huge pages. See
-// sysv_region.h for the key and the crash-leftover rule.
+// sysv_region.h for IPC_PRIVATE and who may attach.
 #include "mem/sysv_region.h"
 
-#include <signal.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <string>
+#include <vector>
 
 #include "mem/owned_region.h"
 #include "mem/physical_runs.h"
@@ -19,38 +21,38 @@
 #endif
 
 namespace pmm::mem {
-namespace {
 
-bool process_alive(pid_t pid) {
-  if (pid <= 0) return false;
-  return ::kill(pid, 0) == 0 || errno == EPERM;
-}
-
-// Removes a segment a crashed daemon left under `key`; refuses one whose
-// creator still runs.
-Status clear_leftover(key_t key, std::string_view what) {
-  auto id = os::shm_find(key);
-  if (!id) return id.error().code == Errc::kNotFound ? Status{} : std::unexpected(id.error());
-  auto ds = os::shm_stat(*id);
-  if (!ds) return std::unexpected(ds.error());
-  if (process_alive(ds->shm_cpid))
-    return fail(Errc::kExists,
-                "{}: SysV key {:#010x} already names segment shmid {} created by pid {}, which "
-                "is still running (another pmmd making a pool of this name?)",
-                what, static_cast<unsigned>(key), *id, ds->shm_cpid);
-  return os::shm_remove(*id);
-}
-
-}  // namespace
-
-key_t sysv_key_for(std::string_view pool_name) {
-  // FNV-1a over the euid and the name.
-  uint32_t h = 2166136261u;
-  auto mix = [&h](unsigned char c) { h = (h ^ c) * 16777619u; };
-  const uid_t uid = ::geteuid();
-  for (size_t i = 0; i < sizeof uid; ++i) mix(static_cast<unsigned char>(uid >> (8 * i)));
-  for (char c : pool_name) mix(static_cast<unsigned char>(c));
-  return static_cast<key_t>(static_cast<uint32_t>(kSysvKeyBase) | ((h ^ (h >> 16)) & 0xffffu));
+Result<SysvPermissions> sysv_permissions(std::string_view pool, const SysvAccess& a) {
+  if (a.everyone) return SysvPermissions{.uid = a.daemon_uid, .gid = a.daemon_gid, .mode = 0666};
+  std::vector<uint32_t> uids;
+  for (uint32_t u : a.uids)
+    if (u != 0 && u != a.daemon_uid && std::find(uids.begin(), uids.end(), u) == uids.end())
+      uids.push_back(u);
+  std::vector<uint32_t> gids;
+  for (uint32_t g : a.gids)
+    if (std::find(gids.begin(), gids.end(), g) == gids.end()) gids.push_back(g);
+  auto join = [](const std::vector<uint32_t>& ids) {
+    std::string s;
+    for (uint32_t id : ids) s += fmt::format("{}{}", s.empty() ? "" : ", ", id);
+    return s;
+  };
+  if (uids.size() > 1)
+    return fail(Errc::kInvalidArgument,
+                "sysv pool {}: uids {} cannot all be given a SysV segment: its permissions name "
+                "one owner uid and one group; give these users a common group and list it in "
+                "gids (e.g. gids = [44]) instead, or use a shmem pool (access checked on the "
+                "socket only)",
+                pool, join(uids));
+  if (gids.size() > 1)
+    return fail(Errc::kInvalidArgument,
+                "sysv pool {}: gids {} cannot all be given a SysV segment: its permissions name "
+                "one group; make one group for the pool's users and list only it in gids, or "
+                "use a shmem pool (access checked on the socket only)",
+                pool, join(gids));
+  SysvPermissions p{.uid = uids.empty() ? a.daemon_uid : uids.front(),
+                    .gid = gids.empty() ? a.daemon_gid : gids.front(),
+                    .mode = gids.empty() ? 0600u : 0660u};
+  return p;
 }
 
 Result<std::unique_ptr<Region>> make_sysv_region(std::string_view name, const RegionOptions& opts) {
@@ -86,10 +88,10 @@ Result<std::unique_ptr<Region>> make_sysv_region(std::string_view name, const Re
     if (auto s = check_huge_pages(page, pages, what); !s) return std::unexpected(s.error());
   }
 
-  const key_t key = sysv_key_for(name);
-  if (auto s = clear_leftover(key, what); !s) return std::unexpected(s.error());
   const int flags = huge ? (SHM_HUGETLB | (log2_of(page) << SHM_HUGE_SHIFT)) : 0;
-  auto id = os::shm_create(key, *size, opts.sysv_mode, flags);
+  // Mode 0600 until the daemon has set the final owner and mode below: a
+  // shmid is easy to guess, and no one else may attach in between.
+  auto id = os::shm_create(IPC_PRIVATE, *size, 0600, flags);
   if (!id) {
     if (huge && id.error().sys_errno == ENOMEM)
       return std::unexpected(huge_pages_refused(id.error(), page, pages, what));
@@ -103,6 +105,7 @@ Result<std::unique_ptr<Region>> make_sysv_region(std::string_view name, const Re
   p.size = *size;
   p.page_size = page;
   p.shmid = *id;
+  p.resident = huge || opts.populate || opts.lock;
   auto at = os::shm_attach(*id);
   // Mark for destruction now: whatever happens next, the segment goes with
   // its last attachment and never outlives the daemon and its clients.
@@ -110,12 +113,10 @@ Result<std::unique_ptr<Region>> make_sysv_region(std::string_view name, const Re
   if (!at) return std::unexpected(at.error());
   if (!removed) return std::unexpected(removed.error());
   p.attach = std::move(*at);
-  if (opts.sysv_uid || opts.sysv_gid) {
-    if (auto s = os::shm_set_owner(*id, opts.sysv_uid.value_or(::geteuid()),
-                                   opts.sysv_gid.value_or(::getegid()), opts.sysv_mode);
-        !s)
-      return std::unexpected(s.error());
-  }
+  if (auto s = os::shm_set_owner(*id, opts.sysv_uid.value_or(::geteuid()),
+                                 opts.sysv_gid.value_or(::getegid()), opts.sysv_mode);
+      !s)
+    return std::unexpected(s.error());
   if (auto s = prepare_memory(p.attach.data(), p.size, page, opts, huge || opts.populate, what); !s)
     return std::unexpected(s.error());
   if (huge) {

@@ -1,38 +1,62 @@
-// pmm::mem sysv regions: the System V key a pool uses, and how a segment
-// left by a crashed daemon is found again.
+// pmm::mem sysv regions: who may attach a pool's System V segment.
 //
-// A sysv pool is one segment, created with a key derived from the daemon's
-// euid and the pool name (sysv_key_for), attached by the daemon and at once
-// marked IPC_RMID. From then on the kernel destroys the segment when the
-// last process detaches — the daemon, at shutdown or when it dies, and every
-// client. Linux still lets clients shmat() it by shmid (the X server does
-// so for MIT-SHM), and the key is released, so `ipcs -m` shows key 0 and
-// status "dest".
+// A sysv pool is one segment, created with IPC_PRIVATE (no key: nothing for
+// another user to take first, nothing left under a key after a crash),
+// attached by the daemon and at once marked IPC_RMID. From then on the
+// kernel destroys the segment when the last process detaches — the daemon,
+// at shutdown or when it dies, and every client. Linux still lets clients
+// shmat() it by shmid (the X server does so for MIT-SHM); `ipcs -m` shows
+// key 0 and status "dest".
 //
-// A crash between shmget and IPC_RMID would leave a segment with the pool's
-// key and nothing to remove it. At the next start, make_region finds the
-// key taken: if the creator pid is gone, the segment is a leftover and is
-// removed; if the creator still runs, the region fails with kExists naming
-// that pid (another daemon is creating the same pool).
+// Anyone who knows a shmid may try shmat(): the segment's owner, group and
+// mode are the only gate, and the X server checks the same bits against
+// its *client's* credentials before attaching for it. So they follow the
+// pool's access (its `uids`/`gids`, or open to everyone), computed by
+// sysv_permissions(). SysV permissions name one owner uid, one group and
+// "everyone else"; the creator uid (the daemon) keeps the owner's rights
+// whoever the owner is, and root passes by CAP_IPC_OWNER. An access list
+// that needs more than that cannot be expressed and is refused with a
+// suggestion.
 //
 // Usage:
-//   key_t k = mem::sysv_key_for("x11");   // 0x706dXXXX
+//   auto p = mem::sysv_permissions({.uids = {1000}, .gids = {44}});
+//   // p->uid 1000, p->gid 44, p->mode 0660
 //
-// Thread safety: pure function.
+// Thread safety: pure functions.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <span>
 #include <string_view>
+
+#include "base/error.h"
 
 namespace pmm::mem {
 
-// Keys 0x706d0000-0x706dffff ("pm"): the high half marks pmm's keys, the low
-// half is a hash of euid and name. Two pools whose keys collide are harmless
-// (each key is released right after its segment is made), and a leftover
-// under a colliding key is still recognised by its dead creator.
-inline constexpr key_t kSysvKeyBase = 0x706d0000;
+// Who may use a pool, as the config says it.
+struct SysvAccess {
+  std::span<const uint32_t> uids{};
+  std::span<const uint32_t> gids{};
+  bool everyone = false;    // open to every local user
+  uint32_t daemon_uid = 0;  // the creator: keeps owner rights in any case
+  uint32_t daemon_gid = 0;
+};
 
-[[nodiscard]] key_t sysv_key_for(std::string_view pool_name);
+// A segment's shm_perm.
+struct SysvPermissions {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t mode = 0600;
+};
+
+// everyone: owner the daemon, mode 0666. Otherwise uid 0 and the daemon's
+// uid are dropped from `uids` (they have access without the bits); at most
+// one uid may remain (the owner, else the daemon) and at most one gid (the
+// group, mode 0660; else the daemon's gid, mode 0600). More is
+// kInvalidArgument naming `pool` and saying what would work.
+[[nodiscard]] Result<SysvPermissions> sysv_permissions(std::string_view pool,
+                                                       const SysvAccess& access);
 
 }  // namespace pmm::mem

@@ -14,14 +14,24 @@
 //   if (!hp.unavailable().empty()) GTEST_SKIP() << hp.unavailable();
 //   auto r = mem::make_region("t", {.type = MemoryType::kHugetlb, .size = 32 << 20});
 //
+// The machine's free counts are not the test's to assert: another program
+// (not a pmm test, so not under the lock) may take or return huge pages at
+// any time, and with nr_overcommit_hugepages set the pages come from the
+// surplus and free_hugepages says nothing. What a test can assert exactly
+// is its own use: hugetlb_bytes_mapped() (this process's HugetlbPages in
+// /proc/self/status) and allocated_bytes(fd) (the file's st_blocks, which
+// hugetlbfs and shmem keep as pages are added and punched).
+//
 // Thread safety: one per test, on the test's main thread.
 #pragma once
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -89,5 +99,28 @@ class HugePages {
   bool restore_ = false;
   std::string why_;
 };
+
+// Bytes of huge pages mapped into this process (HugetlbPages in
+// /proc/self/status, Linux 4.4+); UINT64_MAX when the line is missing.
+inline uint64_t hugetlb_bytes_mapped() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "HugetlbPages:") {
+      uint64_t kb = 0;
+      in >> kb;
+      return kb << 10;
+    }
+    std::getline(in, key);
+  }
+  return UINT64_MAX;
+}
+
+// Bytes the file behind `fd` holds in memory (st_blocks * 512).
+inline uint64_t allocated_bytes(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return UINT64_MAX;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
 
 }  // namespace pmm::mem::testing

@@ -32,22 +32,38 @@ TEST(OsKernelInfo, ReportsWhatTheKernelOffers) {
   EXPECT_EQ(k->pagemap_physical, has_capability(CAP_SYS_ADMIN));
   for (size_t i = 1; i < k->huge_pages.size(); ++i)
     EXPECT_LT(k->huge_pages[i - 1].size, k->huge_pages[i].size);
-  for (const auto& h : k->huge_pages) {
-    EXPECT_EQ(h.dir, fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", h.size >> 10));
+  for (const auto& each : k->huge_pages) {
+    EXPECT_EQ(each.dir, fmt::format("/sys/kernel/mm/hugepages/hugepages-{}kB", each.size >> 10));
+    // The counts are five files read one after another while other
+    // programs take and return pages: check a snapshot that read the same
+    // twice in a row.
+    HugePageSize h = each;
+    for (int tries = 0; tries < 100; ++tries) {
+      const HugePageSize a = huge_page_counts(each.size).value();
+      h = huge_page_counts(each.size).value();
+      if (a.total == h.total && a.free == h.free && a.reserved == h.reserved &&
+          a.surplus == h.surplus)
+        break;
+    }
     EXPECT_LE(h.free, h.total + h.surplus);
     EXPECT_LE(h.reserved, h.free);
   }
 }
 
 TEST(OsKernelInfo, HugePageCountsMatchSysfs) {
-  auto h = huge_page_counts(2 << 20);
-  if (!h && h.error().code == Errc::kUnsupported) GTEST_SKIP() << h.error().message;
-  ASSERT_TRUE(h) << h.error().describe();
   const std::string dir = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
-  // nr_hugepages only changes under the test lock, which this test does
-  // not need: the value can only be read consistently, not compared to a
-  // later read of free pages. Compare the stable one.
-  EXPECT_EQ(h->total, read_file(dir + "nr_hugepages"));
+  // Another test or program may change nr_hugepages meanwhile: compare with
+  // a value read before and after that agree.
+  for (int tries = 0; tries < 100; ++tries) {
+    const uint64_t before = read_file(dir + "nr_hugepages");
+    auto h = huge_page_counts(2 << 20);
+    if (!h && h.error().code == Errc::kUnsupported) GTEST_SKIP() << h.error().message;
+    ASSERT_TRUE(h) << h.error().describe();
+    if (read_file(dir + "nr_hugepages") != before) continue;
+    EXPECT_EQ(h->total, before);
+    return;
+  }
+  FAIL() << "nr_hugepages changed during each of 100 reads";
 }
 
 TEST(OsKernelInfo, UnknownHugePageSizeListsTheOffered) {

@@ -84,7 +84,7 @@ Result<std::vector<int>> online_numa_nodes() {
   return parse_node_list(ss.str());
 }
 
-Status bind_to_node(void* addr, size_t len, int node) {
+Status check_node_online(int node) {
   auto nodes = online_numa_nodes();
   if (!nodes) return std::unexpected(nodes.error());
   if (std::find(nodes->begin(), nodes->end(), node) == nodes->end())
@@ -92,6 +92,11 @@ Status bind_to_node(void* addr, size_t len, int node) {
                 "NUMA node {} does not exist; the nodes online are {} "
                 "(/sys/devices/system/node/online)",
                 node, format_node_list(*nodes));
+  return {};
+}
+
+Status bind_to_node(void* addr, size_t len, int node) {
+  if (auto s = check_node_online(node); !s) return s;
   std::array<unsigned long, kMaxNodes / 64> mask{};
   mask[static_cast<size_t>(node) / 64] = 1ul << (static_cast<unsigned>(node) % 64);
   // maxnode counts one past the last bit the kernel reads (it decrements it).

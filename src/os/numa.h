@@ -35,6 +35,10 @@ namespace pmm::os {
 // exist (a kernel without NUMA support).
 [[nodiscard]] Result<std::vector<int>> online_numa_nodes();
 
+// Errc::kInvalidArgument naming the online nodes when `node` is not one of
+// them (negative included).
+[[nodiscard]] Status check_node_online(int node);
+
 // mbind(addr, len, MPOL_BIND, {node}): pages of the range faulted from now on
 // come from `node` only. A node that is not online is Errc::kInvalidArgument
 // naming the online nodes.

@@ -45,16 +45,6 @@ Result<int> shm_create(key_t key, uint64_t size, unsigned mode, int extra_flags)
   return r;
 }
 
-Result<int> shm_find(key_t key) {
-  const auto fault = take_fault(Call::kShmget);
-  const int id = fault ? (errno = fault->err, -1) : ::shmget(key, 0, 0);
-  if (id >= 0) return id;
-  const int err = errno;
-  auto r = sys_fail(err, "shmget(key {:#010x}, 0, 0)", static_cast<unsigned>(key));
-  if (err == ENOENT) r.error().code = Errc::kNotFound;
-  return r;
-}
-
 Result<shmid_ds> shm_stat(int shmid) {
   shmid_ds ds{};
   if (::shmctl(shmid, IPC_STAT, &ds) != 0) return sys_fail(errno, "shmctl({}, IPC_STAT)", shmid);

@@ -3,7 +3,8 @@
 // Wrappers that report errno as Errc::kSystem naming the call and its
 // arguments, a move-only ShmAttachment that detaches itself, and a reader of
 // /proc/sysvipc/shm (the segments of this IPC namespace). The policy — which
-// key, when to mark a segment for removal — is in src/mem/sysv_region.cc.
+// owner and mode, when to mark a segment for removal — is in
+// src/mem/sysv_region.cc.
 //
 // Linux lets a process shmat() a segment by shmid after it was marked with
 // IPC_RMID, until the last attachment goes; pmm relies on that (and tests it
@@ -38,11 +39,9 @@ using ShmAttachment = OwnedRange<detach_range>;
 
 // shmget(key, size, IPC_CREAT | IPC_EXCL | mode | extra_flags): a new
 // segment. extra_flags: SHM_HUGETLB | (log2(page size) << SHM_HUGE_SHIFT).
+// pmm's pools always pass IPC_PRIVATE (src/mem/sysv_region.h).
 // EEXIST is Errc::kExists; EINVAL for a size beyond shmmax names shmmax.
 [[nodiscard]] Result<int> shm_create(key_t key, uint64_t size, unsigned mode, int extra_flags = 0);
-
-// shmget(key, 0, 0): the shmid of an existing segment; kNotFound if none.
-[[nodiscard]] Result<int> shm_find(key_t key);
 
 // shmat(shmid, NULL, 0) for the whole segment (its size from IPC_STAT).
 [[nodiscard]] Result<ShmAttachment> shm_attach(int shmid);

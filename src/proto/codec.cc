@@ -310,6 +310,7 @@ void fields(auto& io, Is<PoolInfo> auto& m) {
   io.boolean("has_physical", m.has_physical);
   io.string("strategy", m.strategy, kMaxNameLength);
   io.boolean("accessible", m.accessible);
+  io.string("state", m.state, kMaxTextLength);
 }
 void pool_list(auto& io, auto& pools) {
   io.list("pools", pools, kMaxPools, [](auto& i, auto& p) { fields(i, p); });

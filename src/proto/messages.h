@@ -259,6 +259,9 @@ struct PoolInfo {
   bool has_physical = false;
   std::string strategy{};   // <= kMaxNameLength: "best_fit", "tlsf"
   bool accessible = false;  // the asking session's uid/gid may use it
+  // <= kMaxTextLength: "ok", or "degraded: ..." when clients punched the
+  // pool's memory (core::describe_health).
+  std::string state{};
   bool operator==(const PoolInfo&) const = default;
 };
 

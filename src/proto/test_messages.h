@@ -31,7 +31,8 @@ inline PoolInfo testing_pool(uint32_t index, size_t name_len = 7) {
                   .live_blocks = 4,
                   .has_physical = index % 2 == 1,
                   .strategy = "best_fit",
-                  .accessible = true};
+                  .accessible = true,
+                  .state = index % 2 == 1 ? "degraded: 1 huge page punched" : "ok"};
 }
 
 inline Token testing_token(uint8_t seed) {

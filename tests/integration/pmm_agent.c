@@ -20,8 +20,15 @@
  *       (exports the flooded blocks in turn, one import each)
  *   sysvall                             -> ok K | err CODE after K: message
  *       (a SysV export of every flooded block)
+ *   punch H                             -> ok   (fallocate PUNCH_HOLE of the block's
+ *                                                range through the pool fd: what any
+ *                                                client of a memfd pool can do)
  *   quit                                -> (exits 0; EOF does the same)
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +216,12 @@ int main(int argc, char** argv) {
                  (unsigned long long)seg.size);
         else
           reply_err(s);
+      } else if (strcmp(cmd, "punch") == 0) {
+        if (fallocate(pmm_block_fd(b), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)pmm_block_offset(b), (off_t)pmm_block_size(b)) == 0)
+          printf("ok\n");
+        else
+          printf("err -1 fallocate: %s\n", strerror(errno));
       } else if (strcmp(cmd, "info") == 0) {
         printf("ok %llu %llu %llu %llu %s\n", (unsigned long long)pmm_block_id(b),
                (unsigned long long)pmm_block_size(b), (unsigned long long)pmm_block_offset(b),

@@ -9,9 +9,14 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "common/x_display.h"
+#include "mem/region.h"
+#include "mem/sysv_region.h"
 #include "xvfb.h"
 
 namespace {
@@ -157,6 +162,62 @@ TEST_F(PipelineXShm, PutImageInBandsWithPaddedStride) {
   auto shown = x_->get_image(*window, 0, 0, f.width, f.height);
   ASSERT_TRUE(shown) << shown.error();
   EXPECT_EQ(mismatches(*shown, px.data(), f), 0u);
+}
+
+// Runs x_shm_attach as uid/gid (setpriv, no supplementary groups): "ok" or
+// the X server's refusal.
+std::string x_attach_as(uint32_t uid, uint32_t gid, const std::string& display, int shmid) {
+  const std::string cmd = "setpriv --reuid=" + std::to_string(uid) +
+                          " --regid=" + std::to_string(gid) + " --clear-groups " + X_SHM_ATTACH +
+                          " " + display + " " + std::to_string(shmid) + " 2>&1";
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return "popen failed";
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+// A segment made as pmmd makes a sysv pool's, for a pool whose access is
+// `uids`/`gids`.
+std::unique_ptr<pmm::mem::Region> pool_segment(std::vector<uint32_t> uids,
+                                               std::vector<uint32_t> gids) {
+  auto perm = pmm::mem::sysv_permissions(
+      "display",
+      {.uids = uids, .gids = gids, .daemon_uid = ::geteuid(), .daemon_gid = ::getegid()});
+  EXPECT_TRUE(perm) << perm.error().describe();
+  pmm::mem::RegionOptions o{.type = pmm::mem::MemoryType::kSysv, .size = 1 << 20};
+  o.sysv_uid = perm->uid;
+  o.sysv_gid = perm->gid;
+  o.sysv_mode = perm->mode;
+  auto r = pmm::mem::make_region("display", o);
+  EXPECT_TRUE(r) << r.error().describe();
+  return r ? std::move(*r) : nullptr;
+}
+
+TEST_F(PipelineXShm, TheServerAttachesAPoolSegmentOnlyForItsUsers) {
+  // Xvfb runs as root (this test); its clients run as other uids. The
+  // server checks each client's credentials against the segment's mode.
+  auto for_nobody = pool_segment({65534}, {});
+  ASSERT_TRUE(for_nobody);
+  EXPECT_EQ(x_attach_as(65534, 65534, xvfb_.display(), for_nobody->shmid()), "ok\n");
+  const std::string refused = x_attach_as(65533, 65533, xvfb_.display(), for_nobody->shmid());
+  EXPECT_NE(refused.find("the X server could not attach SysV segment"), std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("X error 10 "), std::string::npos) << refused;  // BadAccess
+
+  auto for_group = pool_segment({}, {65533});
+  ASSERT_TRUE(for_group);
+  EXPECT_EQ(x_attach_as(65532, 65533, xvfb_.display(), for_group->shmid()), "ok\n");
+  EXPECT_NE(x_attach_as(65534, 65534, xvfb_.display(), for_group->shmid()).find("X error 10 "),
+            std::string::npos);
+
+  auto daemon_only = pool_segment({0}, {});
+  ASSERT_TRUE(daemon_only);
+  EXPECT_NE(x_attach_as(65534, 65534, xvfb_.display(), daemon_only->shmid()).find("X error 10 "),
+            std::string::npos);
+  EXPECT_EQ(x_attach_as(0, 0, xvfb_.display(), daemon_only->shmid()), "ok\n");
 }
 
 TEST(PipelineXDisplay, SaysWhenThereIsNoServer) {

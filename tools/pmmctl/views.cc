@@ -63,7 +63,8 @@ json pool_json(const proto::PoolInfo& p) {
               {"blocks", p.live_blocks},
               {"physical", p.has_physical},
               {"strategy", p.strategy},
-              {"accessible", p.accessible}};
+              {"accessible", p.accessible},
+              {"state", p.state}};
 }
 
 std::string render_status(const StatusView& s, Format f) {
@@ -121,13 +122,14 @@ std::string render_pools(const std::vector<proto::PoolInfo>& pools, Format f) {
            {"PAGE", Table::kRight},
            {"STRATEGY"},
            {"PHYS"},
-           {"ACCESS"}});
+           {"ACCESS"},
+           {"STATE"}});
   for (const auto& p : pools)
     t.add({p.name, std::string(proto::pool_type_name(p.type)), pmm::format_size(p.size),
            pmm::format_size(p.bytes_used), pmm::format_size(p.bytes_free),
            pmm::format_size(p.largest_free), std::to_string(p.live_blocks),
            pmm::format_size(p.page_size), p.strategy, p.has_physical ? "yes" : "no",
-           p.accessible ? "yes" : "no"});
+           p.accessible ? "yes" : "no", p.state});
   return t.render();
 }
 
