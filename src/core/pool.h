@@ -32,6 +32,7 @@
 
 #include "alloc/strategy.h"
 #include "base/error.h"
+#include "base/invariants.h"
 #include "mem/region.h"
 
 namespace pmm::core {
@@ -96,7 +97,8 @@ class Pool {
   [[nodiscard]] uint64_t physical_address(uint64_t offset) const;
 
   // The strategy's own check (which covers barriers) plus the pool's
-  // accounting. For tests and debug builds; O(n) in blocks.
+  // accounting. O(n) in blocks. Builds with PMM_CHECK_INVARIANTS run it
+  // after allocate() and release() (paced, see base/invariants.h).
   [[nodiscard]] Status check_invariants() const;
 
  private:
@@ -116,6 +118,7 @@ class Pool {
   uint64_t failed_allocations_ = 0;
   uint64_t peak_bytes_used_ = 0;
   uint64_t bytes_zeroed_ = 0;
+  InvariantCadence checks_;
 };
 
 }  // namespace pmm::core
