@@ -10,8 +10,8 @@
  * __sanitizer_cov_trace_pc is weakened when it is copied into the build
  * (tests/fuzz/CMakeLists.txt), so this one is linked.
  *
- * Compiled as C without coverage flags (the preset puts them in
- * CMAKE_CXX_FLAGS only): instrumenting the hook would recurse.
+ * Never instrumented itself (the flags are given to C++ sources only, and
+ * no_sanitize_coverage besides): an instrumented hook would recurse.
  */
 #include <stdint.h>
 
@@ -23,12 +23,12 @@ __attribute__((weak)) void __sanitizer_cov_8bit_counters_init(uint8_t* begin, ui
 
 static uint8_t pmm_counters[PMM_COVERAGE_SLOTS];
 
-__attribute__((constructor)) static void pmm_coverage_init(void) {
+__attribute__((constructor, no_sanitize_coverage)) static void pmm_coverage_init(void) {
   if (__sanitizer_cov_8bit_counters_init)
     __sanitizer_cov_8bit_counters_init(pmm_counters, pmm_counters + PMM_COVERAGE_SLOTS);
 }
 
-__attribute__((no_sanitize_address)) void __sanitizer_cov_trace_pc(void) {
+__attribute__((no_sanitize_address, no_sanitize_coverage)) void __sanitizer_cov_trace_pc(void) {
   uint64_t pc = (uint64_t)(uintptr_t)__builtin_return_address(0);
   pmm_counters[(pc * 0x9E3779B97F4A7C15ull) >> 48]++;
 }
