@@ -5,10 +5,16 @@
 #   make bench        benchmarks, side by side, tables printed (see BENCHMARKS.md)
 #   make test-asan    every test under AddressSanitizer + UBSan
 #   make format-check clang-format check of every source file
+#   make fuzz         each libFuzzer target for FUZZ_SECONDS (tests/fuzz/run)
+#   make stress       clients SIGKILLed at random against an ASan pmmd for
+#                     STRESS_SECONDS, then the books must be empty and clean
+#                     (tests/stress/run)
 JOBS ?= $(shell nproc)
 PRESET ?= release
+FUZZ_SECONDS ?= 60
+STRESS_SECONDS ?= 120
 
-.PHONY: deps build test test-asan bench demo format format-check clean
+.PHONY: deps build test test-asan bench demo format format-check clean fuzz stress
 
 deps:
 	@scripts/install-deps
@@ -38,6 +44,12 @@ format-check: deps
 format: deps
 	cmake --preset $(PRESET) >/dev/null
 	cmake --build --preset $(PRESET) --target format
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) tests/fuzz/run
+
+stress: deps
+	STRESS_SECONDS=$(STRESS_SECONDS) JOBS=$(JOBS) tests/stress/run
 
 clean:
 	rm -rf build

@@ -314,4 +314,8 @@ Result<std::vector<proto::DeviceEntry>> Connection::list_devices() {
       &proto::DeviceList::devices);
 }
 
+Result<proto::CheckReply> Connection::check() {
+  return call<proto::CheckReply>(proto::CheckRequest{});
+}
+
 }  // namespace pmm::client

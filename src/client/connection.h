@@ -103,6 +103,9 @@ class Connection {
   [[nodiscard]] Result<std::vector<proto::BlockEntry>> list_blocks();
   [[nodiscard]] Result<std::vector<proto::SessionEntry>> list_sessions();
   [[nodiscard]] Result<std::vector<proto::DeviceEntry>> list_devices();
+  // The daemon's invariant walk (root or pmmd's uid; else kPermission).
+  // A violation is a successful reply with `violation` set.
+  [[nodiscard]] Result<proto::CheckReply> check();
 
   // The error every call now returns at once, when the connection is dead.
   [[nodiscard]] std::optional<Error> dead() const;

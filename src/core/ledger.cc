@@ -72,6 +72,7 @@ std::optional<size_t> Ledger::find_pool(std::string_view name) const {
 // ---- sessions ---------------------------------------------------------------
 
 Result<std::string> Ledger::open_session(SessionInfo info) {
+  PMM_CHECK_ON_EXIT("Ledger::open_session", checks_, record_count(), check_invariants());
   if (sessions_.contains(info.id)) {
     return fail(Errc::kExists, "session {} is open already", info.id);
   }
@@ -90,6 +91,7 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
 }
 
 Result<CloseSummary> Ledger::close_session(SessionId s) {
+  PMM_CHECK_ON_EXIT("Ledger::close_session", checks_, record_count(), check_invariants());
   auto it = sessions_.find(s);
   if (it == sessions_.end()) return fail(Errc::kNotFound, "no session {}", s);
   CloseSummary sum;
@@ -151,6 +153,7 @@ Status Ledger::check_access(const SessionRecord& sr, size_t pool, std::string_vi
 
 Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> pools, uint64_t size,
                                    uint64_t alignment, AllocFlags flags) {
+  PMM_CHECK_ON_EXIT("Ledger::allocate", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   const Device& dev = devices_.device((*sr)->device);
@@ -240,6 +243,7 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
 }
 
 Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
+  PMM_CHECK_ON_EXIT("Ledger::get", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "get");
@@ -256,6 +260,7 @@ Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
 }
 
 Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
+  PMM_CHECK_ON_EXIT("Ledger::put", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "put");

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/invariants.h"
 #include "core/access.h"
 #include "core/devices.h"
 #include "core/pool.h"
@@ -311,7 +312,9 @@ class Ledger {
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device
   // charges equal the blocks charged, pool bytes_used equals the live
-  // blocks. Returns the first violation. O(n); for tests and debugging.
+  // blocks. Returns the first violation. O(n). Builds with
+  // PMM_CHECK_INVARIANTS run it after every call that changes the ledger
+  // (paced, see base/invariants.h); `pmmctl check` runs it on demand.
   [[nodiscard]] Status check_invariants() const;
 
  private:
@@ -361,6 +364,10 @@ class Ledger {
 
   Ledger(std::vector<LedgerPool> pools, DeviceTable devices, LedgerOptions options);
 
+  // Blocks, sessions and exports: what one check_invariants() walks.
+  [[nodiscard]] size_t record_count() const {
+    return blocks_.size() + sessions_.size() + exports_.size();
+  }
   Result<SessionRecord*> session(SessionId s);
   Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
   Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
@@ -423,6 +430,7 @@ class Ledger {
   uint64_t sysv_exports_ = 0;
   std::unordered_map<uint32_t, QuotaUse> uid_use_;
   uint64_t next_serial_ = 1;
+  InvariantCadence checks_;
 };
 
 }  // namespace pmm::core

@@ -10,6 +10,7 @@ constexpr size_t kDeadTokensRemembered = 4096;
 
 Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
                                    std::chrono::milliseconds lifetime, SteadyTime now) {
+  PMM_CHECK_ON_EXIT("Ledger::export_block", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "export");
@@ -56,6 +57,7 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
 }
 
 Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime now) {
+  PMM_CHECK_ON_EXIT("Ledger::import_block", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto it = exports_.find(t);
@@ -106,6 +108,7 @@ Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime n
 }
 
 Status Ledger::unexport(SessionId s, const Token& t) {
+  PMM_CHECK_ON_EXIT("Ledger::unexport", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto it = exports_.find(t);
@@ -133,6 +136,7 @@ Status Ledger::unexport(SessionId s, const Token& t) {
 }
 
 Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
+  PMM_CHECK_ON_EXIT("Ledger::sysv_export", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "sysv-export");
@@ -166,6 +170,7 @@ Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
 }
 
 Status Ledger::sysv_unexport(SessionId s, BlockId b) {
+  PMM_CHECK_ON_EXIT("Ledger::sysv_unexport", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
   auto it = blocks_.find(b);
@@ -193,6 +198,7 @@ Status Ledger::sysv_unexport(SessionId s, BlockId b) {
 }
 
 size_t Ledger::expire(SteadyTime now) {
+  PMM_CHECK_ON_EXIT("Ledger::expire", checks_, record_count(), check_invariants());
   size_t n = 0;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     remove_export(deadlines_.begin()->second, DeadReason::kExpired);

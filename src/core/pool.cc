@@ -101,6 +101,7 @@ uint64_t Pool::physical_address(uint64_t offset) const {
 }
 
 Result<Block> Pool::allocate(const AllocRequest& req) {
+  PMM_CHECK_ON_EXIT("Pool::allocate", checks_, strategy_->stats().live_blocks, check_invariants());
   auto refuse = [this](Error e) {
     ++failed_allocations_;
     return in_pool(name_, std::move(e));
@@ -240,6 +241,7 @@ std::string describe_health(const Pool& pool) {
 }
 
 Status Pool::release(uint64_t offset) {
+  PMM_CHECK_ON_EXIT("Pool::release", checks_, strategy_->stats().live_blocks, check_invariants());
   if (auto s = strategy_->release(offset); !s) return in_pool(name_, s.error());
   return {};
 }

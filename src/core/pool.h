@@ -49,6 +49,7 @@
 
 #include "alloc/strategy.h"
 #include "base/error.h"
+#include "base/invariants.h"
 #include "mem/region.h"
 
 namespace pmm::core {
@@ -134,7 +135,8 @@ class Pool {
   [[nodiscard]] uint64_t physical_address(uint64_t offset) const;
 
   // The strategy's own check (which covers barriers) plus the pool's
-  // accounting. For tests and debug builds; O(n) in blocks.
+  // accounting. O(n) in blocks. Builds with PMM_CHECK_INVARIANTS run it
+  // after allocate() and release() (paced, see base/invariants.h).
   [[nodiscard]] Status check_invariants() const;
 
  private:
@@ -161,6 +163,7 @@ class Pool {
   PoolHealth health_;        // punched_bytes is read anew by health()
   std::vector<bool> moved_;  // per page: found away from its recorded address
   mutable std::vector<std::string> notices_;
+  InvariantCadence checks_;
 };
 
 // describe_health of the pool's health now: the pool's state in

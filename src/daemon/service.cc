@@ -236,6 +236,8 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           return list_sessions(s, id, req);
         } else if constexpr (std::is_same_v<T, proto::ListDevices>) {
           return list_devices(s, id, req);
+        } else if constexpr (std::is_same_v<T, proto::CheckRequest>) {
+          return check(s, id);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

@@ -82,6 +82,8 @@ class Service {
   Reply list_sessions(const SessionState& s, uint32_t request_id,
                       const proto::ListSessions& r) const;
   Reply list_devices(const SessionState& s, uint32_t request_id, const proto::ListDevices& r) const;
+  // pmmctl check: root (or pmmd's own uid) only; see service_check.cc.
+  Reply check(const SessionState& s, uint32_t request_id);
 
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;

@@ -416,6 +416,16 @@ void fields(auto& io, Is<DeviceList> auto& m) {
   page_reply(io, m);
 }
 
+void fields(auto&, Is<CheckRequest> auto&) {}
+void fields(auto& io, Is<CheckReply> auto& m) {
+  io.string("violation", m.violation, kMaxTextLength);
+  io.integer("pools", m.pools);
+  io.integer("blocks", m.blocks);
+  io.integer("sessions", m.sessions);
+  io.integer("exports", m.exports);
+  io.integer("micros", m.micros);
+}
+
 // ---- framing -----------------------------------------------------------------
 
 uint32_t load_u32(std::span<const std::byte> b, size_t at) {
@@ -511,9 +521,9 @@ Result<Message> decode(std::span<const std::byte> bytes) {
   if (!h) return std::unexpected(h.error());
   if (!is_request(h->type) && !is_reply(h->type)) {
     return fail(Errc::kProtocol,
-                "unknown message type {}; known: 1 to 14 (requests), 100 to 110 "
-                "(replies)",
-                static_cast<uint16_t>(h->type));
+                "unknown message type {}; known: 1 to {} (requests), 100 to {} (replies)",
+                static_cast<uint16_t>(h->type), static_cast<uint16_t>(MessageType::kCheck),
+                static_cast<uint16_t>(MessageType::kCheckReply));
   }
   if (h->version != kProtocolVersion && !layout_frozen(h->type)) {
     return fail(Errc::kProtocol, "{}: protocol version {}; this side speaks version {}",

@@ -58,6 +58,10 @@ std::string_view message_type_name(MessageType t) {
       return "SessionList";
     case MessageType::kDeviceList:
       return "DeviceList";
+    case MessageType::kCheck:
+      return "Check";
+    case MessageType::kCheckReply:
+      return "CheckReply";
   }
   return "unknown";
 }
@@ -93,13 +97,13 @@ MessageType type_of(const Body& body) {
 bool is_request(MessageType t) {
   auto v = static_cast<uint16_t>(t);
   return v >= static_cast<uint16_t>(MessageType::kHello) &&
-         v <= static_cast<uint16_t>(MessageType::kListDevices);
+         v <= static_cast<uint16_t>(MessageType::kCheck);
 }
 
 bool is_reply(MessageType t) {
   auto v = static_cast<uint16_t>(t);
   return v >= static_cast<uint16_t>(MessageType::kError) &&
-         v <= static_cast<uint16_t>(MessageType::kDeviceList);
+         v <= static_cast<uint16_t>(MessageType::kCheckReply);
 }
 
 ErrorReply from_error(const Error& e) {

@@ -97,6 +97,9 @@ enum class MessageType : uint16_t {
   kBlockList = 108,
   kSessionList = 109,
   kDeviceList = 110,
+  // admin: the invariant walk (pmmctl check); appended to both ranges
+  kCheck = 15,
+  kCheckReply = 111,
 };
 
 // "Allocate", "BlockInfo", ...; "unknown" for values not listed above.
@@ -415,6 +418,29 @@ struct DeviceList {
   bool operator==(const DeviceList&) const = default;
 };
 
+// ---- the invariant walk (pmmctl check) ---------------------------------------
+
+// -> CheckReply. Root only (else ErrorReply kPermission). The daemon walks
+// every pool's allocator and the whole ledger, cross-checking every record
+// (Pool::check_invariants, Ledger::check_invariants). It is O(blocks +
+// sessions + exports) and the daemon serves nobody else meanwhile, which is
+// why it is an admin request.
+struct CheckRequest {
+  static constexpr MessageType kType = MessageType::kCheck;
+  bool operator==(const CheckRequest&) const = default;
+};
+
+struct CheckReply {
+  static constexpr MessageType kType = MessageType::kCheckReply;
+  std::string violation{};  // <= kMaxTextLength; "" = every invariant holds
+  uint64_t pools = 0;       // what was walked
+  uint64_t blocks = 0;
+  uint64_t sessions = 0;
+  uint64_t exports = 0;
+  uint64_t micros = 0;  // how long the walk took
+  bool operator==(const CheckReply&) const = default;
+};
+
 // ---- the sum type ----------------------------------------------------------
 
 using Body = std::variant<
@@ -423,7 +449,9 @@ using Body = std::variant<
     StatsRequest, ListBlocks, ListSessions, ListDevices,
     // replies
     ErrorReply, Welcome, Ok, PoolList, BlockInfo, TokenReply, SysvSegment, StatsReply, BlockList,
-    SessionList, DeviceList>;
+    SessionList, DeviceList,
+    // the invariant walk (request, reply)
+    CheckRequest, CheckReply>;
 
 struct Message {
   uint32_t request_id = 0;  // a reply echoes its request's id

@@ -143,6 +143,13 @@ inline std::vector<Message> testing_samples() {
                              DeviceEntry{.id = 2, .name = "default", .max = UINT64_MAX}},
                  .next_after_id = 2,
                  .more = false});
+  add(CheckRequest{});
+  add(CheckReply{.violation = "invariant: block 3 counts 2 references but holders add to 1",
+                 .pools = 2,
+                 .blocks = 7,
+                 .sessions = 3,
+                 .exports = 1,
+                 .micros = 42});
   return out;
 }
 
@@ -169,6 +176,7 @@ inline std::vector<Message> testing_largest_messages() {
   out.push_back({8, BlockList{.blocks = std::vector<BlockEntry>(kMaxBlocksPerPage, block)}});
   out.push_back({9, SessionList{.sessions = std::vector<SessionEntry>(
                                     kMaxSessionsPerPage, SessionEntry{.device = name})}});
+  out.push_back({11, CheckReply{.violation = std::string(kMaxTextLength, 'v')}});
   out.push_back({10, DeviceList{.devices = std::vector<DeviceEntry>(kMaxDevicesPerPage,
                                                                     DeviceEntry{.name = name})}});
   return out;

@@ -186,4 +186,30 @@ pmm::Result<std::string> sysv_export(const Target& t, const pmm::proto::Token& t
   return std::string();
 }
 
+pmm::Result<CheckOutcome> check(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto r = (*c)->check();
+  if (!r) return std::unexpected(r.error());
+  const bool clean = r->violation.empty();
+  if (t.format == Format::kJson) {
+    return CheckOutcome{
+        .text = finish(json{{"clean", clean},
+                            {"violation", clean ? json(nullptr) : json(r->violation)},
+                            {"pools", r->pools},
+                            {"blocks", r->blocks},
+                            {"sessions", r->sessions},
+                            {"exports", r->exports},
+                            {"micros", r->micros}}),
+        .clean = clean};
+  }
+  std::string walked =
+      fmt::format("{} pools, {} blocks, {} sessions, {} exports walked in {:.3f} ms", r->pools,
+                  r->blocks, r->sessions, r->exports, static_cast<double>(r->micros) / 1000.0);
+  if (clean)
+    return CheckOutcome{.text = "clean: every invariant holds (" + walked + ")\n", .clean = true};
+  return CheckOutcome{.text = fmt::format("VIOLATION: {}\n({})\n", r->violation, walked),
+                      .clean = false};
+}
+
 }  // namespace pmmctl

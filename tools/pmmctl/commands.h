@@ -52,6 +52,15 @@ struct ExportArgs {
 [[nodiscard]] pmm::Result<std::string> sessions(const Target& t);
 [[nodiscard]] pmm::Result<std::string> devices(const Target& t);
 
+// `pmmctl check`: the daemon walks every pool's allocator and its ledger.
+// `clean` false means it found a violation (the text names it); main.cc
+// exits with kExitViolation then.
+struct CheckOutcome {
+  std::string text;
+  bool clean = false;
+};
+[[nodiscard]] pmm::Result<CheckOutcome> check(const Target& t);
+
 // Allocates, exports, prints the token: the export holds the block.
 [[nodiscard]] pmm::Result<std::string> alloc(const Target& t, const AllocArgs& a);
 // Withdraws the export `token`.

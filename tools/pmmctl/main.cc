@@ -1,7 +1,8 @@
 // pmmctl — look at and drive pmmd from a shell. See README.md here.
 //
 // Exit status: 0 done; 1 the daemon refused (or broke off); 2 usage error
-// (nothing was sent); 3 no daemon listens on the socket.
+// (nothing was sent); 3 no daemon listens on the socket; 4 `check` found a
+// violated invariant.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@ namespace {
 constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNoDaemon = 3;
+constexpr int kExitViolation = 4;
 
 int usage_error(const std::string& message) {
   fmt::print(stderr, "pmmctl: {}\nRun 'pmmctl --help' for the commands and options.\n", message);
@@ -31,6 +33,13 @@ int report(const pmm::Result<std::string>& r) {
   }
   fmt::print(stderr, "pmmctl: {}\n", r.error().describe());
   return r.error().code == pmm::Errc::kNoDaemon ? kExitNoDaemon : kExitRefused;
+}
+
+// `check`: the report goes to stdout either way; a violation exits 4.
+int report_check(const pmm::Result<pmmctl::CheckOutcome>& r) {
+  if (!r) return report(std::unexpected(r.error()));
+  std::fputs(r->text.c_str(), stdout);
+  return r->clean ? 0 : kExitViolation;
 }
 
 // --lifetime text -> milliseconds for the protocol (u32, > 0).
@@ -54,7 +63,8 @@ std::optional<std::string> lifetime_ms(const std::string& text, uint32_t& out) {
 int main(int argc, char** argv) {
   CLI::App app{
       "pmmctl: inspect and drive pmmd, the pmm physical memory manager.\n"
-      "Exit status: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon not running."};
+      "Exit status: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon not running,\n"
+      "4 check found a violated invariant."};
   app.fallthrough();  // global options may follow the command: pmmctl pools --json
   app.require_subcommand(1);
 
@@ -71,6 +81,9 @@ int main(int argc, char** argv) {
   app.add_subcommand("blocks", "every live block and who holds it");
   app.add_subcommand("sessions", "every connected client");
   app.add_subcommand("devices", "per-device limits (max), guarantees (min) and usage");
+  app.add_subcommand("check",
+                     "walk every pool's allocator and the daemon's books and report the first "
+                     "violated invariant (exit 4); root or pmmd's own uid only");
 
   std::string pools_text, size_text, align_text, lifetime_text;
   bool contiguous = false, zero = false;
@@ -133,6 +146,7 @@ int main(int argc, char** argv) {
   if (cmd == "blocks") return report(pmmctl::blocks(target));
   if (cmd == "sessions") return report(pmmctl::sessions(target));
   if (cmd == "devices") return report(pmmctl::devices(target));
+  if (cmd == "check") return report_check(pmmctl::check(target));
 
   if (cmd == "alloc") {
     pmmctl::AllocArgs a;
