@@ -18,7 +18,7 @@ foreach(line ${lines})
 endforeach()
 foreach(want pmm_connect pmm_disconnect pmm_alloc pmm_block_get pmm_block_put pmm_block_ptr
         pmm_export pmm_import pmm_unexport pmm_sysv_export pmm_sysv_unexport pmm_token_format
-        pmm_token_parse pmm_last_error pmm_status_name pmm_block_pool)
+        pmm_token_parse pmm_last_error pmm_status_name pmm_block_pool pmm_connect_opts)
   if(NOT want IN_LIST exported)
     message(FATAL_ERROR "libpmm.so does not export ${want}")
   endif()
