@@ -182,12 +182,14 @@ Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
 }
 
 Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline) {
+  // Wait first: a reply is rarely there already, so this costs one poll and
+  // one recvmsg per reply.
   for (;;) {
-    auto in = proto::receive_reply(sock_.get());
-    if (!in || *in) return in;
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
     if (!*ready) return std::optional<proto::Envelope>();
+    auto in = proto::receive_reply(sock_.get());
+    if (!in || *in) return in;
   }
 }
 
@@ -312,11 +314,16 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request) {
   if (auto sent = send_within(m, deadline); !sent) {
     std::lock_guard lock(mu_);
     in_flight_.erase(m.request_id);
-    // The request did not leave: an encoding refusal (the caller's bad
-    // argument), a timeout or another failed sendmsg leaves the socket as
-    // it was. A closed peer ends the connection.
-    if (is_disconnect(sent.error())) return die_locked(sent.error());
-    return std::unexpected(sent.error());
+    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
+    // bad argument), a timeout or a sendmsg that failed with an errno
+    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
+    // peer, or a short send (a message cut in half reached the daemon),
+    // ends the connection.
+    const Error& e = sent.error();
+    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
+                              (e.code == Errc::kSystem && e.sys_errno != 0);
+    if (!nothing_sent || is_disconnect(e)) return die_locked(e);
+    return std::unexpected(e);
   }
   return await(m.request_id, name, deadline);
 }

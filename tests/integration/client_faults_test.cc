@@ -4,8 +4,8 @@
 // fd that cannot be received because the fd table is full is reported as
 // that, not as a protocol error, and the connection carries on. In each
 // case the daemon's ledger shows that no reference was left behind.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/connection.h"
@@ -76,6 +77,63 @@ TEST(ClientFaults, FailedPoolMappingIsReportedAndRetriedOnTheNextCall) {
   pmm_disconnect(other);
   pmm_disconnect(c);
   EXPECT_EQ(blocks_in_ledger(d), 0u);
+}
+
+// The socket calls of libpmm fail as the seam arms them. Transient errors
+// (EINTR, EAGAIN) are retried and the call succeeds; a sendmsg that fails
+// with an errno fails that call only; a message cut short in either
+// direction ends the connection, and the daemon then drops what the
+// session held. The ledger is checked after each.
+TEST(ClientFaults, SocketFaultsAreRetriedOrReportedAndNothingIsLost) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm_conn* c = nullptr;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "dev", &c), PMM_OK) << pmm_last_error();
+  std::vector<pmm_block*> held;
+  auto alloc = [&]() -> pmm_status {
+    pmm_block* b = nullptr;
+    pmm_status s = pmm_alloc(c, "general", 65536, 0, 0, &b);
+    if (s == PMM_OK) held.push_back(b);
+    return s;
+  };
+  for (auto [call, err] : {std::pair{os::Call::kRecvmsg, EINTR},
+                           {os::Call::kRecvmsg, EAGAIN},
+                           {os::Call::kSendmsg, EINTR},
+                           {os::Call::kSendmsg, EAGAIN}}) {
+    os::ScopedFault f(call, err);
+    EXPECT_EQ(alloc(), PMM_OK) << "errno " << err << ": " << pmm_last_error();
+    EXPECT_EQ(f.hits(), 1u);
+  }
+  {
+    os::ScopedFault f(os::Call::kSendmsg, ENOBUFS);
+    EXPECT_EQ(alloc(), PMM_E_SYSTEM);
+    EXPECT_NE(std::string(pmm_last_error()).find("sendmsg"), std::string::npos) << pmm_last_error();
+  }
+  EXPECT_EQ(alloc(), PMM_OK) << pmm_last_error();  // the connection carried on
+  EXPECT_EQ(blocks_in_ledger(d), held.size());
+  EXPECT_EQ(held.size(), 5u);
+
+  // A reply cut short: the connection is over, with a clear error for this
+  // call and every later one; the daemon drops the session's blocks.
+  {
+    os::ScopedFault f(os::Call::kRecvmsg, os::Fault{.short_count = true});
+    EXPECT_EQ(alloc(), PMM_E_PROTOCOL) << pmm_last_error();
+  }
+  EXPECT_EQ(alloc(), PMM_E_PROTOCOL) << pmm_last_error();
+  pmm_disconnect(c);
+  EXPECT_EQ(blocks_in_ledger(d), 0u);
+
+  // A request cut short: the daemon refuses it and closes the session.
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "dev", &c), PMM_OK) << pmm_last_error();
+  held.clear();
+  ASSERT_EQ(alloc(), PMM_OK) << pmm_last_error();
+  {
+    os::ScopedFault f(os::Call::kSendmsg, os::Fault{.short_count = true});
+    EXPECT_EQ(alloc(), PMM_E_SYSTEM) << pmm_last_error();
+  }
+  EXPECT_NE(alloc(), PMM_OK);
+  EXPECT_EQ(blocks_in_ledger(d), 0u);
+  pmm_disconnect(c);
 }
 
 // Fills this process's fd table (RLIMIT_NOFILE lowered to `limit`) and
