@@ -97,6 +97,9 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
                                          .pid = static_cast<int32_t>(c->pid_)});
   if (!reply) {
     Error e = reply.error();
+    // A session that never started holds nothing: close without waiting
+    // for the daemon's goodbye, so connect's wait stays within the timeout.
+    (void)c->die(e);
     if (e.code == Errc::kDisconnected)
       e.message = fmt::format(
           "pmmd at {} closed the connection during the handshake (see its log; a daemon that "
