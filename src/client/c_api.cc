@@ -214,10 +214,28 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
 pmm_status pmm_block_get(pmm_block* block) {
   if (block == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_block_get: block is NULL");
-  if (auto s = block->conn->rep->get(block->view.id); !s) return fail_with(s.error());
-  std::lock_guard lock(block->conn->mu);
-  ++block->refs;
-  return ok();
+  pmm_conn* conn = block->conn;
+  if (auto e = inherited(conn)) return fail_with(*e);
+  const uint64_t id = block->view.id;
+  // Counted before the request goes, so that a put racing with this get on
+  // another thread never sees the last reference and frees the handle
+  // under it; taken back if the daemon refused.
+  {
+    std::lock_guard lock(conn->mu);
+    ++block->refs;
+  }
+  auto s = conn->rep->get(id);
+  if (s) return ok();
+  std::unique_ptr<pmm_block> last;
+  {
+    std::lock_guard lock(conn->mu);
+    if (--block->refs == 0) {
+      auto it = conn->blocks.find(id);
+      last = std::move(it->second);
+      conn->blocks.erase(it);
+    }
+  }
+  return fail_with(s.error());
 }
 
 pmm_status pmm_block_put(pmm_block* block) {
