@@ -34,9 +34,35 @@
  *   drops this process's last reference. When every holder (processes,
  *   exports) has let go the block returns to its pool. If the process exits
  *   or is killed, the daemon drops all of its references.
- * - Memory: each pool's fd is received once per connection and mapped once;
- *   pmm_block_ptr points into that mapping. The mapping stays valid while the
- *   connection is open.
+ * - Memory: each pool's fd is received once per connection and kept; the
+ *   pool is mapped once, when a block of it is first used, and pmm_block_ptr
+ *   points into that mapping. The mapping stays valid while the connection
+ *   is open. A mapping that fails (e.g. PMM_E_SYSTEM with ENOMEM under
+ *   RLIMIT_AS) fails that call only, gives its reference back, and is tried
+ *   again by the next call. A pool fd that could not be received because the
+ *   process's fd table was full is reported as such ("fd table is full
+ *   (RLIMIT_NOFILE n)"); the daemon sends it once, so that pool cannot be
+ *   used on that connection again (connect anew), while the connection and
+ *   its other pools carry on.
+ * - Bounded waits: every call that talks to the daemon, pmm_connect included,
+ *   waits at most the connection's timeout (5 s by default; see
+ *   pmm_connect_opts). A daemon that does not answer in time (stopped, hung)
+ *   gives PMM_E_TIMEOUT, whose message names the request and the wait. The
+ *   request is abandoned and the connection stays usable: if the daemon
+ *   carries it out later, libpmm gives back what it gave (a reference from
+ *   pmm_alloc, pmm_import or pmm_block_get is put; an export or SysV export
+ *   is withdrawn), and never takes its late reply for another call's. A
+ *   pmm_block_put, pmm_unexport or pmm_sysv_unexport that timed out is
+ *   carried out when the daemon gets to it. Threads sharing a connection do
+ *   not wait for each other's replies: requests are pipelined.
+ * - fork(): a child does not inherit its parent's session. Every call on a
+ *   pmm_conn (or its blocks) that the child inherited fails with
+ *   PMM_E_INVALID and a message saying so: connect anew in the child.
+ *   pmm_disconnect of an inherited pmm_conn in the child (also through the
+ *   C++ destructors of pmm.hpp) frees the child's copies of the handles,
+ *   mappings and socket fd only: the parent's session and blocks are
+ *   untouched. Pointers into blocks stay readable in the child until then
+ *   (the mapping is inherited), but the blocks remain the parent's.
  * - ABI: only functions and opaque handles cross it, plus the plain structs
  *   below, which only grow at the end and are passed with their size.
  */
@@ -66,7 +92,8 @@ typedef enum pmm_status {
   PMM_E_UNSUPPORTED = 9,  /* valid but not possible for this pool type */
   PMM_E_SYSTEM = 10,      /* a system call failed; the message names it */
   PMM_E_EXPIRED = 11,     /* an export token that ran out of imports or time */
-  PMM_E_EXISTS = 12       /* already done (e.g. a token withdrawn twice) */
+  PMM_E_EXISTS = 12,      /* already done (e.g. a token withdrawn twice) */
+  PMM_E_TIMEOUT = 13      /* the daemon did not answer within the connection's timeout */
 } pmm_status;
 
 /* Allocation flags. */
@@ -102,12 +129,35 @@ const char* pmm_status_name(pmm_status status);
  * client for the daemon's per-device limits (NULL or "" means "default",
  * charged per uid). PMM_E_NO_DAEMON when nothing listens there;
  * PMM_E_PERMISSION when the config does not let this uid/gid claim that
- * device (the message names who may). */
+ * device (the message names who may). Waits at most 5 s (see
+ * pmm_connect_opts for another bound). */
 pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** out);
+/* Options of pmm_connect_opts. Set `size` to sizeof(pmm_connect_options)
+ * (the struct only grows at the end; libpmm reads the fields `size` covers)
+ * and zero what you leave to the defaults:
+ *   pmm_connect_options o = {sizeof o};
+ *   o.device = "decoder";
+ *   o.timeout_ms = 500;
+ *   pmm_connect_opts(&o, &conn); */
+typedef struct pmm_connect_options {
+  size_t size;
+  const char* socket_path; /* NULL: the default, as for pmm_connect */
+  const char* device;      /* NULL or "": "default" */
+  /* Bound on every wait of this connection, in milliseconds: connecting and
+   * the handshake, then each call's request and reply. 0: 5000 (5 s). */
+  uint32_t timeout_ms;
+} pmm_connect_options;
+
+/* pmm_connect with options. PMM_E_TIMEOUT when the daemon does not accept
+ * or answer the handshake within options->timeout_ms. */
+pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out);
+
 /* Closes the connection: every reference it still holds is dropped, every
  * block handle made through it is freed, the pool mappings are unmapped.
- * It returns once the daemon has closed the session (or after 2 s), so what
- * the connection held is back in its pools by then. */
+ * It returns once the daemon has closed the session (or after 2 s, or the
+ * connection's timeout if shorter), so what the connection held is back in
+ * its pools by then. In a fork() child, on an inherited connection, it only
+ * frees the child's copies (see the conventions above). */
 void pmm_disconnect(pmm_conn* conn);
 
 /* ---- blocks -------------------------------------------------------------- */

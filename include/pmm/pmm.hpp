@@ -18,6 +18,16 @@
 //   // ... in the other process:
 //   pmm::Block same = other_conn.import(pmm::Token::parse(text));
 //
+// Waits: every call is bounded by the connection's timeout (5 s unless the
+// Connection was made with another); a daemon that does not answer in time
+// throws pmm::error with status PMM_E_TIMEOUT, and the connection stays
+// usable (pmm.h says what happens to the abandoned request).
+//
+// fork(): a child may not use the Connection and Blocks it inherited: calls
+// throw pmm::error (PMM_E_INVALID, "... connect anew in the child"). Their
+// destructors in the child (at exit, or when they go out of scope) free the
+// child's copies only and leave the parent's session and blocks untouched.
+//
 // Threading: as the C API — a Connection and its Blocks may be used from any
 // thread concurrently; an individual Connection/Block *object* is like any
 // C++ value (do not assign to it while another thread reads it).
@@ -166,6 +176,20 @@ class Connection {
     pmm_conn* c = nullptr;
     detail::check(
         pmm_connect(socket_path.empty() ? nullptr : socket_path.c_str(), device.c_str(), &c));
+    conn_.reset(c, [](pmm_conn* p) { pmm_disconnect(p); });
+  }
+
+  // The same, with `timeout` bounding every wait of this connection
+  // (connecting, and each call's request and reply).
+  Connection(const std::string& device, const std::string& socket_path,
+             std::chrono::milliseconds timeout) {
+    pmm_connect_options o = {};
+    o.size = sizeof o;
+    o.socket_path = socket_path.empty() ? nullptr : socket_path.c_str();
+    o.device = device.c_str();
+    o.timeout_ms = timeout.count() <= 0 ? 1u : static_cast<std::uint32_t>(timeout.count());
+    pmm_conn* c = nullptr;
+    detail::check(pmm_connect_opts(&o, &c));
     conn_.reset(c, [](pmm_conn* p) { pmm_disconnect(p); });
   }
 

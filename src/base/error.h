@@ -41,6 +41,9 @@ enum class Errc : int32_t {
   kSystem = 10,          // a system call failed; the message names it and errno
   kExpired = 11,         // an export token whose lifetime or import count ran out
   kExists = 12,          // already there (a pool name twice, a second release)
+  // The daemon did not answer within the caller's wait. libpmm's own verdict
+  // (the daemon never sends it), so the wire codec's range stops before it.
+  kTimeout = 13,
 };
 
 [[nodiscard]] constexpr std::string_view errc_name(Errc c) noexcept {
@@ -71,6 +74,8 @@ enum class Errc : int32_t {
       return "expired";
     case Errc::kExists:
       return "already exists";
+    case Errc::kTimeout:
+      return "timed out";
   }
   return "unknown error";
 }

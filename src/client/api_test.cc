@@ -167,6 +167,35 @@ TEST(CppApi, ThreadsShareOneConnection) {
   EXPECT_TRUE(fits(c, 15 * kMiB));  // everything came back
 }
 
+// Gets and puts of one handle from several threads at once, with requests
+// pipelined: the handle outlives them all and the daemon's count ends where
+// it began (the last put frees the block).
+TEST(CApi, ConcurrentGetsAndPutsOfOneHandle) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm_conn* c = nullptr;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "dev", &c), PMM_OK) << pmm_last_error();
+  pmm_block* b = nullptr;
+  ASSERT_EQ(pmm_alloc(c, "general", 15 * kMiB, 0, 0, &b), PMM_OK) << pmm_last_error();
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        if (pmm_block_get(b) != PMM_OK) ++bad;
+        if (pmm_block_put(b) != PMM_OK) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  pmm::Connection other("other", d.socket());
+  EXPECT_FALSE(fits(other, 15 * kMiB));  // still held, once
+  EXPECT_EQ(pmm_block_put(b), PMM_OK) << pmm_last_error();
+  EXPECT_TRUE(fits(other, 15 * kMiB));
+  pmm_disconnect(c);
+}
+
 TEST(CppApi, DaemonKilledMeansDisconnectedNotSigpipe) {
   DaemonProcess d(kConfig);
   ASSERT_TRUE(d.ok()) << d.log();

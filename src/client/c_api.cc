@@ -5,14 +5,24 @@
 // id: a process has ONE pmm_block per block per connection, which counts
 // this process's references to it (the daemon counts the same number for the
 // session). An import of a block the process already holds returns the same
-// handle with one more reference. Every operation runs under the pmm_conn's
-// mutex, so a put that frees a handle can never race an import that would
-// hand the same handle out again.
+// handle with one more reference. The pmm_conn's mutex guards that table
+// only and is never held across a round trip to the daemon (the Connection
+// pipelines requests, so one slow call does not hold up other threads). A
+// put that drops the last reference takes the handle out of the table
+// before it sends the Put, so an import racing with it makes a new handle
+// instead of reviving the one being freed.
+//
+// In a fork() child every call on an inherited pmm_conn fails before
+// taking any lock (see Connection::inherited), and pmm_disconnect there
+// frees the child's copies only.
 //
 // Failures set a thread-local message: "<status name>: <what happened>".
+#include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,6 +47,7 @@ static_assert(PMM_E_UNSUPPORTED == static_cast<int>(pmm::Errc::kUnsupported));
 static_assert(PMM_E_SYSTEM == static_cast<int>(pmm::Errc::kSystem));
 static_assert(PMM_E_EXPIRED == static_cast<int>(pmm::Errc::kExpired));
 static_assert(PMM_E_EXISTS == static_cast<int>(pmm::Errc::kExists));
+static_assert(PMM_E_TIMEOUT == static_cast<int>(pmm::Errc::kTimeout));
 static_assert(PMM_ALLOC_CONTIGUOUS == pmm::proto::kAllocContiguous);
 static_assert(PMM_ALLOC_ZERO == pmm::proto::kAllocZero);
 static_assert(sizeof(pmm_token::bytes) == std::tuple_size_v<pmm::proto::Token>);
@@ -100,8 +111,9 @@ pmm::proto::Token to_proto(const pmm_token& t) {
 }
 
 // Adds the reference `view` stands for to this connection's handle of that
-// block (made now if there is none). Caller holds conn->mu.
-pmm_block* adopt_locked(pmm_conn* conn, pmm::client::BlockView view) {
+// block (made now if there is none).
+pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
+  std::lock_guard lock(conn->mu);
   auto& slot = conn->blocks[view.id];
   if (!slot) {
     slot = std::make_unique<pmm_block>();
@@ -111,6 +123,15 @@ pmm_block* adopt_locked(pmm_conn* conn, pmm::client::BlockView view) {
   ++slot->refs;
   return slot.get();
 }
+
+// The error of a call on a connection this process inherited through fork.
+std::optional<pmm::Error> inherited(const pmm_conn* conn) { return conn->rep->inherited(); }
+
+// Whether a caller's pmm_connect_options of `size` bytes has the field that
+// ends at `end` (structs grow at the end; older callers pass smaller ones).
+bool has_field(const pmm_connect_options* o, size_t end) { return o->size >= end; }
+#define PMM_FIELD_END(field) \
+  (offsetof(pmm_connect_options, field) + sizeof(pmm_connect_options::field))
 
 }  // namespace
 
@@ -124,8 +145,29 @@ const char* pmm_status_name(pmm_status status) {
 }
 
 pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** out) {
-  if (out == nullptr) return fail_with(pmm::Errc::kInvalidArgument, "pmm_connect: out is NULL");
-  auto c = pmm::client::Connection::connect(socket_path ? socket_path : "", device ? device : "");
+  pmm_connect_options o{};
+  o.size = sizeof o;
+  o.socket_path = socket_path;
+  o.device = device;
+  return pmm_connect_opts(&o, out);
+}
+
+pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) {
+  if (options == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     "pmm_connect_opts: options and out must not be NULL");
+  if (!has_field(options, PMM_FIELD_END(socket_path)))
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_connect_opts: options->size is {}; set it to "
+                                 "sizeof(pmm_connect_options) ({})",
+                                 options->size, sizeof(pmm_connect_options)));
+  pmm::client::ConnectOptions o;
+  if (options->socket_path != nullptr) o.socket_path = options->socket_path;
+  if (has_field(options, PMM_FIELD_END(device)) && options->device != nullptr)
+    o.device = options->device;
+  if (has_field(options, PMM_FIELD_END(timeout_ms)) && options->timeout_ms != 0)
+    o.timeout = std::chrono::milliseconds(options->timeout_ms);
+  auto c = pmm::client::Connection::connect(o);
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
   conn->rep = std::move(*c);
@@ -135,12 +177,20 @@ pmm_status pmm_connect(const char* socket_path, const char* device, pmm_conn** o
 
 void pmm_disconnect(pmm_conn* conn) {
   if (conn == nullptr) return;
+  if (inherited(conn)) {
+    // A fork child's copy: free it without a lock (a parent thread may have
+    // held one at fork time); the Connection closes only this copy's fd.
+    conn->blocks.clear();
+    conn->rep.reset();
+    delete conn;
+    return;
+  }
   {
     std::lock_guard lock(conn->mu);
     conn->blocks.clear();
-    // Closing the socket drops every reference the session holds, at once.
-    conn->rep.reset();
   }
+  // Closing the socket drops every reference the session holds, at once.
+  conn->rep.reset();
   delete conn;
 }
 
@@ -155,30 +205,58 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
                                  flags & ~pmm::proto::kAllocKnownFlags));
   auto list = split_pools(pools);
   if (!list) return fail_with(list.error());
-  std::lock_guard lock(conn->mu);
   auto view = conn->rep->allocate(*list, size, alignment, flags);
   if (!view) return fail_with(view.error());
-  *out = adopt_locked(conn, std::move(*view));
+  *out = adopt(conn, std::move(*view));
   return ok();
 }
 
 pmm_status pmm_block_get(pmm_block* block) {
   if (block == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_block_get: block is NULL");
-  std::lock_guard lock(block->conn->mu);
-  if (auto s = block->conn->rep->get(block->view.id); !s) return fail_with(s.error());
-  ++block->refs;
-  return ok();
+  pmm_conn* conn = block->conn;
+  if (auto e = inherited(conn)) return fail_with(*e);
+  const uint64_t id = block->view.id;
+  // Counted before the request goes, so that a put racing with this get on
+  // another thread never sees the last reference and frees the handle
+  // under it; taken back if the daemon refused.
+  {
+    std::lock_guard lock(conn->mu);
+    ++block->refs;
+  }
+  auto s = conn->rep->get(id);
+  if (s) return ok();
+  std::unique_ptr<pmm_block> last;
+  {
+    std::lock_guard lock(conn->mu);
+    if (--block->refs == 0) {
+      auto it = conn->blocks.find(id);
+      last = std::move(it->second);
+      conn->blocks.erase(it);
+    }
+  }
+  return fail_with(s.error());
 }
 
 pmm_status pmm_block_put(pmm_block* block) {
   if (block == nullptr) return ok();
   pmm_conn* conn = block->conn;
-  std::lock_guard lock(conn->mu);
+  if (auto e = inherited(conn)) return fail_with(*e);
+  const uint64_t id = block->view.id;
   // The local reference goes whatever the daemon answers: if it refused or
-  // is gone, the reference does not exist there either.
-  auto s = conn->rep->put(block->view.id);
-  if (--block->refs == 0) conn->blocks.erase(block->view.id);  // frees `block`
+  // is gone, the reference does not exist there either (and one that timed
+  // out is put when the daemon gets to it).
+  std::unique_ptr<pmm_block> last;
+  {
+    std::lock_guard lock(conn->mu);
+    if (--block->refs == 0) {
+      auto it = conn->blocks.find(id);
+      last = std::move(it->second);
+      conn->blocks.erase(it);
+    }
+  }
+  auto s = conn->rep->put(id);
+  last.reset();  // frees `block` if that was its last reference
   if (!s) return fail_with(s.error());
   return ok();
 }
@@ -201,7 +279,6 @@ pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_
                       pmm_token* out) {
   if (block == nullptr || out == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_export: block and out must not be NULL");
-  std::lock_guard lock(block->conn->mu);
   auto t = block->conn->rep->export_block(block->view.id, max_imports, lifetime_ms);
   if (!t) return fail_with(t.error());
   std::memcpy(out->bytes, t->data(), sizeof out->bytes);
@@ -212,17 +289,15 @@ pmm_status pmm_import(pmm_conn* conn, const pmm_token* token, pmm_block** out) {
   if (conn == nullptr || token == nullptr || out == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument,
                      "pmm_import: conn, token and out must not be NULL");
-  std::lock_guard lock(conn->mu);
   auto view = conn->rep->import(to_proto(*token));
   if (!view) return fail_with(view.error());
-  *out = adopt_locked(conn, std::move(*view));
+  *out = adopt(conn, std::move(*view));
   return ok();
 }
 
 pmm_status pmm_unexport(pmm_conn* conn, const pmm_token* token) {
   if (conn == nullptr || token == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_unexport: conn and token must not be NULL");
-  std::lock_guard lock(conn->mu);
   if (auto s = conn->rep->unexport(to_proto(*token)); !s) return fail_with(s.error());
   return ok();
 }
@@ -231,7 +306,6 @@ pmm_status pmm_sysv_export(pmm_block* block, pmm_sysv_segment* out) {
   if (block == nullptr || out == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument,
                      "pmm_sysv_export: block and out must not be NULL");
-  std::lock_guard lock(block->conn->mu);
   auto seg = block->conn->rep->sysv_export(block->view.id);
   if (!seg) return fail_with(seg.error());
   out->shmid = seg->shmid;
@@ -243,7 +317,6 @@ pmm_status pmm_sysv_export(pmm_block* block, pmm_sysv_segment* out) {
 pmm_status pmm_sysv_unexport(pmm_block* block) {
   if (block == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_sysv_unexport: block is NULL");
-  std::lock_guard lock(block->conn->mu);
   if (auto s = block->conn->rep->sysv_unexport(block->view.id); !s) return fail_with(s.error());
   return ok();
 }

@@ -1,16 +1,23 @@
-// See connection.h. The one rule that shapes this file: a connection is
-// either alive, or dead with a remembered Error that every later call
-// returns without touching the socket, so an application whose daemon died
-// sees the same clear message from every call instead of a mix of EPIPE,
-// EBADF and hangs.
+// See connection.h. Two rules shape this file:
+// - A connection is either alive, or dead with a remembered Error that every
+//   later call returns without touching the socket, so an application whose
+//   daemon died sees the same clear message from every call instead of a
+//   mix of EPIPE, EBADF and hangs.
+// - No lock is held while waiting on the socket. mu_ guards the tables of
+//   requests in flight; the socket is read by one waiting thread at a time
+//   (reading_), which hands what it reads to the others through replied_.
+//   The socket fd stays open until the destructor, so a thread polling it
+//   never sees its number reused; dying shuts it down to wake them.
 #include "client/connection.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 #include <variant>
 
+#include "os/socket.h"
 #include "proto/channel.h"
 
 namespace pmm::client {
@@ -19,8 +26,9 @@ namespace {
 // Pages of an admin listing we follow before deciding the daemon loops.
 constexpr size_t kMaxPages = 1 << 20;
 
-// How long a closing connection waits for the daemon to confirm it has let go.
-constexpr int kGoodbyeTimeoutMs = 2000;
+// How long a closing connection waits for the daemon to confirm it has let go
+// (at most; the connection's own timeout when that is shorter).
+constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 
 bool is_disconnect(const Error& e) {
   return e.code == Errc::kDisconnected ||
@@ -33,8 +41,13 @@ std::string reply_name(const proto::Body& body) {
 
 }  // namespace
 
-Connection::Connection(os::UniqueFd sock, std::string path, std::string device)
-    : sock_(std::move(sock)), path_(std::move(path)), device_(std::move(device)) {}
+Connection::Connection(os::UniqueFd sock, std::string path, std::string device,
+                       std::chrono::milliseconds timeout)
+    : pid_(::getpid()),
+      sock_(std::move(sock)),
+      path_(std::move(path)),
+      device_(std::move(device)),
+      timeout_(std::max(timeout, std::chrono::milliseconds(1))) {}
 
 // Pool mappings go before the socket closes: nothing may point into them
 // once the daemon could hand the memory to someone else. Then we wait (a
@@ -42,34 +55,51 @@ Connection::Connection(os::UniqueFd sock, std::string path, std::string device)
 // this session held is dropped by the time the destructor returns: a
 // program that disconnects and then allocates, or tells another process to,
 // finds the memory back in the pool.
+//
+// In a fork() child the session is the parent's: the child's copies of the
+// mappings and the fd are closed, and nothing is said to the daemon (no
+// shutdown(), which would end the parent's session too). No lock is taken:
+// another thread of the parent may have held one when it forked.
 Connection::~Connection() {
   pools_.clear();
-  if (!dead_) os::shutdown_and_wait_for_peer(sock_.get(), kGoodbyeTimeoutMs);
+  if (inherited()) return;
+  if (!dead_)
+    os::shutdown_and_wait_for_peer(sock_.get(),
+                                   static_cast<int>(std::min(timeout_, kGoodbyeTimeout).count()));
 }
 
-Result<std::unique_ptr<Connection>> Connection::connect(const std::string& socket_path,
-                                                        const std::string& device) {
-  std::string path = socket_path.empty() ? os::default_socket_path() : socket_path;
-  auto sock = os::connect_unix(path);
+Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& options) {
+  std::string path = options.socket_path.empty() ? os::default_socket_path() : options.socket_path;
+  const auto timeout = std::max(options.timeout, std::chrono::milliseconds(1));
+  auto sock = os::connect_unix_within(path, std::chrono::steady_clock::now() + timeout);
   if (!sock) {
     Error e = sock.error();
     if (e.code == Errc::kNoDaemon && e.message.find("pmmd") == std::string::npos)
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  return handshake(std::move(*sock), path, device);
+  return handshake(std::move(*sock), path, options.device, timeout);
+}
+
+Result<std::unique_ptr<Connection>> Connection::connect(const std::string& socket_path,
+                                                        const std::string& device) {
+  return connect(ConnectOptions{.socket_path = socket_path, .device = device});
 }
 
 Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
                                                           const std::string& label,
-                                                          const std::string& device) {
-  std::unique_ptr<Connection> c(new Connection(std::move(sock), label, device));
-  std::lock_guard lock(c->mu_);
-  auto reply = c->roundtrip_locked(proto::Hello{.protocol_version = proto::kProtocolVersion,
-                                                .device = device,
-                                                .pid = static_cast<int32_t>(::getpid())});
+                                                          const std::string& device,
+                                                          std::chrono::milliseconds timeout) {
+  if (auto s = os::set_nonblocking(sock.get()); !s) return std::unexpected(s.error());
+  std::unique_ptr<Connection> c(new Connection(std::move(sock), label, device, timeout));
+  auto reply = c->roundtrip(proto::Hello{.protocol_version = proto::kProtocolVersion,
+                                         .device = device,
+                                         .pid = static_cast<int32_t>(c->pid_)});
   if (!reply) {
     Error e = reply.error();
+    // A session that never started holds nothing: close without waiting
+    // for the daemon's goodbye, so connect's wait stays within the timeout.
+    (void)c->die(e);
     if (e.code == Errc::kDisconnected)
       e.message = fmt::format(
           "pmmd at {} closed the connection during the handshake (see its log; a daemon that "
@@ -90,12 +120,26 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
   return c;
 }
 
+std::optional<Error> Connection::inherited() const {
+  const pid_t self = ::getpid();
+  if (self == pid_) return std::nullopt;
+  return Error{Errc::kInvalidArgument,
+               fmt::format("this pmm connection was opened by process {} and inherited by "
+                           "process {} through fork(); its session and blocks belong to the "
+                           "parent, so the child may not use it: connect anew in the child "
+                           "(closing the inherited one there leaves the parent's session alone)",
+                           pid_, self),
+               0};
+}
+
 std::optional<Error> Connection::dead() const {
+  if (auto e = inherited()) return e;
   std::lock_guard lock(mu_);
   return dead_;
 }
 
 std::unexpected<Error> Connection::die_locked(Error e) {
+  if (dead_) return std::unexpected(*dead_);
   if (is_disconnect(e)) {
     e = Error{Errc::kDisconnected,
               fmt::format("pmmd at {} went away (the connection closed: it exited or was "
@@ -104,55 +148,200 @@ std::unexpected<Error> Connection::die_locked(Error e) {
               e.sys_errno};
   }
   dead_ = e;
-  // Nothing more will be read: close now so the daemon sees us gone too.
-  sock_.reset();
+  // Nothing more will be read: the daemon sees us gone now, and every thread
+  // waiting on the socket wakes. The fd itself closes in the destructor.
+  os::shutdown_socket(sock_.get());
+  in_flight_.clear();
+  abandoned_.clear();
+  replied_.notify_all();
   return std::unexpected(std::move(e));
 }
 
-Result<proto::Envelope> Connection::roundtrip_locked(proto::Body request) {
-  if (dead_) return std::unexpected(*dead_);
-  uint32_t id = next_request_id_++;
-  if (next_request_id_ == 0) next_request_id_ = 1;
-  proto::Message m{.request_id = id, .body = std::move(request)};
-  const std::string name = reply_name(m.body);
+std::unexpected<Error> Connection::die(Error e) {
+  std::lock_guard lock(mu_);
+  return die_locked(std::move(e));
+}
 
-  if (auto sent = proto::send(sock_.get(), m); !sent) {
-    // An encoding refusal is the caller's bad argument; the socket is fine.
-    if (sent.error().code == Errc::kInvalidArgument) return std::unexpected(sent.error());
-    // The daemon may have refused the connection and closed it before our
-    // request went out: its reason is still queued for us to read.
-    // (Only then: with the peer gone, the read below cannot block.)
-    if (is_disconnect(sent.error())) {
-      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
-    }
-    return die_locked(sent.error());
+uint32_t Connection::new_id_locked() {
+  for (;;) {
+    uint32_t id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    if (!in_flight_.contains(id) && !abandoned_.contains(id)) return id;
   }
-  auto in = proto::receive_reply(sock_.get());
-  if (!in) {
-    // A daemon that closes a connection with our request unread makes the
-    // kernel report ECONNRESET before the reply it queued: read that too.
-    if (is_disconnect(in.error())) {
-      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
-    }
-    return die_locked(in.error());
+}
+
+Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
+  for (;;) {
+    auto sent = proto::send(sock_.get(), m);
+    if (sent || sent.error().code != Errc::kSystem || sent.error().sys_errno != EAGAIN) return sent;
+    auto ready = os::wait_writable(sock_.get(), deadline);
+    if (!ready) return std::unexpected(ready.error());
+    if (!*ready)
+      return fail(Errc::kTimeout,
+                  "pmmd at {} took no request for {} ms (the socket stayed full: is it stopped "
+                  "or hung?); {} was not sent",
+                  path_, timeout_.count(), reply_name(m.body));
   }
-  if (!*in)  // a blocking socket never says "nothing yet"
-    return die_locked(
-        Error{Errc::kProtocol, fmt::format("no reply to {} from pmmd at {}", name, path_)});
-  proto::Envelope env = std::move(**in);
-  // request_id 0 is never a request's: the daemon refuses the connection
-  // (a session limit, no fds left, no Hello in time) and closes it.
-  if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body);
-      err != nullptr && env.message.request_id == 0 && id != 0)
-    return die_locked(proto::to_error(*err));
-  if (env.message.request_id != id)
-    return die_locked(
-        Error{Errc::kProtocol, fmt::format("pmmd at {} answered request {} ({}) with the id {}; "
-                                           "replies must echo their request's id",
-                                           path_, id, name, env.message.request_id)});
-  if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
+}
+
+Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline) {
+  // Wait first: a reply is rarely there already, so this costs one poll and
+  // one recvmsg per reply.
+  for (;;) {
+    auto ready = os::wait_readable(sock_.get(), deadline);
+    if (!ready) return std::unexpected(ready.error());
+    if (!*ready) return std::optional<proto::Envelope>();
+    auto in = proto::receive_reply(sock_.get());
+    if (!in || *in) return in;
+  }
+}
+
+Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo) {
+  const uint32_t id = env.message.request_id;
+  // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
+  // it once per connection.
+  if (auto* info = std::get_if<proto::BlockInfo>(&env.message.body)) {
+    if (env.fd) {
+      if (auto s = pools_.keep_fd(*info, std::move(env.fd)); !s) return s;
+    } else if (env.fd_lost) {
+      pools_.lose_fd(*info, *env.fd_lost);
+    }
+  }
+  // request_id 0 is never a request's: the daemon refuses or ends the
+  // connection (a session limit, no fds left, no Hello in time) and closes it.
+  if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body); err != nullptr && id == 0)
     return std::unexpected(proto::to_error(*err));
-  return env;
+  if (auto it = in_flight_.find(id); it != in_flight_.end()) {
+    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
+      it->second.reply = std::unexpected(proto::to_error(*err));
+    else
+      it->second.reply = std::move(env);
+    return {};
+  }
+  if (auto it = abandoned_.find(id); it != abandoned_.end()) {
+    // A late reply: give back what it gave, so the timed-out call leaves
+    // nothing behind.
+    const InFlight gone = std::move(it->second);
+    abandoned_.erase(it);
+    const proto::Body& body = env.message.body;
+    if (auto* info = std::get_if<proto::BlockInfo>(&body)) {
+      undo.emplace_back(proto::Put{.block_id = info->block_id});
+    } else if (auto* t = std::get_if<proto::TokenReply>(&body)) {
+      undo.emplace_back(proto::Unexport{.token = t->token});
+    } else if (std::holds_alternative<proto::Ok>(body) && gone.type == proto::MessageType::kGet) {
+      undo.emplace_back(proto::Put{.block_id = gone.block_id});
+    } else if (std::holds_alternative<proto::SysvSegment>(body)) {
+      undo.emplace_back(proto::SysvUnexport{.block_id = gone.block_id});
+    }
+    return {};
+  }
+  return fail(Errc::kProtocol,
+              "pmmd at {} sent a {} with request id {}, which no request is waiting for; "
+              "replies must echo their request's id",
+              path_, reply_name(env.message.body), id);
+}
+
+void Connection::send_undo(std::vector<proto::Body> undo) {
+  for (proto::Body& body : undo) {
+    proto::Message m;
+    {
+      std::lock_guard lock(mu_);
+      if (dead_) return;
+      m = proto::Message{.request_id = new_id_locked(), .body = std::move(body)};
+      abandoned_.emplace(m.request_id, InFlight{.type = proto::type_of(m.body)});
+    }
+    auto sent = send_within(m, std::chrono::steady_clock::now() + timeout_);
+    std::lock_guard lock(mu_);
+    if (!sent) {
+      abandoned_.erase(m.request_id);
+      if (is_disconnect(sent.error())) (void)die_locked(sent.error());
+    }
+  }
+}
+
+Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
+                                          os::Deadline deadline) {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (dead_) return std::unexpected(*dead_);
+    auto it = in_flight_.find(id);
+    if (it->second.reply) {
+      Result<proto::Envelope> r = std::move(*it->second.reply);
+      in_flight_.erase(it);
+      return r;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      it->second.reply.reset();
+      abandoned_.emplace(id, std::move(it->second));
+      in_flight_.erase(it);
+      return fail(Errc::kTimeout,
+                  "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
+                  "request is abandoned: if the daemon carries it out later, what it gives is "
+                  "given back, and the connection stays usable",
+                  path_, name, timeout_.count());
+    }
+    if (reading_) {
+      replied_.wait_until(lock, deadline);
+      continue;
+    }
+    reading_ = true;
+    lock.unlock();
+    auto in = read_one(deadline);
+    lock.lock();
+    reading_ = false;
+    std::vector<proto::Body> undo;
+    if (!in) {
+      // A daemon that closes a connection with our request unread makes the
+      // kernel report ECONNRESET before the reason it queued: read that too.
+      std::optional<Error> refusal;
+      if (is_disconnect(in.error())) refusal = connection_refusal_locked();
+      (void)die_locked(refusal ? std::move(*refusal) : in.error());
+    } else if (*in) {
+      if (auto s = deliver_locked(std::move(**in), undo); !s) (void)die_locked(s.error());
+    }
+    replied_.notify_all();
+    if (!undo.empty()) {
+      lock.unlock();
+      send_undo(std::move(undo));
+      lock.lock();
+    }
+  }
+}
+
+Result<proto::Envelope> Connection::roundtrip(proto::Body request) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const std::string name = reply_name(request);
+  proto::Message m;
+  {
+    std::lock_guard lock(mu_);
+    if (dead_) return std::unexpected(*dead_);
+    InFlight f{.type = proto::type_of(request)};
+    if (auto* g = std::get_if<proto::Get>(&request)) f.block_id = g->block_id;
+    if (auto* x = std::get_if<proto::SysvExport>(&request)) f.block_id = x->block_id;
+    m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
+    in_flight_.emplace(m.request_id, std::move(f));
+  }
+  if (auto sent = send_within(m, deadline); !sent) {
+    std::lock_guard lock(mu_);
+    in_flight_.erase(m.request_id);
+    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
+    // bad argument), a timeout or a sendmsg that failed with an errno
+    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
+    // peer, or a short send (a message cut in half reached the daemon),
+    // ends the connection.
+    const Error& e = sent.error();
+    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
+                              (e.code == Errc::kSystem && e.sys_errno != 0);
+    if (is_disconnect(e)) {
+      // The daemon may have refused the connection and closed it before our
+      // request went out: its reason is still queued for us to read.
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
+    if (!nothing_sent || is_disconnect(e)) return die_locked(e);
+    return std::unexpected(e);
+  }
+  return await(m.request_id, name, deadline);
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {
@@ -165,33 +354,33 @@ std::optional<Error> Connection::connection_refusal_locked() {
 
 template <typename Reply>
 Result<Reply> Connection::call(proto::Body request) {
-  std::lock_guard lock(mu_);
   const std::string name = reply_name(request);
-  auto env = roundtrip_locked(std::move(request));
+  auto env = roundtrip(std::move(request));
   if (!env) return std::unexpected(env.error());
   auto* r = std::get_if<Reply>(&env->message.body);
   if (r == nullptr)
-    return die_locked(
-        Error{Errc::kProtocol,
-              fmt::format("pmmd at {} answered {} with {}; expected {}", path_, name,
-                          reply_name(env->message.body), proto::message_type_name(Reply::kType))});
+    return die(Error{Errc::kProtocol, fmt::format("pmmd at {} answered {} with {}; expected {}",
+                                                  path_, name, reply_name(env->message.body),
+                                                  proto::message_type_name(Reply::kType))});
   return std::move(*r);
 }
 
-Result<BlockView> Connection::block_reply_locked(proto::Body request) {
+Result<BlockView> Connection::block_reply(proto::Body request) {
   const std::string name = reply_name(request);
-  auto env = roundtrip_locked(std::move(request));
+  auto env = roundtrip(std::move(request));
   if (!env) return std::unexpected(env.error());
   auto* info = std::get_if<proto::BlockInfo>(&env->message.body);
   if (info == nullptr)
-    return die_locked(
+    return die(
         Error{Errc::kProtocol, fmt::format("pmmd at {} answered {} with {}; expected BlockInfo",
                                            path_, name, reply_name(env->message.body))});
-  auto mapped = pools_.map(*info, std::move(env->fd));
+  std::unique_lock lock(mu_);
+  auto mapped = pools_.map(*info);
   if (!mapped) {
+    lock.unlock();
     // The session holds a reference we cannot use: give it back, so a
     // failed call leaves the block as it found it.
-    (void)roundtrip_locked(proto::Put{.block_id = info->block_id});
+    (void)roundtrip(proto::Put{.block_id = info->block_id});
     return std::unexpected(mapped.error());
   }
   const PoolMapping& pm = **mapped;
@@ -209,14 +398,12 @@ Result<BlockView> Connection::block_reply_locked(proto::Body request) {
 
 Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
                                        uint64_t alignment, uint32_t flags) {
-  std::lock_guard lock(mu_);
-  return block_reply_locked(
+  return block_reply(
       proto::Allocate{.pools = pools, .size = size, .alignment = alignment, .flags = flags});
 }
 
 Result<BlockView> Connection::import(const proto::Token& token) {
-  std::lock_guard lock(mu_);
-  return block_reply_locked(proto::Import{.token = token});
+  return block_reply(proto::Import{.token = token});
 }
 
 Status Connection::get(uint64_t block_id) {

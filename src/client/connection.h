@@ -2,28 +2,48 @@
 //
 // It speaks the protocol of src/proto over a SOCK_SEQPACKET socket: a
 // handshake (Hello with the device name and protocol version -> Welcome),
-// then one request at a time, each with a fresh request id that the reply
-// must echo. A mutex serialises requests, so any thread may call any method;
-// with one request in flight there is never a reply to route elsewhere.
+// then requests, each with a fresh request id that its reply must echo.
+// Requests are pipelined: any number of threads may have one in flight at
+// once. A thread sends its request and then waits for its reply; one of the
+// waiting threads at a time reads the socket and hands each reply to the
+// thread whose id it carries, so no thread holds a lock across a round trip
+// and a slow answer to one thread does not hold up another.
+//
+// Every wait is bounded by the connection's timeout (ConnectOptions; 5 s by
+// default): connecting, sending, and waiting for each reply. A daemon that
+// does not answer in time (stopped, wedged) gives Errc::kTimeout naming the
+// request and the wait. The request is then *abandoned*, and the connection
+// stays usable: its id is never reused while abandoned, so a late reply is
+// never taken for another request's; when the late reply comes, what it
+// gave is undone (a block reference from Allocate, Import or Get is put, an
+// Export's token or a SysvExport is withdrawn), so a timed-out call leaves
+// no reference behind. An abandoned Put, Unexport or SysvUnexport is carried
+// out when the daemon gets to it.
 //
 // Blocks come back as BlockView: a pointer into this connection's mapping of
-// the block's pool (see pool_mappings.h: each pool's fd arrives once and is
-// mapped once), plus the pool's fd, offset, size and physical address.
+// the block's pool (see pool_mappings.h: each pool's fd arrives once; it is
+// kept, and the pool mapped when first used, retried after a failure).
 //
 // Failure modes a user must be able to tell apart:
 //   - nothing listens on the socket: Errc::kNoDaemon at connect(), naming the
 //     path and asking "is pmmd running?";
+//   - the daemon does not answer within the timeout: Errc::kTimeout (above);
 //   - the daemon went away (EOF, EPIPE, ECONNRESET): Errc::kDisconnected; the
 //     connection is dead from then on and every later call fails at once
 //     with the same error, without touching the socket. Sends use
 //     MSG_NOSIGNAL, so a dead daemon never raises SIGPIPE in the application;
-//   - a reply that breaks the protocol (wrong request id, wrong reply type,
-//     undecodable bytes): Errc::kProtocol, also fatal for the connection;
+//   - a reply that breaks the protocol (an id no request waits for, wrong
+//     reply type, undecodable bytes): Errc::kProtocol, also fatal;
 //   - a refusal (ErrorReply): its code and message, and the connection
-//     carries on.
+//     carries on; so does a failure of this process (mmap, a full fd table).
+//   - used in a fork() child: the connection belongs to the parent's
+//     session. Every call fails (kInvalidArgument: "connect anew in the
+//     child") without touching the socket, and destroying it in the child
+//     only closes the child's copies of the fd and mappings: the parent's
+//     session is untouched.
 //
 // Usage:
-//   auto c = pmm::client::Connection::connect("", "decoder");   // default socket
+//   auto c = pmm::client::Connection::connect({.device = "decoder"});  // default socket
 //   if (!c) { fmt::print(stderr, "{}\n", c.error().describe()); return 1; }
 //   auto b = (*c)->allocate({"dma", "general"}, 1 << 20, 0, 0);
 //   std::memset(b->data, 0, b->size);
@@ -33,16 +53,22 @@
 // The destructor must not race with calls (the owner destroys it last).
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
 #include "client/pool_mappings.h"
+#include "os/socket_wait.h"
 #include "os/unique_fd.h"
 #include "proto/channel.h"
 #include "proto/messages.h"
@@ -64,16 +90,29 @@ struct BlockView {
   int32_t shmid = -1;  // sysv pools
 };
 
+// The default bound on every wait of a connection.
+inline constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+
+struct ConnectOptions {
+  std::string socket_path;  // "" = os::default_socket_path()
+  std::string device;       // "" = "default"
+  // Bounds each wait: connecting, each request's send and its reply. At
+  // least 1 ms.
+  std::chrono::milliseconds timeout = kDefaultTimeout;
+};
+
 class Connection {
  public:
+  [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const ConnectOptions& options);
   // Connects to `socket_path` ("" = os::default_socket_path()) and
-  // handshakes as `device` ("" = "default").
+  // handshakes as `device` ("" = "default"), with the default timeout.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const std::string& socket_path,
                                                                    const std::string& device);
-  // Connects over an already connected socket (tests, in-process links).
-  [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake(os::UniqueFd sock,
-                                                                     const std::string& label,
-                                                                     const std::string& device);
+  // Handshakes over an already connected socket (tests, in-process links);
+  // the socket is made non-blocking.
+  [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake(
+      os::UniqueFd sock, const std::string& label, const std::string& device,
+      std::chrono::milliseconds timeout = kDefaultTimeout);
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -83,6 +122,7 @@ class Connection {
   [[nodiscard]] const std::string& device() const { return device_; }
   [[nodiscard]] uint64_t session_id() const { return welcome_.session_id; }
   [[nodiscard]] const std::string& daemon_version() const { return welcome_.daemon_version; }
+  [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
 
   // ---- blocks: each BlockView holds one reference of this session -------
   [[nodiscard]] Result<BlockView> allocate(const std::vector<std::string>& pools, uint64_t size,
@@ -107,32 +147,72 @@ class Connection {
   // A violation is a successful reply with `violation` set.
   [[nodiscard]] Result<proto::CheckReply> check();
 
-  // The error every call now returns at once, when the connection is dead.
+  // The error every call now returns at once, when the connection is dead
+  // (or inherited through fork).
   [[nodiscard]] std::optional<Error> dead() const;
 
- private:
-  Connection(os::UniqueFd sock, std::string path, std::string device);
+  // Set when this process is not the one that connected (a fork() child):
+  // the error every call returns there. Takes no lock, so it is safe in a
+  // child forked while another thread of the parent held one.
+  [[nodiscard]] std::optional<Error> inherited() const;
 
-  // Sends `request` and waits for its reply; ErrorReply becomes its Error.
-  // Caller holds mu_.
-  [[nodiscard]] Result<proto::Envelope> roundtrip_locked(proto::Body request);
+ private:
+  // A request on its way: what its reply would have to undo if it came
+  // after the caller gave up (abandoned).
+  struct InFlight {
+    proto::MessageType type{};
+    uint64_t block_id = 0;  // Get, SysvExport
+    std::optional<Result<proto::Envelope>> reply{};
+  };
+
+  Connection(os::UniqueFd sock, std::string path, std::string device,
+             std::chrono::milliseconds timeout);
+
+  // Sends `request` and waits (bounded) for its reply; ErrorReply becomes
+  // its Error. Takes mu_ only briefly.
+  [[nodiscard]] Result<proto::Envelope> roundtrip(proto::Body request);
   // roundtrip + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Body request);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
-  [[nodiscard]] Result<BlockView> block_reply_locked(proto::Body request);
-  // Marks the connection dead with `e` and returns it.
-  std::unexpected<Error> die_locked(Error e);
-  // After a send found the peer gone: the daemon's Error with request_id 0,
-  // if it left one (why it refused the connection).
+  [[nodiscard]] Result<BlockView> block_reply(proto::Body request);
+  // After the socket was found closed or reset: the daemon's Error with
+  // request_id 0, if it left one (why it refused or ended the connection).
+  // Under mu_; the peer is gone, so the read cannot block.
   std::optional<Error> connection_refusal_locked();
 
-  mutable std::mutex mu_;
-  os::UniqueFd sock_;
+  // Registers a new request id (never one in flight or abandoned).
+  [[nodiscard]] uint32_t new_id_locked();
+  // Sends one message, waiting (bounded) while the socket buffer is full.
+  [[nodiscard]] Status send_within(const proto::Message& m, os::Deadline deadline);
+  // Waits for request `id`'s reply, reading the socket when no other
+  // thread does.
+  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, const std::string& name,
+                                              os::Deadline deadline);
+  // Reads one reply; nullopt when none came before `deadline`.
+  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline);
+  // Hands a reply to its waiter, or undoes an abandoned request's effect
+  // (appending the undo request to `undo`). Errors are fatal.
+  [[nodiscard]] Status deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo);
+  // Sends requests whose replies nobody waits for.
+  void send_undo(std::vector<proto::Body> undo);
+  // Marks the connection dead with `e`, wakes every waiter, returns `e`.
+  std::unexpected<Error> die_locked(Error e);
+  std::unexpected<Error> die(Error e);
+
+  const pid_t pid_;    // the process that connected
+  os::UniqueFd sock_;  // non-blocking; closed only by the destructor
   std::string path_;
   std::string device_;
+  std::chrono::milliseconds timeout_;
   proto::Welcome welcome_;
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
+  bool reading_ = false;  // a thread is reading the socket
+  std::unordered_map<uint32_t, InFlight> in_flight_;
+  std::unordered_map<uint32_t, InFlight> abandoned_;
   std::optional<Error> dead_;
   PoolMappings pools_;
 };

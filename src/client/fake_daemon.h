@@ -8,6 +8,7 @@
 //   FakeDaemon d([](const proto::Message& m) -> std::optional<FakeDaemon::Answer> {
 //     if (std::holds_alternative<proto::Get>(m.body)) return FakeDaemon::Reply{proto::Ok{}};
 //     if (std::holds_alternative<proto::Put>(m.body)) return FakeDaemon::Close{};  // "crash"
+//     if (std::holds_alternative<proto::Export>(m.body)) return FakeDaemon::Ignore{};  // wedged
 //     return std::nullopt;   // the default: Welcome for Hello, hang up otherwise
 //   });
 //   auto c = client::Connection::connect(d.path(), "dev");
@@ -26,6 +27,7 @@
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "os/socket.h"
 #include "os/unique_fd.h"
@@ -36,7 +38,8 @@ namespace pmm::client::testing {
 
 class FakeDaemon {
  public:
-  struct Close {};  // hang up
+  struct Close {};   // hang up
+  struct Ignore {};  // send nothing back, keep serving (a wedged request)
   struct Reply {
     // NOLINTNEXTLINE(google-explicit-constructor): handlers return bodies.
     Reply(proto::Body b, int f = -1, std::optional<uint32_t> id = std::nullopt)
@@ -45,7 +48,10 @@ class FakeDaemon {
     int fd = -1;                         // sent with the reply (not owned)
     std::optional<uint32_t> request_id;  // override the echoed id
   };
-  using Answer = std::variant<Reply, Close>;
+  // Several messages in a row (e.g. a late reply to an ignored request,
+  // then this request's own).
+  using Replies = std::vector<Reply>;
+  using Answer = std::variant<Reply, Close, Ignore, Replies>;
   using Handler = std::function<std::optional<Answer>(const proto::Message&)>;
 
   explicit FakeDaemon(Handler handler) : handler_(std::move(handler)) {
@@ -98,9 +104,13 @@ class FakeDaemon {
                                                    .daemon_version = "fake"}}}
                      : Answer{Close{}};
       if (std::holds_alternative<Close>(a)) return;
-      Reply& r = std::get<Reply>(a);
-      proto::Message out{.request_id = r.request_id.value_or(m.request_id), .body = r.body};
-      if (!proto::send(sock.get(), out, r.fd)) return;
+      if (std::holds_alternative<Ignore>(a)) continue;
+      Replies replies = std::holds_alternative<Reply>(a) ? Replies{std::get<Reply>(a)}
+                                                         : std::get<Replies>(std::move(a));
+      for (const Reply& r : replies) {
+        proto::Message out{.request_id = r.request_id.value_or(m.request_id), .body = r.body};
+        if (!proto::send(sock.get(), out, r.fd)) return;
+      }
     }
   }
 

@@ -1,6 +1,7 @@
-// See pool_mappings.h. Every refusal here is a daemon that broke the
-// protocol, so the messages name the pool, what arrived and what the
-// protocol says should have arrived.
+// See pool_mappings.h. Refusals of kProtocol are a daemon that broke the
+// protocol, so those messages name the pool, what arrived and what the
+// protocol says should have arrived. Failures of this process (mmap, shmat,
+// a lost fd) keep their own code and say what to do.
 #include "client/pool_mappings.h"
 
 #include <utility>
@@ -12,77 +13,109 @@ const PoolMapping* PoolMappings::find(uint32_t pool_index) const {
   return it == pools_.end() ? nullptr : it->second.get();
 }
 
-Result<std::unique_ptr<PoolMapping>> PoolMappings::make(const proto::BlockInfo& info,
-                                                        os::UniqueFd fd) const {
+Result<PoolMapping*> PoolMappings::entry(const proto::BlockInfo& info) {
   const proto::PoolMemory& mem = info.memory;
-  auto m = std::make_unique<PoolMapping>();
-  m->type = mem.type;
-  m->size = mem.pool_size;
-  if (mem.pool_size == 0)
-    return fail(Errc::kProtocol, "BlockInfo for pool '{}' gives the pool size 0", info.pool_name);
-
-  if (mem.type == proto::PoolType::kSysv) {
-    if (fd)
-      return fail(Errc::kProtocol,
-                  "BlockInfo for sysv pool '{}' carried an fd; sysv pools pass "
-                  "a shmid",
-                  info.pool_name);
-    if (mem.shmid < 0)
-      return fail(Errc::kProtocol, "BlockInfo for sysv pool '{}' has no shmid", info.pool_name);
-    auto at = os::shm_attach(mem.shmid);
-    if (!at)
-      return fail(at.error().code, "cannot attach sysv pool '{}': {}", info.pool_name,
-                  at.error().message);
-    if (at->size() < mem.pool_size)
-      return fail(Errc::kProtocol, "sysv pool '{}': segment {} has {} bytes, the daemon says {}",
-                  info.pool_name, mem.shmid, at->size(), mem.pool_size);
-    m->shmid = mem.shmid;
-    m->data = at->data();
-    m->shm = std::move(*at);
-    return m;
-  }
-
-  if (!fd)
-    return fail(Errc::kProtocol,
-                "the first BlockInfo of pool '{}' came without the pool's fd "
-                "(memory.fd_attached unset); the daemon must send it once per connection",
-                info.pool_name);
-  auto map = os::map_shared(fd.get(), mem.pool_size);
-  if (!map)
-    return fail(map.error().code, "cannot map pool '{}' ({} bytes): {}", info.pool_name,
-                mem.pool_size, map.error().message);
-  m->fd = fd.get();
-  m->owned_fd = std::move(fd);
-  m->data = map->data();
-  m->map = std::move(*map);
-  return m;
-}
-
-Result<const PoolMapping*> PoolMappings::map(const proto::BlockInfo& info, os::UniqueFd fd) {
-  const PoolMapping* have = find(info.pool_index);
-  if (have == nullptr) {
-    auto made = make(info, std::move(fd));
-    if (!made) return std::unexpected(made.error());
-    have = made->get();
-    pools_.emplace(info.pool_index, std::move(*made));
-  } else {
-    if (fd)
-      return fail(Errc::kProtocol,
-                  "BlockInfo for pool '{}' carried the pool's fd again; it is sent once per "
-                  "connection",
-                  info.pool_name);
-    if (have->type != info.memory.type || have->size != info.memory.pool_size ||
-        (have->type == proto::PoolType::kSysv && have->shmid != info.memory.shmid))
+  auto it = pools_.find(info.pool_index);
+  if (it != pools_.end()) {
+    PoolMapping& have = *it->second;
+    if (have.type != mem.type || have.size != mem.pool_size ||
+        (have.type == proto::PoolType::kSysv && have.shmid != mem.shmid))
       return fail(Errc::kProtocol,
                   "BlockInfo for pool '{}' (index {}) describes a different pool than before "
                   "(type, size or shmid changed)",
                   info.pool_name, info.pool_index);
+    return &have;
   }
-  if (info.size == 0 || info.offset > have->size || info.size > have->size - info.offset)
+  if (mem.pool_size == 0)
+    return fail(Errc::kProtocol, "BlockInfo for pool '{}' gives the pool size 0", info.pool_name);
+  if (mem.type == proto::PoolType::kSysv && mem.shmid < 0)
+    return fail(Errc::kProtocol, "BlockInfo for sysv pool '{}' has no shmid", info.pool_name);
+  auto m = std::make_unique<PoolMapping>();
+  m->type = mem.type;
+  m->size = mem.pool_size;
+  if (mem.type == proto::PoolType::kSysv) m->shmid = mem.shmid;
+  PoolMapping* p = m.get();
+  pools_.emplace(info.pool_index, std::move(m));
+  return p;
+}
+
+Status PoolMappings::keep_fd(const proto::BlockInfo& info, os::UniqueFd fd) {
+  if (info.memory.type == proto::PoolType::kSysv)
+    return fail(Errc::kProtocol,
+                "BlockInfo for sysv pool '{}' carried an fd; sysv pools pass a shmid",
+                info.pool_name);
+  auto e = entry(info);
+  if (!e) return std::unexpected(e.error());
+  PoolMapping& m = **e;
+  if (m.owned_fd)
+    return fail(Errc::kProtocol,
+                "BlockInfo for pool '{}' carried the pool's fd again; it is sent once per "
+                "connection",
+                info.pool_name);
+  m.fd = fd.get();
+  m.owned_fd = std::move(fd);
+  m.fd_lost.reset();
+  return {};
+}
+
+void PoolMappings::lose_fd(const proto::BlockInfo& info, const Error& why) {
+  auto e = entry(info);
+  if (e && !(*e)->owned_fd) (*e)->fd_lost = why;
+}
+
+Status PoolMappings::attach(PoolMapping& m, const proto::BlockInfo& info) {
+  if (m.type == proto::PoolType::kSysv) {
+    auto at = os::shm_attach(m.shmid);
+    if (!at)
+      return fail(at.error().code, "cannot attach sysv pool '{}': {}", info.pool_name,
+                  at.error().message);
+    if (at->size() < m.size)
+      return fail(Errc::kProtocol, "sysv pool '{}': segment {} has {} bytes, the daemon says {}",
+                  info.pool_name, m.shmid, at->size(), m.size);
+    m.data = at->data();
+    m.shm = std::move(*at);
+    return {};
+  }
+  if (!m.owned_fd) {
+    if (m.fd_lost)
+      return fail(m.fd_lost->code,
+                  "pool '{}' cannot be used on this connection: its fd was sent once and lost "
+                  "({}); connect again to use it",
+                  info.pool_name, m.fd_lost->message);
+    return fail(Errc::kProtocol,
+                "the first BlockInfo of pool '{}' came without the pool's fd "
+                "(memory.fd_attached unset); the daemon must send it once per connection",
+                info.pool_name);
+  }
+  auto map = os::map_shared(m.fd, m.size);
+  if (!map)
+    return fail(map.error().code,
+                "cannot map pool '{}' ({} bytes): {}; the pool's fd is kept and the next call "
+                "tries again",
+                info.pool_name, m.size, map.error().message);
+  m.data = map->data();
+  m.map = std::move(*map);
+  return {};
+}
+
+Result<const PoolMapping*> PoolMappings::map(const proto::BlockInfo& info) {
+  auto e = entry(info);
+  if (!e) return std::unexpected(e.error());
+  PoolMapping& m = **e;
+  if (m.data == nullptr) {
+    if (auto s = attach(m, info); !s) {
+      // A failed first attach leaves an entry with nothing in it; harmless,
+      // but keep the table to pools that have something to say.
+      if (!m.owned_fd && !m.fd_lost && m.type != proto::PoolType::kSysv)
+        pools_.erase(info.pool_index);
+      return std::unexpected(s.error());
+    }
+  }
+  if (info.size == 0 || info.offset > m.size || info.size > m.size - info.offset)
     return fail(Errc::kProtocol,
                 "block {} at offset {} size {} does not lie inside pool '{}' of {} bytes",
-                info.block_id, info.offset, info.size, info.pool_name, have->size);
-  return have;
+                info.block_id, info.offset, info.size, info.pool_name, m.size);
+  return &m;
 }
 
 }  // namespace pmm::client

@@ -1,13 +1,19 @@
 // pmm::client::PoolMappings — this connection's view of the daemon's pools.
 //
 // Trust domain = pool (DESIGN.md): a client that may use a pool maps all of
-// it, once, and every block of that pool is a pointer into that mapping. The
+// it, and every block of that pool is a pointer into that mapping. The
 // daemon sends a shmem/hugetlb pool's memfd once per connection, with the
-// first BlockInfo that shows the pool (memory.fd_attached); that fd is
-// mmap()ed MAP_SHARED over memory.pool_size bytes and kept (pmm_block_fd
-// hands it out). A sysv pool is shmat()ed by shmid once. Everything is
-// unmapped, detached and closed when the PoolMappings goes, i.e. when the
-// connection closes.
+// first BlockInfo that shows the pool (memory.fd_attached). That fd is kept
+// the moment it arrives (keep_fd), whichever call's reply brought it, and
+// the pool is mmap()ed MAP_SHARED over memory.pool_size bytes when a block
+// of it is first used (map). A mapping that fails (ENOMEM under RLIMIT_AS)
+// fails that call only; the fd stays, and the next call tries again. A sysv
+// pool is shmat()ed by shmid the same way. Everything is unmapped, detached
+// and closed when the PoolMappings goes, i.e. when the connection closes.
+//
+// One loss cannot be repaired: an fd that never arrived because this
+// process's fd table was full (lose_fd). The daemon sends it once, so that
+// pool stays unusable on this connection, and map() says so and why.
 //
 // The checks here catch a daemon that breaks the protocol (a block past its
 // pool's end, a second fd for a pool, no fd for an unknown pool) as
@@ -15,7 +21,8 @@
 //
 // Usage:
 //   PoolMappings maps;
-//   auto base = maps.map(info, std::move(envelope.fd));  // info: proto::BlockInfo
+//   if (envelope.fd) maps.keep_fd(info, std::move(envelope.fd));  // on arrival
+//   auto base = maps.map(info);                                  // when used
 //   std::byte* p = (*base)->data + info.offset;
 //
 // Not thread-safe: Connection calls it under its mutex.
@@ -24,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "base/error.h"
@@ -37,14 +45,16 @@ namespace pmm::client {
 struct PoolMapping {
   proto::PoolType type = proto::PoolType::kShmem;
   uint64_t size = 0;
-  std::byte* data = nullptr;  // the first byte of the pool in this process
+  std::byte* data = nullptr;  // the first byte of the pool here; null until mapped
   int fd = -1;                // the memfd (shmem, hugetlb); -1 for sysv
   int32_t shmid = -1;         // sysv only
 
-  // Owners; exactly one of map/shm is set.
+  // Owners: the fd from its arrival; map or shm once mapped.
   os::UniqueFd owned_fd;
   os::Mapping map;
   os::ShmAttachment shm;
+  // Why this pool's fd never arrived (it cannot come again).
+  std::optional<Error> fd_lost;
 };
 
 class PoolMappings {
@@ -53,12 +63,18 @@ class PoolMappings {
   PoolMappings(const PoolMappings&) = delete;
   PoolMappings& operator=(const PoolMappings&) = delete;
 
-  // The mapping of `info`'s pool, made now if this is the pool's first block
-  // (then `fd` must be its memfd, or invalid for sysv). Checks that the block
-  // lies inside the pool. The pointer stays valid until clear().
-  [[nodiscard]] Result<const PoolMapping*> map(const proto::BlockInfo& info, os::UniqueFd fd);
+  // Keeps the memfd that came with `info` (fd_attached). kProtocol for an fd
+  // the protocol does not allow: for a sysv pool, or a pool's second one.
+  [[nodiscard]] Status keep_fd(const proto::BlockInfo& info, os::UniqueFd fd);
+  // Records that `info`'s pool fd was sent but could not be received: `why`.
+  void lose_fd(const proto::BlockInfo& info, const Error& why);
 
-  // The pool's mapping if it has been made.
+  // The mapping of `info`'s pool, made now if it has not been yet. Checks
+  // that the block lies inside the pool. The pointer stays valid until
+  // clear(). A failed mmap/shmat is returned and tried again next time.
+  [[nodiscard]] Result<const PoolMapping*> map(const proto::BlockInfo& info);
+
+  // The pool's entry if it has one (mapped or not).
   [[nodiscard]] const PoolMapping* find(uint32_t pool_index) const;
   [[nodiscard]] size_t size() const { return pools_.size(); }
 
@@ -66,8 +82,11 @@ class PoolMappings {
   void clear() { pools_.clear(); }
 
  private:
-  [[nodiscard]] Result<std::unique_ptr<PoolMapping>> make(const proto::BlockInfo& info,
-                                                          os::UniqueFd fd) const;
+  // The entry for `info`'s pool, made if missing; kProtocol if an entry
+  // exists and `info` describes the pool differently.
+  [[nodiscard]] Result<PoolMapping*> entry(const proto::BlockInfo& info);
+  // mmap / shmat of an entry that is not mapped yet.
+  [[nodiscard]] static Status attach(PoolMapping& m, const proto::BlockInfo& info);
 
   // unique_ptr: PoolMapping addresses stay put when the table grows.
   std::unordered_map<uint32_t, std::unique_ptr<PoolMapping>> pools_;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -278,6 +279,41 @@ Status send_message(int fd, std::span<const std::byte> bytes, std::span<const in
   }
 }
 
+namespace {
+
+// Why fds sent to us on `fd` were dropped by the kernel, found by asking for
+// one more descriptor now, while the table is as full as it was then.
+Error fds_not_installed(int fd) {
+  rlimit rl{};
+  const bool have_limit = ::getrlimit(RLIMIT_NOFILE, &rl) == 0;
+  const int probe = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  const int err = probe < 0 ? errno : 0;
+  if (probe >= 0) ::close(probe);
+  if (err == EMFILE) {
+    return Error{Errc::kSystem,
+                 have_limit ? fmt::format("a file descriptor sent with the message could not be "
+                                          "received: this process's fd table is full "
+                                          "(RLIMIT_NOFILE {}); close fds or raise the limit",
+                                          rl.rlim_cur)
+                            : std::string("a file descriptor sent with the message could not be "
+                                          "received: this process's fd table is full"),
+                 EMFILE};
+  }
+  if (err == ENFILE) {
+    return Error{Errc::kSystem,
+                 "a file descriptor sent with the message could not be received: the system's "
+                 "file table is full (ENFILE, fs.file-max)",
+                 ENFILE};
+  }
+  return Error{Errc::kSystem,
+               "a file descriptor sent with the message could not be received (the kernel "
+               "dropped it: MSG_CTRUNC; the fd table was full at that moment, or a security "
+               "module refused it)",
+               err};
+}
+
+}  // namespace
+
 Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {
   if (max_fds > kMaxFdsPerSend) max_fds = kMaxFdsPerSend;
   ReceivedMessage out;
@@ -337,12 +373,19 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
     return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
                 max_bytes);
   }
-  // CMSG_SPACE rounds up to 8 bytes, so room for one fd holds two: count too.
-  if ((msg.msg_flags & MSG_CTRUNC) != 0 || out.fds.size() > max_fds) {
-    return fail(Errc::kProtocol, "message carried more than {} file descriptors; dropped", max_fds);
-  }
   if (foreign_cmsg) {
     return fail(Errc::kProtocol, "message carried ancillary data other than SCM_RIGHTS");
+  }
+  // MSG_CTRUNC means one of two things. The kernel stops installing fds when
+  // the room we gave is full (the peer sent too many: its fault), or when
+  // installing one fails (a full fd table: ours). Room left over tells them
+  // apart; CMSG_SPACE rounds up to 8 bytes, so room for one fd holds two.
+  const size_t room =
+      max_fds == 0 ? 0 : (CMSG_SPACE(sizeof(int) * max_fds) - CMSG_LEN(0)) / sizeof(int);
+  if ((msg.msg_flags & MSG_CTRUNC) != 0 && out.fds.size() < room && out.fds.size() < max_fds) {
+    out.fds_lost = fds_not_installed(fd);
+  } else if ((msg.msg_flags & MSG_CTRUNC) != 0 || out.fds.size() > max_fds) {
+    return fail(Errc::kProtocol, "message carried more than {} file descriptors; dropped", max_fds);
   }
   out.bytes.resize(static_cast<size_t>(n));
   return std::optional<ReceivedMessage>(std::move(out));

@@ -79,13 +79,20 @@ inline constexpr size_t kMaxFdsPerSend = 16;
 struct ReceivedMessage {
   std::vector<std::byte> bytes;
   std::vector<UniqueFd> fds;  // received CLOEXEC
+  // Set when fds sent with the message could not be installed in this
+  // process (the kernel dropped them; MSG_CTRUNC with room to spare): most
+  // often a full fd table (EMFILE, RLIMIT_NOFILE). The bytes are intact and
+  // `fds` holds those that did arrive; the caller decides what the loss means.
+  std::optional<Error> fds_lost;
 };
 
 // Receives one message of at most `max_bytes` with at most `max_fds` fds.
 // nullopt: nothing to read on a non-blocking socket. kDisconnected when the
 // peer has closed. kProtocol when the message was larger than max_bytes
-// (MSG_TRUNC) or carried more fds than max_fds (MSG_CTRUNC) or ancillary data
-// other than SCM_RIGHTS; every fd that did arrive is closed then.
+// (MSG_TRUNC) or carried more fds than max_fds (MSG_CTRUNC with the room for
+// max_fds filled) or ancillary data other than SCM_RIGHTS; every fd that did
+// arrive is closed then. fds the kernel could not install (a full fd table)
+// are not the peer's fault: the message comes back with `fds_lost` set.
 [[nodiscard]] Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
                                                                      size_t max_fds);
 

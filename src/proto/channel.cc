@@ -19,6 +19,10 @@ Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool request
   auto m = requests ? decode_request(raw.bytes) : decode_reply(raw.bytes);
   if (!m) return std::unexpected(m.error());
   size_t want = fds_expected(m->body);
+  if (raw.fds_lost && raw.fds.size() < want) {
+    return std::optional<Envelope>(
+        Envelope{.message = std::move(*m), .fd = {}, .fd_lost = std::move(raw.fds_lost)});
+  }
   if (raw.fds.size() != want) {
     return fail(Errc::kProtocol, "{} came with {} file descriptors; it must carry {}",
                 message_type_name(type_of(m->body)), raw.fds.size(), want);

@@ -4,7 +4,9 @@
 // The fd rule is enforced on both sides: a BlockInfo with
 // memory.fd_attached travels with exactly one fd, every other message with
 // none. A message that breaks it, or fails to decode, is kProtocol and any
-// fds that came with it are closed before the error returns.
+// fds that came with it are closed before the error returns. One exception
+// is the receiver's own doing: an fd the kernel could not install here (a
+// full fd table) leaves the message valid, with Envelope::fd_lost saying why.
 //
 // Usage (client):
 //   PMM_TRY-style: if (auto s = proto::send(sock, {.request_id = 1, .body = Hello{...}}); !s) ...
@@ -28,6 +30,9 @@ namespace pmm::proto {
 struct Envelope {
   Message message{};
   os::UniqueFd fd{};  // valid only for a BlockInfo with memory.fd_attached
+  // A message that should have brought an fd whose fd this process could
+  // not receive (a full fd table): why. The message itself is intact.
+  std::optional<Error> fd_lost{};
 };
 
 // Encodes and sends `m`; `fd` >= 0 travels with it. kInvalidArgument when

@@ -18,7 +18,8 @@
 namespace pmm::proto {
 namespace {
 
-constexpr auto kLastErrc = Errc::kExists;  // keep in step with base/error.h
+// The last code on the wire (base/error.h); kTimeout is libpmm's own and never sent.
+constexpr auto kLastErrc = Errc::kExists;
 
 // The path of the field being handled, for messages: "blocks[3].holders[0].device".
 class FieldPath {
