@@ -182,7 +182,10 @@ uint64_t pmm_block_id(const pmm_block* block); /* daemon-wide id, for logs and p
  * connection: dup() it to keep it past pmm_disconnect. */
 int pmm_block_fd(const pmm_block* block);
 uint64_t pmm_block_offset(const pmm_block* block);
-/* Physical address of the first byte, or 0 when the pool does not know it. */
+/* Physical address of the first byte, or 0 when the pool does not know it
+ * or this process may not see it: pmmd tells it only to a client that could
+ * read it from /proc/self/pagemap itself (uid 0 with CAP_SYS_ADMIN when it
+ * connected), as the kernel does (docs/security.md). */
 uint64_t pmm_block_phys(const pmm_block* block);
 /* Prefaults the block in this process: fills its page tables now, in one
  * system call, so that the first writes through pmm_block_ptr do not fault

@@ -98,7 +98,8 @@ Reply Service::block_reply(SessionState& s, uint32_t request_id, const core::Blo
                                                  .pool_name = b.pool_name,
                                                  .offset = b.offset,
                                                  .size = b.size,
-                                                 .phys = b.phys,
+                                                 // Only to whom pagemap would show it.
+                                                 .phys = viewer(s).phys ? b.phys : 0,
                                                  .memory = memory});
   return r;
 }

@@ -206,6 +206,19 @@ TEST_F(Views, PhysicalAddressesAreHiddenFromAnyoneWithoutCapSysAdmin) {
   }
 }
 
+// Not only the listings: the answer to allocate carries a physical address
+// only for a client that could read it from pagemap itself. Root with
+// CAP_SYS_ADMIN got one in SetUp (huge_); root without it gets none for a
+// block of the same pool.
+TEST_F(Views, AllocateShowsAPhysicalAddressOnlyWithCapSysAdmin) {
+  if (!huge_) GTEST_SKIP() << "no hugetlb block (" << hp_.unavailable() << ")";
+  if (pmm_block_phys(huge_) == 0) GTEST_SKIP() << "pmmd reads no physical addresses here";
+  json a = pmmctl(d_, kRootWithoutSysAdmin,
+                  {"alloc", "huge", "2MiB", "--contiguous", "--lifetime", "500ms"});
+  ASSERT_TRUE(a.contains("phys")) << a.dump();
+  EXPECT_TRUE(a["phys"].is_null()) << a.dump();
+}
+
 TEST_F(Views, AnAdminGidSeesEveryonesSessionsBlocksAndDevices) {
   for (const auto& as : {kAdminByGroup, kAdminByPrimaryGid}) {
     json sessions = pmmctl(d_, as, {"sessions"});
