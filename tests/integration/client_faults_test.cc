@@ -19,6 +19,7 @@
 
 #include "client/connection.h"
 #include "daemon_process.h"
+#include "ledger_probe.h"
 #include "os/fault.h"
 #include "pmm/pmm.h"
 
@@ -34,15 +35,6 @@ size = "16MiB"
 type = "sysv"
 size = "4MiB"
 )";
-
-uint64_t blocks_in_ledger(const DaemonProcess& d) {
-  auto admin = client::Connection::connect(d.socket(), "admin");
-  EXPECT_TRUE(admin) << admin.error().describe();
-  if (!admin) return ~0ull;
-  auto s = (*admin)->stats();
-  EXPECT_TRUE(s) << s.error().describe();
-  return s ? s->blocks : ~0ull;
-}
 
 TEST(ClientFaults, FailedPoolMappingIsReportedAndRetriedOnTheNextCall) {
   DaemonProcess d(kConfig);

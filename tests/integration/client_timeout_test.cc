@@ -12,6 +12,7 @@
 
 #include "client/connection.h"
 #include "daemon_process.h"
+#include "ledger_probe.h"
 #include "pmm/pmm.hpp"
 
 namespace pmm::testing {
@@ -25,15 +26,6 @@ constexpr const char* kConfig = R"(
 type = "shmem"
 size = "16MiB"
 )";
-
-uint64_t blocks_in_ledger(const DaemonProcess& d) {
-  auto admin = client::Connection::connect(d.socket(), "admin");
-  EXPECT_TRUE(admin) << admin.error().describe();
-  if (!admin) return ~0ull;
-  auto s = (*admin)->stats();
-  EXPECT_TRUE(s) << s.error().describe();
-  return s ? s->blocks : ~0ull;
-}
 
 // Stops the daemon for the scope of the object.
 struct Stopped {
