@@ -341,8 +341,8 @@ class Ledger {
     uint64_t serial = 0;       // unique over the ledger's life (ids may be reused)
     uint64_t exports = 0;      // live tokens it made
     uint64_t sysv_exports = 0;
-    uint64_t references = 0;   // sum of its Holds' references (for views)
-    uint64_t bytes = 0;        // sizes of `blocks` (for views)
+    uint64_t references = 0;  // sum of its Holds' references (for views)
+    uint64_t bytes = 0;       // sizes of `blocks` (for views)
   };
   // One uid's use of one device, for the views of non-admins.
   struct UidDeviceUse {

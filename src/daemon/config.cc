@@ -46,8 +46,8 @@ size = "64MiB"
 )";
 
 constexpr std::array<std::string_view, 13> kPoolKeys{
-    "type", "size",     "strategy", "huge_page_size", "huge_pages", "numa_node",  "lock",
-    "populate", "zero", "uids", "gids", "everyone", "description"};
+    "type",     "size", "strategy", "huge_page_size", "huge_pages", "numa_node",  "lock",
+    "populate", "zero", "uids",     "gids",           "everyone",   "description"};
 // Keys that used to set a SysV segment's owner, group and mode by hand; they
 // could only repeat or contradict uids/gids/everyone, so they were removed.
 constexpr std::array<std::string_view, 3> kRemovedSysvKeys{"sysv_uid", "sysv_gid", "sysv_mode"};
@@ -56,7 +56,7 @@ constexpr std::array<std::string_view, 9> kDeviceKeys{
 constexpr std::array<std::string_view, 2> kExportKeys{"default_lifetime", "max_lifetime"};
 constexpr std::array<std::string_view, 2> kAdminKeys{"uids", "gids"};
 constexpr std::array<std::string_view, 5> kTopKeys{"pools", "devices", "exports", "limits",
-                                                  "admin"};
+                                                   "admin"};
 // [limits] keys: those the ledger enforces (core::Quotas), then those the
 // loop enforces when it accepts (SessionLimits).
 constexpr std::array<std::string_view, 10> kLimitKeys{
@@ -229,12 +229,11 @@ Status parse_access(const Parser& p, const toml::table& t, std::string_view wher
 // here, so --check-config and the start say so before anything is made.
 Status apply_sysv_access(const Parser& p, const toml::key& key, const toml::table& t,
                          PoolConfig& pc) {
-  auto perm = mem::sysv_permissions(pc.options.name,
-                                    mem::SysvAccess{.uids = pc.access.uids,
-                                                    .gids = pc.access.gids,
-                                                    .everyone = pc.access.everyone,
-                                                    .daemon_uid = ::geteuid(),
-                                                    .daemon_gid = ::getegid()});
+  auto perm = mem::sysv_permissions(pc.options.name, mem::SysvAccess{.uids = pc.access.uids,
+                                                                     .gids = pc.access.gids,
+                                                                     .everyone = pc.access.everyone,
+                                                                     .daemon_uid = ::geteuid(),
+                                                                     .daemon_gid = ::getegid()});
   if (!perm) {
     const toml::node* at = t.get("uids");
     if (at == nullptr || perm.error().message.find(": gids ") != std::string::npos)

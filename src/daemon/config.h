@@ -50,9 +50,9 @@
 // Thread safety: pure functions; a Config is a plain value.
 #pragma once
 
-#include <span>
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -393,9 +393,7 @@ TEST(Config, SessionLimitsAreReadAndCheckedWithDefaults) {
   why = refusal(std::string(kPool) + "[limits]\nhello_timeout = 2\n");
   EXPECT_NE(why.find("no unit"), std::string::npos) << why;
   why = refusal(std::string(kPool) + "[limits]\nsesions = 3\n");
-  EXPECT_NE(why.find("sessions, sessions_per_uid, hello_timeout"),
-            std::string::npos)
-      << why;
+  EXPECT_NE(why.find("sessions, sessions_per_uid, hello_timeout"), std::string::npos) << why;
 }
 
 TEST(Config, FilesAreReadAndAMissingOneIsNamed) {
