@@ -40,8 +40,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
     std::string name = pc.options.name;
     auto pool = core::Pool::create(std::move(pc.options));
     if (!pool) {
-      return fail(pool.error().code, "{}:{}: pool {} could not be created: {}", config.source,
-                  pc.line, name, pool.error().message);
+      // Keeps code and sys_errno: a caller may tell ENOMEM from EMFILE.
+      Error e = std::move(pool.error());
+      e.message = fmt::format("{}:{}: pool {} could not be created: {}", config.source, pc.line,
+                              name, e.message);
+      return std::unexpected(std::move(e));
     }
     pools.push_back(core::LedgerPool{.pool = std::move(*pool), .access = std::move(pc.access)});
   }
@@ -387,6 +390,17 @@ void Daemon::serve(uint64_t id) {
     if (!in) {
       if (in.error().code == Errc::kDisconnected) return drop(id, "disconnected");
       if (in.error().code == Errc::kProtocol) return refuse(s, 0, in.error());
+      // The system failed the read (ENOMEM, ENOBUFS): the request may be
+      // lost, so the session cannot go on. Say why rather than just hang up.
+      Error e{Errc::kSystem,
+              fmt::format("pmmd could not read this connection's request ({}); the session is "
+                          "closed and its references dropped",
+                          in.error().message),
+              in.error().sys_errno};
+      (void)proto::send(s.fd.get(), {.request_id = 0, .body = proto::from_error(e)});
+      // What it sent and we did not read would turn its read of our reason
+      // into ECONNRESET once we close.
+      discard_pending(s.fd.get());
       return drop(id, in.error().describe());
     }
     if (!*in) return;  // nothing more to read now

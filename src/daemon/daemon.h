@@ -12,8 +12,11 @@
 // its references like any disconnect. Other sessions are not affected.
 // Sockets are non-blocking: a client whose socket buffer is full because it
 // does not read its replies is dropped rather than allowed to stall the
-// loop. A session answers at most kBatch requests per wakeup, so one busy
-// client cannot starve the others.
+// loop. So is any session whose reply cannot be sent (ENOBUFS, a short
+// send) or whose request cannot be read (ENOMEM, ENOBUFS: it gets an
+// ErrorReply kSystem, request_id 0, saying so first); its references go
+// back like any disconnect's (tests: daemon_faults_test.cc). A session answers at most kBatch
+// requests per wakeup, so one busy client cannot starve the others.
 //
 // Under attack (docs/config.md [limits]; the tests in
 // tests/integration/exhaustion_test.cc):
