@@ -19,6 +19,10 @@
 
 #include "pmm/pmm.h"
 
+/* The sessions it holds, until exit (a global, so LeakSanitizer sees them
+ * as still in use: an attacker leaves without disconnecting on purpose). */
+static pmm_conn** held;
+
 int main(int argc, char** argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: pmm_flood SOCKET idle|sessions N\n");
@@ -32,6 +36,8 @@ int main(int argc, char** argv) {
   const int idle = strcmp(argv[2], "idle") == 0;
   const int n = atoi(argv[3]);
   int connected = 0, refused = 0;
+  held = calloc(n > 0 ? (size_t)n : 1, sizeof *held);
+  if (held == NULL) return 2;
   char last[1100] = "-";
   for (int i = 0; i < n; ++i) {
     if (idle) {
@@ -50,7 +56,7 @@ int main(int argc, char** argv) {
     } else {
       pmm_conn* c = NULL;
       if (pmm_connect(argv[1], "flood", &c) == PMM_OK) {
-        ++connected; /* held until exit */
+        held[connected++] = c; /* held until exit */
       } else {
         ++refused;
         snprintf(last, sizeof last, "%s", pmm_last_error());
