@@ -22,6 +22,15 @@
 
 namespace pmm::testing {
 
+// Whether this build runs under AddressSanitizer. pmmd's memory (RSS per
+// record, what malloc_trim gives back) is measured in the release build:
+// under ASan its heap is ASan's, with a quarantine for what was freed.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 class DaemonProcess {
  public:
   // `config` is TOML text; empty means "no --config": the embedded default.

@@ -291,10 +291,7 @@ TEST(Exhaustion, PmmdSurvivesItsStderrReaderGoingAway) {
 }
 
 TEST(Exhaustion, DaemonRssFollowsItsLiveState) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "under AddressSanitizer pmmd's heap is ASan's (freed memory waits in its "
-                  "quarantine and malloc_trim does not apply); the release build measures this";
-#endif
+  if (kSanitized) GTEST_SKIP() << "pmmd's heap is ASan's here; the release build measures this";
   // 64 Ki blocks: the heap they leave must be well past malloc_trim's
   // threshold (8 MiB), so the quotas are raised to allow them.
   DaemonProcess d(

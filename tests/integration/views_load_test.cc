@@ -160,6 +160,10 @@ class Pipeliner {
 };
 
 TEST(ViewsLoad, PipelinedListingsAtAMillionBlocksDoNotStallOthers) {
+#ifndef NDEBUG
+  GTEST_SKIP() << "a debug or sanitizer build checks the whole ledger every n/64 operations "
+                  "(PMM_CHECK_INVARIANTS), which at 1M blocks is the stall; release measures this";
+#endif
   constexpr uint64_t kBlocks = 1'000'000;
   LoadedDaemon daemon(kBlocks);
   ASSERT_TRUE(daemon.d);
