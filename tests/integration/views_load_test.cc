@@ -240,6 +240,12 @@ TEST(ViewsLoad, PipelinedListingsAtAMillionBlocksDoNotStallOthers) {
   EXPECT_LT(worst_stats, 50.0) << "Stats waited behind the listings";
 }
 
+#ifdef NDEBUG
+constexpr bool kSanitizedOrDebug = false;
+#else
+constexpr bool kSanitizedOrDebug = true;  // ASan, or a debug build checking its books
+#endif
+
 TEST(ViewsLoad, PmmctlBlocksPagesThroughEightyThousandBlocks) {
   constexpr uint64_t kBlocks = 80'000;
   LoadedDaemon daemon(kBlocks);
@@ -255,7 +261,10 @@ TEST(ViewsLoad, PmmctlBlocksPagesThroughEightyThousandBlocks) {
     std::printf("pmmctl blocks %s at %lu blocks: %.0f ms (%zu lines of output)\n", format,
                 static_cast<unsigned long>(kBlocks), ms, lines);
     EXPECT_GT(lines, kBlocks) << "every block is listed, past every page";
-    EXPECT_LT(ms, 5000.0) << "issue 8 measured 27 s before listings were paged by cursor";
+    // Not a speed test: a bound that only a listing that rebuilds every
+    // block per page (27 s in a release build before the cursor) misses.
+    EXPECT_LT(ms, kSanitizedOrDebug ? 60'000.0 : 10'000.0)
+        << "issue 8 measured 27 s before listings were paged by cursor";
   }
 }
 
