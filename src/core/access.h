@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,10 @@ struct Access {
   bool everyone = false;  // every local user
   uint32_t owner = 0;     // the daemon's effective uid, always allowed
 
-  [[nodiscard]] bool allows(uint32_t uid, uint32_t gid) const;
+  // `groups`: the client's supplementary groups (SO_PEERGROUPS), which
+  // count like its primary gid, as they do for the kernel's own checks.
+  [[nodiscard]] bool allows(uint32_t uid, uint32_t gid,
+                            std::span<const uint32_t> groups = {}) const;
   // Whether `uid` gets in by its uid alone (everyone, root, owner, listed).
   [[nodiscard]] bool allows_uid(uint32_t uid) const;
   // "every user", "root", or "root; uid 1000 (pmmd's own); uids 1001; gids 44".

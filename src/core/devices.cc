@@ -124,11 +124,12 @@ size_t DeviceTable::resolve(std::string_view name) const {
   return default_;
 }
 
-Result<size_t> DeviceTable::claim(std::string_view name, uint32_t uid, uint32_t gid) {
+Result<size_t> DeviceTable::claim(std::string_view name, uint32_t uid, uint32_t gid,
+                                  std::span<const uint32_t> groups) {
   size_t i = resolve(name);
   if (i != default_) {
     const Device& d = devices_[i];
-    if (d.config.access.allows(uid, gid)) return i;
+    if (d.config.access.allows(uid, gid, groups)) return i;
     return fail(Errc::kPermission, "device {}: uid {} gid {} may not claim it; who may: {}",
                 d.config.name, uid, gid, d.config.access.describe());
   }

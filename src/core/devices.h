@@ -113,7 +113,8 @@ class DeviceTable {
   // declared device it may claim (kPermission naming the device and who may
   // otherwise), or, for an unknown or empty name, that uid's instance of
   // "default", made on first use.
-  [[nodiscard]] Result<size_t> claim(std::string_view name, uint32_t uid, uint32_t gid);
+  [[nodiscard]] Result<size_t> claim(std::string_view name, uint32_t uid, uint32_t gid,
+                                     std::span<const uint32_t> groups = {});
 
   [[nodiscard]] const Device& device(size_t i) const { return devices_[i]; }
   [[nodiscard]] size_t size() const { return devices_.size(); }

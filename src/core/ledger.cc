@@ -76,7 +76,7 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   if (sessions_.contains(info.id)) {
     return fail(Errc::kExists, "session {} is open already", info.id);
   }
-  auto device = devices_.claim(info.device, info.uid, info.gid);
+  auto device = devices_.claim(info.device, info.uid, info.gid, info.groups);
   if (!device) return std::unexpected(device.error());
   SessionRecord sr;
   sr.device = *device;
@@ -146,7 +146,7 @@ Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, st
 
 Status Ledger::check_access(const SessionRecord& sr, size_t pool, std::string_view op) const {
   const LedgerPool& p = pools_[pool];
-  if (p.access.allows(sr.info.uid, sr.info.gid)) return {};
+  if (p.access.allows(sr.info.uid, sr.info.gid, sr.info.groups)) return {};
   return fail(Errc::kPermission, "{} in pool {}: uid {} gid {} may not use it; allowed: {}", op,
               p.pool->name(), sr.info.uid, sr.info.gid, p.access.describe());
 }

@@ -119,7 +119,8 @@ struct SessionInfo {
   int32_t pid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  std::string device{};  // as the client asked; resolved to a declared one or "default"
+  std::vector<uint32_t> groups{};  // supplementary (SO_PEERGROUPS); count like gid for access
+  std::string device{};            // as the client asked; resolved to a declared one or "default"
 };
 
 struct AllocFlags {

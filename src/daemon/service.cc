@@ -57,8 +57,12 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
     r.close_after = true;
     return r;
   }
-  auto device = ledger_->open_session(core::SessionInfo{
-      .id = s.id, .pid = s.peer.pid, .uid = s.peer.uid, .gid = s.peer.gid, .device = h.device});
+  auto device = ledger_->open_session(core::SessionInfo{.id = s.id,
+                                                        .pid = s.peer.pid,
+                                                        .uid = s.peer.uid,
+                                                        .gid = s.peer.gid,
+                                                        .groups = s.groups,
+                                                        .device = h.device});
   if (!device) {
     Reply r = error(s, request_id, device.error(), "hello");
     r.close_after = true;
@@ -119,7 +123,7 @@ proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
                          .live_blocks = st.alloc.live_blocks,
                          .has_physical = p.has_physical(),
                          .strategy = std::string(p.strategy().name()),
-                         .accessible = ledger_->access(i).allows(s.peer.uid, s.peer.gid),
+                         .accessible = ledger_->access(i).allows(s.peer.uid, s.peer.gid, s.groups),
                          .state = core::describe_health(p)};
 }
 

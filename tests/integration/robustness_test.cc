@@ -145,5 +145,38 @@ TEST(Robustness, AUidThatIsNotAllowedIsRefused) {
   pmm_disconnect(root);
 }
 
+// A pool or device open to a group lets in its members whether the group is
+// their primary or a supplementary one (SO_PEERGROUPS), as the kernel's own
+// checks do (and as an X server does for a SysV segment's group).
+TEST(Robustness, SupplementaryGroupsCountForPoolsAndDevices) {
+  DaemonProcess d(R"(
+[pools.video]
+type = "shmem"
+size = "4MiB"
+gids = [4242]
+
+[devices.cam]
+gids = [4242]
+)");
+  ASSERT_TRUE(d.ok()) << d.log();
+  Child member({"setpriv", "--reuid=65534", "--regid=65534", "--groups=4242", PMM_AGENT_PATH,
+                d.socket(), "cam"});
+  ASSERT_EQ(member.read_line(), "ready") << d.log();
+  member.write_line("alloc video 4096");
+  std::string line = member.read_line();
+  EXPECT_EQ(line.rfind("ok", 0), 0u) << line;
+  // Without the group: refused at Hello for the device, and in the pool.
+  Child other({"setpriv", "--reuid=65534", "--regid=65534", "--groups=4243", PMM_AGENT_PATH,
+               d.socket(), "cam"});
+  line = other.read_line();
+  EXPECT_NE(line.find("may not claim"), std::string::npos) << line;
+  Child stranger({"setpriv", "--reuid=65534", "--regid=65534", "--groups=4243", PMM_AGENT_PATH,
+                  d.socket(), "anything"});
+  ASSERT_EQ(stranger.read_line(), "ready") << d.log();
+  stranger.write_line("alloc video 4096");
+  line = stranger.read_line();
+  EXPECT_EQ(line.rfind("err 5 ", 0), 0u) << line;  // PMM_E_PERMISSION
+}
+
 }  // namespace
 }  // namespace pmm::testing
