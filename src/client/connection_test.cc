@@ -19,10 +19,11 @@
 namespace pmm::client {
 namespace {
 
+using testing::block_info;
+using testing::kPoolSize;
+
 using testing::FakeDaemon;
 using Answer = std::optional<FakeDaemon::Answer>;
-
-constexpr uint64_t kPoolSize = 1 << 20;
 
 // A shmem "pool" the fake hands out: a memfd with a recognisable pattern.
 struct FakePool {
@@ -37,18 +38,6 @@ struct FakePool {
     for (uint64_t i = 0; i < kPoolSize; i += 4096) m->data()[i] = std::byte(i / 4096 % 251);
   }
 };
-
-proto::BlockInfo block_info(uint64_t id, uint64_t offset, bool fd_attached) {
-  return proto::BlockInfo{.block_id = id,
-                          .pool_index = 0,
-                          .pool_name = "general",
-                          .offset = offset,
-                          .size = 8192,
-                          .memory = {.type = proto::PoolType::kShmem,
-                                     .fd_attached = fd_attached,
-                                     .pool_size = kPoolSize,
-                                     .page_size = 4096}};
-}
 
 TEST(ConnectionTest, NoDaemonNamesThePathAndAsksIfPmmdRuns) {
   auto c = Connection::connect("/tmp/pmm-no-such-dir/pmm.sock", "dev");

@@ -123,4 +123,20 @@ class FakeDaemon {
   std::thread thread_;
 };
 
+// The size of the shmem pool the tests' fake daemons lend from.
+inline constexpr uint64_t kPoolSize = 1 << 20;
+
+// A BlockInfo of an 8 KiB block of that pool ("general", index 0).
+inline proto::BlockInfo block_info(uint64_t id, uint64_t offset, bool fd_attached) {
+  return proto::BlockInfo{.block_id = id,
+                          .pool_index = 0,
+                          .pool_name = "general",
+                          .offset = offset,
+                          .size = 8192,
+                          .memory = {.type = proto::PoolType::kShmem,
+                                     .fd_attached = fd_attached,
+                                     .pool_size = kPoolSize,
+                                     .page_size = 4096}};
+}
+
 }  // namespace pmm::client::testing

@@ -19,24 +19,13 @@
 namespace pmm::client {
 namespace {
 
+using testing::block_info;
+using testing::kPoolSize;
+
 using namespace std::chrono_literals;
 using testing::FakeDaemon;
 using Answer = std::optional<FakeDaemon::Answer>;
 using Clock = std::chrono::steady_clock;
-
-constexpr uint64_t kPoolSize = 1 << 20;
-
-proto::BlockInfo block_info(uint64_t id, uint64_t offset, bool fd_attached) {
-  return proto::BlockInfo{.block_id = id,
-                          .pool_index = 0,
-                          .pool_name = "general",
-                          .offset = offset,
-                          .size = 8192,
-                          .memory = {.type = proto::PoolType::kShmem,
-                                     .fd_attached = fd_attached,
-                                     .pool_size = kPoolSize,
-                                     .page_size = 4096}};
-}
 
 Result<std::unique_ptr<Connection>> connect(const FakeDaemon& d, std::chrono::milliseconds t) {
   return Connection::connect(
