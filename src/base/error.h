@@ -31,7 +31,7 @@ enum class Errc : int32_t {
   kOk = 0,
   kInvalidArgument = 1,  // the request itself is wrong (size 0, bad alignment, bad name)
   kNoMemory = 2,         // the pool has no free extent that fits
-  kLimit = 3,            // a device rule (max, another device's min) refused it
+  kLimit = 3,            // a device rule (max, min) or a quota ([limits]) refused it
   kNotFound = 4,         // no such pool, block, token, session
   kPermission = 5,       // the caller's uid/gid may not use that pool
   kNoDaemon = 6,         // nothing listens on the socket
@@ -55,7 +55,7 @@ enum class Errc : int32_t {
     case Errc::kNoMemory:
       return "out of pool memory";
     case Errc::kLimit:
-      return "device limit";
+      return "limit reached";
     case Errc::kNotFound:
       return "not found";
     case Errc::kPermission:

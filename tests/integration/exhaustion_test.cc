@@ -170,7 +170,7 @@ TEST(Exhaustion, SessionLimitsRefuseNamingTheLimitAndItsUseAndRootIsExempt) {
   EXPECT_EQ(ra.connected, 3);
   EXPECT_EQ(ra.refused, 1);
   EXPECT_EQ(ra.last,
-            "device limit: uid 65534 has 3 sessions open with pmmd, its limit per uid ([limits] "
+            "limit reached: uid 65534 has 3 sessions open with pmmd, its limit per uid ([limits] "
             "sessions_per_uid = 3); close one first");
 
   Child b(as_nobody({PMM_FLOOD_PATH, d.socket(), "sessions", "4"}, 65533));
@@ -178,7 +178,7 @@ TEST(Exhaustion, SessionLimitsRefuseNamingTheLimitAndItsUseAndRootIsExempt) {
   EXPECT_EQ(rb.connected, 2);
   EXPECT_EQ(rb.refused, 2);
   EXPECT_EQ(rb.last,
-            "device limit: pmmd has 5 sessions open, its limit for users other than root ([limits] "
+            "limit reached: pmmd has 5 sessions open, its limit for users other than root ([limits] "
             "sessions "
             "= 5); try again later");
 

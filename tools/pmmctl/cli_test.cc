@@ -233,7 +233,7 @@ TEST(Pmmctl, RefusalsExit1WithTheDaemonsReason) {
   EXPECT_NE(r.err.find("out of pool memory"), std::string::npos) << r.err;
   r = pmmctl(d, {"--device", "decoder", "alloc", "general", "9MiB"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("device limit"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("limit reached"), std::string::npos) << r.err;
   r = pmmctl(d, {"alloc", "nosuchpool", "4k"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("nosuchpool"), std::string::npos) << r.err;
