@@ -220,6 +220,16 @@ live drops the reference when the last view is gone.)");
             call_released(*b.conn, &b, [&] { return pmm_block_prefault(b.block); });
           },
           "Fills this process's page tables for the block now (before writing a frame).")
+      .def(
+          "__array__",
+          [](py::object self, py::handle /*dtype*/) {
+            // numpy.asarray(b) asks for this before the buffer protocol; were
+            // it missing, numpy would turn a put block's refusal into a 0-d
+            // object array instead of raising it. numpy casts to `dtype`.
+            auto& b = self.cast<BlockState&>();
+            return make_ndarray(self, py::int_(b.size), py::str("uint8"), py::int_(0));
+          },
+          py::arg("dtype") = py::none())
       .def("ndarray", &make_ndarray, py::arg("shape"), py::arg("dtype") = "uint8",
            py::arg("offset") = 0,
            "A C-ordered numpy array of `shape` and `dtype` over the block's memory from\n"
