@@ -102,10 +102,11 @@ def run_case(kill, args, sock):
     else:
         os.killpg(holder.pid, signal.SIGKILL)
     holder.wait()
-    # Each side gets up to 2 s to clean up (pmmd sees the socket close at
-    # once; the resource tracker sees its pipe close and then unlinks).
+    # Each side gets up to 1 s to clean up (pmmd sees the socket close at
+    # once; a surviving resource tracker sees its pipe close and unlinks
+    # within milliseconds).
     path = os.path.join("/dev/shm", shm_name)
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 1
     while time.monotonic() < deadline:
         blocks_left = block_id in pmm_block_ids(args.pmmctl, sock)
         if not blocks_left and not os.path.exists(path):
