@@ -124,3 +124,63 @@ def test_arrays_outlive_a_killed_daemon(daemon):
         c.alloc("general", 4096)
     del arr
     gc.collect()
+
+
+def test_a_fork_child_cannot_use_the_parents_session(daemon, conn):
+    b = conn.alloc("general", 4096)
+    arr = b.ndarray(4)
+    arr[:] = [1, 2, 3, 4]
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 0
+        try:
+            try:
+                conn.alloc("general", 4096)
+                code |= 1
+            except pmm.InvalidArgument as e:
+                code |= 0 if "fork" in str(e) else 2
+            code |= 0 if arr.tolist() == [1, 2, 3, 4] else 4  # the mapping is inherited
+            del arr
+            try:
+                b.put()
+                code |= 8
+            except pmm.InvalidArgument:
+                pass
+            conn.close()  # frees the child's copies only
+        except BaseException:
+            code |= 16
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    # The parent's session and block are untouched.
+    assert daemon.block_ids() == [b.id]
+    arr[0] = 9
+    with conn.alloc("general", 4096):
+        pass
+    del arr
+    b.put()
+    assert daemon.wait_block_ids([]) == []
+
+
+def test_threads_share_a_connection(daemon, conn):
+    import threading
+    failures = []
+
+    def work(n):
+        try:
+            for i in range(40):
+                with conn.alloc("general", 65536) as b:
+                    b.ndarray(8)[:] = n
+                    with conn.import_(b.export()) as other:
+                        if np.asarray(other)[:8].tolist() != [n] * 8:
+                            failures.append((n, i))
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert daemon.wait_block_ids([]) == []
