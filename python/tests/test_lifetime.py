@@ -184,3 +184,28 @@ def test_threads_share_a_connection(daemon, conn):
         t.join()
     assert failures == []
     assert daemon.wait_block_ids([]) == []
+
+
+def test_exiting_with_live_views_is_clean(daemon):
+    # Whatever is alive when the interpreter exits (views of a put block, a
+    # closed connection, an array held only by a reference cycle) goes
+    # without a crash, and the daemon is left holding nothing.
+    script = r"""
+import sys, pmm
+c = pmm.connect(sys.argv[1])
+b = c.alloc("general", 1 << 20)
+arr = b.ndarray(16)
+b.put()
+c.close()
+class Cycle: pass
+x = Cycle(); x.self = x
+x.arr = pmm.connect(sys.argv[1]).alloc("general", 4096).ndarray(4)
+x.arr[:] = 1
+print("exiting", flush=True)
+"""
+    import subprocess
+    from conftest import python_child
+    child = python_child(script, daemon.socket, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 0 and out == "exiting\n", err
+    assert daemon.wait_block_ids([]) == []

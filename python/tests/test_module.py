@@ -185,5 +185,6 @@ def test_other_threads_run_while_a_call_waits(daemon):
     finally:
         os.kill(daemon.proc.pid, signal.SIGCONT)
     assert len(errors) == 1 and isinstance(errors[0], pmm.Timeout), errors
-    assert ticks > 100  # ~1 s of 1 ms waits; a held GIL would give ~0
+    # ~1 s of 1 ms waits (fewer on a loaded machine); a held GIL gives 0 or 1.
+    assert ticks > 20
     c.close()
