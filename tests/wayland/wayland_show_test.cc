@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "child_process.h"
+#include "mem/testing.h"
 #include "pmm/pmm.h"
 #include "reference.h"
 #include "weston.h"
@@ -69,15 +70,21 @@ int mappings_of(pid_t pid, ino_t ino) {
 
 class WaylandShow : public ::testing::Test {
  protected:
-  void start(uint32_t width, uint32_t height) {
+  // Weston with one output of width x height, and pmmd with `config` (empty:
+  // its embedded default, pools `general` (shmem) and `display` (sysv)).
+  void start(uint32_t width, uint32_t height, const std::string& config = "") {
     weston_ = std::make_unique<tests::Weston>(width, height);
     ASSERT_TRUE(weston_->ok()) << weston_->error();
     char tmpl[] = "/tmp/pmm-wayland-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     socket_ = dir_ + "/pmm.sock";
-    pmmd_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{WAYLAND_PMMD, "--socket", socket_}, ChildProcess::Env{});
+    std::vector<std::string> argv{WAYLAND_PMMD, "--socket", socket_};
+    if (!config.empty()) {
+      std::ofstream(dir_ + "/pmmd.toml") << config;
+      argv.insert(argv.end(), {"--config", dir_ + "/pmmd.toml"});
+    }
+    pmmd_ = std::make_unique<ChildProcess>(argv, ChildProcess::Env{});
     for (int i = 0; i < 200 && !conn_; ++i) {
       if (pmm_connect(socket_.c_str(), "wayland-test", &conn_) != PMM_OK) {
         conn_ = nullptr;
@@ -238,12 +245,33 @@ size_t mismatches(const tests::Screenshot& shot, const uint8_t* base, uint32_t s
   return bad;
 }
 
-TEST_F(WaylandShow, ShowsAFrameAtAnOffsetWithAPaddedStrideInPlace) {
+// Both kinds of pool that have an fd: shmem, and hugetlb, whose memfd the
+// compositor maps to an end that is not a multiple of the huge page size
+// (the kernel rounds a hugetlbfs mapping up).
+class WaylandShowPool : public WaylandShow, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "huge") {
+      huge_pages_ = std::make_unique<pmm::mem::testing::HugePages>(2 << 20, 8);
+      if (!huge_pages_->unavailable().empty()) GTEST_SKIP() << huge_pages_->unavailable();
+    }
+  }
+  std::string config() const {
+    if (GetParam() != "huge") return "";
+    return "[pools.huge]\ntype = \"hugetlb\"\nsize = \"16MiB\"\n";
+  }
+  std::unique_ptr<pmm::mem::testing::HugePages> huge_pages_;  // outlives pmmd (TearDown)
+};
+
+INSTANTIATE_TEST_SUITE_P(Pools, WaylandShowPool, ::testing::Values("general", "huge"));
+
+TEST_P(WaylandShowPool, ShowsAFrameAtAnOffsetWithAPaddedStrideInPlace) {
   constexpr uint32_t kWidth = 633, kHeight = 411;  // odd sizes, as the output's
   constexpr uint32_t kStride = kWidth * 4 + 92;
-  start(kWidth, kHeight);
-  ASSERT_NE(alloc("general", 3 << 20), nullptr);  // so the frame is not at offset 0
-  pmm_block* frame = alloc("general", uint64_t{kStride} * kHeight);
+  start(kWidth, kHeight, config());
+  const char* pool = GetParam().c_str();
+  ASSERT_NE(alloc(pool, 1 << 20), nullptr);  // so the frame is not at offset 0
+  pmm_block* frame = alloc(pool, uint64_t{kStride} * kHeight);
   ASSERT_NE(frame, nullptr);
   ASSERT_GT(pmm_block_offset(frame), 0u);
   auto* px = static_cast<uint8_t*>(pmm_block_ptr(frame));
