@@ -308,6 +308,18 @@ TEST_P(WaylandShowPool, ShowsAFrameAtAnOffsetWithAPaddedStrideInPlace) {
   EXPECT_TRUE(books_reach(2, 5s));  // the test's two blocks; the stage's reference is gone
 }
 
+TEST_F(WaylandShow, ShellPipelineExitsAfterItsHoldAndReturnsTheBlock) {
+  start(640, 480);
+  const std::string cmd =
+      fmt::format("'{}' '{}' --pool general | '{}' --to 640x360 | '{}' --hold 0.3 --timing",
+                  bin("pmm-jpegdec"), WAYLAND_TESTCARD, bin("pmm-scale"), bin("pmm-show-wayland"));
+  auto [status, out] = tests::run_to_end({"/bin/sh", "-c", "set -e; " + cmd}, env(), "", 60s, true);
+  EXPECT_TRUE(exited_ok(status)) << out;
+  EXPECT_NE(out.find("shown surface width=640 height=360 via=wl_shm"), std::string::npos) << out;
+  EXPECT_NE(out.find("timing stage=show-wayland "), std::string::npos) << out;
+  EXPECT_TRUE(books_reach(0, 5s));
+}
+
 TEST_F(WaylandShow, RefusesABlockOfASysvPoolSayingWhatWouldWork) {
   start(640, 480);
   const std::string cmd =
