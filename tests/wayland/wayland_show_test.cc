@@ -131,10 +131,11 @@ class WaylandShow : public ::testing::Test {
     }
   }
 
-  // A block of `pool` held by the test (put in TearDown).
+  // A block of `pool` held by the test (put in TearDown). Not zeroed: its
+  // pages are touched only if the test writes them.
   pmm_block* alloc(const char* pool, uint64_t size) {
     pmm_block* b = nullptr;
-    EXPECT_EQ(pmm_alloc(conn_, pool, size, 0, PMM_ALLOC_ZERO, &b), PMM_OK) << pmm_last_error();
+    EXPECT_EQ(pmm_alloc(conn_, pool, size, 0, 0, &b), PMM_OK) << pmm_last_error();
     if (b) held_.push_back(b);
     return b;
   }
@@ -330,6 +331,25 @@ TEST_F(WaylandShow, RefusesABlockOfASysvPoolSayingWhatWouldWork) {
   EXPECT_NE(out.find("SysV segment, which has no fd for wl_shm"), std::string::npos) << out;
   EXPECT_NE(out.find("--pool general"), std::string::npos) << out;
   EXPECT_TRUE(books_reach(0, 5s));
+}
+
+TEST_F(WaylandShow, RefusesAFrameBeyondTheFirst2GiBOfItsPoolSayingWhy) {
+  // wl_shm sizes and offsets are int32: a frame past 2 GiB cannot be named.
+  // The pool's pages are never touched (shmem fills on first touch).
+  start(320, 240, "[pools.big]\ntype = \"shmem\"\nsize = \"3GiB\"\n");
+  ASSERT_NE(alloc("big", uint64_t{2} << 30), nullptr);
+  pmm_block* frame = alloc("big", 64 * 64 * 4);
+  ASSERT_NE(frame, nullptr);
+  ASSERT_GE(pmm_block_offset(frame), uint64_t{2} << 30);
+  pmm_token token{};
+  ASSERT_EQ(pmm_export(frame, 1, 0, &token), PMM_OK) << pmm_last_error();
+  char text[PMM_TOKEN_STRLEN];
+  pmm_token_format(&token, text);
+  auto [status, out] =
+      tests::run_to_end({bin("pmm-show-wayland"), text, "64x64"}, env(), "", 30s, true);
+  EXPECT_FALSE(exited_ok(status)) << out;
+  EXPECT_NE(out.find("wl_shm addresses only the first 2 GiB of a pool"), std::string::npos) << out;
+  EXPECT_TRUE(books_reach(2, 5s));  // the test's two blocks; the stage let go of the frame
 }
 
 TEST_F(WaylandShow, SaysWhenThereIsNoCompositorAndWhatToRun) {
