@@ -14,14 +14,15 @@ build=$1 src=$2 cflags=${3:-} cxxflags=${4:-} cxx=${5:-c++}
 scratch=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$scratch"' EXIT
-cmake --install "$build" --prefix "$scratch/staged" >/dev/null
+cmake --install "$build" --prefix "$scratch/staged" >"$scratch/install.log" 2>&1 ||
+  { cat "$scratch/install.log"; echo "FAIL: cmake --install $build"; exit 1; }
 mv "$scratch/staged" "$scratch/prefix"
 prefix=$scratch/prefix
 
 libdir=$(dirname "$(find "$prefix" -name pmm.pc)")
 export PKG_CONFIG_PATH=$libdir
 cc $cflags -o "$scratch/consumer" "$src/consumer.c" $(pkg-config --cflags --libs pmm) \
-  -Wl,-rpath,"$(pkg-config --variable=libdir pmm)"
+  -Wl,-rpath,"$(pkg-config --variable=libdir pmm)" || { echo "FAIL: building consumer.c"; exit 1; }
 
 config=$(find "$prefix" -name pmmConfig.cmake)
 [ -n "$config" ] || { echo "FAIL: no pmmConfig.cmake under $prefix"; exit 1; }
@@ -39,6 +40,7 @@ fi
 export PMM_SOCKET=$scratch/pmm.sock
 "$prefix/bin/pmmd" 2>"$scratch/pmmd.log" & pid=$!
 for _ in $(seq 200); do [ -S "$PMM_SOCKET" ] && break; sleep 0.05; done
+[ -S "$PMM_SOCKET" ] || { cat "$scratch/pmmd.log"; echo "FAIL: pmmd made no socket in 10 s"; exit 1; }
 "$scratch/consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
 "$scratch/cmake-build/cmake_consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
 
