@@ -170,10 +170,14 @@ const wl_registry_listener kRegistryListener{
         },
     .global_remove = [](void*, wl_registry*, uint32_t) {}};
 
+// A configure takes effect with the next commit: once a buffer is attached,
+// the same buffer is committed again (the frame keeps its size).
 const xdg_surface_listener kXdgSurfaceListener{
     .configure = [](void* data, xdg_surface* xs, uint32_t serial) {
+      auto* s = static_cast<State*>(data);
       xdg_surface_ack_configure(xs, serial);
-      static_cast<State*>(data)->configured = true;
+      if (s->configured && s->buffer) wl_surface_commit(s->surface);
+      s->configured = true;
     }};
 
 // The size the compositor suggests is not ours to follow: the window is
@@ -225,7 +229,7 @@ Result<std::unique_ptr<WaylandDisplay>> WaylandDisplay::connect(const char* name
   if (!s->wm_base) missing += " xdg_wm_base (xdg-shell)";
   if (!missing.empty()) {
     return std::unexpected(fmt::format(
-        "the compositor {} does not offer{}; a desktop or kiosk shell does", s->name, missing));
+        "the compositor {} does not offer{}; Weston's desktop shell does", s->name, missing));
   }
   if (!s->has_xrgb8888) {
     return std::unexpected(fmt::format(
@@ -268,15 +272,16 @@ Result<void> WaylandDisplay::show_shm(int fd, uint64_t offset, const Frame& fram
       static_cast<int32_t>(frame.height), static_cast<int32_t>(frame.stride),
       WL_SHM_FORMAT_XRGB8888);
   wl_shm_pool_destroy(pool);  // the buffer keeps the compositor's mapping
-  if (s.buffer) wl_buffer_destroy(s.buffer);
-  s.buffer = buffer;
 
-  wl_surface_attach(s.surface, s.buffer, 0, 0);
+  wl_surface_attach(s.surface, buffer, 0, 0);
   wl_surface_damage_buffer(s.surface, 0, 0, INT32_MAX, INT32_MAX);
   s.repainted = false;
+  if (s.frame_done) wl_callback_destroy(s.frame_done);  // a previous frame's
   s.frame_done = wl_surface_frame(s.surface);
   wl_callback_add_listener(s.frame_done, &kFrameListener, &s);
   wl_surface_commit(s.surface);
+  if (s.buffer) wl_buffer_destroy(s.buffer);  // replaced by the commit above
+  s.buffer = buffer;
   if (auto ok = s.await([&] { return s.repainted || s.closed; }, timeout, "repaint with the frame");
       !ok) {
     return ok;
