@@ -1,16 +1,55 @@
 #!/usr/bin/env bash
-# Installs the build into a scratch prefix, builds consumer.c with pkg-config
-# against it, and runs it against the installed pmmd.
+# Installs the build into a scratch prefix and moves the prefix elsewhere
+# (pmm.pc and the CMake package find everything relative to themselves), then
+# builds two programs against it as a user would and runs them against the
+# installed pmmd:
+#   consumer.c           C, with `pkg-config --cflags --libs pmm`
+#   cmake_consumer/      C++17, with find_package(pmm) and CMAKE_PREFIX_PATH
+# and checks that find_package(pmm 1) is refused (SameMajorVersion).
+#   consume_test.sh BUILD_DIR PACKAGING_DIR [CFLAGS [CXXFLAGS [CXX]]]
+# CFLAGS/CXXFLAGS/CXX: the build's own, e.g. -fsanitize=address, so the
+# consumers link with the library as it was built.
 set -euo pipefail
-build=$1 source=$2 cflags=${3:-}  # cflags: the build's own, e.g. -fsanitize=address
-prefix=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$prefix"' EXIT
+build=$1 src=$2 cflags=${3:-} cxxflags=${4:-} cxx=${5:-c++}
+scratch=$(mktemp -d)
 pid=
-cmake --install "$build" --prefix "$prefix" >/dev/null
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$scratch"' EXIT
+cmake --install "$build" --prefix "$scratch/staged" >"$scratch/install.log" 2>&1 ||
+  { cat "$scratch/install.log"; echo "FAIL: cmake --install $build"; exit 1; }
+mv "$scratch/staged" "$scratch/prefix"
+prefix=$scratch/prefix
+
 libdir=$(dirname "$(find "$prefix" -name pmm.pc)")
 export PKG_CONFIG_PATH=$libdir
-cc $cflags -o "$prefix/consumer" "$source" $(pkg-config --cflags --libs pmm) -Wl,-rpath,"$(pkg-config --variable=libdir pmm)"
-export PMM_SOCKET=$prefix/pmm.sock
-"$prefix/bin/pmmd" 2>"$prefix/pmmd.log" & pid=$!
+cc $cflags -o "$scratch/consumer" "$src/consumer.c" $(pkg-config --cflags --libs pmm) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir pmm)" || { echo "FAIL: building consumer.c"; exit 1; }
+
+config=$(find "$prefix" -name pmmConfig.cmake)
+[ -n "$config" ] || { echo "FAIL: no pmmConfig.cmake under $prefix"; exit 1; }
+echo "CMake package: ${config#"$prefix"/}"
+cmake -S "$src/cmake_consumer" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$cxxflags" >"$scratch/cmake.log" 2>&1 ||
+  { cat "$scratch/cmake.log"; echo "FAIL: configuring the find_package(pmm) consumer"; exit 1; }
+cmake --build "$scratch/cmake-build" >>"$scratch/cmake.log" 2>&1 ||
+  { cat "$scratch/cmake.log"; echo "FAIL: building the find_package(pmm) consumer"; exit 1; }
+# The consumer links the moved prefix's libpmm, not the build tree's.
+if ! ldd "$scratch/cmake-build/cmake_consumer" | grep -q "$prefix/.*libpmm.so"; then
+  ldd "$scratch/cmake-build/cmake_consumer"; echo "FAIL: not linked to $prefix's libpmm"; exit 1
+fi
+
+export PMM_SOCKET=$scratch/pmm.sock
+"$prefix/bin/pmmd" 2>"$scratch/pmmd.log" & pid=$!
 for _ in $(seq 200); do [ -S "$PMM_SOCKET" ] && break; sleep 0.05; done
-"$prefix/consumer" || { cat "$prefix/pmmd.log" >&2; exit 1; }
+[ -S "$PMM_SOCKET" ] || { cat "$scratch/pmmd.log"; echo "FAIL: pmmd made no socket in 10 s"; exit 1; }
+"$scratch/consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
+"$scratch/cmake-build/cmake_consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
+
+# Another major version: the version file must refuse it, saying so.
+if cmake -S "$src/cmake_consumer" -B "$scratch/cmake-v1" -DCMAKE_PREFIX_PATH="$prefix" \
+     -DCMAKE_CXX_COMPILER="$cxx" -DPMM_REQUIRE_VERSION=1 >"$scratch/v1.log" 2>&1; then
+  echo "FAIL: find_package(pmm 1) accepted the installed pmm $(grep -o 'PACKAGE_VERSION "[^"]*"' \
+    "$config"Version.cmake 2>/dev/null)"
+  exit 1
+fi
+grep -q 'pmmConfig.cmake, version: ' "$scratch/v1.log" || { cat "$scratch/v1.log"; exit 1; }
+echo "find_package(pmm 1) refused: $(grep -m1 -o '[^/ ]*pmmConfig.cmake, version: .*' "$scratch/v1.log")"
