@@ -66,4 +66,27 @@ Result<void> read_exactly(std::FILE* stream, uint8_t* dst, uint64_t bytes) {
   return {};
 }
 
+Result<const Frame*> FrameReader::next(std::FILE* stream) {
+  const int c = std::fgetc(stream);
+  if (c == EOF) return nullptr;
+  std::ungetc(c, stream);
+  auto line = read_line(stream);
+  if (!line) return std::unexpected(line.error());
+  auto frame = parse_frame_line(*line, "copy-frame");
+  if (!frame) return std::unexpected(frame.error());
+  if (frame->bytes() > capacity_) {
+    auto pixels = malloc_frame(*frame);
+    if (!pixels) return std::unexpected(pixels.error());
+    pixels_ = std::move(*pixels);
+    capacity_ = frame->bytes();
+    // Fault the buffer in now, once, as pmm's rings are populated once.
+    std::memset(pixels_.get(), 0, capacity_);
+  }
+  frame_ = std::move(*frame);
+  if (auto ok = read_exactly(stream, pixels_.get(), frame_.bytes()); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return &frame_;
+}
+
 }  // namespace examples
