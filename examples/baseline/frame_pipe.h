@@ -52,6 +52,10 @@ template <typename F>
 // between two frames.
 class FrameReader {
  public:
+  // Allocates and faults in the buffer for frames of up to `bytes` now, so a
+  // stream's first frame does not pay for it (pmm's rings are populated
+  // before their first frame too).
+  [[nodiscard]] Result<void> reserve(uint64_t bytes);
   [[nodiscard]] Result<const Frame*> next(std::FILE* stream);
   [[nodiscard]] const uint8_t* pixels() const { return pixels_.get(); }
 

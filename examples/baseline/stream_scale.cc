@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
     if (!out) return std::unexpected(out.error());
     std::memset(out->get(), 0, out_frame.bytes());  // faulted in once, as pmm's ring
     examples::FrameReader reader;
+    // Room for the largest frame the pipeline takes, faulted in before the frames.
+    examples::Frame largest;
+    largest.width = examples::kMaxDimension;
+    largest.height = examples::kMaxPixels / examples::kMaxDimension;
+    largest.stride = examples::stride_for_width(largest.width);
+    if (auto ok = reader.reserve(largest.bytes()); !ok) return ok;
     stats.begin();
     for (;;) {
       auto in = reader.next(stdin);

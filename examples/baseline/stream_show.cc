@@ -27,6 +27,12 @@ int main(int argc, char** argv) {
     auto x = examples::XDisplay::connect(display.empty() ? nullptr : display.c_str());
     if (!x) return std::unexpected(x.error());
     examples::FrameReader reader;
+    // Room for the largest frame the pipeline takes, faulted in before the frames.
+    examples::Frame largest;
+    largest.width = examples::kMaxDimension;
+    largest.height = examples::kMaxPixels / examples::kMaxDimension;
+    largest.stride = examples::stride_for_width(largest.width);
+    if (auto ok = reader.reserve(largest.bytes()); !ok) return ok;
     std::optional<xcb_window_t> window;
     examples::Frame shown;
     uint64_t seq = 0;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -39,7 +40,10 @@ Result<Link> Link::accept_one(const std::string& path, std::chrono::milliseconds
   if (!addr) return std::unexpected(addr.error());
   const int listener = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (listener < 0) return std::unexpected(errno_text("socket for", path));
-  ::unlink(path.c_str());
+  // A socket left by a stage that died is in the way; anything else at the
+  // path is the user's and stays (bind then says EADDRINUSE).
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
   if (::bind(listener, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0 ||
       ::listen(listener, 1) != 0) {
     auto text = errno_text("cannot listen on", path);

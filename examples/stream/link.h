@@ -28,7 +28,7 @@ class Link {
  public:
   static constexpr size_t kMaxMessage = 4096;
 
-  // Binds `path` (removing a stale socket file there), waits up to `timeout`
+  // Binds `path` (removing a stale socket there, nothing else), waits up to `timeout`
   // for one consumer, then removes the path again: the link is private to
   // the two processes from then on.
   [[nodiscard]] static Result<Link> accept_one(const std::string& path,
