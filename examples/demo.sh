@@ -24,6 +24,9 @@ set -euo pipefail
 build=${1:-build/release}
 runs=${RUNS:-5}
 frames=${FRAMES:-120}
+# JPEG=K: the first streaming stage decodes a JPEG per frame (K panned frames
+# encoded at start) instead of panning the once-decoded card.
+jpeg=${JPEG:-0}
 size=${SIZE:-1920x1080}
 here=$(cd "$(dirname "$0")" && pwd)
 image=${IMAGE:-$here/data/testcard-3840x2160.jpg}
@@ -194,7 +197,8 @@ stream_once() {
     pmm-display|pmm-general)
       # The 4K ring (3 x 33 MB) lives in `general` either way: the default
       # `display` pool (64 MiB) holds the 1080p ring, which the X server reads.
-      "$bin/pmm-stream-decode" "$image" --frames "$frames" --out "$tmp/decode.sock" --stats \
+      "$bin/pmm-stream-decode" "$image" --frames "$frames" --jpeg "$jpeg" \
+        --out "$tmp/decode.sock" --stats \
         2>>"$err" &
       local dec=$!
       "$bin/pmm-stream-scale" --in "$tmp/decode.sock" --out "$tmp/scale.sock" --to "$size" \
@@ -206,7 +210,7 @@ stream_once() {
       wait "$sc" || st=$?
       [ "$st" = 0 ] || return 1 ;;
     baseline)
-      "$bin/baseline-stream-decode" "$image" --frames "$frames" --stats 2>>"$err" |
+      "$bin/baseline-stream-decode" "$image" --frames "$frames" --jpeg "$jpeg" --stats 2>>"$err" |
         "$bin/baseline-stream-scale" --to "$size" --stats 2>>"$err" |
         "$bin/baseline-stream-show" --stats 2>>"$err" >>"$tmp/stream-$name.out" ;;
   esac
@@ -237,7 +241,9 @@ total() {  # total NAME EXPR: the sum over the three stages
   printf "%.2f" "$t"
 }
 echo
-echo "streaming $frames frames: ${image##*/} panned 16x8 px per frame (3840x2160) -> scale to"
+how="panned 16x8 px per frame"
+[ "$jpeg" != 0 ] && how="panned, decoded from JPEG each frame ($jpeg encoded)"
+echo "streaming $frames frames: ${image##*/} $how (3840x2160) -> scale to"
 echo "$size -> show; each stage its own long-lived process; pmm: rings of 3 blocks shared once,"
 echo "one message per frame; baseline: every frame through pipes and the X socket"
 row "" "pmm display" "pmm general" "baseline"
@@ -247,7 +253,7 @@ row "frame time, ms" "$(awk -v f="$(fps pmm-display)" 'BEGIN {printf "%.2f", 100
   "$(awk -v f="$(fps pmm-general)" 'BEGIN {printf "%.2f", 1000 / f}')" \
   "$(awk -v f="$(fps baseline)" 'BEGIN {printf "%.2f", 1000 / f}')"
 for stage in decode scale show; do
-  label=$stage; [ "$stage" = decode ] && label="decode (pan)"; [ "$stage" = show ] && label="show (draw)"
+  label=$stage; [ "$stage" = decode ] && label="decode"; [ "$stage$jpeg" = decode0 ] && label="decode (pan)"; [ "$stage" = show ] && label="show (draw)"
   row "$label CPU/frame, ms" "$(per pmm-display $stage "cpu / n")" "$(per pmm-general $stage "cpu / n")" \
     "$(per baseline $stage "cpu / n")"
   row "  of it: work" "$(per pmm-display $stage "work / n")" "$(per pmm-general $stage "work / n")" \

@@ -22,6 +22,7 @@ struct Options {
   std::string file;
   uint64_t frames = 120;
   std::string pan = "16x8";
+  uint32_t jpeg = 0;
   std::string pool = "general";
   uint32_t slots = 3;
   std::string out;
@@ -37,6 +38,9 @@ examples::Result<void> run(const Options& opt, examples::StreamStats& stats) {
   if (!conn) return std::unexpected(conn.error());
   examples::PanSource source;
   if (auto ok = source.open(opt.file, *step); !ok) return ok;
+  if (opt.jpeg > 0) {
+    if (auto ok = source.encode_sequence(opt.jpeg); !ok) return ok;
+  }
   auto ring = examples::OutputRing::create(conn->get(), opt.pool, source.frame(), opt.slots);
   if (!ring) return std::unexpected(ring.error());
   auto link = examples::Link::accept_one(opt.out, 30s);
@@ -47,7 +51,9 @@ examples::Result<void> run(const Options& opt, examples::StreamStats& stats) {
   for (uint64_t k = 0; k < opt.frames; ++k) {
     auto slot = ring->acquire(*link);
     if (!slot) return std::unexpected(slot.error());
-    stats.work([&] { source.render(k, ring->pixels(*slot), ring->frame().stride); });
+    auto made =
+        stats.work([&] { return source.make(k, ring->pixels(*slot), ring->frame().stride); });
+    if (!made) return made;
     if (auto ok = ring->publish(*link, *slot, k); !ok) return ok;
     stats.frame_done();
   }
@@ -62,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("file", opt.file, "JPEG file, at most 3840x2160")->required();
   app.add_option("--frames", opt.frames, "how many frames")->capture_default_str();
   app.add_option("--pan", opt.pan, "pan per frame, DXxDY pixels")->capture_default_str();
+  app.add_option("--jpeg", opt.jpeg,
+                 "decode a JPEG per frame: encode this many panned frames at start (0: pan)")
+      ->capture_default_str();
   app.add_option("--pool", opt.pool, "pool(s) for the ring")->capture_default_str();
   app.add_option("--slots", opt.slots, "blocks in the ring")->capture_default_str();
   app.add_option("--out", opt.out, "socket path the next stage connects to")->required();

@@ -44,6 +44,32 @@ void PanSource::render(uint64_t k, uint8_t* dst, uint32_t stride) const {
   }
 }
 
+Result<void> PanSource::encode_sequence(uint32_t count) {
+  if (count < 1 || count > 64) {
+    return std::unexpected(fmt::format("--jpeg {}: 1 to 64 frames are encoded", count));
+  }
+  std::vector<uint8_t> frame(frame_.bytes());
+  for (uint32_t k = 0; k < count; ++k) {
+    render(k, frame.data(), frame_.stride);
+    auto jpeg = encode_jpeg(frame.data(), frame_.width, frame_.height, frame_.stride, 90);
+    if (!jpeg) return std::unexpected(jpeg.error());
+    jpegs_.push_back(std::move(*jpeg));
+  }
+  return {};
+}
+
+Result<void> PanSource::make(uint64_t k, uint8_t* dst, uint32_t stride) const {
+  if (jpegs_.empty()) {
+    render(k, dst, stride);
+    return {};
+  }
+  JpegDecoder decoder;
+  if (auto size = decoder.open(jpegs_[k % jpegs_.size()]); !size) {
+    return std::unexpected(size.error());
+  }
+  return decoder.decode_into(dst, stride);
+}
+
 Result<PanStep> parse_pan(std::string_view text) {
   const size_t x = text.find('x');
   PanStep step;
