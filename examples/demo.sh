@@ -13,11 +13,20 @@
 #    copying baseline (malloc + pipes + PutImage) the same way;
 # 4. saves what the X server shows as PNGs under build/demo/ and prints the
 #    per-stage timings (median of $RUNS runs) of all three side by side;
-# 5. stops everything it started (trap EXIT).
+# 5. streams $FRAMES frames (the card panned 16x8 pixels per frame) through
+#    the long-lived stages — pmm-stream-decode | pmm-stream-scale |
+#    pmm-stream-show over a ring of blocks shared once, and the copying
+#    baseline-stream-* through pipes — and prints frames/s, CPU per frame and
+#    each stage's overhead side by side;
+# 6. stops everything it started (trap EXIT).
 set -euo pipefail
 
 build=${1:-build/release}
 runs=${RUNS:-5}
+frames=${FRAMES:-120}
+# JPEG=K: the first streaming stage decodes a JPEG per frame (K panned frames
+# encoded at start) instead of panning the once-decoded card.
+jpeg=${JPEG:-0}
 size=${SIZE:-1920x1080}
 here=$(cd "$(dirname "$0")" && pwd)
 image=${IMAGE:-$here/data/testcard-3840x2160.jpg}
@@ -27,7 +36,9 @@ bin=$build/examples
 pmmd=$build/src/daemon/pmmd
 pmmctl=$build/tools/pmmctl/pmmctl
 for f in "$bin/pmm-jpegdec" "$bin/pmm-scale" "$bin/pmm-show" "$bin/baseline-jpegdec" \
-         "$bin/baseline-scale" "$bin/baseline-show" "$pmmd"; do
+         "$bin/baseline-scale" "$bin/baseline-show" "$bin/pmm-stream-decode" \
+         "$bin/pmm-stream-scale" "$bin/pmm-stream-show" "$bin/baseline-stream-decode" \
+         "$bin/baseline-stream-scale" "$bin/baseline-stream-show" "$pmmd"; do
   if [ ! -x "$f" ]; then
     echo "demo: $f is missing; build first (make demo builds, or: make build)" >&2
     exit 1
@@ -57,12 +68,14 @@ if [ ! -S "$PMM_SOCKET" ]; then
 fi
 
 # ---- an X server ---------------------------------------------------------------
+xvfb_pid=
 if [ -z "${DISPLAY:-}" ]; then
   # -displayfd: Xvfb picks a free display number and writes it once it
   # accepts connections, so there is nothing to guess and no race.
   Xvfb -displayfd 3 -screen 0 3840x2160x24 +extension MIT-SHM -nolisten tcp \
     3>"$tmp/display" 2>"$tmp/xvfb.log" &
   pids+=($!)
+  xvfb_pid=$!
   for _ in $(seq 200); do [ -s "$tmp/display" ] && break; sleep 0.05; done
   if [ ! -s "$tmp/display" ]; then
     echo "demo: Xvfb did not start; its log:" >&2; cat "$tmp/xvfb.log" >&2; exit 1
@@ -169,6 +182,105 @@ echo "frame and the output memory; out: handing the frame on. The baseline's pip
 echo "shows in the producer's out and the consumer's in (they overlap). wall includes"
 echo "process start-up and exit."
 echo
+# ---- streaming: N frames through long-lived stages -----------------------------
+# x_ticks: the X server's CPU (utime + stime, clock ticks), when we started it.
+x_ticks() {
+  if [ -n "$xvfb_pid" ]; then awk '{print $14 + $15}' "/proc/$xvfb_pid/stat"; else echo 0; fi
+}
+# stream_once NAME: one streaming run; stage lines to $tmp/stream-NAME.err.
+stream_once() {
+  local name=$1 err=$tmp/stream-$1.err x0 x1 start end
+  : >"$err"
+  x0=$(x_ticks)
+  start=$(now_ms)
+  case $name in
+    pmm-display|pmm-general)
+      # The 4K ring (3 x 33 MB) lives in `general` either way: the default
+      # `display` pool (64 MiB) holds the 1080p ring, which the X server reads.
+      "$bin/pmm-stream-decode" "$image" --frames "$frames" --jpeg "$jpeg" \
+        --out "$tmp/decode.sock" --stats \
+        2>>"$err" &
+      local dec=$!
+      "$bin/pmm-stream-scale" --in "$tmp/decode.sock" --out "$tmp/scale.sock" --to "$size" \
+        --pool "${name#pmm-}" --stats 2>>"$err" &
+      local sc=$!
+      local st=0
+      "$bin/pmm-stream-show" --in "$tmp/scale.sock" --stats 2>>"$err" >>"$tmp/stream-$name.out" || st=$?
+      wait "$dec" || st=$?
+      wait "$sc" || st=$?
+      [ "$st" = 0 ] || return 1 ;;
+    baseline)
+      "$bin/baseline-stream-decode" "$image" --frames "$frames" --jpeg "$jpeg" --stats 2>>"$err" |
+        "$bin/baseline-stream-scale" --to "$size" --stats 2>>"$err" |
+        "$bin/baseline-stream-show" --stats 2>>"$err" >>"$tmp/stream-$name.out" ;;
+  esac
+  end=$(now_ms)
+  x1=$(x_ticks)
+  echo $((end - start)) >"$tmp/stream-$name.wall"
+  echo $(( (x1 - x0) * 1000 / $(getconf CLK_TCK) )) >"$tmp/stream-$name.xcpu"
+}
+for name in "${pipelines[@]}"; do
+  if ! stream_once "$name"; then
+    echo "demo: the streaming $name pipeline failed:" >&2; cat "$tmp/stream-$name.err" >&2; exit 1
+  fi
+  echo "demo: streaming $name: $(tail -1 "$tmp/stream-$name.out")"
+done
+
+# sval NAME STAGE KEY: KEY of a stage's 'stream' line.
+sval() { grep "^stream stage=$2 " "$tmp/stream-$1.err" | tr ' ' '\n' | sed -n "s/^$3=//p" | head -1; }
+# per NAME STAGE EXPR: an awk expression over cpu, work, frames, minflt, per frame.
+per() {
+  awk -v cpu="$(sval "$1" "$2" cpu_ms)" -v work="$(sval "$1" "$2" work_cpu_ms)" \
+      -v n="$(sval "$1" "$2" frames)" -v flt="$(sval "$1" "$2" minflt)" "BEGIN {printf \"%.2f\", $3}"
+}
+# fps NAME: steady-state frames/s at the display stage.
+fps() { awk -v n="$(sval "$1" show frames)" -v s="$(sval "$1" show span_ms)" 'BEGIN {printf "%.1f", (n - 1) * 1000 / s}'; }
+total() {  # total NAME EXPR: the sum over the three stages
+  local t=0 st
+  for st in decode scale show; do t=$(awk -v a="$t" -v b="$(per "$1" "$st" "$2")" 'BEGIN {print a + b}'); done
+  printf "%.2f" "$t"
+}
+echo
+how="panned 16x8 px per frame"
+[ "$jpeg" != 0 ] && how="panned, decoded from JPEG each frame ($jpeg encoded)"
+echo "streaming $frames frames: ${image##*/} $how (3840x2160) -> scale to"
+echo "$size -> show; each stage its own long-lived process; pmm: rings of 3 blocks shared once,"
+echo "one message per frame; baseline: every frame through pipes and the X socket"
+row "" "pmm display" "pmm general" "baseline"
+row "" "(SysV shmid)" "(memfd fd)" "(copies)"
+row "frames/s (steady state)" "$(fps pmm-display)" "$(fps pmm-general)" "$(fps baseline)"
+row "frame time, ms" "$(awk -v f="$(fps pmm-display)" 'BEGIN {printf "%.2f", 1000 / f}')" \
+  "$(awk -v f="$(fps pmm-general)" 'BEGIN {printf "%.2f", 1000 / f}')" \
+  "$(awk -v f="$(fps baseline)" 'BEGIN {printf "%.2f", 1000 / f}')"
+for stage in decode scale show; do
+  label=$stage; [ "$stage" = decode ] && label="decode"; [ "$stage$jpeg" = decode0 ] && label="decode (pan)"; [ "$stage" = show ] && label="show (draw)"
+  row "$label CPU/frame, ms" "$(per pmm-display $stage "cpu / n")" "$(per pmm-general $stage "cpu / n")" \
+    "$(per baseline $stage "cpu / n")"
+  row "  of it: work" "$(per pmm-display $stage "work / n")" "$(per pmm-general $stage "work / n")" \
+    "$(per baseline $stage "work / n")"
+  row "  of it: overhead" "$(per pmm-display $stage "(cpu - work) / n")" \
+    "$(per pmm-general $stage "(cpu - work) / n")" "$(per baseline $stage "(cpu - work) / n")"
+done
+row "all stages CPU/frame, ms" "$(total pmm-display "cpu / n")" "$(total pmm-general "cpu / n")" \
+  "$(total baseline "cpu / n")"
+row "all stages overhead, ms" "$(total pmm-display "(cpu - work) / n")" \
+  "$(total pmm-general "(cpu - work) / n")" "$(total baseline "(cpu - work) / n")"
+ovh_pct() { awk -v o="$(total "$1" "(cpu - work) / n")" -v f="$(fps "$1")" 'BEGIN {printf "%.1f%%", o * f / 10}'; }
+row "overhead / frame time" "$(ovh_pct pmm-display)" "$(ovh_pct pmm-general)" "$(ovh_pct baseline)"
+row "page faults/frame" "$(total pmm-display "flt / n")" "$(total pmm-general "flt / n")" \
+  "$(total baseline "flt / n")"
+if [ -n "$xvfb_pid" ]; then
+  xper() { awk -v x="$(cat "$tmp/stream-$1.xcpu")" -v n="$frames" 'BEGIN {printf "%.2f", x / n}'; }
+  row "X server CPU/frame, ms" "$(xper pmm-display)" "$(xper pmm-general)" "$(xper baseline)"
+fi
+row "wall, $frames frames, ms" "$(cat "$tmp/stream-pmm-display.wall")" \
+  "$(cat "$tmp/stream-pmm-general.wall")" "$(cat "$tmp/stream-baseline.wall")"
+echo "CPU: getrusage of each stage over the frames (setup excluded); work: the thread's CPU in"
+echo "making the frame (pan), scaling (libyuv) or drawing (PutImage / ShmPutImage + sync);"
+echo "overhead = CPU - work: handing frames on, notifications, copies, page faults. frames/s"
+echo "and frame time from the display stage's first to last frame."
+echo
+
 echo "screenshots: $out_dir/screen.png (pmm, display), screen-pmm-general.png, screen-baseline.png"
 if [ -x "$pmmctl" ]; then
   # Every stage has exited: the daemon must hold no block and no export.

@@ -3,12 +3,23 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace examples {
 
 std::string pmm_failure(const std::string& what, pmm_status status) {
   return fmt::format("{}: {} [{}]", what, pmm_last_error(), pmm_status_name(status));
+}
+
+void populate_read(const void* addr, uint64_t bytes) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(addr) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(addr) + bytes + page - 1) & ~(page - 1);
+  // A hint: a kernel before 5.14 says EINVAL, and the pages then fault one by one.
+  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
 }
 
 Result<PmmConn> connect_pmm(const char* device) {
@@ -55,6 +66,7 @@ Result<PmmBlock> import_frame(pmm_conn* conn, const Frame& frame) {
         "block {} has {} bytes but a {}x{} frame of stride {} needs {}", pmm_block_id(raw),
         pmm_block_size(raw), frame.width, frame.height, frame.stride, frame.bytes()));
   }
+  populate_read(pmm_block_ptr(raw), frame.bytes());
   return block;
 }
 

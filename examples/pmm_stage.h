@@ -36,6 +36,14 @@ using PmmBlock = std::unique_ptr<pmm_block, BlockPutter>;
 // "<what>: <pmm_last_error()> [<status name>]" for a failed libpmm call.
 [[nodiscard]] std::string pmm_failure(const std::string& what, pmm_status status);
 
+// Maps every page of [addr, addr + bytes) into this process's page tables in
+// one call (MADV_POPULATE_READ) instead of a fault per touch. It matters most
+// for a `sysv` pool: a SysV mapping has no fault-around (ipc/shm.c's vm_ops
+// lack map_pages), so a reader takes one fault per 4 KiB page where a memfd
+// mapping takes one per 16; see examples/README.md. A hint: failure costs
+// only speed.
+void populate_read(const void* addr, uint64_t bytes);
+
 // Connects to pmmd at $PMM_SOCKET (or libpmm's default path) as `device`.
 [[nodiscard]] Result<PmmConn> connect_pmm(const char* device);
 

@@ -66,4 +66,34 @@ Result<void> read_exactly(std::FILE* stream, uint8_t* dst, uint64_t bytes) {
   return {};
 }
 
+Result<void> FrameReader::reserve(uint64_t bytes) {
+  if (bytes <= capacity_) return {};
+  auto* p = static_cast<uint8_t*>(std::malloc(bytes));
+  if (p == nullptr) {
+    return std::unexpected(fmt::format("malloc of {} bytes for a frame failed", bytes));
+  }
+  // Faulted in once, here. Not zero: GCC turns malloc + memset(0) into
+  // calloc, which leaves fresh pages untouched.
+  std::memset(p, 0x80, bytes);
+  pixels_.reset(p);
+  capacity_ = bytes;
+  return {};
+}
+
+Result<const Frame*> FrameReader::next(std::FILE* stream) {
+  const int c = std::fgetc(stream);
+  if (c == EOF) return nullptr;
+  std::ungetc(c, stream);
+  auto line = read_line(stream);
+  if (!line) return std::unexpected(line.error());
+  auto frame = parse_frame_line(*line, "copy-frame");
+  if (!frame) return std::unexpected(frame.error());
+  if (auto ok = reserve(frame->bytes()); !ok) return std::unexpected(ok.error());
+  frame_ = std::move(*frame);
+  if (auto ok = read_exactly(stream, pixels_.get(), frame_.bytes()); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return &frame_;
+}
+
 }  // namespace examples

@@ -46,6 +46,25 @@ template <typename F>
 
 [[nodiscard]] Result<void> read_exactly(std::FILE* stream, uint8_t* dst, uint64_t bytes);
 
+// Reads a stream of frames into one buffer, reused while the size stays
+// (the streaming stages): next() returns the frame, whose pixels() are valid
+// until the following next(), or nullptr when the stream ends cleanly
+// between two frames.
+class FrameReader {
+ public:
+  // Allocates and faults in the buffer for frames of up to `bytes` now, so a
+  // stream's first frame does not pay for it (pmm's rings are populated
+  // before their first frame too).
+  [[nodiscard]] Result<void> reserve(uint64_t bytes);
+  [[nodiscard]] Result<const Frame*> next(std::FILE* stream);
+  [[nodiscard]] const uint8_t* pixels() const { return pixels_.get(); }
+
+ private:
+  Frame frame_;
+  MallocBuffer pixels_;
+  uint64_t capacity_ = 0;
+};
+
 template <typename F>
 Result<ReceivedFrame> read_frame(std::FILE* stream, F&& on_line) {
   auto line = read_line(stream);

@@ -3,6 +3,7 @@
 
 #include <jpeglib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -68,14 +69,33 @@ std::vector<std::vector<Tap>> area_taps(uint32_t src, uint32_t dst) {
 
 }  // namespace
 
-RgbImage reference_image(const std::string& path, uint32_t width, uint32_t height) {
+RgbSource decode_reference(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return {};
-  std::vector<uint8_t> src;
-  uint32_t sw = 0, sh = 0;
-  const bool ok = decode_rgb(f, src, sw, sh);
+  RgbSource src;
+  const bool ok = decode_rgb(f, src.rgb, src.width, src.height);
   std::fclose(f);
   if (!ok) return {};
+  return src;
+}
+
+RgbImage reference_image(const std::string& path, uint32_t width, uint32_t height) {
+  const RgbSource src = decode_reference(path);
+  if (src.width == 0) return {};
+  return scale_reference(src, width, height);
+}
+
+RgbImage scale_reference(const RgbSource& source, uint32_t width, uint32_t height, uint32_t dx,
+                         uint32_t dy) {
+  const uint32_t sw = source.width, sh = source.height;
+  if (sw == 0 || sh == 0) return {};
+  std::vector<uint8_t> src(source.rgb.size());
+  for (uint32_t y = 0; y < sh; ++y) {
+    for (uint32_t x = 0; x < sw; ++x) {
+      const uint8_t* from = &source.rgb[(size_t{(y + dy) % sh} * sw + (x + dx) % sw) * 3];
+      std::copy(from, from + 3, &src[(size_t{y} * sw + x) * 3]);
+    }
+  }
   // Separable: columns first into a float buffer, then rows.
   const auto xt = area_taps(sw, width), yt = area_taps(sh, height);
   std::vector<float> horizontal(size_t{width} * sh * 3);

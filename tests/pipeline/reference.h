@@ -27,6 +27,21 @@ struct RgbImage {
 // An empty image (width 0) if the file is not a readable JPEG.
 RgbImage reference_image(const std::string& path, uint32_t width, uint32_t height);
 
+// The decoded JPEG, 8-bit RGB, for scaling several ways.
+struct RgbSource {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint8_t> rgb;
+};
+// Empty (width 0) if the file is not a readable JPEG.
+RgbSource decode_reference(const std::string& path);
+
+// `src` panned by (dx, dy) — pixel (x, y) is src((x + dx) mod W, (y + dy) mod H),
+// the streaming pipeline's frame sequence — scaled to width x height by area
+// averaging.
+RgbImage scale_reference(const RgbSource& src, uint32_t width, uint32_t height, uint32_t dx = 0,
+                         uint32_t dy = 0);
+
 struct Difference {
   double mean = 0;     // mean absolute difference per channel, 0..255
   int max = 0;         // largest absolute difference of any channel
