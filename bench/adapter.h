@@ -9,12 +9,15 @@
 // Usage:
 //   auto a = pmm::bench::make_bench_allocator(pmm::bench::Kind::kBestFit, 1 << 30);
 //   if (!a) { fmt::print(stderr, "{}\n", a.error().describe()); return 1; }
-//   std::optional<uint64_t> off = (*a)->allocate(4096, 64);
-//   if (off) (*a)->release(*off);
+//   std::optional<pmm::bench::Placed> p = (*a)->allocate(4096, 64);
+//   if (p) (*a)->release(p->ref);
 //
-// The adapter does no checking of its own in the timed path: allocate() says
+// allocate() returns the block's offset and a `ref`, whatever the allocator
+// wants back to free it (our strategies' handle, an OffsetAllocator
+// metadata index, or simply the offset); release() takes the ref. The
+// adapter does no checking of its own in the timed path: allocate() says
 // "no" with std::nullopt whatever the reason, release() must be given a live
-// offset (the harness only releases what it allocated).
+// ref (the harness only releases what it allocated).
 //
 // Thread safety: none; the harness is single-threaded.
 #pragma once
@@ -42,16 +45,21 @@ inline constexpr Kind kAllKinds[] = {Kind::kBestFit, Kind::kTlsf, Kind::kBoostRb
 // The short name printed in the tables.
 [[nodiscard]] std::string_view kind_name(Kind k);
 
+struct Placed {
+  uint64_t offset = 0;
+  uint64_t ref = 0;  // what release() takes
+};
+
 class BenchAllocator {
  public:
   virtual ~BenchAllocator() = default;
 
   // A block of `size` bytes at a multiple of `alignment` (a power of two), or
   // nullopt when nothing fits.
-  [[nodiscard]] virtual std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) = 0;
+  [[nodiscard]] virtual std::optional<Placed> allocate(uint64_t size, uint64_t alignment) = 0;
 
-  // Frees the live block at `offset`.
-  virtual void release(uint64_t offset) = 0;
+  // Frees the live block allocate() returned `ref` for.
+  virtual void release(uint64_t ref) = 0;
 
   // Work done by the last allocate() or release(), for allocators that count
   // it (ours); nullopt for the peers, printed as "n/a".

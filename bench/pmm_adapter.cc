@@ -20,18 +20,18 @@ class PmmAllocator final : public BenchAllocator {
   PmmAllocator(std::unique_ptr<alloc::Strategy> s, uint64_t region_size)
       : strategy_(std::move(s)), region_size_(region_size) {}
 
-  std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
-    Result<uint64_t> r = strategy_->allocate(size, alignment);
+  std::optional<Placed> allocate(uint64_t size, uint64_t alignment) override {
+    Result<alloc::Allocation> r = strategy_->allocate(size, alignment);
     if (!r) return std::nullopt;
-    return *r;
+    return Placed{.offset = r->offset, .ref = r->handle.bits};
   }
 
-  void release(uint64_t offset) override {
-    Status s = strategy_->release(offset);
+  void release(uint64_t ref) override {
+    Status s = strategy_->release(alloc::Handle{ref});
     if (!s) {
       // The harness only releases what it allocated: a refusal is a bug in
       // the strategy, and numbers measured after it would mean nothing.
-      fmt::print(stderr, "{} refused release({}): {}\n", strategy_->name(), offset,
+      fmt::print(stderr, "{} refused release({:#x}): {}\n", strategy_->name(), ref,
                  s.error().describe());
       std::abort();
     }

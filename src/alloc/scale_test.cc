@@ -23,7 +23,7 @@ TEST_P(MillionBlocks, StatsAndInvariantsHold) {
   ASSERT_TRUE(made.has_value());
   Strategy& s = **made;
   std::mt19937_64 rng(42);
-  std::vector<uint64_t> offs(kBlocks);
+  std::vector<Allocation> offs(kBlocks);
   uint64_t used = 0;
   for (uint64_t i = 0; i < kBlocks; ++i) {
     uint64_t size = 1 + rng() % 8192;
@@ -42,12 +42,13 @@ TEST_P(MillionBlocks, StatsAndInvariantsHold) {
   // merged with alignment padding around it but never with a live block.
   uint64_t released = 0;
   for (uint64_t i = 0; i < kBlocks; i += 2) {
-    released += *s.block_size(offs[i]);
-    ASSERT_TRUE(s.release(offs[i]).has_value());
+    released += s.block(offs[i].handle)->size;
+    ASSERT_TRUE(s.release(offs[i].handle).has_value());
   }
   // The free extents are exactly the gaps between the remaining blocks.
   std::vector<std::pair<uint64_t, uint64_t>> live;
-  for (uint64_t i = 1; i < kBlocks; i += 2) live.emplace_back(offs[i], *s.block_size(offs[i]));
+  for (uint64_t i = 1; i < kBlocks; i += 2)
+    live.emplace_back(offs[i].offset, s.block(offs[i].handle)->size);
   std::sort(live.begin(), live.end());
   uint64_t gaps = 0;
   uint64_t at = 0;
@@ -62,7 +63,7 @@ TEST_P(MillionBlocks, StatsAndInvariantsHold) {
   EXPECT_EQ(st.free_extents, gaps);
   ASSERT_TRUE(s.check_invariants().has_value()) << s.check_invariants().error().message;
 
-  for (uint64_t i = 1; i < kBlocks; i += 2) ASSERT_TRUE(s.release(offs[i]).has_value());
+  for (uint64_t i = 1; i < kBlocks; i += 2) ASSERT_TRUE(s.release(offs[i].handle).has_value());
   st = s.stats();
   EXPECT_EQ(st.live_blocks, 0u);
   EXPECT_EQ(st.bytes_used, 0u);

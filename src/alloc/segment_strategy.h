@@ -1,6 +1,6 @@
 // pmm::alloc::detail::SegmentStrategy<Index> — the part of best_fit and tlsf
-// that is the same: segments tiling [0, size) in address order, a hash map
-// from live block offset to segment, argument checks, splitting on allocate,
+// that is the same: segments tiling [0, size) in address order, handles
+// naming live blocks' segments, argument checks, splitting on allocate,
 // coalescing on release, barriers, stats and the invariant walk. The Index
 // (FreeTree or TlsfIndex) only decides which free extent a request takes.
 //
@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "alloc/offset_map.h"
 #include "alloc/segment.h"
 #include "alloc/strategy.h"
 
@@ -40,7 +39,7 @@ class SegmentStrategy final : public Strategy {
 
   [[nodiscard]] std::string_view name() const override { return name_; }
 
-  [[nodiscard]] Result<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+  [[nodiscard]] Result<Allocation> allocate(uint64_t size, uint64_t alignment) override {
     steps_ = 0;
     if (Status ok = check_request(size_, size, alignment); !ok) return std::unexpected(ok.error());
     uint32_t e = index_.find(segs_.data(), size, alignment, steps_);
@@ -82,15 +81,20 @@ class SegmentStrategy final : public Strategy {
       s[b].next_free = after_free;
       if (s[b].next != kNil) s[s[b].next].prev_free = false;
     }
-    blocks_.insert(at, b, steps_);
+    // A block is in no free index, so its link words are free to hold the
+    // stamp its handle must match (strategy.h, "Handles").
+    const uint32_t stamp = next_stamp_++;
+    s[b].link[kStampLink] = stamp;
+    ++live_;
     bytes_used_ += size;
-    return at;
+    return Allocation{.offset = at, .handle = Handle{(uint64_t{stamp} << 32) | b}};
   }
 
-  [[nodiscard]] Status release(uint64_t offset) override {
+  [[nodiscard]] Status release(Handle h) override {
     steps_ = 0;
-    uint32_t b = blocks_.take(offset, steps_);
-    if (b == OffsetMap::kNoValue) return not_a_block("release", offset);
+    uint32_t b = live_block(h);
+    if (b == kNil) return not_a_block("release", h);
+    --live_;
     // The block's own flags say whether a neighbour is free, so a
     // neighbour's record is loaded only to merge it; a live neighbour just
     // has its flag set (a store, which does not stall the way a load does).
@@ -124,19 +128,18 @@ class SegmentStrategy final : public Strategy {
     return {};
   }
 
-  [[nodiscard]] Result<uint64_t> block_size(uint64_t offset) const override {
-    uint64_t probes = 0;
-    uint32_t b = blocks_.find(offset, probes);
-    if (b == OffsetMap::kNoValue) return not_a_block("block_size", offset);
-    return segs_[b].len;
+  [[nodiscard]] Result<Extent> block(Handle h) const override {
+    const uint32_t b = live_block(h);
+    if (b == kNil) return not_a_block("block", h);
+    return Extent{.offset = segs_[b].start, .size = segs_[b].len};
   }
 
   [[nodiscard]] Status set_barriers(std::span<const uint64_t> offsets) override {
-    if (blocks_.size() != 0)
+    if (live_ != 0)
       return fail(Errc::kInvalidArgument,
                   "set_barriers with {} live blocks: barriers can only be set while no block is "
                   "live (right after the strategy is made)",
-                  blocks_.size());
+                  live_);
     for (uint64_t b : offsets) {
       if (b == 0 || b >= size_)
         return fail(Errc::kInvalidArgument,
@@ -162,7 +165,7 @@ class SegmentStrategy final : public Strategy {
     st.free_extents = index_.count();
     uint32_t big = index_.largest(segs_.data());
     st.largest_free = big == kNil ? 0 : segs_[big].len;
-    st.live_blocks = blocks_.size();
+    st.live_blocks = live_;
     return st;
   }
 
@@ -186,7 +189,7 @@ class SegmentStrategy final : public Strategy {
   void rebuild() {
     segs_.clear();
     index_.clear();
-    blocks_.clear();
+    live_ = 0;
     bytes_used_ = 0;
     uint64_t steps = 0;
     uint32_t prev = kNil;
@@ -224,38 +227,49 @@ class SegmentStrategy final : public Strategy {
                 size, alignment, name_, where, size_ - bytes_used_, size_, index_.count());
   }
 
-  [[nodiscard]] std::unexpected<Error> not_a_block(std::string_view op, uint64_t offset) const {
-    if (offset >= size_)
-      return fail(Errc::kNotFound, "{} offset {}: beyond the region of {} bytes", op, offset,
-                  size_);
+  // The word of a live block's record that holds its handle's stamp.
+  static constexpr int kStampLink = 0;
+
+  // The segment `h` names if it is a live block with h's stamp, else kNil.
+  // Every part of h is checked before it is used as an index.
+  [[nodiscard]] uint32_t live_block(Handle h) const {
+    const uint64_t i = h.bits & 0xffff'ffffu;
+    if (i >= segs_.extent() || segs_.recycled(static_cast<uint32_t>(i))) return kNil;
+    const Segment& e = segs_[static_cast<uint32_t>(i)];
+    if (e.free || e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32)) return kNil;
+    return static_cast<uint32_t>(i);
+  }
+
+  [[nodiscard]] std::unexpected<Error> not_a_block(std::string_view op, Handle h) const {
     return fail(Errc::kNotFound,
-                "{} offset {}: no live block starts there (never allocated, already released, or "
-                "inside a block); {} blocks are live",
-                op, offset, blocks_.size());
+                "{} handle {:#x}: it names no live block (released already, never issued by this "
+                "{} strategy, or damaged); {} blocks are live",
+                op, h.bits, name_, live_);
   }
 
   std::string name_;
   uint64_t size_;
   SegmentPool segs_;
   Index index_;
-  OffsetMap blocks_;
   std::vector<uint64_t> barriers_;  // sorted, unique, all in (0, size)
   uint32_t head_ = 0;               // the segment at offset 0
+  uint64_t live_ = 0;
   uint64_t bytes_used_ = 0;
   uint64_t steps_ = 0;
+  uint32_t next_stamp_ = 1;
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
 // with linked, non-recycled segments; barrier flags match the barrier list, neighbour-free flags
 // match the neighbours, and no segment contains a barrier; no two free neighbours are left unmerged
-// except across a barrier; every block is in the offset map and the map holds nothing else; the
-// index holds exactly the free segments; the running totals agree. Violations are Errc::kProtocol
-// (the structure itself is inconsistent), with the offset involved.
+// except across a barrier; the live count matches the blocks walked; the index holds exactly the
+// free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
+// inconsistent), with the offset involved.
 template <typename Index>
 Status SegmentStrategy<Index>::check_invariants() const {
   const Segment* s = segs_.data();
   const uint32_t extent = segs_.extent();
-  uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0, probes = 0;
+  uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0;
   size_t bi = 0;
   uint32_t prev = kNil;
   for (uint32_t x = head_; x != kNil; prev = x, x = s[x].next) {
@@ -292,8 +306,6 @@ Status SegmentStrategy<Index>::check_invariants() const {
     } else {
       ++nused;
       used += e.len;
-      if (blocks_.find(at, probes) != x)
-        return fail(Errc::kProtocol, "block at {} is missing from the offset map", at);
     }
     at += e.len;
   }
@@ -305,8 +317,8 @@ Status SegmentStrategy<Index>::check_invariants() const {
                 nseg);
   if (used != bytes_used_)
     return fail(Errc::kProtocol, "blocks add up to {} bytes, counted {}", used, bytes_used_);
-  if (nused != blocks_.size())
-    return fail(Errc::kProtocol, "{} blocks reachable, offset map holds {}", nused, blocks_.size());
+  if (nused != live_)
+    return fail(Errc::kProtocol, "{} blocks reachable, {} counted live", nused, live_);
   if (nfree != index_.count())
     return fail(Errc::kProtocol, "{} free extents reachable, index holds {}", nfree,
                 index_.count());

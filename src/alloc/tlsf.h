@@ -11,7 +11,7 @@
 //
 // Usage:
 //   std::unique_ptr<pmm::alloc::Strategy> s = pmm::alloc::make_tlsf(1 << 30);
-//   pmm::Result<uint64_t> off = s->allocate(1 << 20, 64);
+//   pmm::Result<pmm::alloc::Allocation> a = s->allocate(1 << 20, 64);
 //
 // Thread safety: none; see strategy.h.
 #pragma once

@@ -216,7 +216,7 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
   // A pool may round the size up; the rules must hold for what it gave.
   if (blk->size != size) {
     if (auto ok = devices_.admit(sr.device, p, pool.name(), blk->size, free_before); !ok) {
-      (void)pool.release(blk->offset);  // just allocated: cannot fail
+      (void)pool.release(blk->handle);  // just allocated: cannot fail
       return std::unexpected(ok.error());
     }
   }
@@ -227,6 +227,7 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                        .offset = blk->offset,
                        .size = blk->size,
                        .phys = blk->phys};
+  rec.handle = blk->handle;
   rec.device = sr.device;
   rec.uid = sr.info.uid;
   ++use_of(rec.uid).blocks;
@@ -281,9 +282,9 @@ bool Ledger::drop_reference(BlockId b) {
   auto it = blocks_.find(b);
   BlockRecord& rec = it->second;
   if (--rec.total > 0) return false;
-  // Nothing holds it: back to the pool. Release of an offset the pool gave
+  // Nothing holds it: back to the pool. Release of a handle the pool gave
   // us cannot fail; check_invariants() would catch a pool that disagrees.
-  (void)pools_[rec.info.pool].pool->release(rec.info.offset);
+  (void)pools_[rec.info.pool].pool->release(rec.handle);
   devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
   uint32_t uid = rec.uid;
   uid_device_change(uid, rec.device, -static_cast<int64_t>(rec.info.size), -1, 0);

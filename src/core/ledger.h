@@ -329,6 +329,7 @@ class Ledger {
   };
   struct BlockRecord {
     BlockInfo info;
+    alloc::Handle handle{};  // the pool's name for it, for release
     size_t device = 0;
     std::map<SessionId, Hold> sessions;
     std::set<Token> exports;
