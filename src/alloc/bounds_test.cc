@@ -21,9 +21,9 @@
 namespace pmm::alloc {
 namespace {
 
-// tlsf: find <= 2 + 2 * kScanLimit, one removal, two insertions, two
+// tlsf: find <= 3 + 4 * kScanLimit, one removal, two insertions, two
 // merges (each a removal and a step).
-constexpr uint64_t kTlsfBound = 2 + 2 * detail::TlsfIndex::kScanLimit + 3 + 4;
+constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 
 // best_fit: an AVL tree of f nodes is at most 1.45 log2(f + 2) high; an
 // operation does at most a few descents and retraces of that height, the

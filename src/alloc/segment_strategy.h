@@ -53,18 +53,15 @@ class SegmentStrategy final : public Strategy {
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
     const uint64_t at = start + ((0 - start) & (alignment - 1));
-    const bool after_free = s[e].next_free;  // what follows e (free only across a barrier)
     uint32_t b = e;
     if (at > start) {  // the piece before stays free, in e
       b = segs_.take();
       s[e].len = at - start;
-      s[e].next_free = false;
       index_.insert(s, e, steps_);
       link_after(s, e, b);
       s[b].start = at;
-      s[b].prev_free = true;
-    } else if (s[e].prev != kNil) {
-      s[s[e].prev].next_free = false;  // the block takes e's place (a store, not a load)
+    } else {
+      segs_.set_free_bit(e, false);
     }
     s[b].len = size;
     s[b].free = false;
@@ -73,13 +70,9 @@ class SegmentStrategy final : public Strategy {
       s[t].start = at + size;
       s[t].len = end - (at + size);
       s[t].free = true;
-      s[t].next_free = after_free;
-      s[b].next_free = true;
+      segs_.set_free_bit(t, true);
       link_after(s, b, t);
       index_.insert(s, t, steps_);
-    } else {
-      s[b].next_free = after_free;
-      if (s[b].next != kNil) s[s[b].next].prev_free = false;
     }
     // A block is in no free index, so its link words are free to hold the
     // stamp its handle must match (strategy.h, "Handles").
@@ -95,35 +88,29 @@ class SegmentStrategy final : public Strategy {
     uint32_t b = live_block(h);
     if (b == kNil) return not_a_block("release", h);
     --live_;
-    // The block's own flags say whether a neighbour is free, so a
-    // neighbour's record is loaded only to merge it; a live neighbour just
-    // has its flag set (a store, which does not stall the way a load does).
+    // The free bitmap says whether a neighbour is free, so a neighbour's
+    // record is loaded only to merge it (segment.h).
     Segment* s = segs_.data();
     bytes_used_ -= s[b].len;
-    uint32_t n = s[b].next;
-    if (s[b].next_free && !s[n].barrier_start) {
+    const uint32_t n = s[b].next;
+    if (n != kNil && segs_.free_bit(n) && !s[n].barrier_start) {
       ++steps_;
       index_.remove(s, n, steps_);
       s[b].len += s[n].len;
-      s[b].next_free = s[n].next_free;
       unlink(s, n);
       segs_.put(n);
-    } else if (n != kNil) {
-      s[n].prev_free = true;
     }
-    uint32_t p = s[b].prev;
-    if (s[b].prev_free && !s[b].barrier_start) {
+    const uint32_t p = s[b].prev;
+    if (p != kNil && !s[b].barrier_start && segs_.free_bit(p)) {
       ++steps_;
       index_.remove(s, p, steps_);
       s[p].len += s[b].len;
-      s[p].next_free = s[b].next_free;
       unlink(s, b);
       segs_.put(b);
       b = p;
-    } else if (p != kNil) {
-      s[p].next_free = true;
     }
     s[b].free = true;
+    segs_.set_free_bit(b, true);
     index_.insert(s, b, steps_);
     return {};
   }
@@ -203,11 +190,8 @@ class SegmentStrategy final : public Strategy {
       seg.free = true;
       seg.barrier_start = true;
       seg.prev = prev;
-      seg.prev_free = prev != kNil;
-      if (prev != kNil) {
-        segs_[prev].next = i;
-        segs_[prev].next_free = true;
-      }
+      segs_.set_free_bit(i, true);
+      if (prev != kNil) segs_[prev].next = i;
       index_.insert(segs_.data(), i, steps);
       prev = i;
       from = to;
@@ -260,8 +244,8 @@ class SegmentStrategy final : public Strategy {
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; barrier flags match the barrier list, neighbour-free flags
-// match the neighbours, and no segment contains a barrier; no two free neighbours are left unmerged
+// with linked, non-recycled segments; barrier flags match the barrier list, the free bitmap
+// matches the records, and no segment contains a barrier; no two free neighbours are left unmerged
 // except across a barrier; the live count matches the blocks walked; the index holds exactly the
 // free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
 // inconsistent), with the offset involved.
@@ -289,13 +273,9 @@ Status SegmentStrategy<Index>::check_invariants() const {
     if (e.barrier_start != barrier)
       return fail(Errc::kProtocol, "segment at {}: barrier flag {} but barrier {}", at,
                   bool{e.barrier_start}, barrier);
-    const bool prev_free = prev != kNil && s[prev].free;
-    const bool next_free = e.next != kNil && e.next < extent && s[e.next].free;
-    if (e.prev_free != prev_free || e.next_free != next_free)
-      return fail(Errc::kProtocol,
-                  "segment at {}: neighbour flags say prev {} next {} free, the neighbours say "
-                  "{} and {}",
-                  at, bool{e.prev_free}, bool{e.next_free}, prev_free, next_free);
+    if (segs_.free_bit(x) != e.free)
+      return fail(Errc::kProtocol, "segment at {}: free bitmap says {}, the record says {}", at,
+                  segs_.free_bit(x), bool{e.free});
     if (bi < barriers_.size() && barriers_[bi] < at + e.len)
       return fail(Errc::kProtocol, "segment [{}, {}) straddles barrier {}", at, at + e.len,
                   barriers_[bi]);
