@@ -19,12 +19,28 @@
 // "no" with std::nullopt whatever the reason, release() must be given a live
 // ref (the harness only releases what it allocated).
 //
+// An outside allocator ("peer") runs on the same traces without its code
+// in this repository: build it as a shared object that exports this C ABI,
+// and pass `--peer PATH.so` to pmm_bench_alloc (bench/README.md shows one
+// built from sebbbi/OffsetAllocator in /tmp):
+//
+//   const char* pmm_peer_name(void);                     // for the tables
+//   void* pmm_peer_create(uint64_t region_size);         // NULL: cannot
+//   // 0 and *offset, *ref set when it fits; nonzero when nothing fits.
+//   int pmm_peer_allocate(void* self, uint64_t size, uint64_t alignment,
+//                         uint64_t* offset, uint64_t* ref);
+//   void pmm_peer_release(void* self, uint64_t ref);    // a live ref only
+//   void pmm_peer_destroy(void* self);
+//
+// Its heap use counts in the "B/block" column like ours (malloc'ed memory).
+//
 // Thread safety: none; the harness is single-threaded.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "base/error.h"
@@ -37,6 +53,7 @@ enum class Kind {
   kBoostRbtree,   // boost::interprocess rbtree_best_fit on an external buffer
   kMultimapScan,  // std::multimap<size, offset>, neighbours found by a linear scan
   kMultimapMap,   // std::multimap<size, offset> + std::map<offset, size>
+  kPeer,          // a shared object given with --peer (see above); not in kAllKinds
 };
 
 inline constexpr Kind kAllKinds[] = {Kind::kBestFit, Kind::kTlsf, Kind::kBoostRbtree,
@@ -80,5 +97,10 @@ class BenchAllocator {
 [[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_boost_allocator(uint64_t region_size);
 [[nodiscard]] std::unique_ptr<BenchAllocator> make_multimap_allocator(bool scan,
                                                                       uint64_t region_size);
+// Loads the peer (dlopen, every symbol above resolved) for Kind::kPeer;
+// kind_name(Kind::kPeer) is then its pmm_peer_name(). Once per process.
+[[nodiscard]] Status load_peer(const std::string& path);
+[[nodiscard]] std::string_view peer_name();
+[[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_peer_allocator(uint64_t region_size);
 
 }  // namespace pmm::bench

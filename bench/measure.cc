@@ -1,6 +1,7 @@
 // Latency and utilisation runs; see measure.h.
 #include "measure.h"
 
+#include <malloc.h>
 #include <x86intrin.h>
 
 #include <algorithm>
@@ -40,6 +41,16 @@ Timer Timer::calibrate() {
   return t;
 }
 
+namespace {
+
+// Bytes malloc has handed out and not had back (small and mmap'ed chunks).
+uint64_t heap_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+}  // namespace
+
 LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t warmup,
                           uint64_t timed, const Timer& timer) {
   LatencyResult r;
@@ -51,6 +62,7 @@ LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t
   const auto start = std::chrono::steady_clock::now();
   std::vector<uint64_t> slots;
   slots.reserve(trace.prefill.size());
+  const uint64_t heap_before = heap_bytes();
   for (uint32_t size : trace.prefill) {
     std::optional<Placed> off = a.allocate(size, kLatencyAlignment);
     if (!off) {
@@ -61,6 +73,8 @@ LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t
     }
     slots.push_back(off->ref);
   }
+  r.heap_bytes_per_block = static_cast<double>(heap_bytes() - heap_before) /
+                           static_cast<double>(std::max<size_t>(slots.size(), 1));
   for (uint64_t i = 0; i < warmup; ++i) {
     const PairOp& op = trace.pairs[i];
     std::optional<Placed> off = a.allocate(op.size, kLatencyAlignment);

@@ -1,5 +1,5 @@
 // Our strategies (src/alloc) behind the benchmark's adapter, plus the factory
-// that picks any of the five allocators by Kind.
+// that picks any of the allocators by Kind.
 //
 // The adapter forwards to pmm::alloc::Strategy and drops the error values:
 // the benchmark only needs "fitted or not", and formatting the kNoMemory
@@ -67,6 +67,8 @@ std::string_view kind_name(Kind k) {
       return "multimap-scan";
     case Kind::kMultimapMap:
       return "multimap+map";
+    case Kind::kPeer:
+      return peer_name();
   }
   return "?";
 }
@@ -83,6 +85,8 @@ Result<std::unique_ptr<BenchAllocator>> make_bench_allocator(Kind kind, uint64_t
       return make_multimap_allocator(true, region_size);
     case Kind::kMultimapMap:
       return make_multimap_allocator(false, region_size);
+    case Kind::kPeer:
+      return make_peer_allocator(region_size);
   }
   return fail(Errc::kInvalidArgument, "unknown allocator kind {}", static_cast<int>(kind));
 }
