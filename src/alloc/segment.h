@@ -108,9 +108,10 @@ class SegmentPool {
     free_bits_[i / 64] = v ? free_bits_[i / 64] | m : free_bits_[i / 64] & ~m;
   }
 
+  // Forgets every record and gives their memory back to the heap.
   void clear() {
-    segs_.clear();
-    free_bits_.clear();
+    segs_ = {};
+    free_bits_ = {};
     free_head_ = kNil;
     spare_ = 0;
   }

@@ -112,6 +112,13 @@ class SegmentStrategy final : public Strategy {
     s[b].free = true;
     segs_.set_free_bit(b, true);
     index_.insert(s, b, steps_);
+    // The last block gone: start afresh, so the records a crowd of blocks
+    // needed go back to the heap (the daemon's RSS returns to idle).
+    // O(barriers), counted: a constant of the strategy.
+    if (live_ == 0 && segs_.extent() > kShrinkAbove) {
+      steps_ += barriers_.size() + 1;
+      rebuild();
+    }
     return {};
   }
 
@@ -210,6 +217,10 @@ class SegmentStrategy final : public Strategy {
                 "of {} bytes free in {} extents",
                 size, alignment, name_, where, size_ - bytes_used_, size_, index_.count());
   }
+
+  // Fewer records than this are kept when the last block goes (a pool that
+  // empties often should not rebuild each time for a few KiB).
+  static constexpr uint32_t kShrinkAbove = 4096;
 
   // The word of a live block's record that holds its handle's stamp.
   static constexpr int kStampLink = 0;

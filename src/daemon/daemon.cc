@@ -173,8 +173,12 @@ Status Daemon::run() {
       }
     }
     if (stopping_) break;
-    // A closed session's blocks go back in slices, between other requests.
-    if (service_.reaping()) service_.reap();
+    // A closed session's blocks go back in slices, between other requests;
+    // once the last is back, the heap they used is worth trimming.
+    if (service_.reaping()) {
+      service_.reap();
+      if (!service_.reaping()) trim_due_ = true;
+    }
     const auto now = Clock::now();
     expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
