@@ -110,8 +110,8 @@ class SegmentPool {
 
   // Forgets every record and gives their memory back to the heap.
   void clear() {
-    segs_ = {};
-    free_bits_ = {};
+    std::vector<Segment>().swap(segs_);  // `= {}` would keep the capacity
+    std::vector<uint64_t>().swap(free_bits_);
     free_head_ = kNil;
     spare_ = 0;
   }
