@@ -9,12 +9,30 @@
 // Usage:
 //   auto a = pmm::bench::make_bench_allocator(pmm::bench::Kind::kBestFit, 1 << 30);
 //   if (!a) { fmt::print(stderr, "{}\n", a.error().describe()); return 1; }
-//   std::optional<uint64_t> off = (*a)->allocate(4096, 64);
-//   if (off) (*a)->release(*off);
+//   std::optional<pmm::bench::Placed> p = (*a)->allocate(4096, 64);
+//   if (p) (*a)->release(p->ref);
 //
-// The adapter does no checking of its own in the timed path: allocate() says
+// allocate() returns the block's offset and a `ref`, whatever the allocator
+// wants back to free it (our strategies' handle, an OffsetAllocator
+// metadata index, or simply the offset); release() takes the ref. The
+// adapter does no checking of its own in the timed path: allocate() says
 // "no" with std::nullopt whatever the reason, release() must be given a live
-// offset (the harness only releases what it allocated).
+// ref (the harness only releases what it allocated).
+//
+// An outside allocator ("peer") runs on the same traces without its code
+// in this repository: build it as a shared object that exports this C ABI,
+// and pass `--peer PATH.so` to pmm_bench_alloc (bench/README.md shows one
+// built from sebbbi/OffsetAllocator in /tmp):
+//
+//   const char* pmm_peer_name(void);                     // for the tables
+//   void* pmm_peer_create(uint64_t region_size);         // NULL: cannot
+//   // 0 and *offset, *ref set when it fits; nonzero when nothing fits.
+//   int pmm_peer_allocate(void* self, uint64_t size, uint64_t alignment,
+//                         uint64_t* offset, uint64_t* ref);
+//   void pmm_peer_release(void* self, uint64_t ref);    // a live ref only
+//   void pmm_peer_destroy(void* self);
+//
+// Its heap use counts in the "B/block" column like ours (malloc'ed memory).
 //
 // Thread safety: none; the harness is single-threaded.
 #pragma once
@@ -22,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "base/error.h"
@@ -34,6 +53,7 @@ enum class Kind {
   kBoostRbtree,   // boost::interprocess rbtree_best_fit on an external buffer
   kMultimapScan,  // std::multimap<size, offset>, neighbours found by a linear scan
   kMultimapMap,   // std::multimap<size, offset> + std::map<offset, size>
+  kPeer,          // a shared object given with --peer (see above); not in kAllKinds
 };
 
 inline constexpr Kind kAllKinds[] = {Kind::kBestFit, Kind::kTlsf, Kind::kBoostRbtree,
@@ -42,16 +62,21 @@ inline constexpr Kind kAllKinds[] = {Kind::kBestFit, Kind::kTlsf, Kind::kBoostRb
 // The short name printed in the tables.
 [[nodiscard]] std::string_view kind_name(Kind k);
 
+struct Placed {
+  uint64_t offset = 0;
+  uint64_t ref = 0;  // what release() takes
+};
+
 class BenchAllocator {
  public:
   virtual ~BenchAllocator() = default;
 
   // A block of `size` bytes at a multiple of `alignment` (a power of two), or
   // nullopt when nothing fits.
-  [[nodiscard]] virtual std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) = 0;
+  [[nodiscard]] virtual std::optional<Placed> allocate(uint64_t size, uint64_t alignment) = 0;
 
-  // Frees the live block at `offset`.
-  virtual void release(uint64_t offset) = 0;
+  // Frees the live block allocate() returned `ref` for.
+  virtual void release(uint64_t ref) = 0;
 
   // Work done by the last allocate() or release(), for allocators that count
   // it (ours); nullopt for the peers, printed as "n/a".
@@ -72,5 +97,10 @@ class BenchAllocator {
 [[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_boost_allocator(uint64_t region_size);
 [[nodiscard]] std::unique_ptr<BenchAllocator> make_multimap_allocator(bool scan,
                                                                       uint64_t region_size);
+// Loads the peer (dlopen, every symbol above resolved) for Kind::kPeer;
+// kind_name(Kind::kPeer) is then its pmm_peer_name(). Once per process.
+[[nodiscard]] Status load_peer(const std::string& path);
+[[nodiscard]] std::string_view peer_name();
+[[nodiscard]] Result<std::unique_ptr<BenchAllocator>> make_peer_allocator(uint64_t region_size);
 
 }  // namespace pmm::bench

@@ -4,6 +4,8 @@
 //   pmm_bench_alloc           the full run behind BENCHMARKS.md (~2 minutes)
 //   pmm_bench_alloc --quick   a smaller run to check that it all works
 //   pmm_bench_alloc --only tlsf --live 100000 --no-utilisation   (e.g. under perf)
+//   pmm_bench_alloc --peer /tmp/offset_allocator_peer.so   an outside allocator too
+//                                                          (adapter.h, bench/README.md)
 //
 // Prints fixed-width tables to stdout (bench/run copies them into
 // BENCHMARKS.md) and progress to stderr. Targets are printed as met or
@@ -131,13 +133,14 @@ std::vector<Kind> parse_kinds(std::string_view list) {
 
 constexpr const char* kUsage =
     "usage: pmm_bench_alloc [--quick] [--only best_fit,tlsf,boost-rbtree,multimap+map,"
-    "multimap-scan] [--live N] [--no-utilisation]\n";
+    "multimap-scan] [--live N] [--no-utilisation] [--peer PATH.so]\n";
 
 int run(int argc, char** argv) {
   Plan plan = full_plan();
   std::vector<Kind> only;
   bool utilisation_runs = true;
   uint64_t live_override = 0;
+  bool peer = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       plan = quick_plan();
@@ -158,6 +161,12 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "pmm_bench_alloc: --only '{}': unknown allocator; {}", argv[i], kUsage);
         return 2;
       }
+    } else if (std::strcmp(argv[i], "--peer") == 0 && i + 1 < argc) {
+      if (Status s = load_peer(argv[++i]); !s) {
+        fmt::print(stderr, "pmm_bench_alloc: --peer: {}\n", s.error().describe());
+        return 2;
+      }
+      peer = true;
     } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       fmt::print("{}", kUsage);
       return 0;
@@ -167,6 +176,7 @@ int run(int argc, char** argv) {
     }
   }
   if (!only.empty()) plan.kinds = only;
+  if (peer) plan.kinds.push_back(Kind::kPeer);
   if (live_override != 0) plan.lives = {live_override};
   const Timer timer = Timer::calibrate();
   const std::vector<LatencyRow> latency = run_latency_tables(plan, timer);

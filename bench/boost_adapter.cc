@@ -44,15 +44,16 @@ class BoostAllocator final : public BenchAllocator {
         region_size_(region_size),
         buffer_(bip::create_only, base, region_size) {}
 
-  std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+  std::optional<Placed> allocate(uint64_t size, uint64_t alignment) override {
     void* p = alignment <= Algorithm::Alignment
                   ? buffer_.allocate(size, std::nothrow)
                   : buffer_.allocate_aligned(size, alignment, std::nothrow);
     if (p == nullptr) return std::nullopt;
-    return static_cast<uint64_t>(static_cast<char*>(p) - base_);
+    const auto off = static_cast<uint64_t>(static_cast<char*>(p) - base_);
+    return Placed{.offset = off, .ref = off};
   }
 
-  void release(uint64_t offset) override { buffer_.deallocate(base_ + offset); }
+  void release(uint64_t ref) override { buffer_.deallocate(base_ + ref); }
 
   uint64_t region_size() const override { return region_size_; }
 

@@ -1,6 +1,7 @@
 // Latency and utilisation runs; see measure.h.
 #include "measure.h"
 
+#include <malloc.h>
 #include <x86intrin.h>
 
 #include <algorithm>
@@ -40,6 +41,16 @@ Timer Timer::calibrate() {
   return t;
 }
 
+namespace {
+
+// Bytes malloc has handed out and not had back (small and mmap'ed chunks).
+uint64_t heap_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+}  // namespace
+
 LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t warmup,
                           uint64_t timed, const Timer& timer) {
   LatencyResult r;
@@ -51,22 +62,25 @@ LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t
   const auto start = std::chrono::steady_clock::now();
   std::vector<uint64_t> slots;
   slots.reserve(trace.prefill.size());
+  const uint64_t heap_before = heap_bytes();
   for (uint32_t size : trace.prefill) {
-    std::optional<uint64_t> off = a.allocate(size, kLatencyAlignment);
+    std::optional<Placed> off = a.allocate(size, kLatencyAlignment);
     if (!off) {
       r.error = fmt::format("pre-fill failed at block {} of {}: region of {} bytes too small",
                             slots.size(), trace.prefill.size(), a.region_size());
       for (uint64_t o : slots) a.release(o);
       return r;
     }
-    slots.push_back(*off);
+    slots.push_back(off->ref);
   }
+  r.heap_bytes_per_block = static_cast<double>(heap_bytes() - heap_before) /
+                           static_cast<double>(std::max<size_t>(slots.size(), 1));
   for (uint64_t i = 0; i < warmup; ++i) {
     const PairOp& op = trace.pairs[i];
-    std::optional<uint64_t> off = a.allocate(op.size, kLatencyAlignment);
+    std::optional<Placed> off = a.allocate(op.size, kLatencyAlignment);
     if (!off) continue;
     a.release(slots[op.victim]);
-    slots[op.victim] = *off;
+    slots[op.victim] = off->ref;
   }
   std::vector<uint64_t> ticks;
   ticks.reserve(r.timed_pairs);
@@ -80,9 +94,9 @@ LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t
     // the harness's, not the allocator's.
     const uint32_t size = trace.pairs[i].size;
     const uint32_t victim = trace.pairs[i].victim;
-    const uint64_t victim_offset = slots[victim];
+    const uint64_t victim_ref = slots[victim];
     const uint64_t t0 = Timer::now();
-    std::optional<uint64_t> off = a.allocate(size, kLatencyAlignment);
+    std::optional<Placed> off = a.allocate(size, kLatencyAlignment);
     const uint64_t t1 = Timer::now();
     std::optional<uint64_t> steps = a.last_op_steps();
     if (steps) {
@@ -95,11 +109,11 @@ LatencyResult run_latency(BenchAllocator& a, const LatencyTrace& trace, uint64_t
       continue;
     }
     const uint64_t t2 = Timer::now();
-    a.release(victim_offset);
+    a.release(victim_ref);
     const uint64_t t3 = Timer::now();
     steps = a.last_op_steps();
     if (steps) max_steps = std::max(max_steps, *steps);
-    slots[victim] = *off;
+    slots[victim] = off->ref;
     ticks.push_back(net(t1 - t0) + net(t3 - t2));
   }
   for (uint64_t o : slots) a.release(o);
@@ -147,23 +161,25 @@ UtilisationResult run_utilisation(BenchAllocator& a, Scenario s, uint64_t seed,
   UtilisationResult r;
   Workload w(s, seed);
   std::vector<uint64_t> offset;       // by id
+  std::vector<uint64_t> ref;          // by id
   std::vector<uint64_t> size;         // by id
   std::map<uint64_t, uint64_t> live;  // offset -> end, to catch overlaps
   uint64_t live_bytes = 0;
   for (uint64_t i = 0; i < max_events; ++i) {
     const Event e = w.next();
     if (!e.allocate) {
-      a.release(offset[e.id]);
+      a.release(ref[e.id]);
       live.erase(offset[e.id]);
       live_bytes -= size[e.id];
       continue;
     }
-    std::optional<uint64_t> off = a.allocate(e.size, e.alignment);
-    if (!off) {
+    std::optional<Placed> got = a.allocate(e.size, e.alignment);
+    if (!got) {
       r.failed = true;
       r.failed_size = e.size;
       break;
     }
+    const uint64_t* off = &got->offset;
     if (std::string bad = check_block(live, *off, e.size, e.alignment, a.region_size());
         !bad.empty()) {
       r.error = fmt::format("allocate({}, {}) #{}: {}", e.size, e.alignment, e.id, bad);
@@ -171,6 +187,7 @@ UtilisationResult run_utilisation(BenchAllocator& a, Scenario s, uint64_t seed,
     }
     live.emplace(*off, *off + e.size);
     offset.push_back(*off);
+    ref.push_back(got->ref);
     size.push_back(e.size);
     live_bytes += e.size;
     ++r.allocations;

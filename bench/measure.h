@@ -44,8 +44,11 @@ struct LatencyResult {
   double p50_ns = 0, p99_ns = 0, p9999_ns = 0, max_ns = 0;  // per allocate+release pair
   std::optional<uint64_t> max_steps;                        // over every timed operation
   uint64_t failures = 0;                                    // allocations that did not fit
-  double seconds = 0;                                       // wall time of the whole run
-  std::string error;                                        // set when the run could not start
+  // The allocator's heap (malloc'ed bytes) per live block after the
+  // pre-fill: its metadata per block, as the daemon would pay it.
+  double heap_bytes_per_block = 0;
+  double seconds = 0;  // wall time of the whole run
+  std::string error;   // set when the run could not start
 };
 
 // Pre-fills trace.prefill, runs the first `warmup` pairs untimed, then times

@@ -30,7 +30,7 @@ class MultimapAllocator final : public BenchAllocator {
     insert_free(0, region_size);
   }
 
-  std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+  std::optional<Placed> allocate(uint64_t size, uint64_t alignment) override {
     for (auto it = by_size_.lower_bound(size); it != by_size_.end(); ++it) {
       const uint64_t len = it->first;
       const uint64_t off = it->second;
@@ -41,12 +41,12 @@ class MultimapAllocator final : public BenchAllocator {
       if (gap > 0) insert_free(off, gap);
       if (len - gap > size) insert_free(start + size, len - gap - size);
       live_.emplace(start, size);
-      return start;
+      return Placed{.offset = start, .ref = start};
     }
     return std::nullopt;
   }
 
-  void release(uint64_t offset) override {
+  void release(uint64_t offset) override {  // ref == offset
     auto node = live_.find(offset);
     uint64_t start = offset;
     uint64_t end = offset + node->second;

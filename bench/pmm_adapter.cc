@@ -1,5 +1,5 @@
 // Our strategies (src/alloc) behind the benchmark's adapter, plus the factory
-// that picks any of the five allocators by Kind.
+// that picks any of the allocators by Kind.
 //
 // The adapter forwards to pmm::alloc::Strategy and drops the error values:
 // the benchmark only needs "fitted or not", and formatting the kNoMemory
@@ -20,18 +20,18 @@ class PmmAllocator final : public BenchAllocator {
   PmmAllocator(std::unique_ptr<alloc::Strategy> s, uint64_t region_size)
       : strategy_(std::move(s)), region_size_(region_size) {}
 
-  std::optional<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
-    Result<uint64_t> r = strategy_->allocate(size, alignment);
+  std::optional<Placed> allocate(uint64_t size, uint64_t alignment) override {
+    Result<alloc::Allocation> r = strategy_->allocate(size, alignment);
     if (!r) return std::nullopt;
-    return *r;
+    return Placed{.offset = r->offset, .ref = r->handle.bits};
   }
 
-  void release(uint64_t offset) override {
-    Status s = strategy_->release(offset);
+  void release(uint64_t ref) override {
+    Status s = strategy_->release(alloc::Handle{ref});
     if (!s) {
       // The harness only releases what it allocated: a refusal is a bug in
       // the strategy, and numbers measured after it would mean nothing.
-      fmt::print(stderr, "{} refused release({}): {}\n", strategy_->name(), offset,
+      fmt::print(stderr, "{} refused release({:#x}): {}\n", strategy_->name(), ref,
                  s.error().describe());
       std::abort();
     }
@@ -67,6 +67,8 @@ std::string_view kind_name(Kind k) {
       return "multimap-scan";
     case Kind::kMultimapMap:
       return "multimap+map";
+    case Kind::kPeer:
+      return peer_name();
   }
   return "?";
 }
@@ -83,6 +85,8 @@ Result<std::unique_ptr<BenchAllocator>> make_bench_allocator(Kind kind, uint64_t
       return make_multimap_allocator(true, region_size);
     case Kind::kMultimapMap:
       return make_multimap_allocator(false, region_size);
+    case Kind::kPeer:
+      return make_peer_allocator(region_size);
   }
   return fail(Errc::kInvalidArgument, "unknown allocator kind {}", static_cast<int>(kind));
 }

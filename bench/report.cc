@@ -35,9 +35,9 @@ std::string mark(bool met) { return met ? "[met]   " : "[MISSED]"; }
 void print_latency(std::FILE* out, const std::vector<LatencyRow>& rows) {
   fmt::print(
       out, "1. allocate+release latency in steady state (ns per pair) and steps per operation\n\n");
-  fmt::print(out, "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6} {:>9} {:>5}\n",
+  fmt::print(out, "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6} {:>9} {:>5} {:>7}\n",
              "allocator", "live", "timed pairs", "p50", "p99", "p99.99", "max", "max steps",
-             "log2 n", "steps/lg", "fails");
+             "log2 n", "steps/lg", "fails", "B/block");
   uint64_t last_live = 0;
   for (const LatencyRow& row : rows) {
     const LatencyResult& r = row.result;
@@ -49,11 +49,12 @@ void print_latency(std::FILE* out, const std::vector<LatencyRow>& rows) {
     }
     const double lg = std::log2(static_cast<double>(r.live));
     const std::string pairs = grouped(r.timed_pairs) + (r.warmup_pairs < r.live ? "*" : "");
-    fmt::print(out, "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6.1f} {:>9} {:>5}\n",
+    fmt::print(out,
+               "{:<14} {:>9} {:>11} {:>7} {:>7} {:>8} {:>10} {:>9} {:>6.1f} {:>9} {:>5} {:>7.1f}\n",
                kind_name(row.kind), grouped(r.live), pairs, ns(r.p50_ns), ns(r.p99_ns),
                ns(r.p9999_ns), ns(r.max_ns), r.max_steps ? grouped(*r.max_steps) : "n/a", lg,
                r.max_steps ? fmt::format("{:.2f}", static_cast<double>(*r.max_steps) / lg) : "n/a",
-               r.failures);
+               r.failures, r.heap_bytes_per_block);
   }
   fmt::print(out, "\n");
 }
@@ -212,6 +213,9 @@ void print_report(std::FILE* out, const Timer& timer, bool quick,
   block and the one starting after it, and merges them. O(free extents) per release.
 - multimap+map: the same plus std::map<offset, multimap iterator> to find both neighbours in
   O(log n); every operation still allocates and frees heap nodes.
+- B/block: the allocator's heap (mallinfo2: bytes malloc handed out) grown by the pre-fill,
+  divided by the blocks pre-filled: metadata per live block, in band allocators' headers not
+  included (they live in the region). Containers that grow by doubling may have just doubled.
 - latency trace: pre-fill n blocks, run n untimed warm-up pairs, then the timed pairs; a pair
   allocates a new block and releases a uniformly chosen live one. Sizes log-uniform
   64 B - 4 KiB rounded up to a multiple of 64, alignment 64; region = 2x the pre-filled bytes

@@ -2,16 +2,15 @@
 // holds the aligned request, lowest address among equals, in O(log n).
 //
 // Free extents sit in an AVL tree ordered by (length, start)
-// (detail::FreeTree); blocks are found by offset through a hash map; the
-// neighbours of a released block are one link away. Every allocate and
-// release is O(log n) in the number of free extents in the worst case
-// (plus the offset hash's bounded work, see offset_map.h). The exact rule, including the one
+// (detail::FreeTree); a block is found by its handle; the neighbours of a
+// released block are one link away. Every allocate and release is O(log n)
+// in the number of free extents in the worst case. The exact rule, including the one
 // bounded case where a misaligned run of small extents makes it settle for a
 // slightly larger extent, is in free_tree.h.
 //
 // Usage:
 //   std::unique_ptr<pmm::alloc::Strategy> s = pmm::alloc::make_best_fit(1 << 30);
-//   pmm::Result<uint64_t> off = s->allocate(4096, 4096);
+//   pmm::Result<pmm::alloc::Allocation> a = s->allocate(4096, 4096);
 //
 // Thread safety: none; see strategy.h.
 #pragma once

@@ -3,8 +3,8 @@
 // and with adversarial offsets (an arithmetic progression of widely aligned
 // blocks), no single allocate or release of tlsf exceeds one constant, and
 // none of best_fit exceeds c * log2(free extents) plus constants. The
-// constants come from the documented rules (tlsf_index.h, free_tree.h,
-// offset_map.h), not from measurement.
+// constants come from the documented rules (tlsf_index.h, free_tree.h), not
+// from measurement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,27 +15,22 @@
 #include <vector>
 
 #include "alloc/free_tree.h"
-#include "alloc/offset_map.h"
 #include "alloc/strategy.h"
 #include "alloc/tlsf_index.h"
 
 namespace pmm::alloc {
 namespace {
 
-using detail::OffsetMap;
-
-// tlsf: find <= 2 + 2 * kScanLimit, one removal, two insertions, two
-// merges (each a removal and a step), one hash update.
-constexpr uint64_t kTlsfBound =
-    2 + 2 * detail::TlsfIndex::kScanLimit + 3 + 4 + OffsetMap::kMaxUpdateSteps;
+// tlsf: find <= 3 + 4 * kScanLimit, one removal, two insertions, two
+// merges (each a removal and a step).
+constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 
 // best_fit: an AVL tree of f nodes is at most 1.45 log2(f + 2) high; an
 // operation does at most a few descents and retraces of that height, the
-// successor walk of at most kScanLimit extents, and one hash update.
+// successor walk of at most kScanLimit extents.
 uint64_t best_fit_bound(uint64_t free_extents) {
   const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
-  return static_cast<uint64_t>(8 * h) + 2 * detail::FreeTree::kScanLimit + 4 +
-         OffsetMap::kMaxUpdateSteps;
+  return static_cast<uint64_t>(8 * h) + 2 * detail::FreeTree::kScanLimit + 4;
 }
 
 struct Churn {
@@ -48,18 +43,18 @@ struct Churn {
 Churn churn(Strategy& s, uint64_t live, uint64_t pairs, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto size = [&] { return 64 * (1 + rng() % 64); };
-  std::vector<uint64_t> offs;
-  for (uint64_t i = 0; i < live; ++i) offs.push_back(*s.allocate(size(), 64));
+  std::vector<Handle> held;
+  for (uint64_t i = 0; i < live; ++i) held.push_back(s.allocate(size(), 64)->handle);
   Churn c;
   for (uint64_t i = 0; i < pairs; ++i) {
     auto off = s.allocate(size(), 64);
     EXPECT_TRUE(off.has_value());
     if (!off) break;
     c.max_steps = std::max(c.max_steps, s.last_op_steps());
-    uint64_t& victim = offs[rng() % live];
+    Handle& victim = held[rng() % live];
     EXPECT_TRUE(s.release(victim).has_value());
     c.max_steps = std::max(c.max_steps, s.last_op_steps());
-    victim = *off;
+    victim = off->handle;
     if (i % 1024 == 0) c.max_free_extents = std::max(c.max_free_extents, s.stats().free_extents);
   }
   return c;
@@ -82,19 +77,19 @@ TEST_P(Bounds, SteadyStateStaysWithinTheBound) {
   }
 }
 
-// Blocks at offsets i * 2^30, released in random order, reallocated:
-// offsets that share their low bits, the pattern a weak hash collides on.
+// Blocks at offsets i * 2^30, released in random order, reallocated: every
+// request pads to a wide alignment.
 TEST_P(Bounds, WidelyAlignedOffsetsStayWithinTheBound) {
   constexpr uint64_t kBlocks = 100'000;
   auto made = make_strategy(GetParam(), uint64_t{1} << 50);
   ASSERT_TRUE(made.has_value());
   Strategy& s = **made;
-  std::vector<uint64_t> offs;
+  std::vector<Handle> offs;
   uint64_t max_steps = 0;
   for (uint64_t i = 0; i < kBlocks; ++i) {
     auto r = s.allocate(1 + i % 4096, uint64_t{1} << 30);
     ASSERT_TRUE(r.has_value());
-    offs.push_back(*r);
+    offs.push_back(r->handle);
   }
   std::mt19937_64 rng(3);
   std::shuffle(offs.begin(), offs.end(), rng);
@@ -104,7 +99,7 @@ TEST_P(Bounds, WidelyAlignedOffsetsStayWithinTheBound) {
     auto r = s.allocate(4096, uint64_t{1} << 30);
     ASSERT_TRUE(r.has_value());
     max_steps = std::max(max_steps, s.last_op_steps());
-    offs[i] = *r;
+    offs[i] = r->handle;
   }
   const uint64_t bound =
       GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(s.stats().free_extents + kBlocks);

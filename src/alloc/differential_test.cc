@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -73,8 +74,9 @@ class Differential {
     std::vector<uint64_t> offs;
     for (const auto& [off, size] : model_.blocks()) offs.push_back(off);
     for (uint64_t off : offs) {
-      ASSERT_TRUE(s_->release(off).has_value());
+      ASSERT_TRUE(s_->release(handles_.at(off)).has_value());
       ASSERT_TRUE(model_.release(off));
+      handles_.erase(off);
     }
     compare_stats();
     check();
@@ -126,13 +128,14 @@ class Differential {
     if (name_ == "best_fit") {
       std::optional<uint64_t> want = model_.best_fit_choice(size, align);
       if (!want) {
-        ASSERT_FALSE(r.has_value()) << "size " << size << " align " << align << " got " << *r;
+        ASSERT_FALSE(r.has_value())
+            << "size " << size << " align " << align << " got " << r->offset;
         ASSERT_EQ(r.error().code, Errc::kNoMemory);
         ++no_memory_;
         return;
       }
       ASSERT_TRUE(r.has_value()) << r.error().message;
-      ASSERT_EQ(*r, *want) << "size " << size << " align " << align;
+      ASSERT_EQ(r->offset, *want) << "size " << size << " align " << align;
       if (model_.true_best_fit(size, align) != want) ++settled_;
     } else {
       uint32_t good_bin = 0;
@@ -143,32 +146,31 @@ class Differential {
         ++no_memory_;
         return;
       }
-      ASSERT_EQ(*r % align, 0u);
-      const ReferenceModel::Extent* e = model_.containing(*r, size);
-      ASSERT_NE(e, nullptr) << "tlsf placed " << size << " bytes at " << *r
+      ASSERT_EQ(r->offset % align, 0u);
+      const ReferenceModel::Extent* e = model_.containing(r->offset, size);
+      ASSERT_NE(e, nullptr) << "tlsf placed " << size << " bytes at " << r->offset
                             << " outside every free extent";
       if (good_bin != detail::kTlsfNoBin) {
         ASSERT_EQ(detail::tlsf_bin_of(e->len), good_bin) << "size " << size << " align " << align;
-        ASSERT_EQ(*r, ReferenceModel::aligned_start(*e, align));
+        ASSERT_EQ(r->offset, ReferenceModel::aligned_start(*e, align));
       }
     }
-    model_.place(*r, size);
+    model_.place(r->offset, size);
+    handles_[r->offset] = r->handle;
   }
 
   void release() {
     uint64_t pick = rng_() % 100;
     if (pick < 3 || model_.blocks().empty()) {
-      // An offset that is probably not a block start: random, or one inside
-      // a live block, or one just released.
-      uint64_t off = rng_() % (c_.region + 2);
-      if (pick == 1 && !model_.blocks().empty()) off = model_.blocks().begin()->first + 1;
-      if (pick == 2 && last_released_) off = *last_released_;
-      bool want = model_.release(off);
-      auto r = s_->release(off);
-      ASSERT_EQ(r.has_value(), want) << "offset " << off;
-      if (!want) {
-        ASSERT_EQ(r.error().code, Errc::kNotFound);
-      }
+      // A handle that names no live block: random bits, a live block's
+      // with its stamp changed, or one just released.
+      Handle h{rng_()};
+      if (pick == 1 && !model_.blocks().empty())
+        h.bits = handles_.begin()->second.bits ^ (uint64_t{1} << (32 + rng_() % 32));
+      if (pick == 2 && last_released_) h = *last_released_;
+      auto r = s_->release(h);
+      ASSERT_FALSE(r.has_value()) << "handle " << h.bits;
+      ASSERT_EQ(r.error().code, Errc::kNotFound);
       return;
     }
     // A live block, chosen roughly uniformly.
@@ -176,11 +178,16 @@ class Differential {
     if (it == model_.blocks().end()) it = model_.blocks().begin();
     uint64_t off = it->first;
     uint64_t size = it->second;
-    ASSERT_EQ(s_->block_size(off).value_or(0), size);
+    const Handle h = handles_.at(off);
+    auto ext = s_->block(h);
+    ASSERT_TRUE(ext.has_value());
+    ASSERT_EQ(ext->offset, off);
+    ASSERT_EQ(ext->size, size);
     ASSERT_TRUE(model_.release(off));
-    auto r = s_->release(off);
+    auto r = s_->release(h);
     ASSERT_TRUE(r.has_value()) << r.error().message;
-    last_released_ = off;
+    handles_.erase(off);
+    last_released_ = h;
   }
 
   void compare_stats() {
@@ -204,7 +211,8 @@ class Differential {
   std::mt19937_64 rng_;
   ReferenceModel model_;
   std::unique_ptr<Strategy> s_;
-  std::optional<uint64_t> last_released_;
+  std::map<uint64_t, Handle> handles_;  // live blocks by offset
+  std::optional<Handle> last_released_;
 
  public:
   uint64_t settled_ = 0;    // best_fit answers that differ from the true best fit

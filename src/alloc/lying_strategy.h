@@ -21,11 +21,11 @@ class LyingStrategy final : public Strategy {
   LyingStrategy(std::unique_ptr<Strategy> real, const bool* broken_check, const bool* lying_stats)
       : real_(std::move(real)), broken_check_(broken_check), lying_stats_(lying_stats) {}
   std::string_view name() const override { return real_->name(); }
-  Result<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+  Result<Allocation> allocate(uint64_t size, uint64_t alignment) override {
     return real_->allocate(size, alignment);
   }
-  Status release(uint64_t offset) override { return real_->release(offset); }
-  Result<uint64_t> block_size(uint64_t offset) const override { return real_->block_size(offset); }
+  Status release(Handle h) override { return real_->release(h); }
+  Result<Extent> block(Handle h) const override { return real_->block(h); }
   Status set_barriers(std::span<const uint64_t> offsets) override {
     return real_->set_barriers(offsets);
   }

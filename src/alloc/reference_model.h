@@ -99,31 +99,56 @@ class ReferenceModel {
     return aligned_start(*fallback, align);
   }
 
-  // tlsf's documented guarantee (tlsf_index.h). `good_bin` receives the bin
-  // step 1 must take from when it applies, else kTlsfNoBin.
+  // tlsf's documented guarantee (tlsf_index.h): whether it must succeed,
+  // and `good_bin`, the bin its answer must come from when step 1 sees the
+  // whole of the lowest non-empty bin it walks and some extent there holds
+  // the request (else kTlsfNoBin: no claim about which bin).
   [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin) const {
+    constexpr uint64_t kScan = detail::TlsfIndex::kScanLimit;
     good_bin = detail::kTlsfNoBin;
-    uint32_t good = detail::kTlsfNoBin;
-    if (size <= UINT64_MAX - (align - 1)) good = detail::tlsf_search_bin(size + (align - 1));
-    if (good != detail::kTlsfNoBin) {
+    bool must = false;
+    const uint32_t by_size = detail::tlsf_search_bin(size);
+    if (by_size != detail::kTlsfNoBin) {
+      uint32_t lowest = detail::kTlsfNoBin;
+      uint64_t n = 0;
+      bool any = false;
       for (const Extent& e : free_) {
         uint32_t b = detail::tlsf_bin_of(e.len);
-        if (b >= good) good_bin = std::min(good_bin, b);
+        if (b < by_size) continue;
+        ++n;
+        any = any || holds(e, size, align);
+        lowest = std::min(lowest, b);
       }
-      if (good_bin != detail::kTlsfNoBin) return true;
+      must = any && n <= kScan;
+      uint64_t in_lowest = 0;
+      bool lowest_holds = false;
+      for (const Extent& e : free_) {
+        if (detail::tlsf_bin_of(e.len) != lowest) continue;
+        ++in_lowest;
+        lowest_holds = lowest_holds || holds(e, size, align);
+      }
+      if (lowest != detail::kTlsfNoBin && in_lowest <= kScan && lowest_holds) {
+        good_bin = lowest;
+        must = true;
+      }
     }
-    uint32_t limit = good == detail::kTlsfNoBin ? detail::kTlsfBins : good;
-    uint32_t first = detail::tlsf_bin_of(size);
-    int in_scan = 0;
-    bool any = false;
+    if (align > 1 && size <= UINT64_MAX - (align - 1)) {
+      const uint32_t padded = detail::tlsf_search_bin(size + (align - 1));
+      if (padded != detail::kTlsfNoBin)
+        for (const Extent& e : free_) must = must || detail::tlsf_bin_of(e.len) >= padded;
+    }
+    const uint32_t own = detail::tlsf_bin_of(size);
+    const uint32_t limit = by_size == detail::kTlsfNoBin ? detail::kTlsfBins : by_size;
+    uint64_t in_own = 0;
+    bool own_holds = false;
     for (const Extent& e : free_) {
       uint32_t b = detail::tlsf_bin_of(e.len);
-      if (b >= first && b < limit) {
-        ++in_scan;
-        any = any || holds(e, size, align);
+      if (b >= own && b < limit) {
+        ++in_own;
+        own_holds = own_holds || holds(e, size, align);
       }
     }
-    return any && in_scan <= detail::TlsfIndex::kScanLimit;
+    return must || (own_holds && in_own <= kScan);
   }
 
   // The free extent containing [off, off + size), or nullptr.

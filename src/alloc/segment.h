@@ -7,7 +7,14 @@
 // three `link` words belong to the free index of the strategy (AVL
 // left/right/parent for best_fit, free-list prev/next for tlsf). Indices
 // rather than pointers keep a record at 40 bytes and survive the pool's
-// reallocation. The four flags are bits of one byte, for the same reason.
+// reallocation. The flags are bits of one byte, for the same reason.
+//
+// Whether a segment is free is also kept in a dense bitmap beside the pool
+// (one bit per record: 128 KiB for a million), which is what allocate and
+// release consult and update for a *neighbour*: a release reads its own
+// record (to be freed anyway) and the bitmap, and touches a neighbour's
+// record only to merge it. Stores to cold neighbour records stall like
+// loads; the bitmap stays in cache.
 //
 // Usage:
 //   SegmentPool pool;
@@ -35,12 +42,6 @@ struct Segment {
   uint16_t aux = 0;                       // owned by the free index (AVL height, TLSF bin)
   bool free : 1 = false;
   bool barrier_start : 1 = false;  // start is 0 or a barrier: never merge with prev
-  // Whether the neighbour in address order (prev / next) exists and is free,
-  // kept on every segment. release() reads them from the block's own record
-  // so that it loads a neighbour's record only when there is something to
-  // merge: one dependent cache miss fewer when the neighbour is a block.
-  bool prev_free : 1 = false;
-  bool next_free : 1 = false;
 };
 static_assert(sizeof(Segment) == 40, "a Segment is 40 bytes; keep the flags packed");
 
@@ -65,12 +66,17 @@ class SegmentPool {
     uint64_t need = static_cast<uint64_t>(segs_.size()) + (n - spare_);
     if (need > kMaxSegments) return false;
     if (need > segs_.capacity()) {
-      uint64_t grown = std::max<uint64_t>(need, std::max<uint64_t>(64, segs_.capacity() * 2));
+      // Grows by an eighth, not double: the spare capacity is metadata the
+      // daemon pays per live block (at most 5 B of a 40 B record here),
+      // and the copies stay amortised O(1) (at most 9 per record).
+      uint64_t grown =
+          std::max<uint64_t>(need, std::max<uint64_t>(64, segs_.capacity() + segs_.capacity() / 8));
       segs_.reserve(static_cast<size_t>(std::min<uint64_t>(grown, kMaxSegments)));
     }
     return true;
   }
 
+  // A record with every field at its default and its free bit clear.
   uint32_t take() {
     if (free_head_ != kNil) {
       uint32_t i = free_head_;
@@ -80,10 +86,12 @@ class SegmentPool {
       return i;
     }
     segs_.emplace_back();
+    if ((segs_.size() - 1) % 64 == 0) free_bits_.push_back(0);
     return static_cast<uint32_t>(segs_.size() - 1);
   }
 
   void put(uint32_t i) {
+    set_free_bit(i, false);
     segs_[i] = Segment{};
     segs_[i].next = free_head_;
     segs_[i].len = kRecycled;
@@ -93,8 +101,17 @@ class SegmentPool {
 
   [[nodiscard]] bool recycled(uint32_t i) const { return segs_[i].len == kRecycled; }
 
+  // The dense copy of Segment::free (see the header comment).
+  [[nodiscard]] bool free_bit(uint32_t i) const { return (free_bits_[i / 64] >> (i % 64)) & 1u; }
+  void set_free_bit(uint32_t i, bool v) {
+    const uint64_t m = uint64_t{1} << (i % 64);
+    free_bits_[i / 64] = v ? free_bits_[i / 64] | m : free_bits_[i / 64] & ~m;
+  }
+
+  // Forgets every record and gives their memory back to the heap.
   void clear() {
-    segs_.clear();
+    std::vector<Segment>().swap(segs_);  // `= {}` would keep the capacity
+    std::vector<uint64_t>().swap(free_bits_);
     free_head_ = kNil;
     spare_ = 0;
   }
@@ -104,6 +121,7 @@ class SegmentPool {
   static constexpr uint64_t kRecycled = 0;
 
   std::vector<Segment> segs_;
+  std::vector<uint64_t> free_bits_;
   uint32_t free_head_ = kNil;
   uint32_t spare_ = 0;
 };

@@ -1,6 +1,6 @@
 // pmm::alloc::detail::SegmentStrategy<Index> — the part of best_fit and tlsf
-// that is the same: segments tiling [0, size) in address order, a hash map
-// from live block offset to segment, argument checks, splitting on allocate,
+// that is the same: segments tiling [0, size) in address order, handles
+// naming live blocks' segments, argument checks, splitting on allocate,
 // coalescing on release, barriers, stats and the invariant walk. The Index
 // (FreeTree or TlsfIndex) only decides which free extent a request takes.
 //
@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "alloc/offset_map.h"
 #include "alloc/segment.h"
 #include "alloc/strategy.h"
 
@@ -40,7 +39,7 @@ class SegmentStrategy final : public Strategy {
 
   [[nodiscard]] std::string_view name() const override { return name_; }
 
-  [[nodiscard]] Result<uint64_t> allocate(uint64_t size, uint64_t alignment) override {
+  [[nodiscard]] Result<Allocation> allocate(uint64_t size, uint64_t alignment) override {
     steps_ = 0;
     if (Status ok = check_request(size_, size, alignment); !ok) return std::unexpected(ok.error());
     uint32_t e = index_.find(segs_.data(), size, alignment, steps_);
@@ -54,18 +53,15 @@ class SegmentStrategy final : public Strategy {
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
     const uint64_t at = start + ((0 - start) & (alignment - 1));
-    const bool after_free = s[e].next_free;  // what follows e (free only across a barrier)
     uint32_t b = e;
     if (at > start) {  // the piece before stays free, in e
       b = segs_.take();
       s[e].len = at - start;
-      s[e].next_free = false;
       index_.insert(s, e, steps_);
       link_after(s, e, b);
       s[b].start = at;
-      s[b].prev_free = true;
-    } else if (s[e].prev != kNil) {
-      s[s[e].prev].next_free = false;  // the block takes e's place (a store, not a load)
+    } else {
+      segs_.set_free_bit(e, false);
     }
     s[b].len = size;
     s[b].free = false;
@@ -74,69 +70,70 @@ class SegmentStrategy final : public Strategy {
       s[t].start = at + size;
       s[t].len = end - (at + size);
       s[t].free = true;
-      s[t].next_free = after_free;
-      s[b].next_free = true;
+      segs_.set_free_bit(t, true);
       link_after(s, b, t);
       index_.insert(s, t, steps_);
-    } else {
-      s[b].next_free = after_free;
-      if (s[b].next != kNil) s[s[b].next].prev_free = false;
     }
-    blocks_.insert(at, b, steps_);
+    // A block is in no free index, so its link words are free to hold the
+    // stamp its handle must match (strategy.h, "Handles").
+    const uint32_t stamp = next_stamp_++;
+    s[b].link[kStampLink] = stamp;
+    ++live_;
     bytes_used_ += size;
-    return at;
+    return Allocation{.offset = at, .handle = Handle{(uint64_t{stamp} << 32) | b}};
   }
 
-  [[nodiscard]] Status release(uint64_t offset) override {
+  [[nodiscard]] Status release(Handle h) override {
     steps_ = 0;
-    uint32_t b = blocks_.take(offset, steps_);
-    if (b == OffsetMap::kNoValue) return not_a_block("release", offset);
-    // The block's own flags say whether a neighbour is free, so a
-    // neighbour's record is loaded only to merge it; a live neighbour just
-    // has its flag set (a store, which does not stall the way a load does).
+    uint32_t b = live_block(h);
+    if (b == kNil) return not_a_block("release", h);
+    --live_;
+    // The free bitmap says whether a neighbour is free, so a neighbour's
+    // record is loaded only to merge it (segment.h).
     Segment* s = segs_.data();
     bytes_used_ -= s[b].len;
-    uint32_t n = s[b].next;
-    if (s[b].next_free && !s[n].barrier_start) {
+    const uint32_t n = s[b].next;
+    if (n != kNil && segs_.free_bit(n) && !s[n].barrier_start) {
       ++steps_;
       index_.remove(s, n, steps_);
       s[b].len += s[n].len;
-      s[b].next_free = s[n].next_free;
       unlink(s, n);
       segs_.put(n);
-    } else if (n != kNil) {
-      s[n].prev_free = true;
     }
-    uint32_t p = s[b].prev;
-    if (s[b].prev_free && !s[b].barrier_start) {
+    const uint32_t p = s[b].prev;
+    if (p != kNil && !s[b].barrier_start && segs_.free_bit(p)) {
       ++steps_;
       index_.remove(s, p, steps_);
       s[p].len += s[b].len;
-      s[p].next_free = s[b].next_free;
       unlink(s, b);
       segs_.put(b);
       b = p;
-    } else if (p != kNil) {
-      s[p].next_free = true;
     }
     s[b].free = true;
+    segs_.set_free_bit(b, true);
     index_.insert(s, b, steps_);
+    // The last block gone: start afresh, so the records a crowd of blocks
+    // needed go back to the heap (the daemon's RSS returns to idle).
+    // O(barriers), counted: a constant of the strategy.
+    if (live_ == 0 && segs_.extent() > kShrinkAbove) {
+      steps_ += barriers_.size() + 1;
+      rebuild();
+    }
     return {};
   }
 
-  [[nodiscard]] Result<uint64_t> block_size(uint64_t offset) const override {
-    uint64_t probes = 0;
-    uint32_t b = blocks_.find(offset, probes);
-    if (b == OffsetMap::kNoValue) return not_a_block("block_size", offset);
-    return segs_[b].len;
+  [[nodiscard]] Result<Extent> block(Handle h) const override {
+    const uint32_t b = live_block(h);
+    if (b == kNil) return not_a_block("block", h);
+    return Extent{.offset = segs_[b].start, .size = segs_[b].len};
   }
 
   [[nodiscard]] Status set_barriers(std::span<const uint64_t> offsets) override {
-    if (blocks_.size() != 0)
+    if (live_ != 0)
       return fail(Errc::kInvalidArgument,
                   "set_barriers with {} live blocks: barriers can only be set while no block is "
                   "live (right after the strategy is made)",
-                  blocks_.size());
+                  live_);
     for (uint64_t b : offsets) {
       if (b == 0 || b >= size_)
         return fail(Errc::kInvalidArgument,
@@ -162,7 +159,7 @@ class SegmentStrategy final : public Strategy {
     st.free_extents = index_.count();
     uint32_t big = index_.largest(segs_.data());
     st.largest_free = big == kNil ? 0 : segs_[big].len;
-    st.live_blocks = blocks_.size();
+    st.live_blocks = live_;
     return st;
   }
 
@@ -186,7 +183,7 @@ class SegmentStrategy final : public Strategy {
   void rebuild() {
     segs_.clear();
     index_.clear();
-    blocks_.clear();
+    live_ = 0;
     bytes_used_ = 0;
     uint64_t steps = 0;
     uint32_t prev = kNil;
@@ -200,11 +197,8 @@ class SegmentStrategy final : public Strategy {
       seg.free = true;
       seg.barrier_start = true;
       seg.prev = prev;
-      seg.prev_free = prev != kNil;
-      if (prev != kNil) {
-        segs_[prev].next = i;
-        segs_[prev].next_free = true;
-      }
+      segs_.set_free_bit(i, true);
+      if (prev != kNil) segs_[prev].next = i;
       index_.insert(segs_.data(), i, steps);
       prev = i;
       from = to;
@@ -224,38 +218,53 @@ class SegmentStrategy final : public Strategy {
                 size, alignment, name_, where, size_ - bytes_used_, size_, index_.count());
   }
 
-  [[nodiscard]] std::unexpected<Error> not_a_block(std::string_view op, uint64_t offset) const {
-    if (offset >= size_)
-      return fail(Errc::kNotFound, "{} offset {}: beyond the region of {} bytes", op, offset,
-                  size_);
+  // Fewer records than this are kept when the last block goes (a pool that
+  // empties often should not rebuild each time for a few KiB).
+  static constexpr uint32_t kShrinkAbove = 4096;
+
+  // The word of a live block's record that holds its handle's stamp.
+  static constexpr int kStampLink = 0;
+
+  // The segment `h` names if it is a live block with h's stamp, else kNil.
+  // Every part of h is checked before it is used as an index.
+  [[nodiscard]] uint32_t live_block(Handle h) const {
+    const uint64_t i = h.bits & 0xffff'ffffu;
+    if (i >= segs_.extent() || segs_.recycled(static_cast<uint32_t>(i))) return kNil;
+    const Segment& e = segs_[static_cast<uint32_t>(i)];
+    if (e.free || e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32)) return kNil;
+    return static_cast<uint32_t>(i);
+  }
+
+  [[nodiscard]] std::unexpected<Error> not_a_block(std::string_view op, Handle h) const {
     return fail(Errc::kNotFound,
-                "{} offset {}: no live block starts there (never allocated, already released, or "
-                "inside a block); {} blocks are live",
-                op, offset, blocks_.size());
+                "{} handle {:#x}: it names no live block (released already, never issued by this "
+                "{} strategy, or damaged); {} blocks are live",
+                op, h.bits, name_, live_);
   }
 
   std::string name_;
   uint64_t size_;
   SegmentPool segs_;
   Index index_;
-  OffsetMap blocks_;
   std::vector<uint64_t> barriers_;  // sorted, unique, all in (0, size)
   uint32_t head_ = 0;               // the segment at offset 0
+  uint64_t live_ = 0;
   uint64_t bytes_used_ = 0;
   uint64_t steps_ = 0;
+  uint32_t next_stamp_ = 1;
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; barrier flags match the barrier list, neighbour-free flags
-// match the neighbours, and no segment contains a barrier; no two free neighbours are left unmerged
-// except across a barrier; every block is in the offset map and the map holds nothing else; the
-// index holds exactly the free segments; the running totals agree. Violations are Errc::kProtocol
-// (the structure itself is inconsistent), with the offset involved.
+// with linked, non-recycled segments; barrier flags match the barrier list, the free bitmap
+// matches the records, and no segment contains a barrier; no two free neighbours are left unmerged
+// except across a barrier; the live count matches the blocks walked; the index holds exactly the
+// free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
+// inconsistent), with the offset involved.
 template <typename Index>
 Status SegmentStrategy<Index>::check_invariants() const {
   const Segment* s = segs_.data();
   const uint32_t extent = segs_.extent();
-  uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0, probes = 0;
+  uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0;
   size_t bi = 0;
   uint32_t prev = kNil;
   for (uint32_t x = head_; x != kNil; prev = x, x = s[x].next) {
@@ -275,13 +284,9 @@ Status SegmentStrategy<Index>::check_invariants() const {
     if (e.barrier_start != barrier)
       return fail(Errc::kProtocol, "segment at {}: barrier flag {} but barrier {}", at,
                   bool{e.barrier_start}, barrier);
-    const bool prev_free = prev != kNil && s[prev].free;
-    const bool next_free = e.next != kNil && e.next < extent && s[e.next].free;
-    if (e.prev_free != prev_free || e.next_free != next_free)
-      return fail(Errc::kProtocol,
-                  "segment at {}: neighbour flags say prev {} next {} free, the neighbours say "
-                  "{} and {}",
-                  at, bool{e.prev_free}, bool{e.next_free}, prev_free, next_free);
+    if (segs_.free_bit(x) != e.free)
+      return fail(Errc::kProtocol, "segment at {}: free bitmap says {}, the record says {}", at,
+                  segs_.free_bit(x), bool{e.free});
     if (bi < barriers_.size() && barriers_[bi] < at + e.len)
       return fail(Errc::kProtocol, "segment [{}, {}) straddles barrier {}", at, at + e.len,
                   barriers_[bi]);
@@ -292,8 +297,6 @@ Status SegmentStrategy<Index>::check_invariants() const {
     } else {
       ++nused;
       used += e.len;
-      if (blocks_.find(at, probes) != x)
-        return fail(Errc::kProtocol, "block at {} is missing from the offset map", at);
     }
     at += e.len;
   }
@@ -305,8 +308,8 @@ Status SegmentStrategy<Index>::check_invariants() const {
                 nseg);
   if (used != bytes_used_)
     return fail(Errc::kProtocol, "blocks add up to {} bytes, counted {}", used, bytes_used_);
-  if (nused != blocks_.size())
-    return fail(Errc::kProtocol, "{} blocks reachable, offset map holds {}", nused, blocks_.size());
+  if (nused != live_)
+    return fail(Errc::kProtocol, "{} blocks reachable, {} counted live", nused, live_);
   if (nfree != index_.count())
     return fail(Errc::kProtocol, "{} free extents reachable, index holds {}", nfree,
                 index_.count());

@@ -12,14 +12,24 @@
 // Usage:
 //   auto s = pmm::alloc::make_strategy("best_fit", 64 << 20);
 //   if (!s) { ... s.error().message ... }
-//   pmm::Result<uint64_t> off = (*s)->allocate(4096, 64);
-//   (*s)->release(*off);
+//   pmm::Result<pmm::alloc::Allocation> a = (*s)->allocate(4096, 64);
+//   use(a->offset);
+//   (*s)->release(a->handle);
+//
+// Handles. allocate() returns the block's offset and a Handle; release()
+// takes the handle, so it reaches the block's record directly (no lookup by
+// offset). A handle is the record's index and a stamp the strategy wrote
+// into the record when it allocated the block; release() checks both, so a
+// handle that was released already (stale), never issued, or made up is
+// refused with kNotFound and never touches another block's record. Stamps
+// are 32 bits: a stale handle could only pass after 2^32 further
+// allocations happened to reuse its very record.
 //
 // Errors: size 0, an alignment that is not a power of two, a size or an
 // alignment larger than the region -> Errc::kInvalidArgument; nothing that
 // fits -> Errc::kNoMemory (the message names the largest free extent);
-// release of an unknown offset or a second release -> Errc::kNotFound. No
-// input causes undefined behaviour.
+// release of a stale, unknown or forged handle -> Errc::kNotFound. No input
+// causes undefined behaviour.
 //
 // Thread safety: none. One owner (the daemon's single thread) calls it.
 #pragma once
@@ -42,6 +52,18 @@ struct Stats {
   uint64_t live_blocks = 0;
 };
 
+// Names one live block of one strategy; see "Handles" above. Opaque to
+// callers, who only store it and give it back.
+struct Handle {
+  uint64_t bits = 0;
+  friend bool operator==(Handle, Handle) = default;
+};
+
+struct Allocation {
+  uint64_t offset = 0;
+  Handle handle{};
+};
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -51,13 +73,17 @@ class Strategy {
 
   // A block of `size` bytes whose offset is a multiple of `alignment` (a
   // power of two, >= 1), not straddling a barrier.
-  [[nodiscard]] virtual Result<uint64_t> allocate(uint64_t size, uint64_t alignment) = 0;
+  [[nodiscard]] virtual Result<Allocation> allocate(uint64_t size, uint64_t alignment) = 0;
 
-  // Returns the block that starts at `offset` to the free space.
-  [[nodiscard]] virtual Status release(uint64_t offset) = 0;
+  // Returns the block `h` names to the free space.
+  [[nodiscard]] virtual Status release(Handle h) = 0;
 
-  // Size of the live block at `offset`, or kNotFound.
-  [[nodiscard]] virtual Result<uint64_t> block_size(uint64_t offset) const = 0;
+  // Offset and size of the live block `h` names, or kNotFound as release().
+  struct Extent {
+    uint64_t offset = 0;
+    uint64_t size = 0;
+  };
+  [[nodiscard]] virtual Result<Extent> block(Handle h) const = 0;
 
   // Adds barriers. Only allowed while no block is live (the pool calls it
   // right after creation); offsets outside (0, size) are rejected.
@@ -68,16 +94,10 @@ class Strategy {
   // Work done by the most recent allocate() or release(): tree nodes visited,
   // bins and free-list entries scanned, free neighbours merged.
   // Deterministic; the benchmark reports the maximum to show bounded time
-  // without timing anything. Also counted, one step each: buckets (cache
-  // lines) of the offset -> block hash read or written, stash entries
-  // compared, cuckoo evictions, buckets moved by its incremental growth,
-  // and every bucket scanned and entry placed by a reseed (the rare full
-  // rebuild after a failed insert; see alloc/offset_map.h). So the hash adds
-  // at most OffsetMap::kMaxUpdateSteps to an operation that does not reseed:
-  // best_fit stays O(log n), tlsf O(1), per operation, not on average.
-  // Not counted: growing the segment vector (amortised, like any
-  // std::vector) and formatting an error message. A call rejected for its
-  // arguments counts 0.
+  // without timing anything: best_fit is O(log n), tlsf O(1), per operation,
+  // not on average. Not counted: growing the segment vector (amortised,
+  // like any std::vector) and formatting an error message. A call rejected
+  // for its arguments, or for its handle, counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
 
   // Walks every structure and checks it against every other (free extents

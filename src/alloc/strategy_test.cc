@@ -64,27 +64,49 @@ TEST_P(StrategyEdges, RejectsBadSizesAndAlignments) {
   // Alignment equal to the region is valid: offset 0 is aligned to anything.
   auto whole = s->allocate(1, 1 << 20);
   ASSERT_TRUE(whole.has_value()) << whole.error().message;
-  EXPECT_EQ(*whole, 0u);
+  EXPECT_EQ(whole->offset, 0u);
   EXPECT_TRUE(s->check_invariants().has_value());
 }
 
-TEST_P(StrategyEdges, RejectsUnknownMiddleAndDoubleReleases) {
+// Handles that name no live block: released (stale), reused record with
+// another stamp, a free extent's record, an index beyond every record,
+// anything made up. Each is kNotFound, and the live block is untouched.
+TEST_P(StrategyEdges, RejectsStaleForgedAndDoubleReleases) {
   auto s = make(1 << 20);
   auto a = s->allocate(4096, 4096);
   ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(s->release(*a + 1).error().code, Errc::kNotFound);  // middle of a block
-  EXPECT_EQ(s->release(12345).error().code, Errc::kNotFound);   // never allocated
-  auto beyond = s->release(uint64_t{1} << 40);
-  ASSERT_FALSE(beyond.has_value());
-  EXPECT_THAT(beyond.error().message, HasSubstr("beyond the region"));
-  EXPECT_EQ(s->release(UINT64_MAX).error().code, Errc::kNotFound);
-  EXPECT_EQ(*s->block_size(*a), 4096u);
-  ASSERT_TRUE(s->release(*a).has_value());
-  auto twice = s->release(*a);
+  auto b = s->allocate(4096, 4096);
+  ASSERT_TRUE(b.has_value());
+  const uint64_t index = a->handle.bits & 0xffff'ffffu;
+  const uint64_t stamp = a->handle.bits >> 32;
+  for (uint64_t forged : {uint64_t{0}, uint64_t{12345}, UINT64_MAX,
+                          ((stamp + 1) << 32) | index,   // a's record, wrong stamp
+                          (stamp << 32) | 0xffff'fffeu,  // beyond every record
+                          (stamp << 32) | (b->handle.bits & 0xffff'ffffu)}) {
+    auto r = s->release(Handle{forged});
+    ASSERT_FALSE(r.has_value()) << std::hex << forged;
+    EXPECT_EQ(r.error().code, Errc::kNotFound);
+    EXPECT_THAT(r.error().message, HasSubstr("names no live block"));
+  }
+  auto ext = s->block(a->handle);
+  ASSERT_TRUE(ext.has_value());
+  EXPECT_EQ(ext->offset, a->offset);
+  EXPECT_EQ(ext->size, 4096u);
+  ASSERT_TRUE(s->release(a->handle).has_value());
+  auto twice = s->release(a->handle);
   ASSERT_FALSE(twice.has_value());
   EXPECT_EQ(twice.error().code, Errc::kNotFound);
-  EXPECT_THAT(twice.error().message, HasSubstr("already released"));
-  EXPECT_EQ(s->block_size(*a).error().code, Errc::kNotFound);
+  EXPECT_THAT(twice.error().message, HasSubstr("released already"));
+  EXPECT_EQ(s->block(a->handle).error().code, Errc::kNotFound);
+  // A new block (best_fit puts it where a was, in a's old record): a new
+  // handle, and the old one still refused.
+  auto again = s->allocate(4096, 4096);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_NE(again->handle, a->handle);
+  EXPECT_EQ(s->release(a->handle).error().code, Errc::kNotFound);
+  EXPECT_EQ(s->stats().live_blocks, 2u);
+  ASSERT_TRUE(s->release(again->handle).has_value());
+  ASSERT_TRUE(s->release(b->handle).has_value());
   EXPECT_TRUE(s->check_invariants().has_value());
   Stats st = s->stats();
   EXPECT_EQ(st.live_blocks, 0u);
@@ -94,7 +116,7 @@ TEST_P(StrategyEdges, RejectsUnknownMiddleAndDoubleReleases) {
 
 TEST_P(StrategyEdges, FillsTheRegionExactlyAndReportsTheLargestExtent) {
   auto s = make(1000);
-  std::vector<uint64_t> offs;
+  std::vector<Allocation> offs;
   for (int i = 0; i < 10; ++i) {
     auto r = s->allocate(100, 1);
     ASSERT_TRUE(r.has_value()) << i << ": " << r.error().message;
@@ -110,7 +132,7 @@ TEST_P(StrategyEdges, FillsTheRegionExactlyAndReportsTheLargestExtent) {
   EXPECT_EQ(none.error().code, Errc::kNoMemory);
   EXPECT_THAT(none.error().message, HasSubstr("none is free"));
   // Free one block in the middle: an exact fit for 100 bytes, not for 101.
-  ASSERT_TRUE(s->release(offs[4]).has_value());
+  ASSERT_TRUE(s->release(offs[4].handle).has_value());
   auto too_big = s->allocate(101, 1);
   ASSERT_FALSE(too_big.has_value());
   EXPECT_EQ(too_big.error().code, Errc::kNoMemory);
@@ -118,8 +140,9 @@ TEST_P(StrategyEdges, FillsTheRegionExactlyAndReportsTheLargestExtent) {
   EXPECT_THAT(too_big.error().message, HasSubstr("largest free extent is 100 bytes at offset"));
   auto exact = s->allocate(100, 1);
   ASSERT_TRUE(exact.has_value()) << exact.error().message;
-  EXPECT_EQ(*exact, offs[4]);
-  for (uint64_t o : offs) ASSERT_TRUE(s->release(o).has_value());
+  EXPECT_EQ(exact->offset, offs[4].offset);
+  offs[4] = *exact;
+  for (const Allocation& o : offs) ASSERT_TRUE(s->release(o.handle).has_value());
   EXPECT_TRUE(s->check_invariants().has_value());
   EXPECT_EQ(s->stats().largest_free, 1000u);
 }
@@ -128,12 +151,12 @@ TEST_P(StrategyEdges, WholeRegionOfMaximalSize) {
   auto s = make(UINT64_MAX);
   auto all = s->allocate(UINT64_MAX, 1);
   ASSERT_TRUE(all.has_value()) << all.error().message;
-  EXPECT_EQ(*all, 0u);
-  EXPECT_EQ(*s->block_size(0), UINT64_MAX);
-  ASSERT_TRUE(s->release(0).has_value());
+  EXPECT_EQ(all->offset, 0u);
+  EXPECT_EQ(s->block(all->handle)->size, UINT64_MAX);
+  ASSERT_TRUE(s->release(all->handle).has_value());
   auto high = s->allocate(uint64_t{1} << 62, uint64_t{1} << 62);
   ASSERT_TRUE(high.has_value()) << high.error().message;
-  EXPECT_EQ(*high % (uint64_t{1} << 62), 0u);
+  EXPECT_EQ(high->offset % (uint64_t{1} << 62), 0u);
   auto r2 = s->allocate((uint64_t{1} << 63) - 1, 2);
   ASSERT_TRUE(r2.has_value()) << r2.error().message;
   EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
@@ -159,18 +182,18 @@ TEST_P(StrategyEdges, BarriersSplitAndNeverMerge) {
   auto late = s->set_barriers(more);
   ASSERT_FALSE(late.has_value());
   EXPECT_THAT(late.error().message, HasSubstr("while no block is live"));
-  ASSERT_TRUE(s->release(*a).has_value());
+  ASSERT_TRUE(s->release(a->handle).has_value());
   EXPECT_EQ(s->stats().free_extents, 3u);  // still split at the barriers
   ASSERT_TRUE(s->set_barriers(more).has_value());
   EXPECT_EQ(s->stats().free_extents, 4u);
   EXPECT_TRUE(s->check_invariants().has_value());
   // Fill the region with 1-byte blocks around the barriers, release all.
-  std::vector<uint64_t> offs;
+  std::vector<Handle> offs;
   for (int i = 0; i < 4; ++i) {
     auto r = s->allocate(12345, 1);
-    if (r) offs.push_back(*r);
+    if (r) offs.push_back(r->handle);
   }
-  for (uint64_t o : offs) ASSERT_TRUE(s->release(o).has_value());
+  for (Handle o : offs) ASSERT_TRUE(s->release(o).has_value());
   EXPECT_EQ(s->stats().free_extents, 4u);
   EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
 }
@@ -181,11 +204,11 @@ TEST_P(StrategyEdges, AlignmentPaddingStaysFreeAndCoalesces) {
   ASSERT_TRUE(a.has_value());
   auto b = s->allocate(100, 4096);
   ASSERT_TRUE(b.has_value());
-  EXPECT_EQ(*b % 4096, 0u);
+  EXPECT_EQ(b->offset % 4096, 0u);
   EXPECT_EQ(s->stats().free_extents, 2u);  // the padding and the rest
   EXPECT_EQ(s->stats().bytes_used, 101u);
-  ASSERT_TRUE(s->release(*b).has_value());
-  ASSERT_TRUE(s->release(*a).has_value());
+  ASSERT_TRUE(s->release(b->handle).has_value());
+  ASSERT_TRUE(s->release(a->handle).has_value());
   EXPECT_EQ(s->stats().free_extents, 1u);
   EXPECT_EQ(s->stats().largest_free, 1u << 16);
   EXPECT_TRUE(s->check_invariants().has_value());

@@ -68,27 +68,39 @@ uint32_t TlsfIndex::first_nonempty(uint32_t bin) const {
 }
 
 uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, uint64_t& steps) const {
-  uint32_t good = kTlsfNoBin;  // step 1's bin
-  if (size <= UINT64_MAX - (align - 1)) good = tlsf_search_bin(size + (align - 1));
-  if (good != kTlsfNoBin) {
-    ++steps;
-    uint32_t bin = first_nonempty(good);
-    if (bin != kTlsfNoBin) return heads_[bin];
-  }
-  // Step 2: bounded scan of the bins below `good` that may hold a fit.
-  uint32_t limit = good == kTlsfNoBin ? kTlsfBins : good;
-  int scanned = 0;
-  for (uint32_t bin = tlsf_bin_of(size); bin < limit && scanned < kScanLimit; ++bin) {
-    ++steps;
-    bin = first_nonempty(bin);
-    if (bin == kTlsfNoBin || bin >= limit) break;
-    for (uint32_t x = heads_[bin]; x != kNil && scanned < kScanLimit; x = s[x].link[kNext]) {
+  // Scans bins [from, to) in bin order and list order, at most kScanLimit
+  // extents, for the first that holds the request.
+  auto scan = [&](uint32_t from, uint32_t to) -> uint32_t {
+    int scanned = 0;
+    for (uint32_t bin = from; bin < to && scanned < kScanLimit; ++bin) {
       ++steps;
-      ++scanned;
-      if (holds(s[x], size, align)) return x;
+      bin = first_nonempty(bin);
+      if (bin == kTlsfNoBin || bin >= to) break;
+      for (uint32_t x = heads_[bin]; x != kNil && scanned < kScanLimit; x = s[x].link[kNext]) {
+        ++steps;
+        ++scanned;
+        if (holds(s[x], size, align)) return x;
+      }
+    }
+    return kNil;
+  };
+  // Step 1: by size alone; the alignment costs nothing where a start
+  // already satisfies it.
+  const uint32_t by_size = tlsf_search_bin(size);
+  if (by_size != kTlsfNoBin) {
+    if (uint32_t x = scan(by_size, kTlsfBins); x != kNil) return x;
+  }
+  // Step 2: an extent that holds the request wherever it starts.
+  if (align > 1 && size <= UINT64_MAX - (align - 1)) {
+    const uint32_t padded = tlsf_search_bin(size + (align - 1));
+    if (padded != kTlsfNoBin) {
+      ++steps;
+      uint32_t bin = first_nonempty(padded);
+      if (bin != kTlsfNoBin) return heads_[bin];
     }
   }
-  return kNil;
+  // Step 3: the request's own bin, whose extents may be shorter than it.
+  return scan(tlsf_bin_of(size), by_size == kTlsfNoBin ? kTlsfBins : by_size);
 }
 
 uint32_t TlsfIndex::largest(const Segment* s) const {

@@ -7,21 +7,24 @@
 // every 64-bit length. A bitmap per level finds the first non-empty bin at or
 // above a given one with two count-trailing-zeros: O(1).
 //
-// The rule, exactly (kScanLimit = 16): for a request (size, align) let
-// need = size + align - 1; any extent of length >= need holds the request
-// wherever it starts.
-//   1. Good fit: take the head of the first non-empty bin whose lower bound
-//      is >= need. This succeeds whenever some free extent is at least
-//      need rounded up to the next bin boundary.
-//   2. Otherwise, before failing, scan the bins from bin_of(size) up to
-//      (not including) that bin, in bin order and list order, at most
-//      kScanLimit extents in all, and take the first that holds the request.
-//      So a request fails only when no extent reaches step 1's bin and,
-//      among the extents in the scanned bins, none of the first 16 holds it
-//      (in particular: when those bins hold at most 16 extents, none holds
-//      it). This closes good fit's gap where an exact fit sits in the
+// The rule, exactly (kScanLimit = 16). For a request (size, align):
+//   1. By size: walk the extents of the bins from tlsf_search_bin(size) up
+//      (every one of them is >= size), in bin order and list order, at most
+//      kScanLimit extents, and take the first that holds the request at its
+//      aligned start. An extent whose start already satisfies the alignment
+//      always holds it, so a request is never padded into a higher bin than
+//      its size needs; only a misaligned extent costs a further look.
+//   2. Otherwise, when align > 1: take the head of the first non-empty bin
+//      whose lower bound is >= size + align - 1; such an extent holds the
+//      request wherever it starts.
+//   3. Otherwise, before failing, scan the bin of `size` itself (extents
+//      that may be shorter than size), at most kScanLimit extents, and take
+//      the first that holds the request. This finds an exact fit in the
 //      request's own bin.
-// Free lists are LIFO. Work per call: at most 2 + kScanLimit * 2 steps.
+// So a request fails only when: the extents of step 1's bins, if at most
+// kScanLimit, none holds it; no extent reaches step 2's bin; and among the
+// first kScanLimit extents of the request's own bin none holds it. Free
+// lists are LIFO. Work per call: at most 3 + kScanLimit * 4 steps.
 //
 // Usage (by SegmentStrategy only):
 //   TlsfIndex t;  t.insert(segs, i, steps);  t.find(segs, 4096, 64, steps);

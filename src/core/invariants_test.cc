@@ -52,7 +52,7 @@ TEST(InvariantsDeathTest, PoolAbortsAtTheOperationThatBrokeItsAllocator) {
   auto b = pool->allocate({.size = 4096});
   ASSERT_TRUE(b) << b.error().describe();
   rig.broken_check = true;
-  EXPECT_DEATH((void)pool->release(b->offset),
+  EXPECT_DEATH((void)pool->release(b->handle),
                "invariant violated after Pool::release: .*pool inv: free extent at 4096 "
                "overlaps block at 0");
 }

@@ -93,38 +93,76 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
 Result<CloseSummary> Ledger::close_session(SessionId s) {
   PMM_CHECK_ON_EXIT("Ledger::close_session", checks_, record_count(), check_invariants());
   auto it = sessions_.find(s);
-  if (it == sessions_.end()) return fail(Errc::kNotFound, "no session {}", s);
+  if (it == sessions_.end() || it->second.closing) return fail(Errc::kNotFound, "no session {}", s);
   CloseSummary sum;
-  for (BlockId b : it->second.blocks) {
+  size_t budget = SIZE_MAX;
+  drop_holds(it->second, budget, sum);
+  finish_close(it);
+  return sum;
+}
+
+Status Ledger::begin_close(SessionId s) {
+  PMM_CHECK_ON_EXIT("Ledger::begin_close", checks_, record_count(), check_invariants());
+  auto it = sessions_.find(s);
+  if (it == sessions_.end() || it->second.closing) return fail(Errc::kNotFound, "no session {}", s);
+  it->second.closing = true;
+  closing_.push_back(s);
+  return {};
+}
+
+std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
+  PMM_CHECK_ON_EXIT("Ledger::reap", checks_, record_count(), check_invariants());
+  std::vector<std::pair<SessionId, CloseSummary>> done;
+  while (budget > 0 && !closing_.empty()) {
+    auto it = sessions_.find(closing_.front());
+    SessionRecord& sr = it->second;
+    drop_holds(sr, budget, sr.closed);
+    if (!sr.blocks.empty()) break;  // budget spent
+    done.emplace_back(it->first, sr.closed);
+    finish_close(it);
+    closing_.pop_front();
+  }
+  return done;
+}
+
+void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
+  const SessionId s = sr.info.id;
+  while (budget > 0 && !sr.blocks.empty()) {
+    --budget;
+    const BlockId b = *sr.blocks.begin();
     BlockRecord& rec = blocks_.at(b);
     Hold h = rec.sessions.at(s);
     rec.sessions.erase(s);
-    uid_block_remove(it->second.info.uid, b);
+    sr.blocks.erase(sr.blocks.begin());
+    sr.references -= h.references;
+    hold_removed(sr, rec);
     uint64_t n = h.references + (h.sysv ? 1 : 0);
     if (h.sysv) {
       --sysv_exports_;
-      --use_of(it->second.info.uid).sysv_exports;
+      --sr.sysv_exports;
+      --use_of(sr.info.uid).sysv_exports;
     }
     sum.references_dropped += n;
-    rec.total -= n;
-    if (rec.total == 0) {
-      sum.bytes_freed += rec.info.size;
+    const uint64_t size = rec.info.size;
+    rec.total -= n - 1;  // drop_reference takes the last one and frees at zero
+    if (drop_reference(b)) {
+      sum.bytes_freed += size;
       ++sum.blocks_freed;
-      rec.total = 1;  // drop_reference takes the last one and frees
-      drop_reference(b);
     }
   }
+}
+
+void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   devices_.session_closed(it->second.device);
   tidy_use(it->second.info.uid);
-  uid_sessions_.erase({it->second.info.uid, s});
+  uid_sessions_.erase({it->second.info.uid, it->first});
   uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
   sessions_.erase(it);
-  return sum;
 }
 
 Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
   auto it = sessions_.find(s);
-  if (it == sessions_.end()) {
+  if (it == sessions_.end() || it->second.closing) {
     return fail(Errc::kNotFound, "no session {}; open a session first", s);
   }
   return &it->second;
@@ -216,7 +254,7 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
   // A pool may round the size up; the rules must hold for what it gave.
   if (blk->size != size) {
     if (auto ok = devices_.admit(sr.device, p, pool.name(), blk->size, free_before); !ok) {
-      (void)pool.release(blk->offset);  // just allocated: cannot fail
+      (void)pool.release(blk->handle);  // just allocated: cannot fail
       return std::unexpected(ok.error());
     }
   }
@@ -227,6 +265,7 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                        .offset = blk->offset,
                        .size = blk->size,
                        .phys = blk->phys};
+  rec.handle = blk->handle;
   rec.device = sr.device;
   rec.uid = sr.info.uid;
   ++use_of(rec.uid).blocks;
@@ -281,9 +320,9 @@ bool Ledger::drop_reference(BlockId b) {
   auto it = blocks_.find(b);
   BlockRecord& rec = it->second;
   if (--rec.total > 0) return false;
-  // Nothing holds it: back to the pool. Release of an offset the pool gave
+  // Nothing holds it: back to the pool. Release of a handle the pool gave
   // us cannot fail; check_invariants() would catch a pool that disagrees.
-  (void)pools_[rec.info.pool].pool->release(rec.info.offset);
+  (void)pools_[rec.info.pool].pool->release(rec.handle);
   devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
   uint32_t uid = rec.uid;
   uid_device_change(uid, rec.device, -static_cast<int64_t>(rec.info.size), -1, 0);

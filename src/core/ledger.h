@@ -247,8 +247,21 @@ class Ledger {
   // Returns the resolved device name. kExists if the id is open already;
   // kPermission if the session may not claim the device it names.
   [[nodiscard]] Result<std::string> open_session(SessionInfo info);
-  // Drops every reference and SysV export of the session. kNotFound if unknown.
+  // Drops every reference and SysV export of the session at once.
+  // kNotFound if unknown (or closing already). Work: O(blocks it holds).
   [[nodiscard]] Result<CloseSummary> close_session(SessionId s);
+  // The same in bounded slices, for the daemon: begin_close() makes the
+  // session unusable at once (every call naming it is kNotFound, as if it
+  // were gone) in O(log n); reap() then drops at most `budget` of the
+  // closing sessions' block holds, oldest session first, and returns the
+  // sessions it finished, each with its summary. Until finished a closing
+  // session still holds what it held (its blocks are not reused, its
+  // device still counts it) and is listed in the views; other sessions'
+  // requests are served between slices, so a disconnect that drops 500k
+  // blocks costs other clients a few milliseconds, not half a second.
+  [[nodiscard]] Status begin_close(SessionId s);
+  std::vector<std::pair<SessionId, CloseSummary>> reap(size_t budget);
+  [[nodiscard]] bool reaping() const { return !closing_.empty(); }
 
   // ---- blocks --------------------------------------------------------------
   // Tries `pools` in order (empty: the device's pools) and returns the first
@@ -329,6 +342,7 @@ class Ledger {
   };
   struct BlockRecord {
     BlockInfo info;
+    alloc::Handle handle{};  // the pool's name for it, for release
     size_t device = 0;
     std::map<SessionId, Hold> sessions;
     std::set<Token> exports;
@@ -344,6 +358,8 @@ class Ledger {
     uint64_t sysv_exports = 0;
     uint64_t references = 0;  // sum of its Holds' references (for views)
     uint64_t bytes = 0;       // sizes of `blocks` (for views)
+    bool closing = false;     // begin_close() was called; reap() is dropping its holds
+    CloseSummary closed{};    // what reap() dropped of it so far
   };
   // One uid's use of one device, for the views of non-admins.
   struct UidDeviceUse {
@@ -374,6 +390,10 @@ class Ledger {
   Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
                                 AllocFlags flags);
   Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const;
+  // Drops at most `budget` of the session's holds (decrementing budget),
+  // adding to `sum`; finish_close() then forgets the session.
+  void drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum);
+  void finish_close(std::map<SessionId, SessionRecord>::iterator it);
   // Drops one reference held by an export/sysv/session bookkeeping done by
   // the caller; frees the block at zero. Returns true if it was freed.
   bool drop_reference(BlockId b);
@@ -415,6 +435,7 @@ class Ledger {
   LedgerOptions options_;
   std::map<BlockId, BlockRecord> blocks_;
   std::map<SessionId, SessionRecord> sessions_;  // ordered: the listing's cursor
+  std::deque<SessionId> closing_;                // begin_close() order, for reap()
   // Views: (uid, block) -> how many of that uid's sessions hold the block
   // plus how many exports of it that uid made; (uid, session) for each
   // open session; (uid, device) -> that uid's use of the device.

@@ -91,6 +91,45 @@ TEST_F(LedgerTest, BlockIdsAreNeverReused) {
   EXPECT_GT(b.id, a.id);          // ... but a new name
 }
 
+// The daemon's way: begin_close() makes the session unusable at once, and
+// reap() returns its blocks a bounded number at a time, with the books
+// consistent after every slice and a block shared with another session
+// kept for it.
+TEST_F(LedgerTest, ABeganCloseIsReapedInBoundedSlices) {
+  std::vector<BlockInfo> mine;
+  for (int i = 0; i < 10; ++i) mine.push_back(alloc(1, 64 * kKiB));
+  ASSERT_TRUE(l_->get(1, mine[3].id));
+  auto t = l_->export_block(1, mine[7].id, 1, 0ms, clock_.now());
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(l_->import_block(2, *t, clock_.now()));
+  ASSERT_TRUE(l_->begin_close(1));
+  EXPECT_TRUE(l_->reaping());
+  EXPECT_EQ(l_->get(1, mine[0].id).error().code, Errc::kNotFound);  // gone to its clients
+  EXPECT_EQ(l_->begin_close(1).error().code, Errc::kNotFound);
+  EXPECT_EQ(l_->close_session(1).error().code, Errc::kNotFound);
+  EXPECT_EQ(used(), 10 * 64 * kKiB);  // nothing returned yet
+  size_t slices = 0;
+  CloseSummary sum;
+  while (l_->reaping()) {
+    auto done = l_->reap(3);
+    ++slices;
+    auto inv = l_->check_invariants();
+    ASSERT_TRUE(inv) << inv.error().message;
+    for (const auto& [id, s] : done) {
+      EXPECT_EQ(id, 1u);
+      sum = s;
+    }
+    ASSERT_LE(slices, 4u);
+  }
+  EXPECT_EQ(slices, 4u);  // 10 holds, 3 per slice
+  EXPECT_EQ(sum.references_dropped, 11u);
+  EXPECT_EQ(sum.blocks_freed, 9u);
+  EXPECT_EQ(used(), 64 * kKiB);  // what session 2 imported
+  EXPECT_EQ(references(*l_, mine[7].id), 1u);
+  EXPECT_EQ(l_->sessions().size(), 1u);
+  EXPECT_TRUE(l_->reap(100).empty());
+}
+
 TEST_F(LedgerTest, ClosingASessionDropsAllItsReferencesAtOnce) {
   BlockInfo a = alloc(1, 1 * kMiB);
   BlockInfo b = alloc(1, 2 * kMiB);

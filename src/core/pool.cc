@@ -118,11 +118,14 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
                                     req.size, largest_run_, format_size(largest_run_)),
                         0});
   const uint64_t alignment = req.alignment == 0 ? region_->page_size() : req.alignment;
-  auto off = strategy_->allocate(req.size, alignment);
-  if (!off) return refuse(off.error());
-  Block b{.offset = *off, .size = req.size, .phys = physical_address(*off)};
+  auto got = strategy_->allocate(req.size, alignment);
+  if (!got) return refuse(got.error());
+  Block b{.offset = got->offset,
+          .size = req.size,
+          .phys = physical_address(got->offset),
+          .handle = got->handle};
   if (auto s = make_ready(b, req); !s) {
-    (void)strategy_->release(b.offset);  // just allocated: cannot fail
+    (void)strategy_->release(b.handle);  // just allocated: cannot fail
     ++health_.refused;
     // Logged at the 1st, 2nd, 4th, 8th... refusal: a client that punched
     // once cannot make every later allocation write a line.
@@ -240,9 +243,9 @@ std::string describe_health(const Pool& pool) {
                          mem::uses_huge_pages(pool.region()));
 }
 
-Status Pool::release(uint64_t offset) {
+Status Pool::release(alloc::Handle h) {
   PMM_CHECK_ON_EXIT("Pool::release", checks_, strategy_->stats().live_blocks, check_invariants());
-  if (auto s = strategy_->release(offset); !s) return in_pool(name_, s.error());
+  if (auto s = strategy_->release(h); !s) return in_pool(name_, s.error());
   return {};
 }
 

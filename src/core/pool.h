@@ -37,7 +37,7 @@
 //   auto pool = Pool::create(PoolOptions{.name = "general",
 //                                        .region = {.size = 256 << 20}});
 //   auto b = (*pool)->allocate({.size = 1 << 20});
-//   (*pool)->release(b->offset);
+//   (*pool)->release(b->handle);
 //
 // Not thread-safe; the daemon's single thread owns its pools.
 #pragma once
@@ -71,7 +71,8 @@ struct AllocRequest {
 struct Block {
   uint64_t offset = 0;
   uint64_t size = 0;
-  uint64_t phys = 0;  // physical address of the first byte; 0 when unknown
+  uint64_t phys = 0;       // physical address of the first byte; 0 when unknown
+  alloc::Handle handle{};  // what release() takes (alloc/strategy.h, "Handles")
 };
 
 // What clients took away from the pool's memory (see the header comment).
@@ -122,7 +123,8 @@ class Pool {
   // asked (the block then shares a page with its neighbours); 0 means the
   // region's page size. Messages name the pool.
   [[nodiscard]] Result<Block> allocate(const AllocRequest& req);
-  [[nodiscard]] Status release(uint64_t offset);
+  // kNotFound for a handle that names no live block of this pool.
+  [[nodiscard]] Status release(alloc::Handle h);
   [[nodiscard]] PoolStats stats() const;
   [[nodiscard]] PoolHealth health() const;
   // Log lines for what allocate() found since the last call (pages punched

@@ -88,7 +88,7 @@ void churn_and_check_runs(Pool& pool, uint64_t max_size, int ops, uint32_t seed)
   for (int i = 0; i < ops; ++i) {
     if (!live.empty() && rng() % 3 == 0) {
       const size_t k = rng() % live.size();
-      ASSERT_TRUE(pool.release(live[k].offset));
+      ASSERT_TRUE(pool.release(live[k].handle));
       live[k] = live.back();
       live.pop_back();
       continue;
@@ -112,7 +112,7 @@ void churn_and_check_runs(Pool& pool, uint64_t max_size, int ops, uint32_t seed)
   }
   EXPECT_GT(allocated, ops / 4);
   ASSERT_TRUE(pool.check_invariants());
-  for (const Block& b : live) ASSERT_TRUE(pool.release(b.offset));
+  for (const Block& b : live) ASSERT_TRUE(pool.release(b.handle));
   EXPECT_EQ(pool.stats().alloc.bytes_used, 0u);
 }
 
@@ -143,8 +143,8 @@ TEST(CorePool, ShmemBlocksArePageAlignedZeroedOnRequestAndAccounted) {
   EXPECT_EQ(st.bytes_zeroed, 8192u);
   EXPECT_EQ(st.physical_runs, 0u);
   ASSERT_TRUE(pool->check_invariants());
-  ASSERT_TRUE(pool->release(b->offset));
-  auto again = pool->release(b->offset);
+  ASSERT_TRUE(pool->release(b->handle));
+  auto again = pool->release(b->handle);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, Errc::kNotFound);
   EXPECT_EQ(again.error().message.rfind("pool general: ", 0), 0u) << again.error().message;
@@ -158,7 +158,7 @@ TEST(CorePool, ZeroOnAllocPoolZeroesEveryBlock) {
   auto a = pool->allocate({.size = 4096});
   ASSERT_TRUE(a);
   std::memset(pool->region().data() + a->offset, 0x5A, 4096);
-  ASSERT_TRUE(pool->release(a->offset));
+  ASSERT_TRUE(pool->release(a->handle));
   auto b = pool->allocate({.size = 4096});
   ASSERT_TRUE(b);
   EXPECT_EQ(b->offset, a->offset);     // the same bytes come back...
@@ -240,7 +240,7 @@ TEST(CorePool, HugetlbBlocksCarryTheirPhysicalAddressAndStayInOneRun) {
     // The block's physical address, and that of its last byte, by the pagemap.
     EXPECT_EQ(b->phys, pagemap_phys(pool->region().data() + b->offset));
     EXPECT_EQ(b->phys + b->size - 1, pagemap_phys(pool->region().data() + b->offset + b->size - 1));
-    ASSERT_TRUE(pool->release(b->offset));
+    ASSERT_TRUE(pool->release(b->handle));
   }
   churn_and_check_runs(*pool, k2M + k2M / 2, 2000, 7);
 }

@@ -173,6 +173,12 @@ Status Daemon::run() {
       }
     }
     if (stopping_) break;
+    // A closed session's blocks go back in slices, between other requests;
+    // once the last is back, the heap they used is worth trimming.
+    if (service_.reaping()) {
+      service_.reap();
+      if (!service_.reaping()) trim_due_ = true;
+    }
     const auto now = Clock::now();
     expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
@@ -184,6 +190,7 @@ Status Daemon::run() {
 }
 
 int Daemon::next_timeout(Clock::time_point now) const {
+  if (service_.reaping()) return 0;  // more of a closed session to drop
   std::optional<Clock::time_point> next;
   auto consider = [&](Clock::time_point t) {
     if (!next || t < *next) next = t;

@@ -57,8 +57,14 @@ class Service {
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
   // The session's socket closed (or the loop drops it): every reference
-  // goes. Safe for a session that never said Hello.
+  // goes, in slices that reap() drops (Ledger::begin_close). Safe for a
+  // session that never said Hello.
   void close(SessionState& s, std::string_view why);
+  // Drops at most kReapPerTurn block holds of closed sessions; logs each
+  // session it finishes. The loop calls it once per turn while reaping().
+  static constexpr size_t kReapPerTurn = 1024;
+  void reap();
+  [[nodiscard]] bool reaping() const { return ledger_->reaping(); }
   // Drops exports past their deadline; logs them.
   size_t expire(core::SteadyTime now);
 

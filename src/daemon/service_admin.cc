@@ -140,15 +140,23 @@ void Service::close(SessionState& s, std::string_view why) {
               s.peer.uid, why);
     return;
   }
-  auto sum = ledger_->close_session(s.id);
+  auto closing = ledger_->begin_close(s.id);
   s.greeted = false;
-  if (!sum) {
+  if (!closing) {
     log_.info("{} closed ({}), but the ledger did not know it: {}", who(s), why,
-              sum.error().describe());
+              closing.error().describe());
     return;
   }
-  log_.info("{} closed ({}): dropped {} reference(s), {} block(s) back to their pools ({})", who(s),
-            why, sum->references_dropped, sum->blocks_freed, format_size(sum->bytes_freed));
+  log_.info("{} closed ({})", who(s), why);
+  // A session with few blocks is done at once; a large one in later turns.
+  reap();
+}
+
+void Service::reap() {
+  for (const auto& [id, sum] : ledger_->reap(kReapPerTurn)) {
+    log_.info("session {}: dropped {} reference(s), {} block(s) back to their pools ({})", id,
+              sum.references_dropped, sum.blocks_freed, format_size(sum.bytes_freed));
+  }
 }
 
 size_t Service::expire(core::SteadyTime now) {
