@@ -505,4 +505,12 @@ Result<proto::CheckReply> Connection::check() {
   return call<proto::CheckReply>(proto::CheckRequest{});
 }
 
+Result<proto::MetricsReply> Connection::metrics() {
+  return call<proto::MetricsReply>(proto::MetricsRequest{});
+}
+
+Result<proto::PoolMapReply> Connection::pool_map(const std::string& pool, uint32_t max_entries) {
+  return call<proto::PoolMapReply>(proto::PoolMapRequest{.pool = pool, .max_entries = max_entries});
+}
+
 }  // namespace pmm::client

@@ -146,6 +146,10 @@ class Connection {
   // The daemon's invariant walk (root or pmmd's uid; else kPermission).
   // A violation is a successful reply with `violation` set.
   [[nodiscard]] Result<proto::CheckReply> check();
+  // Request counters and latency histogram (admins; else kPermission).
+  [[nodiscard]] Result<proto::MetricsReply> metrics();
+  // `pool` laid out by offset, at most max_entries extents (0 = the most).
+  [[nodiscard]] Result<proto::PoolMapReply> pool_map(const std::string& pool, uint32_t max_entries);
 
   // The error every call now returns at once, when the connection is dead
   // (or inherited through fork).

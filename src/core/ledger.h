@@ -53,6 +53,7 @@
 #include "base/invariants.h"
 #include "core/access.h"
 #include "core/devices.h"
+#include "core/ledger_map.h"
 #include "core/pool.h"
 #include "core/tokens.h"
 
@@ -309,6 +310,8 @@ class Ledger {
   [[nodiscard]] const LedgerOptions& options() const { return options_; }
   // What `uid` holds against its quotas (all zero when it holds nothing).
   [[nodiscard]] QuotaUse quota_use(uint32_t uid) const;
+  // Pool `pool` laid out by offset as `viewer` may see it (ledger_map.h).
+  [[nodiscard]] PoolMap pool_map(const Viewer& viewer, size_t pool, const MapLimits& limits) const;
 
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device

@@ -100,6 +100,12 @@ enum class MessageType : uint16_t {
   // admin: the invariant walk (pmmctl check); appended to both ranges
   kCheck = 15,
   kCheckReply = 111,
+  // views: request counters (pmmctl metrics, top) and a pool's map (pmmctl
+  // map); appended to both ranges (requests 16-19, replies 112-115)
+  kMetrics = 16,
+  kPoolMap = 17,
+  kMetricsReply = 112,
+  kPoolMapReply = 113,
 };
 
 // "Allocate", "BlockInfo", ...; "unknown" for values not listed above.
@@ -441,6 +447,113 @@ struct CheckReply {
   bool operator==(const CheckReply&) const = default;
 };
 
+// ---- views: metrics and pool maps (pmmctl metrics, top, map) ----------------
+
+inline constexpr size_t kMaxRequestTypes = 64;        // MetricsReply.requests
+inline constexpr size_t kMaxLatencyBuckets = 32;      // MetricsReply.latency_bounds_ns
+inline constexpr size_t kMaxMapEntries = 2048;        // PoolMapReply.extents
+inline constexpr size_t kMaxMapBarriers = 2048;       // PoolMapReply.barriers
+inline constexpr size_t kMaxMapDevices = 64;          // PoolMapReply.devices
+inline constexpr uint16_t kMapDeviceHidden = 0xffff;  // MapExtent.device: not for this viewer
+inline constexpr uint16_t kMapDeviceNone = 0xfffe;    // MapExtent.device: free bytes only
+
+// -> MetricsReply. Admins only (root, [admin], pmmd's own uid), else
+// ErrorReply kPermission: the counters are the whole daemon's activity.
+struct MetricsRequest {
+  static constexpr MessageType kType = MessageType::kMetrics;
+  bool operator==(const MetricsRequest&) const = default;
+};
+
+// Requests of one type since the daemon started; `errors` of them were
+// answered with an ErrorReply.
+struct RequestCount {
+  uint16_t type = 0;  // a MessageType value
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  bool operator==(const RequestCount&) const = default;
+};
+
+// Counters since pmmd started. The latency histogram is the time pmmd spent
+// handling each request (decode to reply, socket time excluded):
+// latency_counts[i] requests took <= latency_bounds_ns[i] and more than the
+// bound before it (not cumulative); the last count, one past the bounds, is
+// those above every bound. Bounds strictly increase.
+struct MetricsReply {
+  static constexpr MessageType kType = MessageType::kMetricsReply;
+  uint64_t uptime_ms = 0;
+  std::vector<RequestCount> requests{};       // <= kMaxRequestTypes, by type
+  std::vector<uint64_t> latency_bounds_ns{};  // <= kMaxLatencyBuckets
+  std::vector<uint64_t> latency_counts{};     // bounds + 1 entries
+  uint64_t latency_sum_ns = 0;
+  uint64_t latency_count = 0;  // = the sum of latency_counts
+  bool operator==(const MetricsReply&) const = default;
+};
+
+// -> PoolMapReply. Anyone may ask; what the reply names follows "Who sees
+// what" (docs/protocol.md). max_entries: how many extents the reply may
+// hold, 1..kMaxMapEntries (0 = kMaxMapEntries).
+struct PoolMapRequest {
+  static constexpr MessageType kType = MessageType::kPoolMap;
+  std::string pool{};  // <= kMaxNameLength
+  uint32_t max_entries = 0;
+  bool operator==(const PoolMapRequest&) const = default;
+};
+
+// One stretch of the pool, in offset order; together the extents cover
+// [0, size) exactly. An exact map has one extent per block (used == size)
+// and one per gap between blocks (used == 0). A bucketed map (the pool has
+// more than max_entries extents) has equal buckets of `bucket_size` bytes
+// (the last may be shorter) with the bytes of blocks in each in `used`.
+// device: an index into PoolMapReply.devices, kMapDeviceHidden for another
+// user's block (the viewer is not told whose), kMapDeviceNone when nothing
+// is used. In a bucket, the device and uid of most of its used bytes.
+struct MapExtent {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t used = 0;  // <= size
+  uint16_t device = kMapDeviceNone;
+  uint32_t uid = 0;    // the allocating uid; 0 when hidden or free
+  bool mixed = false;  // a bucket whose used bytes have several devices/owners
+  bool operator==(const MapExtent&) const = default;
+};
+
+// A physical-run edge: the run starting at `offset` is not physically
+// adjacent to the one before. phys: its physical address, only for a
+// viewer that may see physical addresses (else 0).
+struct MapBarrier {
+  uint64_t offset = 0;
+  uint64_t phys = 0;
+  bool operator==(const MapBarrier&) const = default;
+};
+
+// Free figures are exact whatever the bucketing: free extents are the gaps
+// between blocks (largest_free_offset where the largest starts; 0 size when
+// the pool is full). largest_free_in_run: the largest free stretch that
+// crosses no barrier (what a `contiguous` block could get); = largest_free
+// without physical runs.
+struct PoolMapReply {
+  static constexpr MessageType kType = MessageType::kPoolMapReply;
+  uint32_t pool_index = 0;
+  std::string pool{};      // <= kMaxNameLength
+  std::string strategy{};  // <= kMaxNameLength
+  uint64_t size = 0;
+  uint64_t page_size = 0;
+  uint64_t blocks = 0;
+  uint64_t bytes_used = 0;
+  uint64_t bytes_free = 0;
+  uint64_t free_extents = 0;
+  uint64_t largest_free = 0;
+  uint64_t largest_free_offset = 0;
+  uint64_t largest_free_in_run = 0;
+  uint64_t bucket_size = 0;            // 0: exact (one extent per block or gap)
+  std::vector<std::string> devices{};  // <= kMaxMapDevices names, each <= kMaxNameLength
+  std::vector<MapExtent> extents{};    // <= kMaxMapEntries
+  std::vector<MapBarrier> barriers{};  // <= kMaxMapBarriers
+  uint64_t barriers_omitted = 0;       // run edges beyond kMaxMapBarriers
+  uint64_t micros = 0;                 // what building the map cost pmmd
+  bool operator==(const PoolMapReply&) const = default;
+};
+
 // ---- the sum type ----------------------------------------------------------
 
 using Body = std::variant<
@@ -451,7 +564,9 @@ using Body = std::variant<
     ErrorReply, Welcome, Ok, PoolList, BlockInfo, TokenReply, SysvSegment, StatsReply, BlockList,
     SessionList, DeviceList,
     // the invariant walk (request, reply)
-    CheckRequest, CheckReply>;
+    CheckRequest, CheckReply,
+    // views (requests, replies)
+    MetricsRequest, PoolMapRequest, MetricsReply, PoolMapReply>;
 
 struct Message {
   uint32_t request_id = 0;  // a reply echoes its request's id
