@@ -183,7 +183,10 @@ std::string render_map_svg(const proto::PoolMapReply& m, const MapStyle& s) {
         "<g class=\"extent\" data-offset=\"{}\" data-size=\"{}\" data-used=\"{}\" "
         "data-device=\"{}\"{}>",
         e.offset, e.size, e.used, xml_escape(device_name(m, e.device)),
-        e.used == 0 ? "" : fmt::format(" data-uid=\"{}\"", e.uid));
+        // Another user's block names nobody (docs/protocol.md "Who sees what").
+        e.used == 0 || e.device == proto::kMapDeviceHidden
+            ? ""
+            : fmt::format(" data-uid=\"{}\"", e.uid));
     const double share = e.size == 0 ? 0 : double(e.used) / double(e.size);
     strip.pieces(e.offset, e.offset + e.size, [&](double x, double y, double w) {
       if (share < 1) {
