@@ -509,8 +509,8 @@ Result<proto::MetricsReply> Connection::metrics() {
   return call<proto::MetricsReply>(proto::MetricsRequest{});
 }
 
-Result<proto::PoolMapReply> Connection::pool_map(const std::string& pool, uint32_t max_entries) {
-  return call<proto::PoolMapReply>(proto::PoolMapRequest{.pool = pool, .max_entries = max_entries});
+Result<proto::PoolMapReply> Connection::pool_map(const proto::PoolMapRequest& request) {
+  return call<proto::PoolMapReply>(request);
 }
 
 }  // namespace pmm::client

@@ -148,8 +148,8 @@ class Connection {
   [[nodiscard]] Result<proto::CheckReply> check();
   // Request counters and latency histogram (admins; else kPermission).
   [[nodiscard]] Result<proto::MetricsReply> metrics();
-  // `pool` laid out by offset, at most max_entries extents (0 = the most).
-  [[nodiscard]] Result<proto::PoolMapReply> pool_map(const std::string& pool, uint32_t max_entries);
+  // One page of a pool laid out by offset (pmmctl map follows the pages).
+  [[nodiscard]] Result<proto::PoolMapReply> pool_map(const proto::PoolMapRequest& request);
 
   // The error every call now returns at once, when the connection is dead
   // (or inherited through fork).

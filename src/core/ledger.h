@@ -310,8 +310,10 @@ class Ledger {
   [[nodiscard]] const LedgerOptions& options() const { return options_; }
   // What `uid` holds against its quotas (all zero when it holds nothing).
   [[nodiscard]] QuotaUse quota_use(uint32_t uid) const;
-  // Pool `pool` laid out by offset as `viewer` may see it (ledger_map.h).
-  [[nodiscard]] PoolMap pool_map(const Viewer& viewer, size_t pool, const MapLimits& limits) const;
+  // One page of pool `pool` laid out by offset, as `viewer` may see it
+  // (ledger_map.h). O(request.limit + the viewer's own blocks in the page).
+  [[nodiscard]] MapPage pool_map_page(const Viewer& viewer, size_t pool,
+                                      const MapPageRequest& request) const;
 
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device

@@ -1,27 +1,26 @@
-// pmm::core::PoolMap — one pool laid out by offset, as `pmmctl map` draws it:
-// its blocks and the gaps between them, its physical-run edges, and the free
-// figures that explain a refusal (free bytes, the largest free extent and
-// where it lies, how many free extents, the largest inside one run).
+// pmm::core pool map pages — one pool's blocks by offset, as `pmmctl map`
+// draws it, read a page at a time like the listings.
 //
-// Built by Ledger::pool_map from the ledger's block records (offset, size,
-// device, owner) and the pool's physical runs, never from the allocator's
-// own structures: free extents are the gaps between blocks, so the map is
-// the same whatever strategy the pool runs.
+// Built from the ledger's block records (offset, size, device, owner), never
+// from the allocator's structures, so the map is the same whatever strategy
+// the pool runs; the free figures come from the allocator's counters.
 //
-// Bounded: at most `max_entries` extents whatever the pool holds. When the
-// pool has more blocks and gaps than that, equal buckets of `bucket_size`
-// bytes replace them, each with the bytes used in it; the free figures stay
-// exact. Cost: O(b log b) for the pool's b blocks plus one pass over the
-// ledger's blocks (see docs/protocol.md for what a 1M-block map costs).
+// Bounded twice. A page visits at most `limit` block records (of any pool)
+// after the cursor, so one request costs O(limit), like a listing page, and
+// other sessions wait no longer for it whatever the ledger holds. And a page
+// holds at most `max_entries` entries: in an exact page one per block of the
+// pool (the client sorts them and finds the gaps); in a bucketed page
+// (bucket_size > 0) one per bucket of bucket_size bytes that the page's
+// blocks touch, with the bytes they use in it. The client adds the pages up.
 //
 // Who sees what (Viewer, ledger.h): an admin sees each block's device and
-// allocating uid; anyone else sees them for the blocks its uid allocated or
-// holds, and every other block as used by someone unnamed (kHidden).
-// Physical addresses of run edges only when viewer.phys.
+// allocating uid; anyone else sees them for the blocks its uid allocated,
+// holds or exported, and every other block as used by someone unnamed
+// (kHidden, uid 0). Physical addresses of run edges only when viewer.phys.
 //
 // Usage:
-//   PoolMap m = ledger.pool_map(viewer, *ledger.find_pool("general"), 1024);
-//   for (const MapExtent& e : m.extents) draw(e.offset, e.size, e.used, e.device);
+//   MapPage p = ledger.pool_map_page(viewer, pool, {.after = 0, .bucket_size = 0});
+//   while (p.more) p = ledger.pool_map_page(viewer, pool, {.after = p.next_after, ...});
 //
 // Thread safety: plain values.
 #pragma once
@@ -35,13 +34,13 @@
 namespace pmm::core {
 
 struct MapExtent {
-  // MapExtent::device values that are not an index into PoolMap::devices.
+  // MapExtent::device values that are not an index into MapPage::devices.
   static constexpr size_t kHidden = std::numeric_limits<size_t>::max();  // another user's
   static constexpr size_t kNone = kHidden - 1;                           // nothing used
 
   uint64_t offset = 0;
   uint64_t size = 0;
-  uint64_t used = 0;  // == size for a block, 0 for a gap, anything for a bucket
+  uint64_t used = 0;  // == size for a block; a bucket's bytes used by this page's blocks
   size_t device = kNone;
   uint32_t uid = 0;    // allocating uid, when shown
   bool mixed = false;  // a bucket with blocks of several devices or owners
@@ -52,26 +51,23 @@ struct MapBarrier {
   uint64_t phys = 0;    // its physical address, 0 unless viewer.phys
 };
 
-struct PoolMap {
-  uint64_t size = 0;
-  uint64_t blocks = 0;
-  uint64_t bytes_used = 0;
-  uint64_t bytes_free = 0;
-  uint64_t free_extents = 0;
-  uint64_t largest_free = 0;
-  uint64_t largest_free_offset = 0;
-  uint64_t largest_free_in_run = 0;  // = largest_free when the pool has no runs
-  uint64_t bucket_size = 0;          // 0: one extent per block or gap
-  std::vector<std::string> devices{};
-  std::vector<MapExtent> extents{};  // tile [0, size) in order
-  std::vector<MapBarrier> barriers{};
-  uint64_t barriers_omitted = 0;  // run edges left out to stay within the bound
-};
-
-struct MapLimits {
+struct MapPageRequest {
+  uint64_t after = 0;          // block id cursor: records with a larger id
+  size_t limit = 1024;         // block records visited, >= 1
   size_t max_entries = 2048;   // >= 1
+  uint64_t bucket_size = 0;    // 0: exact, one entry per block
   size_t max_barriers = 2048;  // spread evenly when there are more
   size_t max_devices = 64;     // >= 1; the last one stands for the rest
+};
+
+struct MapPage {
+  std::vector<std::string> devices{};  // names of the devices entries refer to
+  std::vector<MapExtent> entries{};    // blocks (exact) or touched buckets, by offset
+  // Run edges: on the first page (after == 0) only.
+  std::vector<MapBarrier> barriers{};
+  uint64_t barriers_omitted = 0;
+  uint64_t next_after = 0;  // the cursor for the next page
+  bool more = false;        // records remain after next_after
 };
 
 }  // namespace pmm::core

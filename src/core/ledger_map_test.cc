@@ -1,8 +1,10 @@
-// Ledger::pool_map: the extents tile the pool, the gaps are what the
-// allocator calls free, the bound holds however many blocks there are, and
-// a non-admin sees no other user's device or uid, nor physical addresses.
+// Ledger::pool_map_page: pages list every block of the pool once whatever
+// the page size, the gaps between them are what the allocator calls free,
+// buckets add up to the bytes used, the bounds hold, and a non-admin sees
+// no other user's device or uid, nor physical addresses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,63 +26,105 @@ SessionInfo session(SessionId id, uint32_t uid, std::string device) {
   return SessionInfo{.id = id, .pid = 100, .uid = uid, .gid = uid, .device = std::move(device)};
 }
 
-// Extents in order, non-empty, covering [0, size) exactly; used within size.
-void expect_tiled(const PoolMap& m) {
-  uint64_t at = 0, used = 0;
-  for (const MapExtent& e : m.extents) {
-    ASSERT_EQ(e.offset, at);
-    ASSERT_GT(e.size, 0u);
-    ASSERT_LE(e.used, e.size);
-    at += e.size;
-    used += e.used;
+// Every page after the cursor, as `pmmctl map` reads them: the entries of
+// all pages (device indexes made into names: "" free, "?" hidden).
+struct Collected {
+  std::vector<MapExtent> entries;
+  std::vector<std::string> device;  // per entry
+  std::vector<MapBarrier> barriers;
+  size_t pages = 0;
+};
+Collected collect(const Ledger& l, const Viewer& v, size_t pool, MapPageRequest r) {
+  Collected c;
+  for (;;) {
+    MapPage p = l.pool_map_page(v, pool, r);
+    ++c.pages;
+    EXPECT_LE(p.entries.size(), r.max_entries);
+    if (r.after != 0) {
+      EXPECT_TRUE(p.barriers.empty()) << "barriers come with the first page only";
+    }
+    for (const MapBarrier& b : p.barriers) c.barriers.push_back(b);
+    for (const MapExtent& e : p.entries) {
+      c.entries.push_back(e);
+      c.device.push_back(e.device == MapExtent::kHidden ? "?"
+                         : e.device == MapExtent::kNone ? ""
+                                                        : p.devices.at(e.device));
+    }
+    if (!p.more) return c;
+    EXPECT_GT(p.next_after, r.after) << "the cursor advances";
+    if (p.next_after <= r.after) return c;
+    r.after = p.next_after;
   }
-  EXPECT_EQ(at, m.size);
-  EXPECT_EQ(used, m.bytes_used);
-  EXPECT_EQ(m.bytes_used + m.bytes_free, m.size);
+}
+
+// The gaps between the (exact) entries sorted by offset: what is free.
+struct Gaps {
+  uint64_t count = 0, bytes = 0, largest = 0;
+};
+Gaps gaps(std::vector<MapExtent> blocks, uint64_t size) {
+  std::sort(blocks.begin(), blocks.end(),
+            [](const MapExtent& a, const MapExtent& b) { return a.offset < b.offset; });
+  Gaps g;
+  uint64_t at = 0;
+  auto gap = [&](uint64_t from, uint64_t to) {
+    if (to <= from) return;
+    ++g.count;
+    g.bytes += to - from;
+    g.largest = std::max(g.largest, to - from);
+  };
+  for (const MapExtent& b : blocks) {
+    EXPECT_GE(b.offset, at) << "blocks overlap";
+    gap(at, b.offset);
+    at = b.offset + b.size;
+  }
+  gap(at, size);
+  return g;
 }
 
 std::vector<DeviceConfig> devices() {
-  return {DeviceConfig{.name = "cam", .pools = {"general"}, .access = {.everyone = true}},
-          DeviceConfig{.name = "gpu", .pools = {"general"}, .access = {.everyone = true}}};
+  return {DeviceConfig{.name = "cam", .access = {.everyone = true}},
+          DeviceConfig{.name = "gpu", .access = {.everyone = true}}};
 }
 
-TEST(CoreLedgerMap, ExactMapMatchesTheAllocatorsFreeFigures) {
-  auto l = make_ledger({{.name = "general", .size = 16 * kMiB}}, devices());
+TEST(CoreLedgerMap, ExactPagesListEveryBlockOnceAndTheGapsAreTheFreeExtents) {
+  auto l = make_ledger({{.name = "general", .size = 16 * kMiB}, {.name = "other", .size = kMiB}},
+                       devices());
   ASSERT_TRUE(l);
   ASSERT_TRUE(l->open_session(session(1, kAlice, "cam")));
   ASSERT_TRUE(l->open_session(session(2, kBob, "gpu")));
-  const std::vector<std::string> general{"general"};
+  const std::vector<std::string> general{"general"}, other{"other"};
   std::vector<BlockId> ids;
   for (int i = 0; i < 8; ++i) {
     auto b = l->allocate(i % 2 ? 2 : 1, general, (i + 1) * 256 * kKiB, 0, {});
     ASSERT_TRUE(b) << b.error().describe();
     ids.push_back(b->id);
+    // Blocks of another pool between them: pages walk past those too.
+    ASSERT_TRUE(l->allocate(1, other, 4 * kKiB, 0, {}));
   }
   // Holes: blocks 1, 4 and 5 go back, so the free space is in pieces.
   for (size_t i : {1, 4, 5}) ASSERT_TRUE(l->put(i % 2 ? 2 : 1, ids[i]));
 
-  const PoolMap m = l->pool_map(Viewer{.uid = 0, .all = true}, 0, MapLimits{});
-  expect_tiled(m);
   const alloc::Stats st = l->pool(0).stats().alloc;
-  EXPECT_EQ(m.bucket_size, 0u);
-  EXPECT_EQ(m.blocks, 5u);
-  EXPECT_EQ(m.bytes_free, st.bytes_free);
-  EXPECT_EQ(m.largest_free, st.largest_free);
-  EXPECT_EQ(m.free_extents, st.free_extents);
-  EXPECT_EQ(m.largest_free_in_run, m.largest_free);  // no physical runs
-  EXPECT_EQ(m.extents.size(), m.blocks + m.free_extents);
-  ASSERT_EQ(m.devices.size(), 2u);
-  // The largest free extent is one of the gaps, where the map says.
-  bool found = false;
-  for (const MapExtent& e : m.extents)
-    found = found || (e.used == 0 && e.offset == m.largest_free_offset && e.size == m.largest_free);
-  EXPECT_TRUE(found);
-  // An admin sees whose each block is.
-  for (const MapExtent& e : m.extents) {
-    if (e.used == 0) continue;
-    ASSERT_LT(e.device, m.devices.size());
-    EXPECT_EQ(e.uid == kAlice ? "cam" : "gpu", m.devices[e.device]);
+  for (size_t limit : {1, 3, 100}) {
+    Collected c = collect(*l, Viewer{.uid = 0, .all = true}, 0, {.limit = limit});
+    ASSERT_EQ(c.entries.size(), 5u) << "limit " << limit;
+    if (limit == 1) {
+      EXPECT_GE(c.pages, 13u) << "13 live records, one per page";
+    }
+    Gaps g = gaps(c.entries, 16 * kMiB);
+    EXPECT_EQ(g.bytes, st.bytes_free);
+    EXPECT_EQ(g.count, st.free_extents);
+    EXPECT_EQ(g.largest, st.largest_free);
+    for (size_t i = 0; i < c.entries.size(); ++i) {
+      EXPECT_EQ(c.entries[i].used, c.entries[i].size);
+      // An admin sees whose each block is.
+      EXPECT_EQ(c.device[i], c.entries[i].uid == kAlice ? "cam" : "gpu");
+    }
   }
+  // A page never holds more entries than asked; the rest follow.
+  Collected few = collect(*l, Viewer{.uid = 0, .all = true}, 0, {.max_entries = 2});
+  EXPECT_EQ(few.entries.size(), 5u);
+  EXPECT_GE(few.pages, 3u);
 }
 
 TEST(CoreLedgerMap, AUserSeesItsOwnBlocksNamedAndOthersAnonymous) {
@@ -99,28 +143,26 @@ TEST(CoreLedgerMap, AUserSeesItsOwnBlocksNamedAndOthersAnonymous) {
   ASSERT_TRUE(t);
   ASSERT_TRUE(l->import_block(1, *t, clock.now()));
 
-  const PoolMap m = l->pool_map(Viewer{.uid = kAlice, .all = false}, 0, MapLimits{});
-  expect_tiled(m);
-  EXPECT_EQ(m.blocks, 3u);
-  // Her block's device, and the device Bob's shared block is charged to.
-  EXPECT_EQ(m.devices.size(), 2u);
-  int named = 0, hidden = 0;
-  for (const MapExtent& e : m.extents) {
-    if (e.used == 0) continue;
-    if (e.device == MapExtent::kHidden) {
-      ++hidden;
-      EXPECT_EQ(e.uid, 0u) << "a hidden block shows no uid";
-      EXPECT_EQ(e.size, 2 * kMiB);
-    } else {
-      ++named;
+  for (size_t limit : {1, 100}) {
+    Collected c = collect(*l, Viewer{.uid = kAlice, .all = false}, 0, {.limit = limit});
+    ASSERT_EQ(c.entries.size(), 3u);
+    int named = 0, hidden = 0;
+    for (size_t i = 0; i < c.entries.size(); ++i) {
+      if (c.device[i] == "?") {
+        ++hidden;
+        EXPECT_EQ(c.entries[i].uid, 0u) << "a hidden block shows no uid";
+        EXPECT_EQ(c.entries[i].size, 2 * kMiB);
+      } else {
+        ++named;
+        EXPECT_NE(c.device[i], "");
+      }
     }
+    EXPECT_EQ(named, 2) << "her block and the one she imported";
+    EXPECT_EQ(hidden, 1);
   }
-  EXPECT_EQ(named, 2);
-  EXPECT_EQ(hidden, 1);
-  for (const std::string& d : m.devices) EXPECT_NE(d, "") << "no empty device names";
 }
 
-TEST(CoreLedgerMap, ManyBlocksAreBucketedWithinTheBoundAndFiguresStayExact) {
+TEST(CoreLedgerMap, BucketsAddUpToTheBytesUsedWithinTheBounds) {
   auto l = make_ledger({{.name = "general", .size = 64 * kMiB, .strategy = "tlsf"}}, devices(),
                        LedgerOptions{.quotas = {.blocks_per_session = 1 << 20,
                                                 .blocks_per_uid = 1 << 20,
@@ -135,20 +177,22 @@ TEST(CoreLedgerMap, ManyBlocksAreBucketedWithinTheBoundAndFiguresStayExact) {
     ids.push_back(b->id);
   }
   std::mt19937 rng(7);
-  for (size_t i = 0; i < ids.size(); ++i)
+  for (size_t i = 0; i < ids.size(); ++i) {
     if (rng() % 3 == 0) {
       ASSERT_TRUE(l->put(1, ids[i]));
     }
-
-  const PoolMap m = l->pool_map(Viewer{.uid = 0, .all = true}, 0, MapLimits{.max_entries = 100});
-  expect_tiled(m);
-  EXPECT_LE(m.extents.size(), 100u);
-  EXPECT_GT(m.bucket_size, 0u);
-  const alloc::Stats st = l->pool(0).stats().alloc;
-  EXPECT_EQ(m.bytes_free, st.bytes_free);
-  EXPECT_EQ(m.free_extents, st.free_extents);
-  EXPECT_EQ(m.largest_free, st.largest_free);
-  EXPECT_EQ(m.blocks, st.live_blocks);
+  }
+  const uint64_t bucket = (64 * kMiB + 99) / 100;
+  Collected c = collect(*l, Viewer{.uid = 0, .all = true}, 0,
+                        {.limit = 1000, .max_entries = 100, .bucket_size = bucket});
+  EXPECT_GE(c.pages, 5u) << "some 5,300 live blocks, 1,000 records a page";
+  uint64_t used = 0;
+  for (const MapExtent& e : c.entries) {
+    EXPECT_EQ(e.offset % bucket, 0u);
+    EXPECT_LE(e.used, e.size);
+    used += e.used;
+  }
+  EXPECT_EQ(used, l->pool(0).stats().alloc.bytes_used);
 }
 
 // A region on the heap with made-up physical runs (as in pool_test.cc).
@@ -193,21 +237,17 @@ TEST(CoreLedgerMap, RunEdgesAreBarriersWithAddressesOnlyForPhysViewers) {
   auto l = Ledger::create(std::move(pools), {});
   ASSERT_TRUE(l) << l.error().describe();
 
-  const PoolMap hidden = (*l)->pool_map(Viewer{.uid = kAlice}, 0, MapLimits{});
+  const MapPage hidden = (*l)->pool_map_page(Viewer{.uid = kAlice}, 0, {});
   ASSERT_EQ(hidden.barriers.size(), 2u);
   EXPECT_EQ(hidden.barriers[0].offset, 3 * k64K);
   EXPECT_EQ(hidden.barriers[1].offset, 4 * k64K);
   for (const MapBarrier& b : hidden.barriers) EXPECT_EQ(b.phys, 0u);
-  // All free: one free extent of 8 pages, but 4 pages at most in one run.
-  EXPECT_EQ(hidden.free_extents, 1u);
-  EXPECT_EQ(hidden.largest_free, 8 * k64K);
-  EXPECT_EQ(hidden.largest_free_in_run, 4 * k64K);
 
-  const PoolMap shown = (*l)->pool_map(Viewer{.uid = 0, .all = true, .phys = true}, 0, {});
+  const MapPage shown = (*l)->pool_map_page(Viewer{.uid = 0, .all = true, .phys = true}, 0, {});
   ASSERT_EQ(shown.barriers.size(), 2u);
   EXPECT_NE(shown.barriers[0].phys, 0u);
 
-  const PoolMap few = (*l)->pool_map(Viewer{.uid = 0, .all = true}, 0, {.max_barriers = 1});
+  const MapPage few = (*l)->pool_map_page(Viewer{.uid = 0, .all = true}, 0, {.max_barriers = 1});
   EXPECT_EQ(few.barriers.size(), 1u);
   EXPECT_EQ(few.barriers_omitted, 1u);
 }

@@ -254,7 +254,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
         } else if constexpr (std::is_same_v<T, proto::MetricsRequest>) {
           return metrics(s, id, now);
         } else if constexpr (std::is_same_v<T, proto::PoolMapRequest>) {
-          return pool_map(s, id, req, now);
+          return pool_map(s, id, req);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

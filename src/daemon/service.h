@@ -89,17 +89,13 @@ class Service {
   Reply dispatch(SessionState& s, const proto::Message& m, core::SteadyTime now);
   // pmmctl metrics / top / map; see service_metrics.cc.
   Reply metrics(const SessionState& s, uint32_t request_id, core::SteadyTime now);
-  Reply pool_map(const SessionState& s, uint32_t request_id, const proto::PoolMapRequest& r,
-                 core::SteadyTime now);
+  Reply pool_map(const SessionState& s, uint32_t request_id, const proto::PoolMapRequest& r);
 
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;
   AdminAccess admins_{};
   Refusals refusals_;
   RequestMetrics metrics_{std::chrono::steady_clock::now()};
-  // Non-admins' maps of big pools are paced (service_metrics.cc): none
-  // before this time.
-  core::SteadyTime next_map_{};
 };
 
 }  // namespace pmm::daemon

@@ -5,12 +5,12 @@
 // non-admin still gets pool usage and totals from Stats and its own
 // sessions and devices from the listings, which is what `top` shows it.
 //
-// A pool map is for anyone, filtered like the listings (core/ledger_map.h).
-// Unlike a listing page it costs O(blocks of the ledger), so a non-admin's
-// map of a pool with more than kUnpacedBlocks blocks is paced: after such a
-// map took T, the next one from any non-admin waits 20 T (the map gets at
-// most 5% of the loop's time from them); an early one is refused with
-// kLimit saying when to ask again. Admins are not paced (they may `check`).
+// A pool map is for anyone, filtered like the listings (core/ledger_map.h),
+// and paged like them: each request visits at most PoolMapRequest.limit
+// block records (1,024 by default, 2,048 at most). The loop answers up to
+// kBatch (32) requests of one session before it serves the next session,
+// so what another session can wait behind is 32 pages: a few milliseconds
+// at most, where one page per map of a million blocks would be 100 ms.
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,9 +21,6 @@
 namespace pmm::daemon {
 
 namespace {
-
-constexpr uint64_t kUnpacedBlocks = 65536;
-constexpr int kPaceFactor = 20;
 
 uint16_t wire_device(size_t d) {
   if (d == core::MapExtent::kHidden) return proto::kMapDeviceHidden;
@@ -46,8 +43,8 @@ Reply Service::metrics(const SessionState& s, uint32_t request_id, core::SteadyT
   return Reply{.message = proto::Message{.request_id = request_id, .body = metrics_.snapshot(now)}};
 }
 
-Reply Service::pool_map(const SessionState& s, uint32_t request_id, const proto::PoolMapRequest& r,
-                        core::SteadyTime now) {
+Reply Service::pool_map(const SessionState& s, uint32_t request_id,
+                        const proto::PoolMapRequest& r) {
   const core::Ledger& l = *ledger_;
   auto index = l.find_pool(r.pool);
   if (!index) {
@@ -60,45 +57,46 @@ Reply Service::pool_map(const SessionState& s, uint32_t request_id, const proto:
         "map");
   }
   const core::Pool& pool = l.pool(*index);
-  const core::Viewer v = viewer(s);
-  const uint64_t blocks = pool.stats().alloc.live_blocks;
-  const bool paced = !v.all && blocks > kUnpacedBlocks;
-  if (paced && now < next_map_) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_map_ - now).count() + 1;
-    return error(s, request_id,
-                 Error{Errc::kLimit,
-                       fmt::format("map: pool '{}' holds {} blocks; maps of pools above {} blocks "
-                                   "are paced for non-admins (at most 5% of pmmd's time); ask "
-                                   "again in {} ms",
-                                   r.pool, blocks, kUnpacedBlocks, wait)},
-                 "map");
-  }
+  const core::PoolStats st = pool.stats();
+  const uint64_t size = pool.region().size();
+  const size_t max_entries = r.max_entries == 0 ? proto::kMaxMapEntries : r.max_entries;
+  // Exact when every block and the gaps between them fit; the client keeps
+  // the mode of the first page for the rest.
+  const bool exact = r.mode == proto::MapMode::kExact ||
+                     (r.mode == proto::MapMode::kAuto && st.alloc.live_blocks * 2 < max_entries);
+  const uint64_t bucket = exact ? 0 : std::max<uint64_t>((size + max_entries - 1) / max_entries, 1);
   const auto start = std::chrono::steady_clock::now();
-  core::PoolMap m = l.pool_map(
-      v, *index,
-      core::MapLimits{.max_entries = r.max_entries == 0 ? proto::kMaxMapEntries : r.max_entries,
-                      .max_barriers = proto::kMaxMapBarriers,
-                      .max_devices = proto::kMaxMapDevices});
+  core::MapPage m =
+      l.pool_map_page(viewer(s), *index,
+                      core::MapPageRequest{
+                          .after = r.after_id,
+                          // The codec refuses more than kMaxMapPageRecords.
+                          .limit = r.limit == 0 ? proto::kMapPageRecords
+                                                : std::min(r.limit, proto::kMaxMapPageRecords),
+                          .max_entries = max_entries,
+                          .bucket_size = bucket,
+                          .max_barriers = proto::kMaxMapBarriers,
+                          .max_devices = proto::kMaxMapDevices,
+                      });
   const auto took = std::chrono::steady_clock::now() - start;
-  if (paced) next_map_ = now + kPaceFactor * took;
 
   proto::PoolMapReply out{.pool_index = static_cast<uint32_t>(*index),
                           .pool = pool.name(),
                           .strategy = std::string(pool.strategy().name()),
-                          .size = m.size,
+                          .size = size,
                           .page_size = pool.region().page_size(),
-                          .blocks = m.blocks,
-                          .bytes_used = m.bytes_used,
-                          .bytes_free = m.bytes_free,
-                          .free_extents = m.free_extents,
-                          .largest_free = m.largest_free,
-                          .largest_free_offset = m.largest_free_offset,
-                          .largest_free_in_run = m.largest_free_in_run,
-                          .bucket_size = m.bucket_size,
+                          .blocks = st.alloc.live_blocks,
+                          .bytes_used = st.alloc.bytes_used,
+                          .bytes_free = st.alloc.bytes_free,
+                          .free_extents = st.alloc.free_extents,
+                          .largest_free = st.alloc.largest_free,
+                          .bucket_size = bucket,
                           .devices = {},
                           .extents = {},
                           .barriers = {},
                           .barriers_omitted = m.barriers_omitted,
+                          .next_after_id = m.next_after,
+                          .more = m.more,
                           .micros = static_cast<uint64_t>(
                               std::chrono::duration_cast<std::chrono::microseconds>(took).count())};
   for (std::string& d : m.devices) {
@@ -106,8 +104,8 @@ Reply Service::pool_map(const SessionState& s, uint32_t request_id, const proto:
     if (d.size() > proto::kMaxNameLength) d.resize(proto::kMaxNameLength);
     out.devices.push_back(std::move(d));
   }
-  out.extents.reserve(m.extents.size());
-  for (const core::MapExtent& e : m.extents) {
+  out.extents.reserve(m.entries.size());
+  for (const core::MapExtent& e : m.entries) {
     out.extents.push_back(proto::MapExtent{.offset = e.offset,
                                            .size = e.size,
                                            .used = e.used,
@@ -117,8 +115,8 @@ Reply Service::pool_map(const SessionState& s, uint32_t request_id, const proto:
   }
   for (const core::MapBarrier& b : m.barriers)
     out.barriers.push_back(proto::MapBarrier{.offset = b.offset, .phys = b.phys});
-  log_.detail("{} mapped pool {} ({} blocks, {} extents) in {} us", who(s), pool.name(), m.blocks,
-              out.extents.size(), out.micros);
+  log_.detail("{} mapped pool {} after block {} ({} entries) in {} us", who(s), pool.name(),
+              r.after_id, out.extents.size(), out.micros);
   return Reply{.message = proto::Message{.request_id = request_id, .body = std::move(out)}};
 }
 

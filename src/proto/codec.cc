@@ -70,12 +70,14 @@ class IoBase {
 // Range checks for the enums on the wire.
 bool enum_valid(PoolType t) { return static_cast<uint8_t>(t) <= 2; }
 bool enum_valid(HolderKind k) { return static_cast<uint8_t>(k) <= 2; }
+bool enum_valid(MapMode m) { return static_cast<uint8_t>(m) <= 2; }
 bool enum_valid(Errc c) {
   auto v = static_cast<int32_t>(c);
   return v >= 1 && v <= static_cast<int32_t>(kLastErrc);
 }
 std::string enum_allowed(PoolType) { return "0 (shmem), 1 (hugetlb) or 2 (sysv)"; }
 std::string enum_allowed(HolderKind) { return "0 (session), 1 (export) or 2 (sysv_export)"; }
+std::string enum_allowed(MapMode) { return "0 (auto), 1 (exact) or 2 (buckets)"; }
 std::string enum_allowed(Errc) {
   return fmt::format("an error code from 1 to {}", static_cast<int32_t>(kLastErrc));
 }
@@ -454,8 +456,13 @@ void fields(auto& io, Is<MetricsReply> auto& m) {
 void fields(auto& io, Is<PoolMapRequest> auto& m) {
   io.string("pool", m.pool, kMaxNameLength);
   io.integer("max_entries", m.max_entries);
+  io.enumeration("mode", m.mode, uint8_t{});
+  io.integer("after_id", m.after_id);
+  io.integer("limit", m.limit);
   io.require(m.max_entries <= kMaxMapEntries, "max_entries {} is above {}; use 0 to {}",
              m.max_entries, kMaxMapEntries, kMaxMapEntries);
+  io.require(m.limit <= kMaxMapPageRecords, "limit {} is above {}; use 0 to {}", m.limit,
+             kMaxMapPageRecords, kMaxMapPageRecords);
 }
 void fields(auto& io, Is<MapExtent> auto& m) {
   io.integer("offset", m.offset);
@@ -478,8 +485,6 @@ void fields(auto& io, Is<PoolMapReply> auto& m) {
   io.integer("bytes_free", m.bytes_free);
   io.integer("free_extents", m.free_extents);
   io.integer("largest_free", m.largest_free);
-  io.integer("largest_free_offset", m.largest_free_offset);
-  io.integer("largest_free_in_run", m.largest_free_in_run);
   io.integer("bucket_size", m.bucket_size);
   io.list("devices", m.devices, kMaxMapDevices,
           [](auto& i, auto& d) { i.string("name", d, kMaxNameLength); });
@@ -489,18 +494,23 @@ void fields(auto& io, Is<PoolMapReply> auto& m) {
     i.integer("phys", b.phys);
   });
   io.integer("barriers_omitted", m.barriers_omitted);
+  io.integer("next_after_id", m.next_after_id);
+  io.boolean("more", m.more);
   io.integer("micros", m.micros);
-  // Extents tile [0, size) in order; a client may draw them without checks.
+  // Entries in order, none overlapping, inside the pool, naming listed
+  // devices: a client may draw them without further checks.
   uint64_t at = 0;
-  bool tiled = true;
+  bool fine = true;
   for (const MapExtent& e : m.extents) {
-    tiled =
-        tiled && e.offset == at && e.size > 0 &&
+    fine =
+        fine && e.offset >= at && e.size > 0 && e.size <= m.size && e.offset <= m.size - e.size &&
         (e.device == kMapDeviceHidden || e.device == kMapDeviceNone || e.device < m.devices.size());
     at = e.offset + e.size;
   }
-  io.require(tiled && (m.extents.empty() ? m.size == 0 : at == m.size),
-             "extents must tile [0, {}) in order, each non-empty, naming listed devices", m.size);
+  io.require(fine,
+             "extents must lie in [0, {}) in order, none empty or overlapping, naming listed "
+             "devices",
+             m.size);
 }
 
 // ---- framing -----------------------------------------------------------------

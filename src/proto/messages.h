@@ -489,30 +489,45 @@ struct MetricsReply {
   bool operator==(const MetricsReply&) const = default;
 };
 
-// -> PoolMapReply. Anyone may ask; what the reply names follows "Who sees
-// what" (docs/protocol.md). max_entries: how many extents the reply may
-// hold, 1..kMaxMapEntries (0 = kMaxMapEntries).
+inline constexpr uint32_t kMapPageRecords = 1024;     // PoolMapRequest.limit when 0
+inline constexpr uint32_t kMaxMapPageRecords = 2048;  // PoolMapRequest.limit at most
+
+// How a PoolMapRequest wants the pool drawn.
+enum class MapMode : uint8_t {
+  kAuto = 0,     // exact if the pool's blocks fit max_entries, else buckets (first page)
+  kExact = 1,    // one entry per block
+  kBuckets = 2,  // equal buckets of ceil(size / max_entries) bytes
+};
+
+// -> PoolMapReply: one page of the pool laid out by offset. Anyone may ask;
+// what the reply names follows "Who sees what" (docs/protocol.md). Paged
+// like the listings: the page visits at most `limit` block records (of any
+// pool) with id > after_id, so each request costs pmmd O(limit). The client
+// asks again with after_id = next_after_id, and the same max_entries and
+// the mode the first reply chose, while `more`.
 struct PoolMapRequest {
   static constexpr MessageType kType = MessageType::kPoolMap;
-  std::string pool{};  // <= kMaxNameLength
-  uint32_t max_entries = 0;
+  std::string pool{};        // <= kMaxNameLength
+  uint32_t max_entries = 0;  // 1..kMaxMapEntries; 0 = kMaxMapEntries
+  MapMode mode = MapMode::kAuto;
+  uint64_t after_id = 0;
+  uint32_t limit = 0;  // <= kMaxMapPageRecords; 0 = kMapPageRecords
   bool operator==(const PoolMapRequest&) const = default;
 };
 
-// One stretch of the pool, in offset order; together the extents cover
-// [0, size) exactly. An exact map has one extent per block (used == size)
-// and one per gap between blocks (used == 0). A bucketed map (the pool has
-// more than max_entries extents) has equal buckets of `bucket_size` bytes
-// (the last may be shorter) with the bytes of blocks in each in `used`.
-// device: an index into PoolMapReply.devices, kMapDeviceHidden for another
-// user's block (the viewer is not told whose), kMapDeviceNone when nothing
-// is used. In a bucket, the device and uid of most of its used bytes.
+// One entry of a page, by offset, none overlapping, inside [0, size). An
+// exact page (bucket_size 0) has one per block of the page (used == size).
+// A bucketed page has one per bucket (offset a multiple of bucket_size, the
+// last bucket shorter) that the page's blocks touch, with the bytes they
+// use in it. device: an index into PoolMapReply.devices, kMapDeviceHidden
+// for another user's block (the viewer is not told whose). In a bucket,
+// the device and uid of the largest block part in it.
 struct MapExtent {
   uint64_t offset = 0;
   uint64_t size = 0;
   uint64_t used = 0;  // <= size
   uint16_t device = kMapDeviceNone;
-  uint32_t uid = 0;    // the allocating uid; 0 when hidden or free
+  uint32_t uid = 0;    // the allocating uid; 0 when hidden
   bool mixed = false;  // a bucket whose used bytes have several devices/owners
   bool operator==(const MapExtent&) const = default;
 };
@@ -526,11 +541,9 @@ struct MapBarrier {
   bool operator==(const MapBarrier&) const = default;
 };
 
-// Free figures are exact whatever the bucketing: free extents are the gaps
-// between blocks (largest_free_offset where the largest starts; 0 size when
-// the pool is full). largest_free_in_run: the largest free stretch that
-// crosses no barrier (what a `contiguous` block could get); = largest_free
-// without physical runs.
+// The pool's figures (size, blocks, bytes used and free, free extents and
+// the largest, from the allocator's counters) are as of this page. Barriers
+// come with the first page (after_id 0) only.
 struct PoolMapReply {
   static constexpr MessageType kType = MessageType::kPoolMapReply;
   uint32_t pool_index = 0;
@@ -543,14 +556,14 @@ struct PoolMapReply {
   uint64_t bytes_free = 0;
   uint64_t free_extents = 0;
   uint64_t largest_free = 0;
-  uint64_t largest_free_offset = 0;
-  uint64_t largest_free_in_run = 0;
-  uint64_t bucket_size = 0;            // 0: exact (one extent per block or gap)
+  uint64_t bucket_size = 0;            // 0: exact, one entry per block
   std::vector<std::string> devices{};  // <= kMaxMapDevices names, each <= kMaxNameLength
   std::vector<MapExtent> extents{};    // <= kMaxMapEntries
   std::vector<MapBarrier> barriers{};  // <= kMaxMapBarriers
   uint64_t barriers_omitted = 0;       // run edges beyond kMaxMapBarriers
-  uint64_t micros = 0;                 // what building the map cost pmmd
+  uint64_t next_after_id = 0;
+  bool more = false;
+  uint64_t micros = 0;  // what this page cost pmmd
   bool operator==(const PoolMapReply&) const = default;
 };
 

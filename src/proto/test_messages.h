@@ -158,7 +158,11 @@ inline std::vector<Message> testing_samples() {
                    .latency_counts = {12, 5, 1},
                    .latency_sum_ns = 99000,
                    .latency_count = 18});
-  add(PoolMapRequest{.pool = "general", .max_entries = 512});
+  add(PoolMapRequest{.pool = "general",
+                     .max_entries = 512,
+                     .mode = MapMode::kBuckets,
+                     .after_id = 77,
+                     .limit = 1000});
   add(PoolMapReply{.pool_index = 1,
                    .pool = "general",
                    .strategy = "tlsf",
@@ -169,14 +173,14 @@ inline std::vector<Message> testing_samples() {
                    .bytes_free = 15 << 20,
                    .free_extents = 1,
                    .largest_free = 15 << 20,
-                   .largest_free_offset = 1 << 20,
-                   .largest_free_in_run = 15 << 20,
                    .bucket_size = 0,
                    .devices = {"decoder"},
                    .extents = {MapExtent{.size = 1 << 20, .used = 1 << 20, .device = 0, .uid = 7},
                                MapExtent{.offset = 1 << 20, .size = 15 << 20}},
                    .barriers = {MapBarrier{.offset = 2 << 20, .phys = 0x40000000}},
                    .barriers_omitted = 3,
+                   .next_after_id = 9,
+                   .more = true,
                    .micros = 5});
   return out;
 }

@@ -219,9 +219,23 @@ pmm::Result<CheckOutcome> check(const Target& t) {
 pmm::Result<std::string> map(const Target& t, const MapArgs& a) {
   auto c = connect(t);
   if (!c) return std::unexpected(c.error());
-  auto m = (*c)->pool_map(a.pool, 0);
-  if (!m) return std::unexpected(m.error());
-  std::string text = a.term ? render_map_term(*m, a.style) : render_map_svg(*m, a.style);
+  // Page after page until the daemon says there is no more; each page
+  // costs it a bounded walk (docs/protocol.md, PoolMap).
+  PictureBuilder builder;
+  pmm::proto::PoolMapRequest req{.pool = a.pool};
+  for (;;) {
+    auto page = (*c)->pool_map(req);
+    if (!page) return std::unexpected(page.error());
+    builder.add(*page);
+    if (!page->more) break;
+    if (page->next_after_id <= req.after_id)
+      return pmm::fail(pmm::Errc::kProtocol, "map: the daemon's cursor did not advance past {}",
+                       req.after_id);
+    req.after_id = page->next_after_id;
+    req.mode = page->bucket_size == 0 ? pmm::proto::MapMode::kExact : pmm::proto::MapMode::kBuckets;
+  }
+  const PoolPicture m = builder.finish();
+  std::string text = a.term ? render_map_term(m, a.style) : render_map_svg(m, a.style);
   if (a.output.empty()) return text;
   std::FILE* f = std::fopen(a.output.c_str(), "w");
   if (f == nullptr)

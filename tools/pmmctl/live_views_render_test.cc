@@ -11,8 +11,9 @@ namespace {
 
 namespace proto = pmm::proto;
 
-proto::PoolMapReply two_blocks(std::string pool, std::string device) {
-  return proto::PoolMapReply{
+// A picture as the builder makes it from two exact pages.
+PoolPicture two_blocks(std::string pool, std::string device) {
+  proto::PoolMapReply first{
       .pool = std::move(pool),
       .strategy = "best_fit",
       .size = 8 << 20,
@@ -22,18 +23,33 @@ proto::PoolMapReply two_blocks(std::string pool, std::string device) {
       .bytes_free = 5 << 20,
       .free_extents = 2,
       .largest_free = 4 << 20,
-      .largest_free_offset = 4 << 20,
-      .largest_free_in_run = 4 << 20,
       .devices = {std::move(device)},
-      .extents = {
-          {.offset = 0, .size = 2 << 20, .used = 2 << 20, .device = 0, .uid = 7},
-          {.offset = 2 << 20, .size = 1 << 20},
-          {.offset = 3 << 20, .size = 1 << 20, .used = 1 << 20, .device = proto::kMapDeviceHidden},
-          {.offset = 4 << 20, .size = 4 << 20}}};
+      .extents = {{.offset = 0, .size = 2 << 20, .used = 2 << 20, .device = 0, .uid = 7}},
+      .more = true};
+  proto::PoolMapReply second = first;
+  second.devices.clear();
+  second.extents = {
+      {.offset = 3 << 20, .size = 1 << 20, .used = 1 << 20, .device = proto::kMapDeviceHidden}};
+  second.more = false;
+  PictureBuilder b;
+  b.add(first);
+  b.add(second);
+  return b.finish();
+}
+
+TEST(MapRender, PagesMakeOnePictureWithTheGapsBetweenBlocks) {
+  PoolPicture m = two_blocks("p", "d");
+  ASSERT_EQ(m.extents.size(), 4u);
+  EXPECT_EQ(m.extents[1].used, 0u);
+  EXPECT_EQ(m.extents[1].size, 1u << 20);
+  EXPECT_EQ(m.extents[2].device, proto::kMapDeviceHidden);
+  EXPECT_EQ(m.largest_offset, 4u << 20);
+  EXPECT_EQ(m.largest_size, 4u << 20);
+  EXPECT_EQ(m.pages, 2u);
 }
 
 TEST(MapRender, FragmentationIsOneMinusLargestOverFree) {
-  proto::PoolMapReply m = two_blocks("p", "d");
+  PoolPicture m = two_blocks("p", "d");
   EXPECT_DOUBLE_EQ(fragmentation(m), 0.2);
   m.bytes_free = 0;
   m.largest_free = 0;
@@ -54,16 +70,20 @@ TEST(MapRender, NamesAreEscapedInTheSvg) {
 }
 
 TEST(MapRender, BucketsPartlyUsedShowAsPartlyUsedCells) {
-  proto::PoolMapReply m{.pool = "b",
-                        .size = 4096,
-                        .bytes_used = 1024,
-                        .bytes_free = 3072,
-                        .free_extents = 2,
-                        .largest_free = 2048,
-                        .bucket_size = 2048,
-                        .devices = {"d"},
-                        .extents = {{.offset = 0, .size = 2048, .used = 1024, .device = 0},
-                                    {.offset = 2048, .size = 2048}}};
+  PictureBuilder b;
+  b.add(proto::PoolMapReply{.pool = "b",
+                            .size = 4096,
+                            .blocks = 3,
+                            .bytes_used = 1024,
+                            .bytes_free = 3072,
+                            .free_extents = 2,
+                            .largest_free = 2048,
+                            .bucket_size = 2048,
+                            .devices = {"d"},
+                            .extents = {{.offset = 0, .size = 2048, .used = 1024, .device = 0}}});
+  const PoolPicture m = b.finish();
+  ASSERT_EQ(m.extents.size(), 2u) << "every bucket, touched or not";
+  EXPECT_EQ(m.largest_offset, 2048u) << "the wholly free bucket is outlined";
   const std::string strip = render_map_term(m, MapStyle{.columns = 8, .rows = 1, .color = false});
   EXPECT_NE(strip.find("++++"), std::string::npos) << strip;
   EXPECT_NE(strip.find("coalesced by pmmd into buckets of 2 KiB"), std::string::npos) << strip;

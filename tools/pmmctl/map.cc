@@ -44,7 +44,7 @@ Rgb color_of(uint16_t device) {
   return kDeviceColors[device % kDeviceColors.size()];
 }
 
-std::string device_name(const proto::PoolMapReply& m, uint16_t device) {
+std::string device_name(const PoolPicture& m, uint16_t device) {
   if (device == proto::kMapDeviceHidden) return "another user's";
   if (device == proto::kMapDeviceNone || device >= m.devices.size()) return "";
   return m.devices[device];
@@ -82,28 +82,37 @@ std::string percent(uint64_t part, uint64_t whole) {
 }
 
 // The legend's lines, the same for both pictures.
-std::vector<std::string> legend(const proto::PoolMapReply& m, const MapStyle& s) {
+std::vector<std::string> legend(const PoolPicture& m, const MapStyle& s) {
   std::vector<std::string> out;
-  out.push_back(fmt::format("pool {} ({}): {} in {} block(s); map built by pmmd in {} us", m.pool,
-                            m.strategy, format_size(m.size), m.blocks, m.micros));
+  out.push_back(
+      fmt::format("pool {} ({}): {} in {} block(s); map read in {} page(s), the "
+                  "longest took pmmd {} us",
+                  m.pool, m.strategy, format_size(m.size), m.blocks, m.pages, m.worst_page_micros));
   out.push_back(fmt::format("used {} ({}), free {} ({}) in {} free extent(s)",
                             format_size(m.bytes_used), percent(m.bytes_used, m.size),
                             format_size(m.bytes_free), percent(m.bytes_free, m.size),
                             m.free_extents));
   if (m.largest_free > 0) {
-    out.push_back(fmt::format(
-        "largest free extent {} at offset {:#x}; fragmentation 1 - largest/free = {:.3f}",
-        format_size(m.largest_free), m.largest_free_offset, fragmentation(m)));
+    out.push_back(fmt::format("largest free extent {}{}; fragmentation 1 - largest/free = {:.3f}",
+                              format_size(m.largest_free),
+                              m.exact && m.largest_size == m.largest_free
+                                  ? fmt::format(" at offset {:#x} (outlined)", m.largest_offset)
+                                  : "",
+                              fragmentation(m)));
   } else {
     out.push_back("no free extent: the pool is full; fragmentation 0");
   }
+  if (!m.exact && m.largest_size > 0) {
+    out.push_back(fmt::format("outlined: the longest stretch of wholly free buckets ({} at {:#x})",
+                              format_size(m.largest_size), m.largest_offset));
+  }
   if (!m.barriers.empty() || m.barriers_omitted > 0) {
     out.push_back(fmt::format(
-        "{} physical-run edge(s){}; largest free inside one run {} (what a contiguous block "
-        "can get)",
-        m.barriers.size() + m.barriers_omitted,
+        "{} physical-run edge(s){}; {}", m.barriers.size() + m.barriers_omitted,
         m.barriers_omitted ? fmt::format(" ({} not drawn)", m.barriers_omitted) : "",
-        format_size(m.largest_free_in_run)));
+        m.exact ? fmt::format("largest free inside one run {} (what a contiguous block can get)",
+                              format_size(m.largest_free_in_run))
+                : "a contiguous block stays inside one run"));
   }
   if (m.bucket_size != 0) {
     out.push_back(fmt::format(
@@ -151,12 +160,115 @@ struct Strip {
 
 }  // namespace
 
-double fragmentation(const proto::PoolMapReply& m) {
+void PictureBuilder::add(const proto::PoolMapReply& page) {
+  if (p_.pages == 0) {
+    p_.pool = page.pool;
+    p_.strategy = page.strategy;
+    p_.size = page.size;
+    p_.page_size = page.page_size;
+    p_.bucket_size = page.bucket_size;
+    p_.exact = page.bucket_size == 0;
+    p_.barriers = page.barriers;
+    p_.barriers_omitted = page.barriers_omitted;
+    if (!p_.exact) {
+      const size_t n = static_cast<size_t>((p_.size + p_.bucket_size - 1) / p_.bucket_size);
+      buckets_.resize(n);
+      best_.assign(n, 0);
+      for (size_t i = 0; i < n; ++i) {
+        buckets_[i].offset = i * p_.bucket_size;
+        buckets_[i].size = std::min(p_.bucket_size, p_.size - buckets_[i].offset);
+      }
+    }
+  }
+  ++p_.pages;
+  p_.worst_page_micros = std::max(p_.worst_page_micros, page.micros);
+  p_.blocks = page.blocks;
+  p_.bytes_used = page.bytes_used;
+  p_.bytes_free = page.bytes_free;
+  p_.free_extents = page.free_extents;
+  p_.largest_free = page.largest_free;
+  // The page's device indexes -> the picture's, by name.
+  auto device = [&](uint16_t d) -> uint16_t {
+    if (d == proto::kMapDeviceHidden || d == proto::kMapDeviceNone) return d;
+    const std::string& name = page.devices[d];  // the codec checked the index
+    auto it = std::find(p_.devices.begin(), p_.devices.end(), name);
+    if (it != p_.devices.end()) return static_cast<uint16_t>(it - p_.devices.begin());
+    p_.devices.push_back(name);
+    return static_cast<uint16_t>(p_.devices.size() - 1);
+  };
+  for (proto::MapExtent e : page.extents) {
+    e.device = device(e.device);
+    if (p_.exact) {
+      if (e.offset + e.size <= p_.size) blocks_.push_back(e);
+      continue;
+    }
+    const size_t i = static_cast<size_t>(e.offset / p_.bucket_size);
+    if (i >= buckets_.size()) continue;  // another page size: the pool cannot change size
+    proto::MapExtent& b = buckets_[i];
+    if (b.used != 0 && (b.device != e.device || b.uid != e.uid)) b.mixed = true;
+    b.mixed = b.mixed || e.mixed;
+    // As pmmd does within a page: the viewer's own block names the bucket,
+    // else the largest part's owner.
+    const bool hidden = e.device == proto::kMapDeviceHidden;
+    const bool had_hidden = b.device == proto::kMapDeviceHidden;
+    const bool none = b.device == proto::kMapDeviceNone;
+    if (none || (hidden == had_hidden && e.used > best_[i]) || (!hidden && had_hidden)) {
+      best_[i] = e.used;
+      b.device = e.device;
+      b.uid = e.uid;
+    }
+    b.used = std::min(b.size, b.used + e.used);
+  }
+}
+
+PoolPicture PictureBuilder::finish() {
+  if (!p_.exact) {
+    p_.extents = std::move(buckets_);
+    uint64_t run_start = 0, run = 0;
+    for (const proto::MapExtent& b : p_.extents) {
+      if (b.used != 0) {
+        run = 0;
+        continue;
+      }
+      if (run == 0) run_start = b.offset;
+      run += b.size;
+      if (run > p_.largest_size) p_.largest_size = run, p_.largest_offset = run_start;
+    }
+    return std::move(p_);
+  }
+  // Blocks by offset; the gaps are the free extents. A block that overlaps
+  // one before it (freed and its space reused between two pages) is left out.
+  std::sort(blocks_.begin(), blocks_.end(),
+            [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  size_t edge = 0;
+  auto gap = [&](uint64_t from, uint64_t to) {
+    p_.extents.push_back({.offset = from, .size = to - from});
+    if (to - from > p_.largest_size) p_.largest_size = to - from, p_.largest_offset = from;
+    while (edge < p_.barriers.size() && p_.barriers[edge].offset <= from) ++edge;
+    uint64_t start = from;
+    for (size_t e = edge; e < p_.barriers.size() && p_.barriers[e].offset < to; ++e) {
+      p_.largest_free_in_run = std::max(p_.largest_free_in_run, p_.barriers[e].offset - start);
+      start = p_.barriers[e].offset;
+    }
+    p_.largest_free_in_run = std::max(p_.largest_free_in_run, to - start);
+  };
+  uint64_t at = 0;
+  for (const proto::MapExtent& b : blocks_) {
+    if (b.offset < at) continue;
+    if (b.offset > at) gap(at, b.offset);
+    p_.extents.push_back(b);
+    at = b.offset + b.size;
+  }
+  if (at < p_.size) gap(at, p_.size);
+  return std::move(p_);
+}
+
+double fragmentation(const PoolPicture& m) {
   if (m.bytes_free == 0) return 0;
   return 1.0 - double(m.largest_free) / double(m.bytes_free);
 }
 
-std::string render_map_svg(const proto::PoolMapReply& m, const MapStyle& s) {
+std::string render_map_svg(const PoolPicture& m, const MapStyle& s) {
   const Strip strip{.size = m.size,
                     .row_bytes = std::max<uint64_t>((m.size + kSvgRows - 1) / kSvgRows, 1)};
   const std::vector<std::string> lines = legend(m, s);
@@ -205,24 +317,23 @@ std::string render_map_svg(const proto::PoolMapReply& m, const MapStyle& s) {
     });
     o += "</g>\n";
   }
-  if (m.largest_free > 0) {
-    o += fmt::format("<g class=\"largest\" data-offset=\"{}\" data-size=\"{}\">",
-                     m.largest_free_offset, m.largest_free);
+  if (m.largest_size > 0) {
+    o += fmt::format("<g class=\"largest\" data-offset=\"{}\" data-size=\"{}\">", m.largest_offset,
+                     m.largest_size);
     bool labelled = false;
-    strip.pieces(m.largest_free_offset, m.largest_free_offset + m.largest_free,
-                 [&](double x, double y, double w) {
-                   o += fmt::format(
-                       "<rect x=\"{:.3f}\" y=\"{:.1f}\" width=\"{:.3f}\" height=\"{}\" "
-                       "fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"5,3\"/>",
-                       x, y - 1, std::max(w, 1.0), kRowHeight + 2, kLargest.hex());
-                   if (!labelled) {
-                     o += fmt::format(
-                         "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">largest free {}</text>", x,
-                         y + kRowHeight + 11, kLargest.hex(),
-                         xml_escape(format_size(m.largest_free)));
-                     labelled = true;
-                   }
-                 });
+    strip.pieces(
+        m.largest_offset, m.largest_offset + m.largest_size, [&](double x, double y, double w) {
+          o += fmt::format(
+              "<rect x=\"{:.3f}\" y=\"{:.1f}\" width=\"{:.3f}\" height=\"{}\" "
+              "fill=\"none\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"5,3\"/>",
+              x, y - 1, std::max(w, 1.0), kRowHeight + 2, kLargest.hex());
+          if (!labelled) {
+            o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">largest free {}</text>",
+                             x, y + kRowHeight + 11, kLargest.hex(),
+                             xml_escape(format_size(m.largest_size)));
+            labelled = true;
+          }
+        });
     o += "</g>\n";
   }
   for (const proto::MapBarrier& b : m.barriers) {
@@ -257,7 +368,7 @@ std::string render_map_svg(const proto::PoolMapReply& m, const MapStyle& s) {
 
 // ---- terminal ------------------------------------------------------------------
 
-std::string render_map_term(const proto::PoolMapReply& m, const MapStyle& s) {
+std::string render_map_term(const PoolPicture& m, const MapStyle& s) {
   const unsigned cols = std::max(s.columns, 8u);
   const unsigned rows = std::max(s.rows, 1u);
   const uint64_t cells = uint64_t{cols} * rows;
@@ -293,8 +404,8 @@ std::string render_map_term(const proto::PoolMapReply& m, const MapStyle& s) {
     }
     while (b < m.barriers.size() && m.barriers[b].offset < from) ++b;
     const bool barrier = b < m.barriers.size() && m.barriers[b].offset < to && to > from;
-    const bool largest = m.largest_free > 0 && from < m.largest_free_offset + m.largest_free &&
-                         to > m.largest_free_offset;
+    const bool largest =
+        m.largest_size > 0 && from < m.largest_offset + m.largest_size && to > m.largest_offset;
     const double share = to > from ? double(used) / double(to - from) : 0;
     std::string cell;
     if (share >= 0.75) {
