@@ -505,4 +505,12 @@ Result<proto::CheckReply> Connection::check() {
   return call<proto::CheckReply>(proto::CheckRequest{});
 }
 
+Result<proto::MetricsReply> Connection::metrics() {
+  return call<proto::MetricsReply>(proto::MetricsRequest{});
+}
+
+Result<proto::PoolMapReply> Connection::pool_map(const proto::PoolMapRequest& request) {
+  return call<proto::PoolMapReply>(request);
+}
+
 }  // namespace pmm::client

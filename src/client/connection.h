@@ -146,6 +146,10 @@ class Connection {
   // The daemon's invariant walk (root or pmmd's uid; else kPermission).
   // A violation is a successful reply with `violation` set.
   [[nodiscard]] Result<proto::CheckReply> check();
+  // Request counters and latency histogram (admins; else kPermission).
+  [[nodiscard]] Result<proto::MetricsReply> metrics();
+  // One page of a pool laid out by offset (pmmctl map follows the pages).
+  [[nodiscard]] Result<proto::PoolMapReply> pool_map(const proto::PoolMapRequest& request);
 
   // The error every call now returns at once, when the connection is dead
   // (or inherited through fork).

@@ -53,6 +53,7 @@
 #include "base/invariants.h"
 #include "core/access.h"
 #include "core/devices.h"
+#include "core/ledger_map.h"
 #include "core/pool.h"
 #include "core/tokens.h"
 
@@ -322,6 +323,10 @@ class Ledger {
   [[nodiscard]] const LedgerOptions& options() const { return options_; }
   // What `uid` holds against its quotas (all zero when it holds nothing).
   [[nodiscard]] QuotaUse quota_use(uint32_t uid) const;
+  // One page of pool `pool` laid out by offset, as `viewer` may see it
+  // (ledger_map.h). O(request.limit + the viewer's own blocks in the page).
+  [[nodiscard]] MapPage pool_map_page(const Viewer& viewer, size_t pool,
+                                      const MapPageRequest& request) const;
 
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device

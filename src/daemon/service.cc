@@ -128,6 +128,14 @@ proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
 }
 
 Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime now) {
+  const auto start = std::chrono::steady_clock::now();
+  Reply r = dispatch(s, m, now);
+  metrics_.record(proto::type_of(m.body), std::holds_alternative<proto::ErrorReply>(r.message.body),
+                  std::chrono::steady_clock::now() - start);
+  return r;
+}
+
+Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTime now) {
   const uint32_t id = m.request_id;
   if (!s.greeted) {
     if (const auto* h = std::get_if<proto::Hello>(&m.body)) return hello(s, id, *h);
@@ -243,6 +251,10 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           return list_devices(s, id, req);
         } else if constexpr (std::is_same_v<T, proto::CheckRequest>) {
           return check(s, id);
+        } else if constexpr (std::is_same_v<T, proto::MetricsRequest>) {
+          return metrics(s, id, now);
+        } else if constexpr (std::is_same_v<T, proto::PoolMapRequest>) {
+          return pool_map(s, id, req);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

@@ -26,6 +26,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/refusals.h"
+#include "daemon/request_metrics.h"
 #include "os/socket.h"
 #include "proto/messages.h"
 
@@ -90,11 +91,17 @@ class Service {
   Reply list_devices(const SessionState& s, uint32_t request_id, const proto::ListDevices& r) const;
   // pmmctl check: root (or pmmd's own uid) only; see service_check.cc.
   Reply check(const SessionState& s, uint32_t request_id);
+  // handle() without the request metrics around it.
+  Reply dispatch(SessionState& s, const proto::Message& m, core::SteadyTime now);
+  // pmmctl metrics / top / map; see service_metrics.cc.
+  Reply metrics(const SessionState& s, uint32_t request_id, core::SteadyTime now);
+  Reply pool_map(const SessionState& s, uint32_t request_id, const proto::PoolMapRequest& r);
 
   std::unique_ptr<core::Ledger> ledger_;
   const Log& log_;
   AdminAccess admins_{};
   Refusals refusals_;
+  RequestMetrics metrics_{std::chrono::steady_clock::now()};
 };
 
 }  // namespace pmm::daemon

@@ -70,12 +70,14 @@ class IoBase {
 // Range checks for the enums on the wire.
 bool enum_valid(PoolType t) { return static_cast<uint8_t>(t) <= 2; }
 bool enum_valid(HolderKind k) { return static_cast<uint8_t>(k) <= 2; }
+bool enum_valid(MapMode m) { return static_cast<uint8_t>(m) <= 2; }
 bool enum_valid(Errc c) {
   auto v = static_cast<int32_t>(c);
   return v >= 1 && v <= static_cast<int32_t>(kLastErrc);
 }
 std::string enum_allowed(PoolType) { return "0 (shmem), 1 (hugetlb) or 2 (sysv)"; }
 std::string enum_allowed(HolderKind) { return "0 (session), 1 (export) or 2 (sysv_export)"; }
+std::string enum_allowed(MapMode) { return "0 (auto), 1 (exact) or 2 (buckets)"; }
 std::string enum_allowed(Errc) {
   return fmt::format("an error code from 1 to {}", static_cast<int32_t>(kLastErrc));
 }
@@ -427,6 +429,90 @@ void fields(auto& io, Is<CheckReply> auto& m) {
   io.integer("micros", m.micros);
 }
 
+void fields(auto&, Is<MetricsRequest> auto&) {}
+void fields(auto& io, Is<MetricsReply> auto& m) {
+  io.integer("uptime_ms", m.uptime_ms);
+  io.list("requests", m.requests, kMaxRequestTypes, [](auto& i, auto& r) {
+    i.integer("type", r.type);
+    i.integer("count", r.count);
+    i.integer("errors", r.errors);
+    i.require(r.errors <= r.count, "requests: {} errors of {} requests of type {}", r.errors,
+              r.count, r.type);
+  });
+  io.list("latency_bounds_ns", m.latency_bounds_ns, kMaxLatencyBuckets,
+          [](auto& i, auto& b) { i.integer("bound", b); });
+  io.list("latency_counts", m.latency_counts, kMaxLatencyBuckets + 1,
+          [](auto& i, auto& c) { i.integer("count", c); });
+  io.integer("latency_sum_ns", m.latency_sum_ns);
+  io.integer("latency_count", m.latency_count);
+  io.require(m.latency_counts.size() == m.latency_bounds_ns.size() + 1,
+             "latency_counts has {} entries; it needs one per bound plus one (+Inf): {}",
+             m.latency_counts.size(), m.latency_bounds_ns.size() + 1);
+  bool ascending = true;
+  for (size_t i = 1; i < m.latency_bounds_ns.size(); ++i)
+    ascending = ascending && m.latency_bounds_ns[i - 1] < m.latency_bounds_ns[i];
+  io.require(ascending, "latency_bounds_ns must strictly increase");
+}
+void fields(auto& io, Is<PoolMapRequest> auto& m) {
+  io.string("pool", m.pool, kMaxNameLength);
+  io.integer("max_entries", m.max_entries);
+  io.enumeration("mode", m.mode, uint8_t{});
+  io.integer("after_id", m.after_id);
+  io.integer("limit", m.limit);
+  io.require(m.max_entries <= kMaxMapEntries, "max_entries {} is above {}; use 0 to {}",
+             m.max_entries, kMaxMapEntries, kMaxMapEntries);
+  io.require(m.limit <= kMaxMapPageRecords, "limit {} is above {}; use 0 to {}", m.limit,
+             kMaxMapPageRecords, kMaxMapPageRecords);
+}
+void fields(auto& io, Is<MapExtent> auto& m) {
+  io.integer("offset", m.offset);
+  io.integer("size", m.size);
+  io.integer("used", m.used);
+  io.integer("device", m.device);
+  io.integer("uid", m.uid);
+  io.boolean("mixed", m.mixed);
+  io.require(m.used <= m.size, "extent at {}: used {} exceeds its size {}", m.offset, m.used,
+             m.size);
+}
+void fields(auto& io, Is<PoolMapReply> auto& m) {
+  io.integer("pool_index", m.pool_index);
+  io.string("pool", m.pool, kMaxNameLength);
+  io.string("strategy", m.strategy, kMaxNameLength);
+  io.integer("size", m.size);
+  io.integer("page_size", m.page_size);
+  io.integer("blocks", m.blocks);
+  io.integer("bytes_used", m.bytes_used);
+  io.integer("bytes_free", m.bytes_free);
+  io.integer("free_extents", m.free_extents);
+  io.integer("largest_free", m.largest_free);
+  io.integer("bucket_size", m.bucket_size);
+  io.list("devices", m.devices, kMaxMapDevices,
+          [](auto& i, auto& d) { i.string("name", d, kMaxNameLength); });
+  io.list("extents", m.extents, kMaxMapEntries, [](auto& i, auto& e) { fields(i, e); });
+  io.list("barriers", m.barriers, kMaxMapBarriers, [](auto& i, auto& b) {
+    i.integer("offset", b.offset);
+    i.integer("phys", b.phys);
+  });
+  io.integer("barriers_omitted", m.barriers_omitted);
+  io.integer("next_after_id", m.next_after_id);
+  io.boolean("more", m.more);
+  io.integer("micros", m.micros);
+  // Entries in order, none overlapping, inside the pool, naming listed
+  // devices: a client may draw them without further checks.
+  uint64_t at = 0;
+  bool fine = true;
+  for (const MapExtent& e : m.extents) {
+    fine =
+        fine && e.offset >= at && e.size > 0 && e.size <= m.size && e.offset <= m.size - e.size &&
+        (e.device == kMapDeviceHidden || e.device == kMapDeviceNone || e.device < m.devices.size());
+    at = e.offset + e.size;
+  }
+  io.require(fine,
+             "extents must lie in [0, {}) in order, none empty or overlapping, naming listed "
+             "devices",
+             m.size);
+}
+
 // ---- framing -----------------------------------------------------------------
 
 uint32_t load_u32(std::span<const std::byte> b, size_t at) {
@@ -523,8 +609,8 @@ Result<Message> decode(std::span<const std::byte> bytes) {
   if (!is_request(h->type) && !is_reply(h->type)) {
     return fail(Errc::kProtocol,
                 "unknown message type {}; known: 1 to {} (requests), 100 to {} (replies)",
-                static_cast<uint16_t>(h->type), static_cast<uint16_t>(MessageType::kCheck),
-                static_cast<uint16_t>(MessageType::kCheckReply));
+                static_cast<uint16_t>(h->type), static_cast<uint16_t>(MessageType::kPoolMap),
+                static_cast<uint16_t>(MessageType::kPoolMapReply));
   }
   if (h->version != kProtocolVersion && !layout_frozen(h->type)) {
     return fail(Errc::kProtocol, "{}: protocol version {}; this side speaks version {}",

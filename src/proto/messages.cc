@@ -62,6 +62,14 @@ std::string_view message_type_name(MessageType t) {
       return "Check";
     case MessageType::kCheckReply:
       return "CheckReply";
+    case MessageType::kMetrics:
+      return "Metrics";
+    case MessageType::kPoolMap:
+      return "PoolMap";
+    case MessageType::kMetricsReply:
+      return "MetricsReply";
+    case MessageType::kPoolMapReply:
+      return "PoolMapReply";
   }
   return "unknown";
 }
@@ -96,14 +104,18 @@ MessageType type_of(const Body& body) {
 
 bool is_request(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= static_cast<uint16_t>(MessageType::kHello) &&
-         v <= static_cast<uint16_t>(MessageType::kCheck);
+  return (v >= static_cast<uint16_t>(MessageType::kHello) &&
+          v <= static_cast<uint16_t>(MessageType::kCheck)) ||
+         (v >= static_cast<uint16_t>(MessageType::kMetrics) &&
+          v <= static_cast<uint16_t>(MessageType::kPoolMap));
 }
 
 bool is_reply(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= static_cast<uint16_t>(MessageType::kError) &&
-         v <= static_cast<uint16_t>(MessageType::kCheckReply);
+  return (v >= static_cast<uint16_t>(MessageType::kError) &&
+          v <= static_cast<uint16_t>(MessageType::kCheckReply)) ||
+         (v >= static_cast<uint16_t>(MessageType::kMetricsReply) &&
+          v <= static_cast<uint16_t>(MessageType::kPoolMapReply));
 }
 
 ErrorReply from_error(const Error& e) {

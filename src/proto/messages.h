@@ -100,6 +100,12 @@ enum class MessageType : uint16_t {
   // admin: the invariant walk (pmmctl check); appended to both ranges
   kCheck = 15,
   kCheckReply = 111,
+  // views: request counters (pmmctl metrics, top) and a pool's map (pmmctl
+  // map); appended to both ranges (requests 16-19, replies 112-115)
+  kMetrics = 16,
+  kPoolMap = 17,
+  kMetricsReply = 112,
+  kPoolMapReply = 113,
 };
 
 // "Allocate", "BlockInfo", ...; "unknown" for values not listed above.
@@ -441,6 +447,126 @@ struct CheckReply {
   bool operator==(const CheckReply&) const = default;
 };
 
+// ---- views: metrics and pool maps (pmmctl metrics, top, map) ----------------
+
+inline constexpr size_t kMaxRequestTypes = 64;        // MetricsReply.requests
+inline constexpr size_t kMaxLatencyBuckets = 32;      // MetricsReply.latency_bounds_ns
+inline constexpr size_t kMaxMapEntries = 2048;        // PoolMapReply.extents
+inline constexpr size_t kMaxMapBarriers = 2048;       // PoolMapReply.barriers
+inline constexpr size_t kMaxMapDevices = 64;          // PoolMapReply.devices
+inline constexpr uint16_t kMapDeviceHidden = 0xffff;  // MapExtent.device: not for this viewer
+inline constexpr uint16_t kMapDeviceNone = 0xfffe;    // MapExtent.device: free bytes only
+
+// -> MetricsReply. Admins only (root, [admin], pmmd's own uid), else
+// ErrorReply kPermission: the counters are the whole daemon's activity.
+struct MetricsRequest {
+  static constexpr MessageType kType = MessageType::kMetrics;
+  bool operator==(const MetricsRequest&) const = default;
+};
+
+// Requests of one type since the daemon started; `errors` of them were
+// answered with an ErrorReply.
+struct RequestCount {
+  uint16_t type = 0;  // a MessageType value
+  uint64_t count = 0;
+  uint64_t errors = 0;
+  bool operator==(const RequestCount&) const = default;
+};
+
+// Counters since pmmd started. The latency histogram is the time pmmd spent
+// handling each request (decode to reply, socket time excluded):
+// latency_counts[i] requests took <= latency_bounds_ns[i] and more than the
+// bound before it (not cumulative); the last count, one past the bounds, is
+// those above every bound. Bounds strictly increase.
+struct MetricsReply {
+  static constexpr MessageType kType = MessageType::kMetricsReply;
+  uint64_t uptime_ms = 0;
+  std::vector<RequestCount> requests{};       // <= kMaxRequestTypes, by type
+  std::vector<uint64_t> latency_bounds_ns{};  // <= kMaxLatencyBuckets
+  std::vector<uint64_t> latency_counts{};     // bounds + 1 entries
+  uint64_t latency_sum_ns = 0;
+  uint64_t latency_count = 0;  // = the sum of latency_counts
+  bool operator==(const MetricsReply&) const = default;
+};
+
+inline constexpr uint32_t kMapPageRecords = 1024;     // PoolMapRequest.limit when 0
+inline constexpr uint32_t kMaxMapPageRecords = 2048;  // PoolMapRequest.limit at most
+
+// How a PoolMapRequest wants the pool drawn.
+enum class MapMode : uint8_t {
+  kAuto = 0,     // exact if the pool's blocks fit max_entries, else buckets (first page)
+  kExact = 1,    // one entry per block
+  kBuckets = 2,  // equal buckets of ceil(size / max_entries) bytes
+};
+
+// -> PoolMapReply: one page of the pool laid out by offset. Anyone may ask;
+// what the reply names follows "Who sees what" (docs/protocol.md). Paged
+// like the listings: the page visits at most `limit` block records (of any
+// pool) with id > after_id, so each request costs pmmd O(limit). The client
+// asks again with after_id = next_after_id, and the same max_entries and
+// the mode the first reply chose, while `more`.
+struct PoolMapRequest {
+  static constexpr MessageType kType = MessageType::kPoolMap;
+  std::string pool{};        // <= kMaxNameLength
+  uint32_t max_entries = 0;  // 1..kMaxMapEntries; 0 = kMaxMapEntries
+  MapMode mode = MapMode::kAuto;
+  uint64_t after_id = 0;
+  uint32_t limit = 0;  // <= kMaxMapPageRecords; 0 = kMapPageRecords
+  bool operator==(const PoolMapRequest&) const = default;
+};
+
+// One entry of a page, by offset, none overlapping, inside [0, size). An
+// exact page (bucket_size 0) has one per block of the page (used == size).
+// A bucketed page has one per bucket (offset a multiple of bucket_size, the
+// last bucket shorter) that the page's blocks touch, with the bytes they
+// use in it. device: an index into PoolMapReply.devices, kMapDeviceHidden
+// for another user's block (the viewer is not told whose). In a bucket,
+// the device and uid of the largest block part in it.
+struct MapExtent {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint64_t used = 0;  // <= size
+  uint16_t device = kMapDeviceNone;
+  uint32_t uid = 0;    // the allocating uid; 0 when hidden
+  bool mixed = false;  // a bucket whose used bytes have several devices/owners
+  bool operator==(const MapExtent&) const = default;
+};
+
+// A physical-run edge: the run starting at `offset` is not physically
+// adjacent to the one before. phys: its physical address, only for a
+// viewer that may see physical addresses (else 0).
+struct MapBarrier {
+  uint64_t offset = 0;
+  uint64_t phys = 0;
+  bool operator==(const MapBarrier&) const = default;
+};
+
+// The pool's figures (size, blocks, bytes used and free, free extents and
+// the largest, from the allocator's counters) are as of this page. Barriers
+// come with the first page (after_id 0) only.
+struct PoolMapReply {
+  static constexpr MessageType kType = MessageType::kPoolMapReply;
+  uint32_t pool_index = 0;
+  std::string pool{};      // <= kMaxNameLength
+  std::string strategy{};  // <= kMaxNameLength
+  uint64_t size = 0;
+  uint64_t page_size = 0;
+  uint64_t blocks = 0;
+  uint64_t bytes_used = 0;
+  uint64_t bytes_free = 0;
+  uint64_t free_extents = 0;
+  uint64_t largest_free = 0;
+  uint64_t bucket_size = 0;            // 0: exact, one entry per block
+  std::vector<std::string> devices{};  // <= kMaxMapDevices names, each <= kMaxNameLength
+  std::vector<MapExtent> extents{};    // <= kMaxMapEntries
+  std::vector<MapBarrier> barriers{};  // <= kMaxMapBarriers
+  uint64_t barriers_omitted = 0;       // run edges beyond kMaxMapBarriers
+  uint64_t next_after_id = 0;
+  bool more = false;
+  uint64_t micros = 0;  // what this page cost pmmd
+  bool operator==(const PoolMapReply&) const = default;
+};
+
 // ---- the sum type ----------------------------------------------------------
 
 using Body = std::variant<
@@ -451,7 +577,9 @@ using Body = std::variant<
     ErrorReply, Welcome, Ok, PoolList, BlockInfo, TokenReply, SysvSegment, StatsReply, BlockList,
     SessionList, DeviceList,
     // the invariant walk (request, reply)
-    CheckRequest, CheckReply>;
+    CheckRequest, CheckReply,
+    // views (requests, replies)
+    MetricsRequest, PoolMapRequest, MetricsReply, PoolMapReply>;
 
 struct Message {
   uint32_t request_id = 0;  // a reply echoes its request's id

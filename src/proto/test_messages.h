@@ -150,6 +150,38 @@ inline std::vector<Message> testing_samples() {
                  .sessions = 3,
                  .exports = 1,
                  .micros = 42});
+  add(MetricsRequest{});
+  add(MetricsReply{.uptime_ms = 1234,
+                   .requests = {RequestCount{.type = 3, .count = 10, .errors = 2},
+                                RequestCount{.type = 5, .count = 8, .errors = 0}},
+                   .latency_bounds_ns = {1000, 10000},
+                   .latency_counts = {12, 5, 1},
+                   .latency_sum_ns = 99000,
+                   .latency_count = 18});
+  add(PoolMapRequest{.pool = "general",
+                     .max_entries = 512,
+                     .mode = MapMode::kBuckets,
+                     .after_id = 77,
+                     .limit = 1000});
+  add(PoolMapReply{.pool_index = 1,
+                   .pool = "general",
+                   .strategy = "tlsf",
+                   .size = 16 << 20,
+                   .page_size = 4096,
+                   .blocks = 1,
+                   .bytes_used = 1 << 20,
+                   .bytes_free = 15 << 20,
+                   .free_extents = 1,
+                   .largest_free = 15 << 20,
+                   .bucket_size = 0,
+                   .devices = {"decoder"},
+                   .extents = {MapExtent{.size = 1 << 20, .used = 1 << 20, .device = 0, .uid = 7},
+                               MapExtent{.offset = 1 << 20, .size = 15 << 20}},
+                   .barriers = {MapBarrier{.offset = 2 << 20, .phys = 0x40000000}},
+                   .barriers_omitted = 3,
+                   .next_after_id = 9,
+                   .more = true,
+                   .micros = 5});
   return out;
 }
 
@@ -179,6 +211,26 @@ inline std::vector<Message> testing_largest_messages() {
   out.push_back({11, CheckReply{.violation = std::string(kMaxTextLength, 'v')}});
   out.push_back({10, DeviceList{.devices = std::vector<DeviceEntry>(kMaxDevicesPerPage,
                                                                     DeviceEntry{.name = name})}});
+  out.push_back(
+      {12, MetricsReply{.requests = std::vector<RequestCount>(kMaxRequestTypes),
+                        .latency_bounds_ns =
+                            [] {
+                              std::vector<uint64_t> b;
+                              for (uint64_t i = 1; i <= kMaxLatencyBuckets; ++i) b.push_back(i);
+                              return b;
+                            }(),
+                        .latency_counts = std::vector<uint64_t>(kMaxLatencyBuckets + 1)}});
+  {
+    PoolMapReply map{.pool = name,
+                     .strategy = name,
+                     .size = kMaxMapEntries,
+                     .devices = std::vector<std::string>(kMaxMapDevices, name),
+                     .barriers = std::vector<MapBarrier>(kMaxMapBarriers)};
+    for (uint64_t i = 0; i < kMaxMapEntries; ++i)
+      map.extents.push_back(
+          MapExtent{.offset = i, .size = 1, .used = 1, .device = 0, .mixed = true});
+    out.push_back({13, std::move(map)});
+  }
   return out;
 }
 

@@ -8,10 +8,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "client/connection.h"
+#include "metrics.h"
 #include "pmm/pmm.h"
 
 namespace pmmctl {
@@ -210,6 +214,63 @@ pmm::Result<CheckOutcome> check(const Target& t) {
     return CheckOutcome{.text = "clean: every invariant holds (" + walked + ")\n", .clean = true};
   return CheckOutcome{.text = fmt::format("VIOLATION: {}\n({})\n", r->violation, walked),
                       .clean = false};
+}
+
+pmm::Result<std::string> map(const Target& t, const MapArgs& a) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  // Page after page until the daemon says there is no more; each page
+  // costs it a bounded walk (docs/protocol.md, PoolMap).
+  PictureBuilder builder;
+  pmm::proto::PoolMapRequest req{.pool = a.pool};
+  for (;;) {
+    auto page = (*c)->pool_map(req);
+    if (!page) return std::unexpected(page.error());
+    builder.add(*page);
+    if (!page->more) break;
+    if (page->next_after_id <= req.after_id)
+      return pmm::fail(pmm::Errc::kProtocol, "map: the daemon's cursor did not advance past {}",
+                       req.after_id);
+    req.after_id = page->next_after_id;
+    req.mode = page->bucket_size == 0 ? pmm::proto::MapMode::kExact : pmm::proto::MapMode::kBuckets;
+  }
+  const PoolPicture m = builder.finish();
+  std::string text = a.term ? render_map_term(m, a.style) : render_map_svg(m, a.style);
+  if (a.output.empty()) return text;
+  std::FILE* f = std::fopen(a.output.c_str(), "w");
+  if (f == nullptr)
+    return pmm::fail(pmm::Errc::kSystem, "cannot write {}: {}", a.output, std::strerror(errno));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok)
+    return pmm::fail(pmm::Errc::kSystem, "writing {} failed: {}", a.output, std::strerror(errno));
+  return std::string();
+}
+
+pmm::Result<std::string> metrics(const Target& t) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto s = take_sample(**c);
+  if (!s) return std::unexpected(s.error());
+  if (!s->metrics) return pmm::fail(pmm::Errc::kPermission, "{}", s->metrics_refused);
+  return render_prometheus(*s);
+}
+
+pmm::Result<std::string> top(const Target& t, const TopArgs& a,
+                             const std::function<void(const std::string&)>& emit) {
+  auto c = connect(t);
+  if (!c) return std::unexpected(c.error());
+  auto before = take_sample(**c);
+  if (!before) return std::unexpected(before.error());
+  if (a.live) emit("\x1b[H\x1b[2J" + render_top(nullptr, *before));
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
+    auto now = take_sample(**c);
+    if (!now) return std::unexpected(now.error());
+    std::string screen = render_top(&*before, *now);
+    if (a.once) return screen;
+    emit("\x1b[H\x1b[2J" + screen);
+    before = std::move(now);
+  }
 }
 
 }  // namespace pmmctl

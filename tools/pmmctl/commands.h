@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "map.h"
 #include "proto/messages.h"
 #include "views.h"
 
@@ -60,6 +61,30 @@ struct CheckOutcome {
   bool clean = false;
 };
 [[nodiscard]] pmm::Result<CheckOutcome> check(const Target& t);
+
+// `pmmctl map POOL`: the pool as SVG (or a terminal strip when `term`),
+// returned, or written to `output` (then the result is empty).
+struct MapArgs {
+  std::string pool;
+  std::string output;  // "" = stdout
+  bool term = false;
+  MapStyle style{};
+};
+[[nodiscard]] pmm::Result<std::string> map(const Target& t, const MapArgs& a);
+
+// `pmmctl metrics`: Prometheus text (admins; kPermission otherwise).
+[[nodiscard]] pmm::Result<std::string> metrics(const Target& t);
+
+// `pmmctl top`: one screen per interval, handed to `emit` (which clears the
+// terminal first when `live`). once: two samples `interval` apart, one
+// screen with rates, then return.
+struct TopArgs {
+  uint32_t interval_ms = 1000;
+  bool once = false;
+  bool live = false;  // stdout is a terminal: clear and redraw
+};
+[[nodiscard]] pmm::Result<std::string> top(const Target& t, const TopArgs& a,
+                                           const std::function<void(const std::string&)>& emit);
 
 // Allocates, exports, prints the token: the export holds the block.
 [[nodiscard]] pmm::Result<std::string> alloc(const Target& t, const AllocArgs& a);

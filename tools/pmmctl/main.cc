@@ -5,8 +5,12 @@
 // violated invariant.
 #include <fmt/format.h>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
@@ -85,6 +89,37 @@ int main(int argc, char** argv) {
                      "walk every pool's allocator and the daemon's books and report the first "
                      "violated invariant (exit 4); root or pmmd's own uid only");
 
+  std::string map_pool, map_output, map_request;
+  bool map_term = false;
+  unsigned map_columns = 0, map_rows = 4;
+  auto* map_cmd = app.add_subcommand(
+      "map",
+      "draw a pool to scale as SVG (or a coloured terminal strip with --term): blocks by "
+      "device, free extents, physical-run edges, the largest free extent and the "
+      "fragmentation figures");
+  map_cmd->add_option("pool", map_pool, "the pool to draw")->required();
+  map_cmd->add_option("-o,--output", map_output, "write the SVG (or strip) to FILE, not stdout");
+  map_cmd->add_flag("--term", map_term, "draw a coloured strip for the terminal instead of SVG");
+  map_cmd->add_option("--width", map_columns, "--term: cells per row (default: the terminal's)")
+      ->check(CLI::Range(8u, 1000u));
+  map_cmd->add_option("--rows", map_rows, "--term: rows of cells (default 4)")
+      ->check(CLI::Range(1u, 200u));
+  map_cmd->add_option("--request", map_request,
+                      "a size to explain: does it fit the largest free extent? (4M, 1GiB, ...)");
+
+  app.add_subcommand("metrics",
+                     "every counter in Prometheus text format (for node_exporter's textfile "
+                     "collector or a scraper); admins only");
+
+  std::string top_interval = "1s";
+  bool top_once = false;
+  auto* top_cmd = app.add_subcommand(
+      "top", "a live view of pools, devices, sessions and request rates (Ctrl-C ends it)");
+  top_cmd->add_option("-i,--interval", top_interval, "time between screens (default 1s)");
+  top_cmd->add_flag("--once", top_once,
+                    "print one screen (rates over one interval) and exit; the default when "
+                    "stdout is not a terminal");
+
   std::string pools_text, size_text, align_text, lifetime_text;
   bool contiguous = false, zero = false;
   uint32_t imports = 1;
@@ -147,6 +182,37 @@ int main(int argc, char** argv) {
   if (cmd == "sessions") return report(pmmctl::sessions(target));
   if (cmd == "devices") return report(pmmctl::devices(target));
   if (cmd == "check") return report_check(pmmctl::check(target));
+  if (cmd == "metrics") return report(pmmctl::metrics(target));
+  if (cmd == "map") {
+    pmmctl::MapArgs a{.pool = map_pool, .output = map_output, .term = map_term, .style = {}};
+    if (!map_request.empty()) {
+      auto size = pmm::parse_size(map_request);
+      if (!size) return usage_error("--request: " + size.error().message);
+      a.style.request = *size;
+    }
+    winsize ws{};
+    a.style.columns = map_columns != 0 ? map_columns
+                      : ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20
+                          ? ws.ws_col - 13u  // the offset column
+                          : 80u;
+    a.style.rows = map_rows;
+    a.style.color = std::getenv("NO_COLOR") == nullptr;
+    return report(pmmctl::map(target, a));
+  }
+  if (cmd == "top") {
+    auto d = pmm::parse_duration(top_interval);
+    if (!d) return usage_error("--interval: " + d.error().message);
+    if (d->count() < 100 || d->count() > 3'600'000)
+      return usage_error(fmt::format("--interval '{}' must be from 100ms to 1h", top_interval));
+    pmmctl::TopArgs a{.interval_ms = static_cast<uint32_t>(d->count()),
+                      .once = top_once || ::isatty(STDOUT_FILENO) == 0,
+                      .live = false};
+    a.live = !a.once;
+    return report(pmmctl::top(target, a, [](const std::string& screen) {
+      std::fputs(screen.c_str(), stdout);
+      std::fflush(stdout);
+    }));
+  }
 
   if (cmd == "alloc") {
     pmmctl::AllocArgs a;
