@@ -32,17 +32,12 @@ proto::Message reply(uint32_t request_id, proto::Body body) {
 Service::Service(std::unique_ptr<core::Ledger> ledger, const Log& log)
     : ledger_(std::move(ledger)), log_(log) {}
 
-std::string Service::who(const SessionState& s) {
-  return fmt::format("session {} (pid {}, uid {}, device {})", s.id, s.peer.pid, s.peer.uid,
-                     s.device.empty() ? std::string("?") : s.device);
-}
-
 Reply Service::error(const SessionState& s, uint32_t request_id, const Error& e,
                      std::string_view what) {
   // Debug only: a client can make every one of its requests fail, and the
   // count below (pmmctl status) is what an operator watches.
   refusals_.count(e.code);
-  log_.detail("{} {} refused: {}", who(s), what, e.describe());
+  log_.detail("{} {} refused: {}", who(s), what, lazy([&] { return e.describe(); }));
   return Reply{.message = reply(request_id, proto::from_error(e))};
 }
 
@@ -172,7 +167,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
             return error(s, id, b.error(), fmt::format("allocate of {}", format_size(req.size)));
           }
           log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
-                      format_size(b->size), b->pool_name, b->offset);
+                      lazy([&] { return format_size(b->size); }), b->pool_name, b->offset);
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Get>) {
           auto n = l.get(s.id, req.block_id);
@@ -192,20 +187,22 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
                                   std::chrono::milliseconds(req.lifetime_ms), now);
           if (!t) return error(s, id, t.error(), fmt::format("export of block {}", req.block_id));
           log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
-                      t->short_hex(), req.max_imports == 0 ? 1 : req.max_imports);
+                      lazy([&] { return t->short_hex(); }),
+                      req.max_imports == 0 ? 1 : req.max_imports);
           return Reply{.message = reply(id, proto::TokenReply{.token = t->bytes})};
         } else if constexpr (std::is_same_v<T, proto::Import>) {
           core::Token t{.bytes = req.token};
           auto b = l.import_block(s.id, t, now);
           if (!b) return error(s, id, b.error(), fmt::format("import of {}…", t.short_hex()));
           log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
-                      format_size(b->size), b->pool_name, t.short_hex());
+                      lazy([&] { return format_size(b->size); }), b->pool_name,
+                      lazy([&] { return t.short_hex(); }));
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Unexport>) {
           core::Token t{.bytes = req.token};
           auto r = l.unexport(s.id, t);
           if (!r) return error(s, id, r.error(), fmt::format("unexport of {}…", t.short_hex()));
-          log_.detail("{} withdrew export {}…", who(s), t.short_hex());
+          log_.detail("{} withdrew export {}…", who(s), lazy([&] { return t.short_hex(); }));
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
           auto seg = l.sysv_export(s.id, req.block_id);
