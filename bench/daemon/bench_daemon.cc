@@ -10,7 +10,11 @@
 // processes ping-ponging the same sizes with the echo server.
 //
 // Usage: pmm_bench_daemon [--quick] [--pmmd PATH]
+//        pmm_bench_daemon --profile OP [--count N] [--pmmd PATH]
 // Prints tables; never fails on a number (a benchmark, not a test).
+// --profile runs only OP ("alloc+put", "get+put", ...) through libpmm N
+// times (default 20000) and prints pmmd's pid first, for perf or strace to
+// attach to: `perf stat -e 'syscalls:sys_enter_recv*' -p PID`.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -290,6 +294,23 @@ void throughput_table(const std::string& socket, const std::string& echo, bool q
   }
 }
 
+// One operation, `count` times, for a profiler attached to pmmd (pid on
+// stdout, then a line on stdin starts the loop) or to this process.
+void run_profile(const std::string& op, const std::string& socket, pid_t daemon, int count) {
+  pmm_conn* conn = connect_pmm(socket);
+  pmm_block* held = nullptr;
+  check(pmm_alloc(conn, kPool, kBlockSize, 0, 0, &held), "pmm_alloc");
+  auto p = pmm_op(op, socket, conn, held);
+  std::printf("pmmd pid %d; press Enter to run %d x %s\n", static_cast<int>(daemon), count,
+              op.c_str());
+  std::fflush(stdout);
+  (void)std::getchar();
+  double ns = time_per(count, p);
+  std::printf("%s: %.1f us per operation\n", op.c_str(), ns / 1000);
+  check(pmm_block_put(held), "pmm_block_put");
+  pmm_disconnect(conn);
+}
+
 pid_t start_pmmd(const std::string& pmmd, const std::string& socket, const std::string& log) {
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -321,14 +342,23 @@ int main(int argc, char** argv) {
   using namespace pmm::bench;
   bool quick = false;
   std::string pmmd = PMM_PMMD_PATH;
+  std::string profile;
+  int count = 20000;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--quick") {
       quick = true;
     } else if (a == "--pmmd" && i + 1 < argc) {
       pmmd = argv[++i];
+    } else if (a == "--profile" && i + 1 < argc) {
+      profile = argv[++i];
+    } else if (a == "--count" && i + 1 < argc) {
+      count = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--pmmd PATH]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--pmmd PATH]\n"
+                   "       %s --profile OP [--count N] [--pmmd PATH]\n",
+                   argv[0], argv[0]);
       return 2;
     }
   }
@@ -338,7 +368,9 @@ int main(int argc, char** argv) {
   const std::string socket = dir + "/pmm.sock";
   const std::string log = dir + "/pmmd.log";
   pid_t daemon = start_pmmd(pmmd, socket, log);
-  {
+  if (!profile.empty()) {
+    run_profile(profile, socket, daemon, count);
+  } else {
     EchoServer echo = EchoServer::start(dir + "/echo.sock");
     latency_table(socket, echo.path(), quick);
     throughput_table(socket, echo.path(), quick);
