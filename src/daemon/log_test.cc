@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "daemon/service.h"
+
 namespace pmm::daemon {
 namespace {
 
@@ -95,6 +97,19 @@ TEST(Log, ALazyArgumentIsBuiltOnlyWhenItsLineIsWritten) {
   });
   EXPECT_EQ(lines(limited), static_cast<size_t>(Log::kBurst));
   EXPECT_EQ(built, Log::kBurst);  // the 80 held back were never formatted
+}
+
+// Service::who names a session in log lines without building a string
+// until a line is written; what it writes is unchanged.
+TEST(Log, ASessionIsNamedByIdPidUidAndDevice) {
+  SessionState s;
+  s.id = 3;
+  s.peer = {.pid = 1234, .uid = 1000, .gid = 1000};
+  EXPECT_EQ(fmt::format("{}", Service::who(s)), "session 3 (pid 1234, uid 1000, device ?)");
+  s.device = "decoder";
+  Log log;
+  std::string out = captured_stderr([&] { log.info("{} connected", Service::who(s)); });
+  EXPECT_EQ(out, "pmmd: session 3 (pid 1234, uid 1000, device decoder) connected\n");
 }
 
 }  // namespace

@@ -80,7 +80,18 @@ class Service {
   [[nodiscard]] core::Viewer viewer(const SessionState& s) const;
 
  private:
-  Reply error(const SessionState& s, uint32_t request_id, const Error& e, std::string_view what);
+  // A refused request: counted, logged (detail) and answered with `e`.
+  // `what` names the request for the log: a string ("handshake"), or
+  // lazy(...) so that nothing is formatted unless --verbose writes the line
+  // (a client can make every one of its requests fail; the count, which
+  // pmmctl status shows, is what an operator watches).
+  template <typename What>
+  Reply error(const SessionState& s, uint32_t request_id, const Error& e, const What& what) {
+    refusals_.count(e.code);
+    log_.detail("{} {} refused: {}", who(s), what, lazy([&] { return e.describe(); }));
+    return refusal(request_id, e);
+  }
+  static Reply refusal(uint32_t request_id, const Error& e);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
   proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
