@@ -5,7 +5,9 @@
 // SOCK_SEQPACKET ping-pong (floor.h) exchanging messages of exactly the
 // sizes that operation's requests and replies have (proto::encode of the
 // same messages), in the same run, rounds interleaved so that a busy
-// machine slows both alike. Then requests/s with 1, 8 and 64 client
+// machine slows both alike; "raw+poll" is the floor with a poll() before
+// each recv, as libpmm waits, to tell the client's share of pmm's excess
+// from pmmd's. Then requests/s with 1, 8 and 64 client
 // processes doing pmm_alloc + pmm_block_put in a loop, against the same
 // processes ping-ponging the same sizes with the echo server.
 //
@@ -31,6 +33,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "floor.h"
 #include "pmm/pmm.h"
@@ -179,22 +183,27 @@ void latency_table(const std::string& socket, const std::string& echo, bool quic
   pmm_block* held = nullptr;
   check(pmm_alloc(conn, kPool, kBlockSize, 0, 0, &held), "pmm_alloc");
   RawClient raw(echo);
+  RawClient raw_poll(echo, /*poll_first=*/true);
   std::printf("Request path: one operation through libpmm and pmmd beside a raw SOCK_SEQPACKET\n");
   std::printf("ping-pong of the same message sizes (us per operation; median of %d interleaved\n",
               rounds);
   std::printf("rounds of %d operations each)\n\n", iters);
   std::printf(
-      "| operation | round trips | bytes (request/reply each) | raw us | pmm us | pmm/raw |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+      "| operation | round trips | bytes (request/reply each) | raw us | raw+poll us | pmm us | "
+      "pmm/raw |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   for (const Op& op : ops()) {
     auto p = pmm_op(op.name, socket, conn, held);
     auto f = floor_op(op, echo, raw);
+    auto fp = floor_op(op, echo, raw_poll);
+    const bool polled = op.name != "connect+disconnect";
     // Warm both (the pool fd and mapping arrive with the first BlockInfo).
     time_per(iters / 10 + 1, p);
     time_per(iters / 10 + 1, f);
-    std::vector<double> raw_ns, pmm_ns;
+    std::vector<double> raw_ns, poll_ns, pmm_ns;
     for (int r = 0; r < rounds; ++r) {
       raw_ns.push_back(time_per(iters, f));
+      if (polled) poll_ns.push_back(time_per(iters, fp));
       pmm_ns.push_back(time_per(iters, p));
     }
     std::string sizes;
@@ -203,8 +212,9 @@ void latency_table(const std::string& socket, const std::string& echo, bool quic
           (sizes.empty() ? "" : ", ") + std::to_string(e.request) + "/" + std::to_string(e.reply);
     }
     double rm = median(raw_ns), pm = median(pmm_ns);
-    std::printf("| %s | %zu | %s | %.1f | %.1f | %.2f |\n", std::string(op.name).c_str(),
-                op.floor.size(), sizes.c_str(), rm / 1000, pm / 1000, pm / rm);
+    std::string polled_us = polled ? fmt::format("{:.1f}", median(poll_ns) / 1000) : "-";
+    std::printf("| %s | %zu | %s | %.1f | %s | %.1f | %.2f |\n", std::string(op.name).c_str(),
+                op.floor.size(), sizes.c_str(), rm / 1000, polled_us.c_str(), pm / 1000, pm / rm);
     std::fflush(stdout);
   }
   check(pmm_block_put(held), "pmm_block_put");

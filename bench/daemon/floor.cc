@@ -2,6 +2,7 @@
 #include "floor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -108,8 +109,8 @@ EchoServer::~EchoServer() {
   unlink(path_.c_str());
 }
 
-RawClient::RawClient(const std::string& path)
-    : out_(kMaxMessage, std::byte{0x5a}), in_(kMaxMessage) {
+RawClient::RawClient(const std::string& path, bool poll_first)
+    : poll_first_(poll_first), out_(kMaxMessage, std::byte{0x5a}), in_(kMaxMessage) {
   fd_ = connect_seqpacket(path);
   if (fd_ < 0) die("connect to the echo server");
 }
@@ -123,6 +124,10 @@ void RawClient::exchange(const Exchange& e) {
   std::memcpy(out_.data(), &reply, sizeof reply);
   if (send(fd_, out_.data(), e.request, MSG_NOSIGNAL) != static_cast<ssize_t>(e.request)) {
     die("send to the echo server");
+  }
+  if (poll_first_) {
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, 5000) != 1) die("poll on the echo server's socket");
   }
   if (recv(fd_, in_.data(), in_.size(), 0) != static_cast<ssize_t>(e.reply)) {
     die("recv from the echo server");

@@ -50,7 +50,10 @@ class EchoServer {
 
 class RawClient {
  public:
-  explicit RawClient(const std::string& path);  // exits the process on failure
+  // `poll_first`: wait with poll() before each recv, as libpmm does to
+  // bound its waits (the "raw+poll" column: how much of pmm's excess is
+  // that wait rather than pmmd).
+  explicit RawClient(const std::string& path, bool poll_first = false);  // exits on failure
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -62,6 +65,7 @@ class RawClient {
 
  private:
   int fd_ = -1;
+  bool poll_first_ = false;
   std::vector<std::byte> out_;
   std::vector<std::byte> in_;
 };
