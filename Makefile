@@ -31,8 +31,9 @@ test-asan:
 
 bench: deps
 	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS) --target pmm_bench_alloc
+	cmake --build --preset release -j $(JOBS) --target pmm_bench_alloc pmm_bench_daemon
 	bench/run
+	bench/daemon/run
 
 demo: build
 	examples/demo.sh build/$(PRESET)

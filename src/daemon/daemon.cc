@@ -129,7 +129,12 @@ Daemon::Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<c
       service_(std::move(ledger), options_.log),
       epoll_(std::move(epoll)),
       timer_(std::move(timer)),
-      wakeup_(std::move(wakeup)) {}
+      wakeup_(std::move(wakeup)),
+      inbox_(std::make_unique_for_overwrite<std::byte[]>(kReadBatch * proto::kMaxRequestSize)) {
+  for (size_t i = 0; i < kReadBatch; ++i) {
+    inbox_slots_[i] = {inbox_.get() + i * proto::kMaxRequestSize, proto::kMaxRequestSize};
+  }
+}
 
 Daemon::~Daemon() {
   shutdown();
@@ -296,7 +301,7 @@ void Daemon::discard_pending(int fd) {
   // fail with ECONNRESET before it sees the reason we queued for it; a
   // client that sent its Hello before we accepted would hear only "reset".
   for (int i = 0; i < 4; ++i) {
-    auto m = os::receive_message(fd, proto::kMaxRequestSize, 0);
+    auto m = os::receive_message_into(fd, inbox_slots_[0], 0);
     if (!m || !*m) return;
   }
 }
@@ -387,65 +392,89 @@ void Daemon::maybe_trim(Clock::time_point now) {
 }
 
 void Daemon::serve(uint64_t id) {
-  for (int i = 0; i < kBatch; ++i) {
+  // Each recvmmsg takes what the session has queued (up to kReadBatch), so
+  // a client waiting for each reply costs one receive per request, with no
+  // second one to learn that nothing more is there; a pipelining client
+  // costs one per kReadBatch. At most kBatch per wakeup: level-triggered
+  // epoll brings a busy session back after the others had their turn.
+  for (int served = 0; served < kBatch;) {
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;  // dropped earlier in this round
+    if (it == sessions_.end()) return;
     Session& s = it->second;
-    // Requests never carry fds: max_fds 0 makes any that come a protocol
-    // error (and the kernel's copies are closed by the os layer).
-    auto in = os::receive_message(s.fd.get(), proto::kMaxRequestSize, 0);
-    if (!in) {
-      if (in.error().code == Errc::kDisconnected) return drop(id, "disconnected");
-      if (in.error().code == Errc::kProtocol) return refuse(s, 0, in.error());
+    // Requests never carry fds: one that comes is a protocol error (and the
+    // kernel closes it).
+    auto got = os::receive_messages(s.fd.get(), inbox_slots_, datagrams_);
+    if (!got) {
+      if (got.error().code == Errc::kDisconnected) return drop(id, "disconnected");
       // The system failed the read (ENOMEM, ENOBUFS): the request may be
       // lost, so the session cannot go on. Say why rather than just hang up.
       Error e{Errc::kSystem,
               fmt::format("pmmd could not read this connection's request ({}); the session is "
                           "closed and its references dropped",
-                          in.error().message),
-              in.error().sys_errno};
+                          got.error().message),
+              got.error().sys_errno};
       (void)proto::send(s.fd.get(), {.request_id = 0, .body = proto::from_error(e)});
       // What it sent and we did not read would turn its read of our reason
       // into ECONNRESET once we close.
       discard_pending(s.fd.get());
-      return drop(id, in.error().describe());
+      return drop(id, got.error().describe());
     }
-    if (!*in) return;  // nothing more to read now
-    auto msg = proto::decode_request((*in)->bytes);
-    if (!msg) {
-      auto h = proto::decode_header((*in)->bytes);
-      return refuse(s, h ? h->request_id : 0, msg.error());
+    for (size_t i = 0; i < *got; ++i) {
+      const os::Datagram& d = datagrams_[i];
+      if (d.error) {
+        if (d.error->code == Errc::kDisconnected) return drop(id, "disconnected");
+        return refuse(id, 0, *d.error);
+      }
+      if (!answer(id, inbox_slots_[i].first(d.size))) return;
     }
-    Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
-    // Many puts in a live session free heap too; look now and then.
-    if (++requests_since_trim_ >= kTrimEveryRequests) {
-      requests_since_trim_ = 0;
-      trim_due_ = true;
-    }
-    auto sent = proto::send(s.fd.get(), r.message, r.fd);
-    if (!sent && sent.error().code == Errc::kInvalidArgument) {
-      // Our reply did not encode: a daemon bug, not the client's fault.
-      Error e{Errc::kSystem, "pmmd could not encode its reply: " + sent.error().message};
-      options_.log.info("{}: {}", Service::who(s.state), e.message);
-      sent = proto::send(s.fd.get(), {.request_id = msg->request_id, .body = proto::from_error(e)});
-      r.fd_pool.reset();
-    }
-    if (!sent) {
-      bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
-      return drop(id, full ? "its socket buffer is full: it does not read its replies"
-                           : sent.error().describe());
-    }
-    if (r.fd_pool) s.state.fd_sent[*r.fd_pool] = true;
-    if (r.close_after) return drop(id, "handshake refused");
+    served += static_cast<int>(*got);
+    if (*got < inbox_slots_.size()) return;  // the queue is empty
   }
 }
 
-void Daemon::refuse(Session& s, uint32_t request_id, const Error& e) {
+bool Daemon::answer(uint64_t id, std::span<const std::byte> bytes) {
+  Session& s = sessions_.find(id)->second;
+  auto msg = proto::decode_request(bytes);
+  if (!msg) {
+    auto h = proto::decode_header(bytes);
+    refuse(id, h ? h->request_id : 0, msg.error());
+    return false;
+  }
+  Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
+  // Many puts in a live session free heap too; look now and then.
+  if (++requests_since_trim_ >= kTrimEveryRequests) {
+    requests_since_trim_ = 0;
+    trim_due_ = true;
+  }
+  auto sent = proto::send(s.fd.get(), r.message, r.fd);
+  if (!sent && sent.error().code == Errc::kInvalidArgument) {
+    // Our reply did not encode: a daemon bug, not the client's fault.
+    Error e{Errc::kSystem, "pmmd could not encode its reply: " + sent.error().message};
+    options_.log.info("{}: {}", Service::who(s.state), e.message);
+    sent = proto::send(s.fd.get(), {.request_id = msg->request_id, .body = proto::from_error(e)});
+    r.fd_pool.reset();
+  }
+  if (!sent) {
+    bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
+    drop(id, full ? "its socket buffer is full: it does not read its replies"
+                  : sent.error().describe());
+    return false;
+  }
+  if (r.fd_pool) s.state.fd_sent[*r.fd_pool] = true;
+  if (r.close_after) {
+    drop(id, "handshake refused");
+    return false;
+  }
+  return true;
+}
+
+void Daemon::refuse(uint64_t id, uint32_t request_id, const Error& e) {
   service_.refusals().count("protocol");
   Error err{Errc::kProtocol, e.message};
   // Best effort: the client may be gone or not reading.
-  (void)proto::send(s.fd.get(), {.request_id = request_id, .body = proto::from_error(err)});
-  drop(s.state.id, "protocol error: " + e.message);
+  (void)proto::send(sessions_.find(id)->second.fd.get(),
+                    {.request_id = request_id, .body = proto::from_error(err)});
+  drop(id, "protocol error: " + e.message);
 }
 
 void Daemon::drop(uint64_t id, std::string_view why) {
@@ -465,9 +494,15 @@ void Daemon::drop(uint64_t id, std::string_view why) {
 }
 
 void Daemon::rearm_timer() {
+  // Only an earlier deadline sets the timer again. When the earliest export
+  // goes (imported, withdrawn) the timer is left set for its deadline and
+  // fires early, harmlessly: expire() finds nothing due and the next round
+  // arms the real next deadline. So a producer exporting and a consumer
+  // importing frame after frame touch the timerfd about once per lifetime,
+  // not twice per frame.
   auto next = service_.ledger().next_deadline();
-  if (next == armed_) return;
-  Status s = next ? timer_.arm_at(*next) : timer_.disarm();
+  if (!next || (armed_ && *armed_ <= *next)) return;
+  Status s = timer_.arm_at(*next);
   if (!s) {
     options_.log.info("export timer: {}", s.error().describe());
     return;

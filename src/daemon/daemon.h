@@ -18,6 +18,14 @@
 // back like any disconnect's (tests: daemon_faults_test.cc). A session answers at most kBatch
 // requests per wakeup, so one busy client cannot starve the others.
 //
+// The request path costs what the socket costs: per request one recvmmsg
+// (which takes everything the session has queued, up to kReadBatch, into
+// buffers allocated once and never cleared), one sendmsg, and an
+// epoll_wait shared by every ready session; the export timerfd is set only
+// when the earliest deadline moves earlier; log lines that are not written
+// format nothing (log.h). bench/daemon measures it against a raw
+// SOCK_SEQPACKET ping-pong.
+//
 // Under attack (docs/config.md [limits]; the tests in
 // tests/integration/exhaustion_test.cc):
 // - Admission when accepting, from SO_PEERCRED: at most `sessions` sessions
@@ -54,10 +62,13 @@
 // handler (it only writes an eventfd), while the Daemon is alive.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -66,6 +77,7 @@
 #include "daemon/log.h"
 #include "daemon/service.h"
 #include "os/event_fds.h"
+#include "os/socket.h"
 
 namespace pmm::daemon {
 
@@ -107,6 +119,10 @@ class Daemon {
 
   // Requests answered per session per wakeup.
   static constexpr int kBatch = 32;
+  // Requests taken per receive (recvmmsg); each has a buffer of the
+  // largest request, uninitialised and touched only as far as requests
+  // reach, so this is address space more than memory.
+  static constexpr size_t kReadBatch = 8;
   // fds the daemon keeps for itself beyond its sessions (epoll, timers,
   // stdio, the spare, pools): the default session limit leaves this many.
   static constexpr size_t kFdReserve = 32;
@@ -131,7 +147,7 @@ class Daemon {
   void refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
                          const os::PeerCredentials* who);
   // Reads and drops what a connection about to be refused already sent.
-  static void discard_pending(int fd);
+  void discard_pending(int fd);
   void out_of_fds(const Error& e);
   void pause_listening(Clock::duration at_most);
   void resume_listening();
@@ -140,8 +156,11 @@ class Daemon {
   // Milliseconds until the next hello deadline, resume or trim; -1: none.
   int next_timeout(Clock::time_point now) const;
   void serve(uint64_t id);
+  // Decodes, handles and answers one request of session `id`; false when
+  // the session was dropped meanwhile (then nothing more of it is read).
+  bool answer(uint64_t id, std::span<const std::byte> bytes);
   // Sends a protocol error for a datagram that could not be read, then drops.
-  void refuse(Session& s, uint32_t request_id, const Error& e);
+  void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);
   void rearm_timer();
   void shutdown();
@@ -170,6 +189,11 @@ class Daemon {
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
   std::optional<core::SteadyTime> armed_;
+  // Where requests land: kReadBatch slots of kMaxRequestSize, allocated
+  // once, never zero-filled; a request is decoded from its slot.
+  std::unique_ptr<std::byte[]> inbox_;
+  std::array<std::span<std::byte>, kReadBatch> inbox_slots_{};
+  std::array<os::Datagram, kReadBatch> datagrams_{};
   bool stopping_ = false;
 };
 

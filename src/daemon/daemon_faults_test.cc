@@ -15,9 +15,10 @@
 // - recvmsg/sendmsg: the test's Client speaks the protocol with the raw
 //   ::send and ::recvmsg, never through src/os, so the seam counts only the
 //   daemon's calls. A fault is armed only once the loop thread sits blocked
-//   in epoll_wait (/proc/self/task/TID/syscall), so that the trailing
-//   recvmsg (EAGAIN) of the request before cannot take it: the first call
-//   counted is the daemon reading the request the test sends next.
+//   in epoll_wait (/proc/self/task/TID/syscall), so that nothing left of
+//   the request before can take it: the first call counted is the daemon
+//   reading the request the test sends next (one recvmmsg, which the seam
+//   counts as Call::kRecvmsg).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -518,7 +519,8 @@ TEST_P(DaemonSessionFault, ClosesOnlyThatSessionAndItsBlocksGoBack) {
       auto* e = std::get_if<proto::ErrorReply>(&r->message.body);
       ASSERT_NE(e, nullptr) << proto::message_type_name(proto::type_of(r->message.body));
       EXPECT_EQ(e->code, p.fault.short_count ? Errc::kProtocol : Errc::kSystem);
-      EXPECT_NE(e->message.find(p.fault.short_count ? "larger than" : "recvmsg"), std::string::npos)
+      EXPECT_NE(e->message.find(p.fault.short_count ? "larger than" : "recvmmsg"),
+                std::string::npos)
           << e->message;
       std::printf("%s: the session was told \"%s\"\n", p.name, e->message.c_str());
     } else if (p.fault.short_count) {

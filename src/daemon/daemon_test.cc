@@ -5,10 +5,13 @@
 // does not read is dropped, stop() leaves nothing behind.
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <thread>
 
@@ -292,6 +295,170 @@ TEST(Daemon, ExportsExpireOnTheDaemonsTimerAndDisconnectsDropReferences) {
   // Nobody imports: the timer (not a request) drops the export's reference.
   for (int i = 0; i < 200 && blocks() != 0; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(blocks(), 0u);
+}
+
+// The daemon takes what a session has queued in one receive, into buffers
+// it keeps and never clears: requests sent back to back without waiting
+// are all answered, in order, each from its own bytes; a bad one among
+// them is answered with an error after those before it, and the session
+// closes; a request of exactly kMaxRequestSize reaches the decoder while
+// one byte more is refused as too large.
+TEST(Daemon, PipelinedRequestsAreAnsweredInOrderUpToABadOne) {
+  RunningDaemon d;
+  ASSERT_TRUE(d.ok());
+  RawClient c(d.path());
+  c.hello("pipeliner");
+  auto a = c.expect<proto::BlockInfo>(proto::Allocate{.size = 4096});
+  // More than one receive's worth (Daemon::kReadBatch) and than one
+  // wakeup's (kBatch), of two sizes so leftovers would show.
+  constexpr uint32_t kCount = 3 * Daemon::kBatch + 5;
+  for (uint32_t i = 0; i < kCount; ++i) {
+    proto::Body b =
+        i % 2 == 0
+            ? proto::Body{proto::Get{.block_id = a.block_id}}
+            : proto::Body{proto::Allocate{.pools = {"general", "display"}, .size = 4096 * (i + 1)}};
+    ASSERT_TRUE(proto::send(c.fd(), {.request_id = 1000 + i, .body = std::move(b)}));
+  }
+  for (uint32_t i = 0; i < kCount; ++i) {
+    auto r = c.receive();
+    ASSERT_TRUE(r) << i << ": " << r.error().describe();
+    EXPECT_EQ(r->message.request_id, 1000 + i);
+    if (i % 2 == 0) {
+      EXPECT_TRUE(std::holds_alternative<proto::Ok>(r->message.body)) << i;
+    } else {
+      auto* info = std::get_if<proto::BlockInfo>(&r->message.body);
+      ASSERT_NE(info, nullptr) << i;
+      EXPECT_EQ(info->size, 4096u * (i + 1));
+    }
+  }
+  // Two good requests and a bad one, all at once. (Nothing after the bad
+  // one: it may arrive after the daemon read the batch, and a socket closed
+  // with a request unread resets the peer's next read.)
+  auto bad = proto::encode({.request_id = 2002, .body = proto::Get{.block_id = a.block_id}});
+  ASSERT_TRUE(bad);
+  (*bad)[0] = std::byte{'X'};  // bad magic
+  ASSERT_TRUE(
+      proto::send(c.fd(), {.request_id = 2000, .body = proto::Get{.block_id = a.block_id}}));
+  ASSERT_TRUE(
+      proto::send(c.fd(), {.request_id = 2001, .body = proto::Get{.block_id = a.block_id}}));
+  ASSERT_TRUE(os::send_message(c.fd(), *bad, {}));
+  for (uint32_t id : {2000u, 2001u}) {
+    auto r = c.receive();
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_EQ(r->message.request_id, id);
+    EXPECT_TRUE(std::holds_alternative<proto::Ok>(r->message.body));
+  }
+  auto e = c.receive();
+  ASSERT_TRUE(e) << e.error().describe();
+  auto* err = std::get_if<proto::ErrorReply>(&e->message.body);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->code, Errc::kProtocol);
+  EXPECT_TRUE(c.closed_by_daemon());
+}
+
+TEST(Daemon, ARequestOfTheLargestSizeReachesTheDecoderAndOneByteMoreIsTooLarge) {
+  RunningDaemon d;
+  ASSERT_TRUE(d.ok());
+  auto header = proto::encode({.request_id = 5, .body = proto::ListPools{}});
+  ASSERT_TRUE(header);
+  for (size_t size : {proto::kMaxRequestSize, proto::kMaxRequestSize + 1}) {
+    RawClient c(d.path());
+    c.hello("big");
+    std::vector<std::byte> bytes(size, std::byte{0});
+    std::memcpy(bytes.data(), header->data(), header->size());
+    const auto payload = static_cast<uint32_t>(size - proto::kHeaderSize);
+    std::memcpy(bytes.data() + 12, &payload, sizeof payload);
+    ASSERT_TRUE(os::send_message(c.fd(), bytes, {}));
+    auto r = c.receive();
+    ASSERT_TRUE(r) << r.error().describe();
+    auto* e = std::get_if<proto::ErrorReply>(&r->message.body);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->code, Errc::kProtocol);
+    if (size == proto::kMaxRequestSize) {
+      // Read whole: the decoder answers, with the request's own id.
+      EXPECT_EQ(e->message.find("larger than"), std::string::npos) << e->message;
+      EXPECT_NE(e->message.find("ListPools"), std::string::npos) << e->message;
+      EXPECT_EQ(r->message.request_id, 5u);
+    } else {
+      EXPECT_NE(e->message.find("larger than 65536"), std::string::npos) << e->message;
+    }
+    EXPECT_TRUE(c.closed_by_daemon());
+  }
+}
+
+// Requests never carry fds: one that does is refused and its session
+// closed, and pmmd keeps no copy of the fd (the pipe's read end sees EOF
+// once the sender closes its own).
+TEST(Daemon, ARequestCarryingAnFdIsRefusedAndTheFdIsNotKept) {
+  RunningDaemon d;
+  ASSERT_TRUE(d.ok());
+  RawClient c(d.path());
+  c.hello("smuggler");
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  auto bytes = proto::encode({.request_id = 4, .body = proto::ListPools{}});
+  ASSERT_TRUE(bytes);
+  std::array<int, 1> fds{pipe_fds[1]};
+  ASSERT_TRUE(os::send_message(c.fd(), *bytes, fds));
+  ::close(pipe_fds[1]);
+  auto r = c.receive();
+  ASSERT_TRUE(r) << r.error().describe();
+  auto* e = std::get_if<proto::ErrorReply>(&r->message.body);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code, Errc::kProtocol);
+  EXPECT_NE(e->message.find("file descriptors"), std::string::npos) << e->message;
+  EXPECT_TRUE(c.closed_by_daemon());
+  char ch;
+  EXPECT_EQ(::read(pipe_fds[0], &ch, 1), 0);  // EOF: no copy of the write end is left
+  ::close(pipe_fds[0]);
+}
+
+// The export timer is set again only for an earlier deadline; when the
+// earliest export goes first (imported), the timer fires early for nothing
+// and is set for the next. Either way every export still expires on time:
+// a short one made after a long one, and a later one whose earlier
+// neighbour was imported.
+TEST(Daemon, ExportsExpireOnTimeWhateverOrderTheyComeAndGoIn) {
+  RunningDaemon d;
+  ASSERT_TRUE(d.ok());
+  RawClient c(d.path());
+  c.hello("cam");
+  RawClient observer(d.path());
+  observer.hello("observer");
+  auto exports = [&] { return observer.expect<proto::StatsReply>(proto::StatsRequest{}).exports; };
+  auto a = c.expect<proto::BlockInfo>(proto::Allocate{.size = 4096});
+  using Clock = std::chrono::steady_clock;
+
+  // Long first (the timer is set for it), then short: the short one must
+  // set it earlier.
+  auto long_token = c.expect<proto::TokenReply>(
+      proto::Export{.block_id = a.block_id, .max_imports = 1, .lifetime_ms = 60'000});
+  auto t0 = Clock::now();
+  c.expect<proto::TokenReply>(proto::Export{.block_id = a.block_id, .lifetime_ms = 150});
+  ASSERT_EQ(exports(), 2u);
+  while (exports() != 1 && Clock::now() - t0 < 5s) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(exports(), 1u) << "the 150 ms export outlived 5 s";
+  EXPECT_GE(Clock::now() - t0, 150ms);
+
+  // Early one imported before its deadline, later one left: the timer
+  // still set for the early one fires, then must be set for the later.
+  auto early = c.expect<proto::TokenReply>(
+      proto::Export{.block_id = a.block_id, .max_imports = 1, .lifetime_ms = 200});
+  auto t1 = Clock::now();
+  c.expect<proto::TokenReply>(proto::Export{.block_id = a.block_id, .lifetime_ms = 1500});
+  c.expect<proto::BlockInfo>(proto::Import{.token = early.token});
+  ASSERT_EQ(exports(), 2u);            // the long one and the 1.5 s one
+  std::this_thread::sleep_for(400ms);  // past the imported one's deadline
+  if (Clock::now() - t1 < 1400ms) {
+    EXPECT_EQ(exports(), 2u);  // (unless this thread slept far longer than asked)
+  }
+  while (exports() != 1 && Clock::now() - t1 < 10s) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(exports(), 1u) << "the 1.5 s export outlived 10 s";
+  EXPECT_GE(Clock::now() - t1, 1500ms);
+
+  // The long one is withdrawn; nothing is left to expire.
+  c.expect<proto::Ok>(proto::Unexport{.token = long_token.token});
+  EXPECT_EQ(exports(), 0u);
 }
 
 TEST(Daemon, AClientThatDoesNotReadItsRepliesIsDroppedAndOthersAreServed) {

@@ -21,9 +21,17 @@
 //   suppressed. A client that makes pmmd refuse it in a loop costs a few
 //   lines a second, not megabytes.
 //
+// Nothing is formatted for a line that is not written: info() and detail()
+// look at quiet, verbose and the rate limit before fmt runs. An argument
+// that costs something to build (a string from a helper) is passed as
+// lazy(...), or as a type with its own fmt::formatter (Service::who's
+// SessionLabel), so that a detail line that --verbose did not ask for costs
+// one branch on the request path.
+//
 // Usage:
 //   Log log{.verbose = true};
 //   log.info("listening on {}", path);
+//   log.detail("{} in {}", lazy([&] { return format_size(n); }), pool);
 //
 // Thread safety: one thread (the loop); stderr writes are atomic per line.
 #pragma once
@@ -34,9 +42,21 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 
 namespace pmm::daemon {
+
+// A log argument made only when its line is written (see above).
+template <typename F>
+struct Lazy {
+  F make;
+};
+template <typename F>
+[[nodiscard]] Lazy<F> lazy(F make) {
+  return Lazy<F>{std::move(make)};
+}
 
 // `line` with control characters written as \xNN (see above).
 inline std::string escape_log_text(std::string_view line) {
@@ -121,3 +141,13 @@ struct Log {
 };
 
 }  // namespace pmm::daemon
+
+template <typename F, typename Char>
+struct fmt::formatter<pmm::daemon::Lazy<F>, Char>
+    : fmt::formatter<std::decay_t<std::invoke_result_t<const F&>>, Char> {
+  template <typename Context>
+  auto format(const pmm::daemon::Lazy<F>& l, Context& ctx) const {
+    return fmt::formatter<std::decay_t<std::invoke_result_t<const F&>>, Char>::format(l.make(),
+                                                                                      ctx);
+  }
+};

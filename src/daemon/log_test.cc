@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "daemon/service.h"
+
 namespace pmm::daemon {
 namespace {
 
@@ -65,6 +67,49 @@ TEST(Log, OneStatementInALoopIsRateLimitedThenSaysHowManyItSuppressed) {
             std::string::npos)
       << later;
   EXPECT_NE(later.find("accept failed: attempt 1000\n"), std::string::npos) << later;
+}
+
+// A detail line that --verbose did not ask for, or one the rate limit
+// holds back, costs no formatting: a lazy argument is not even built. A
+// line that is written builds it once.
+TEST(Log, ALazyArgumentIsBuiltOnlyWhenItsLineIsWritten) {
+  int built = 0;
+  auto costly = [&] {
+    ++built;
+    return std::string("1 MiB");
+  };
+  Log quiet_detail;  // not verbose
+  std::string none = captured_stderr([&] {
+    for (int i = 0; i < 100; ++i) quiet_detail.detail("allocated {}", lazy(costly));
+  });
+  EXPECT_EQ(none, "");
+  EXPECT_EQ(built, 0);
+
+  Log verbose{.verbose = true};
+  std::string one = captured_stderr([&] { verbose.detail("allocated {}", lazy(costly)); });
+  EXPECT_EQ(one, "pmmd: allocated 1 MiB\n");
+  EXPECT_EQ(built, 1);
+
+  built = 0;
+  Log log;
+  std::string limited = captured_stderr([&] {
+    for (int i = 0; i < 100; ++i) log.info("refused: {}", lazy(costly));
+  });
+  EXPECT_EQ(lines(limited), static_cast<size_t>(Log::kBurst));
+  EXPECT_EQ(built, Log::kBurst);  // the 80 held back were never formatted
+}
+
+// Service::who names a session in log lines without building a string
+// until a line is written; what it writes is unchanged.
+TEST(Log, ASessionIsNamedByIdPidUidAndDevice) {
+  SessionState s;
+  s.id = 3;
+  s.peer = {.pid = 1234, .uid = 1000, .gid = 1000};
+  EXPECT_EQ(fmt::format("{}", Service::who(s)), "session 3 (pid 1234, uid 1000, device ?)");
+  s.device = "decoder";
+  Log log;
+  std::string out = captured_stderr([&] { log.info("{} connected", Service::who(s)); });
+  EXPECT_EQ(out, "pmmd: session 3 (pid 1234, uid 1000, device decoder) connected\n");
 }
 
 }  // namespace

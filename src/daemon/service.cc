@@ -32,17 +32,7 @@ proto::Message reply(uint32_t request_id, proto::Body body) {
 Service::Service(std::unique_ptr<core::Ledger> ledger, const Log& log)
     : ledger_(std::move(ledger)), log_(log) {}
 
-std::string Service::who(const SessionState& s) {
-  return fmt::format("session {} (pid {}, uid {}, device {})", s.id, s.peer.pid, s.peer.uid,
-                     s.device.empty() ? std::string("?") : s.device);
-}
-
-Reply Service::error(const SessionState& s, uint32_t request_id, const Error& e,
-                     std::string_view what) {
-  // Debug only: a client can make every one of its requests fail, and the
-  // count below (pmmctl status) is what an operator watches.
-  refusals_.count(e.code);
-  log_.detail("{} {} refused: {}", who(s), what, e.describe());
+Reply Service::refusal(uint32_t request_id, const Error& e) {
   return Reply{.message = reply(request_id, proto::from_error(e))};
 }
 
@@ -177,20 +167,26 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           for (size_t i = 0; i < l.pool_count(); ++i)
             for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
           if (!b) {
-            return error(s, id, b.error(), fmt::format("allocate of {}", format_size(req.size)));
+            return error(s, id, b.error(), lazy([&] {
+                           return fmt::format("allocate of {}", format_size(req.size));
+                         }));
           }
           log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
-                      format_size(b->size), b->pool_name, b->offset);
+                      lazy([&] { return format_size(b->size); }), b->pool_name, b->offset);
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Get>) {
           auto n = l.get(s.id, req.block_id);
-          if (!n) return error(s, id, n.error(), fmt::format("get of block {}", req.block_id));
+          if (!n)
+            return error(s, id, n.error(),
+                         lazy([&] { return fmt::format("get of block {}", req.block_id); }));
           log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::Put>) {
           bool existed = l.block(req.block_id).has_value();
           auto n = l.put(s.id, req.block_id);
-          if (!n) return error(s, id, n.error(), fmt::format("put of block {}", req.block_id));
+          if (!n)
+            return error(s, id, n.error(),
+                         lazy([&] { return fmt::format("put of block {}", req.block_id); }));
           bool freed = existed && !l.block(req.block_id).has_value();
           log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
                       freed ? "; the block went back to its pool" : "");
@@ -198,27 +194,37 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
         } else if constexpr (std::is_same_v<T, proto::Export>) {
           auto t = l.export_block(s.id, req.block_id, req.max_imports,
                                   std::chrono::milliseconds(req.lifetime_ms), now);
-          if (!t) return error(s, id, t.error(), fmt::format("export of block {}", req.block_id));
+          if (!t)
+            return error(s, id, t.error(),
+                         lazy([&] { return fmt::format("export of block {}", req.block_id); }));
           log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
-                      t->short_hex(), req.max_imports == 0 ? 1 : req.max_imports);
+                      lazy([&] { return t->short_hex(); }),
+                      req.max_imports == 0 ? 1 : req.max_imports);
           return Reply{.message = reply(id, proto::TokenReply{.token = t->bytes})};
         } else if constexpr (std::is_same_v<T, proto::Import>) {
           core::Token t{.bytes = req.token};
           auto b = l.import_block(s.id, t, now);
-          if (!b) return error(s, id, b.error(), fmt::format("import of {}…", t.short_hex()));
+          if (!b)
+            return error(s, id, b.error(),
+                         lazy([&] { return fmt::format("import of {}…", t.short_hex()); }));
           log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
-                      format_size(b->size), b->pool_name, t.short_hex());
+                      lazy([&] { return format_size(b->size); }), b->pool_name,
+                      lazy([&] { return t.short_hex(); }));
           return block_reply(s, id, *b);
         } else if constexpr (std::is_same_v<T, proto::Unexport>) {
           core::Token t{.bytes = req.token};
           auto r = l.unexport(s.id, t);
-          if (!r) return error(s, id, r.error(), fmt::format("unexport of {}…", t.short_hex()));
-          log_.detail("{} withdrew export {}…", who(s), t.short_hex());
+          if (!r)
+            return error(s, id, r.error(),
+                         lazy([&] { return fmt::format("unexport of {}…", t.short_hex()); }));
+          log_.detail("{} withdrew export {}…", who(s), lazy([&] { return t.short_hex(); }));
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
           auto seg = l.sysv_export(s.id, req.block_id);
           if (!seg) {
-            return error(s, id, seg.error(), fmt::format("sysv-export of block {}", req.block_id));
+            return error(s, id, seg.error(), lazy([&] {
+                           return fmt::format("sysv-export of block {}", req.block_id);
+                         }));
           }
           log_.detail("{} exported block {} as SysV segment {} at {:#x}", who(s), req.block_id,
                       seg->shmid, seg->offset);
@@ -228,7 +234,9 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
         } else if constexpr (std::is_same_v<T, proto::SysvUnexport>) {
           auto r = l.sysv_unexport(s.id, req.block_id);
           if (!r) {
-            return error(s, id, r.error(), fmt::format("sysv-unexport of block {}", req.block_id));
+            return error(s, id, r.error(), lazy([&] {
+                           return fmt::format("sysv-unexport of block {}", req.block_id);
+                         }));
           }
           log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
           return Reply{.message = reply(id, proto::Ok{})};

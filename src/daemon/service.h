@@ -44,6 +44,13 @@ struct SessionState {
   std::vector<bool> fd_sent{};
 };
 
+// A session as log lines name it, "session 3 (pid 1234, uid 1000, device
+// decoder)", formatted only when a line is written (log.h). Refers to the
+// session: use it within the statement that logs it.
+struct SessionLabel {
+  const SessionState* s;
+};
+
 struct Reply {
   proto::Message message{};
   int fd = -1;                      // a pool fd to attach (the pool owns it)
@@ -72,15 +79,26 @@ class Service {
   [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
   // Refused requests (counted by error()) and connections (by the loop).
   [[nodiscard]] Refusals& refusals() { return refusals_; }
-  // "session 3 (pid 1234, uid 1000, device decoder)"
-  [[nodiscard]] static std::string who(const SessionState& s);
+  // "session 3 (pid 1234, uid 1000, device decoder)", for a log argument.
+  [[nodiscard]] static SessionLabel who(const SessionState& s) { return SessionLabel{&s}; }
   // What the session's listings show (see core/ledger.h "admin views"):
   // all for admins; physical addresses to a peer that could read them from
   // pagemap itself, i.e. uid 0 when it connected and CAP_SYS_ADMIN.
   [[nodiscard]] core::Viewer viewer(const SessionState& s) const;
 
  private:
-  Reply error(const SessionState& s, uint32_t request_id, const Error& e, std::string_view what);
+  // A refused request: counted, logged (detail) and answered with `e`.
+  // `what` names the request for the log: a string ("handshake"), or
+  // lazy(...) so that nothing is formatted unless --verbose writes the line
+  // (a client can make every one of its requests fail; the count, which
+  // pmmctl status shows, is what an operator watches).
+  template <typename What>
+  Reply error(const SessionState& s, uint32_t request_id, const Error& e, const What& what) {
+    refusals_.count(e.code);
+    log_.detail("{} {} refused: {}", who(s), what, lazy([&] { return e.describe(); }));
+    return refusal(request_id, e);
+  }
+  static Reply refusal(uint32_t request_id, const Error& e);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
   proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
@@ -105,3 +123,13 @@ class Service {
 };
 
 }  // namespace pmm::daemon
+
+template <>
+struct fmt::formatter<pmm::daemon::SessionLabel> : fmt::formatter<std::string_view> {
+  template <typename Context>
+  auto format(const pmm::daemon::SessionLabel& l, Context& ctx) const {
+    const pmm::daemon::SessionState& s = *l.s;
+    return fmt::format_to(ctx.out(), "session {} (pid {}, uid {}, device {})", s.id, s.peer.pid,
+                          s.peer.uid, s.device.empty() ? std::string_view("?") : s.device);
+  }
+};

@@ -18,10 +18,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "os/fault.h"
@@ -314,11 +317,11 @@ Error fds_not_installed(int fd) {
 
 }  // namespace
 
-Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {
+Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::byte> buffer,
+                                                         size_t max_fds) {
   if (max_fds > kMaxFdsPerSend) max_fds = kMaxFdsPerSend;
-  ReceivedMessage out;
-  out.bytes.resize(max_bytes);
-  iovec iov{out.bytes.data(), out.bytes.size()};
+  ReceivedInto out;
+  iovec iov{buffer.data(), buffer.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerSend)];
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -344,7 +347,7 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
     if (n >= 0) break;
     int err = errno;
     if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedMessage>();
+    if (err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedInto>();
     if (err == ECONNRESET) {
       return fail(Errc::kDisconnected, "recvmsg(fd {}): the peer reset the connection", fd);
     }
@@ -371,7 +374,7 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
   }
   if ((msg.msg_flags & MSG_TRUNC) != 0) {
     return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
-                max_bytes);
+                buffer.size());
   }
   if (foreign_cmsg) {
     return fail(Errc::kProtocol, "message carried ancillary data other than SCM_RIGHTS");
@@ -387,8 +390,83 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
   } else if ((msg.msg_flags & MSG_CTRUNC) != 0 || out.fds.size() > max_fds) {
     return fail(Errc::kProtocol, "message carried more than {} file descriptors; dropped", max_fds);
   }
-  out.bytes.resize(static_cast<size_t>(n));
+  out.bytes = buffer.first(static_cast<size_t>(n));
+  return std::optional<ReceivedInto>(std::move(out));
+}
+
+Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {
+  // Uninitialised storage: the kernel writes what arrives, and only that is
+  // copied out.
+  auto storage = std::make_unique_for_overwrite<std::byte[]>(max_bytes);
+  auto in = receive_message_into(fd, std::span<std::byte>(storage.get(), max_bytes), max_fds);
+  if (!in) return std::unexpected(std::move(in.error()));
+  if (!*in) return std::optional<ReceivedMessage>();
+  ReceivedMessage out{.bytes = std::vector<std::byte>((*in)->bytes.begin(), (*in)->bytes.end()),
+                      .fds = std::move((*in)->fds),
+                      .fds_lost = std::move((*in)->fds_lost)};
   return std::optional<ReceivedMessage>(std::move(out));
+}
+
+Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
+                                std::span<Datagram> out) {
+  constexpr size_t kMaxBatch = 64;
+  const size_t count = std::min({buffers.size(), out.size(), kMaxBatch});
+  if (count == 0) return size_t{0};
+  std::array<iovec, kMaxBatch> iov;
+  std::array<mmsghdr, kMaxBatch> msgs;
+  for (size_t i = 0; i < count; ++i) {
+    iov[i] = iovec{buffers[i].data(), buffers[i].size()};
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    // No room for ancillary data: an fd (or credentials) sent with a
+    // request sets MSG_CTRUNC, and the kernel closes what it could not pass.
+  }
+  int got;
+  for (;;) {
+    const auto fault = take_fault(Call::kRecvmsg);
+    if (fault && !fault->short_count) {
+      errno = fault->err;
+      got = -1;
+    } else {
+      got = ::recvmmsg(fd, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+    }
+    if (got > 0 && fault) {  // a short read: as if the first message had not fitted
+      msgs[0].msg_len /= 2;
+      msgs[0].msg_hdr.msg_flags |= MSG_TRUNC;
+    }
+    if (got >= 0) break;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return size_t{0};
+    if (err == ECONNRESET) {
+      return fail(Errc::kDisconnected, "recvmmsg(fd {}): the peer reset the connection", fd);
+    }
+    return sys_fail(err, "recvmmsg(fd {})", fd);
+  }
+  // Up to the first entry that is not a message: after a close the kernel
+  // fills the rest with empty ones, and what follows a refused one is never
+  // looked at (its session is closed).
+  size_t n = 0;
+  while (n < static_cast<size_t>(got)) {
+    const msghdr& h = msgs[n].msg_hdr;
+    Datagram& d = out[n++];
+    d = Datagram{.size = msgs[n - 1].msg_len};
+    if ((h.msg_flags & MSG_TRUNC) != 0) {
+      d.error = Error{Errc::kProtocol,
+                      fmt::format("message larger than {} bytes (the largest allowed); dropped",
+                                  buffers[n - 1].size())};
+    } else if ((h.msg_flags & MSG_CTRUNC) != 0) {
+      d.error = Error{Errc::kProtocol,
+                      "message carried file descriptors or other ancillary data; requests carry "
+                      "none; dropped"};
+    } else if (d.size == 0) {
+      d.error =
+          Error{Errc::kDisconnected, fmt::format("the peer closed the connection (fd {})", fd)};
+    }
+    if (d.error) break;
+  }
+  return n;
 }
 
 Result<PeerCredentials> peer_credentials(int fd) {

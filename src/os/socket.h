@@ -96,6 +96,35 @@ struct ReceivedMessage {
 [[nodiscard]] Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
                                                                      size_t max_fds);
 
+// As receive_message, into `buffer` (its size is the most accepted): the
+// bytes are the start of `buffer`, valid until it is written again. The
+// hot paths (pmmd's requests, libpmm's replies) receive this way into
+// storage allocated once and never zero-filled.
+struct ReceivedInto {
+  std::span<std::byte> bytes;
+  std::vector<UniqueFd> fds;  // received CLOEXEC
+  std::optional<Error> fds_lost;
+};
+[[nodiscard]] Result<std::optional<ReceivedInto>> receive_message_into(int fd,
+                                                                       std::span<std::byte> buffer,
+                                                                       size_t max_fds);
+
+// Several messages that carry no fds, in one system call (recvmmsg), on a
+// non-blocking socket: message i lands in buffers[i] (its size is the most
+// accepted) and is described by out[i]. Returns how many entries of `out`
+// were filled, 0 when nothing was queued. Entries are messages up to the
+// first that is not, which carries `error` and is the last: kDisconnected
+// for the end of the stream, kProtocol for one larger than its buffer
+// (MSG_TRUNC) or one that came with fds or other ancillary data (the kernel
+// closes such fds). At most 64 per call. A reader that wants one system
+// call per request: fewer entries than buffers means the queue was empty.
+struct Datagram {
+  size_t size = 0;
+  std::optional<Error> error{};
+};
+[[nodiscard]] Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
+                                              std::span<Datagram> out);
+
 struct PeerCredentials {
   pid_t pid = 0;
   uid_t uid = 0;

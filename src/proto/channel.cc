@@ -2,6 +2,8 @@
 #include "proto/channel.h"
 
 #include <array>
+#include <memory>
+#include <span>
 #include <utility>
 
 #include "proto/codec.h"
@@ -9,13 +11,26 @@
 namespace pmm::proto {
 namespace {
 
+static_assert(kMaxReplySize >= kMaxRequestSize);
+
+// Where this thread's messages land: the largest message's worth, allocated
+// on first use and kept for the thread's life, never zero-filled (the
+// kernel writes what arrives; the decoder reads only that). Filling 128 KiB
+// per receive was the most expensive thing a request did in user space.
+// Decoding copies everything out, so the next receive may overwrite it.
+std::span<std::byte> thread_buffer(size_t size) {
+  thread_local const std::unique_ptr<std::byte[]> storage =
+      std::make_unique_for_overwrite<std::byte[]>(kMaxReplySize);
+  return {storage.get(), size};
+}
+
 Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool requests) {
   // Room for kMaxFdsPerMessage fds only: the kernel flags any more with
   // MSG_CTRUNC and closes them itself.
-  auto in = os::receive_message(sock, max_bytes, kMaxFdsPerMessage);
+  auto in = os::receive_message_into(sock, thread_buffer(max_bytes), kMaxFdsPerMessage);
   if (!in) return std::unexpected(in.error());
   if (!*in) return std::optional<Envelope>();
-  os::ReceivedMessage& raw = **in;  // its fds close when it goes, unless moved out
+  os::ReceivedInto& raw = **in;  // its fds close when it goes, unless moved out
   auto m = requests ? decode_request(raw.bytes) : decode_reply(raw.bytes);
   if (!m) return std::unexpected(m.error());
   size_t want = fds_expected(m->body);

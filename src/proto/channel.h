@@ -40,7 +40,9 @@ struct Envelope {
 [[nodiscard]] Status send(int sock, const Message& m, int fd = -1);
 
 // Receive one message; only requests (<= kMaxRequestSize) / only replies.
-// nullopt: nothing to read on a non-blocking socket.
+// nullopt: nothing to read on a non-blocking socket. The datagram lands in
+// a buffer of the calling thread's, allocated once (the largest message's
+// size) and never zero-filled; the Envelope owns copies of what it holds.
 [[nodiscard]] Result<std::optional<Envelope>> receive_request(int sock);
 [[nodiscard]] Result<std::optional<Envelope>> receive_reply(int sock);
 

@@ -173,6 +173,75 @@ TEST(Channel, OversizeRequestAndWrongDirectionAreProtocolErrors) {
   EXPECT_EQ((*next)->message.request_id, 2u);
 }
 
+// Messages land in a buffer of the largest size that is kept between
+// receives and never cleared: a reply of exactly kMaxReplySize arrives
+// whole and decodes, one byte more is refused as too large, and a small
+// message received after the large one decodes from its own bytes only,
+// not from what the large one left in the buffer.
+TEST(Channel, AReplyOfExactlyTheLargestSizeDecodesAndOneByteMoreIsTooLarge) {
+  Pair p = make_pair();
+  Message m{.request_id = 7, .body = PoolList{}};
+  auto& pools = std::get<PoolList>(m.body).pools;
+  auto encoded_size = [&] {
+    auto b = encode(m);
+    EXPECT_TRUE(b) << b.error().describe();
+    return b ? b->size() : 0;
+  };
+  for (;;) {
+    pools.push_back(PoolInfo{.index = static_cast<uint32_t>(pools.size()),
+                             .name = std::string(kMaxNameLength, 'p'),
+                             .strategy = "tlsf"});
+    const size_t size = encoded_size();
+    if (size + kMaxTextLength >= kMaxReplySize) {
+      pools.back().state = std::string(kMaxReplySize - size, 's');
+      break;
+    }
+    pools.back().state = std::string(kMaxTextLength, 's');
+  }
+  ASSERT_EQ(encoded_size(), kMaxReplySize);
+  ASSERT_TRUE(send(p.daemon.get(), m));
+  auto in = receive_reply(p.client.get());
+  ASSERT_TRUE(in) << in.error().describe();
+  ASSERT_TRUE(*in);
+  EXPECT_EQ((*in)->message, m);
+
+  std::vector<std::byte> too_big(kMaxReplySize + 1, std::byte{0x50});
+  ASSERT_TRUE(os::send_message(p.daemon.get(), too_big, {}));
+  auto refused = receive_reply(p.client.get());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kProtocol);
+  EXPECT_THAT(refused.error().message, HasSubstr("larger than 131072"));
+
+  ASSERT_TRUE(send(p.daemon.get(), {8, Ok{}}));
+  auto small = receive_reply(p.client.get());
+  ASSERT_TRUE(small && *small);
+  EXPECT_EQ((*small)->message, (Message{8, Ok{}}));
+}
+
+// The same on the request side, at kMaxRequestSize: exactly the limit
+// reaches the decoder (which judges the bytes), one more does not.
+TEST(Channel, ARequestOfExactlyTheLargestSizeReachesTheDecoder) {
+  Pair p = make_pair();
+  auto header = encode({.request_id = 3, .body = ListPools{}});
+  ASSERT_TRUE(header);
+  std::vector<std::byte> exact(kMaxRequestSize, std::byte{0});
+  std::memcpy(exact.data(), header->data(), header->size());
+  const uint32_t payload = kMaxRequestSize - kHeaderSize;
+  std::memcpy(exact.data() + 12, &payload, sizeof payload);
+  ASSERT_TRUE(os::send_message(p.client.get(), exact, {}));
+  auto in = receive_request(p.daemon.get());
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().code, Errc::kProtocol);
+  EXPECT_THAT(in.error().message, HasSubstr("ListPools"));  // the decoder's words
+  EXPECT_THAT(in.error().message, testing::Not(HasSubstr("larger than")));
+
+  exact.push_back(std::byte{0});
+  ASSERT_TRUE(os::send_message(p.client.get(), exact, {}));
+  auto over = receive_request(p.daemon.get());
+  ASSERT_FALSE(over);
+  EXPECT_THAT(over.error().message, HasSubstr("larger than 65536"));
+}
+
 TEST(Channel, PeerCloseIsDisconnected) {
   Pair p = make_pair();
   p.daemon.reset();
