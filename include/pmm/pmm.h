@@ -234,7 +234,11 @@ pmm_status pmm_block_get(pmm_block* block);
  * the Put is sent and the call returns. Should the daemon refuse it (it
  * never does for a handle libpmm made, unless the connection is lost), the
  * NEXT call on this connection that talks to the daemon fails with that
- * error, names the block, and is not carried out. */
+ * error, names the block, and is not carried out. Requests of one
+ * connection reach the daemon in order, so this connection's next
+ * pmm_alloc finds the memory free; another connection or process told
+ * "done" right after may get to the daemon first and find it still in
+ * use: it can wait for it with pmm_alloc_opts (wait_ms). */
 pmm_status pmm_block_put(pmm_block* block);
 
 void* pmm_block_ptr(const pmm_block* block); /* this process's mapping */

@@ -205,7 +205,16 @@ static void test_alloc_share_and_references(const char* sock) {
   CHECK_OK(pmm_block_put(big));
   CHECK(pmm_alloc(b, "general", 12 * kMiB, 0, 0, &y) == PMM_E_NO_MEMORY); /* still held */
   CHECK_OK(pmm_block_put(big));
-  CHECK_OK(pmm_alloc(b, "general", 12 * kMiB, 0, 0, &y));
+  /* That last put went without waiting for the daemon, so another
+   * connection may get there first: it waits (bounded) for the memory. */
+  {
+    pmm_alloc_options wait;
+    memset(&wait, 0, sizeof wait);
+    wait.size = sizeof wait;
+    wait.pools = "general";
+    wait.wait_ms = 5000;
+    CHECK_OK(pmm_alloc_opts(b, 12 * kMiB, &wait, &y));
+  }
   /* pmm_disconnect drops what b still holds: the pool has room again. */
   pmm_disconnect(b);
   CHECK_OK(pmm_alloc(a, "general", 12 * kMiB, 0, 0, &big));

@@ -184,6 +184,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           auto n = l.put(s.id, req.block_id);
           if (!n) return error(s, id, n.error(), fmt::format("put of block {}", req.block_id));
           bool freed = existed && !l.block(req.block_id).has_value();
+          after_put(req.block_id);
           log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
                       freed ? "; the block went back to its pool" : "");
           return Reply{.message = reply(id, proto::Ok{})};
@@ -205,6 +206,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           core::Token t{.bytes = req.token};
           auto r = l.unexport(s.id, t);
           if (!r) return error(s, id, r.error(), fmt::format("unexport of {}…", t.short_hex()));
+          after_drop();
           log_.detail("{} withdrew export {}…", who(s), t.short_hex());
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
@@ -222,6 +224,7 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           if (!r) {
             return error(s, id, r.error(), fmt::format("sysv-unexport of block {}", req.block_id));
           }
+          after_put(req.block_id);
           log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
@@ -243,6 +246,10 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
           return list_devices(s, id, req);
         } else if constexpr (std::is_same_v<T, proto::CheckRequest>) {
           return check(s, id);
+        } else if constexpr (std::is_same_v<T, proto::AllocateWait>) {
+          return allocate_wait(s, id, req, now);
+        } else if constexpr (std::is_same_v<T, proto::WatchRelease>) {
+          return watch_release(s, id, req);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

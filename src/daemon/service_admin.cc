@@ -142,6 +142,7 @@ void Service::close(SessionState& s, std::string_view why) {
   }
   auto sum = ledger_->close_session(s.id);
   s.greeted = false;
+  forget_session(s.id);
   if (!sum) {
     log_.info("{} closed ({}), but the ledger did not know it: {}", who(s), why,
               sum.error().describe());
@@ -153,6 +154,7 @@ void Service::close(SessionState& s, std::string_view why) {
 
 size_t Service::expire(core::SteadyTime now) {
   size_t n = ledger_->expire(now);
+  if (n > 0) after_drop();
   if (n > 0) log_.info("{} export(s) expired unimported; their references were dropped", n);
   return n;
 }

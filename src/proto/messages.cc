@@ -62,6 +62,12 @@ std::string_view message_type_name(MessageType t) {
       return "Check";
     case MessageType::kCheckReply:
       return "CheckReply";
+    case MessageType::kAllocateWait:
+      return "AllocateWait";
+    case MessageType::kWatchRelease:
+      return "WatchRelease";
+    case MessageType::kReleased:
+      return "Released";
   }
   return "unknown";
 }
@@ -96,14 +102,17 @@ MessageType type_of(const Body& body) {
 
 bool is_request(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= static_cast<uint16_t>(MessageType::kHello) &&
-         v <= static_cast<uint16_t>(MessageType::kCheck);
+  return v >= 1 && v < 100 && message_type_name(t) != "unknown";
 }
 
 bool is_reply(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= static_cast<uint16_t>(MessageType::kError) &&
-         v <= static_cast<uint16_t>(MessageType::kCheckReply);
+  return v >= 100 && message_type_name(t) != "unknown";
+}
+
+bool is_event(MessageType t) {
+  auto v = static_cast<uint16_t>(t);
+  return v >= 130 && v < 140 && message_type_name(t) != "unknown";
 }
 
 ErrorReply from_error(const Error& e) {

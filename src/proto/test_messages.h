@@ -150,6 +150,10 @@ inline std::vector<Message> testing_samples() {
                  .sessions = 3,
                  .exports = 1,
                  .micros = 42});
+  add(AllocateWait{
+      .pools = {"frames"}, .size = 8 << 20, .alignment = 4096, .flags = 2, .wait_ms = 250});
+  add(WatchRelease{.block_id = 12});
+  add(Released{.block_id = 12, .watches = 2});
   return out;
 }
 
