@@ -107,8 +107,10 @@ pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
     b = slot.get();
   }
   // The daemon holds one reference per handle: give back the one this
-  // allocate/import added (a refusal surfaces on the next call).
-  if (extra) (void)conn->rep->post_put(b->view.id);
+  // import added. A round trip (a rare path: importing a block already
+  // held), so that when the import returns the books say one reference.
+  // Should it fail, the session keeps a spare one until it closes.
+  if (extra) (void)conn->rep->put(b->view.id);
   return b;
 }
 

@@ -7,7 +7,7 @@
 // daemon holds ONE reference for the whole handle, taken by the allocate or
 // import that made it and dropped by the put that takes `refs` to zero
 // (sent without waiting). An import of a block the handle exists for adds a
-// local reference and gives the daemon's extra one back.
+// local reference and gives the daemon's extra one back (a round trip).
 //
 // Locks, in the order they may be taken: the Connection's own (it calls the
 // release handler under it) -> pmm_conn::pools_mu -> pmm_bufpool::mu ->

@@ -5,7 +5,9 @@
 //   mix of EPIPE, EBADF and hangs.
 // - No lock is held while waiting on the socket. mu_ guards the tables of
 //   requests in flight; the socket is read by one waiting thread at a time
-//   (reading_), which hands what it reads to the others through replied_.
+//   (reading_), which hands each reply to its thread (waking that thread
+//   only, through its own condition) and, when it leaves, wakes one other
+//   waiter to read in its place (hand_off_locked).
 //   The socket fd stays open until the destructor, so a thread polling it
 //   never sees its number reused; dying shuts it down to wake them.
 #include "client/connection.h"
@@ -175,6 +177,8 @@ std::unexpected<Error> Connection::die_locked(Error e) {
   // Nothing more will be read: the daemon sees us gone now, and every thread
   // waiting on the socket wakes. The fd itself closes in the destructor.
   os::shutdown_socket(sock_.get());
+  for (auto& [id, f] : in_flight_)
+    if (f.waiter != nullptr) f.waiter->notify_one();
   in_flight_.clear();
   abandoned_.clear();
   posted_ = 0;
@@ -209,9 +213,13 @@ Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
   }
 }
 
-Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline) {
-  // Wait first: a reply is rarely there already, so this costs one poll and
-  // one recvmsg per reply.
+Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline, bool try_first) {
+  if (try_first) {
+    auto in = proto::receive_reply(sock_.get());
+    if (!in || *in) return in;
+  }
+  // Wait first otherwise: with one request in flight a reply is rarely there
+  // already, so this costs one poll and one recvmsg per reply.
   for (;;) {
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
@@ -239,6 +247,7 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
   // An event: only sent for what this connection asked to be told.
   if (auto* rel = std::get_if<proto::Released>(&env.message.body); rel != nullptr && id == 0) {
     if (on_released_) on_released_(rel->block_id, rel->watches);
+    if (shared_waiters_ > 0) replied_.notify_all();
     return {};
   }
   if (auto it = in_flight_.find(id); it != in_flight_.end()) {
@@ -246,6 +255,8 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
       it->second.reply = std::unexpected(proto::to_error(*err));
     else
       it->second.reply = std::move(env);
+    // Only its own thread wakes: no herd of waiters per reply.
+    if (it->second.waiter != nullptr) it->second.waiter->notify_one();
     return {};
   }
   if (auto it = abandoned_.find(id); it != abandoned_.end()) {
@@ -262,7 +273,7 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
                                 proto::message_type_name(gone.type), gone.block_id, e.message);
         posted_error_ = std::move(e);
       }
-      replied_.notify_all();
+      if (shared_waiters_ > 0) replied_.notify_all();
       return {};
     }
     if (auto* info = std::get_if<proto::BlockInfo>(&body)) {
@@ -314,28 +325,55 @@ void Connection::take_locked(Result<std::optional<proto::Envelope>> in,
 }
 
 bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
-                              os::Deadline deadline) {
+                              os::Deadline deadline, std::condition_variable* own) {
+  bool read = false;
+  bool result = true;
   for (;;) {
-    if (dead_ || done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (dead_ || done()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      result = false;
+      break;
+    }
     if (reading_) {
-      replied_.wait_until(lock, deadline);
+      if (own != nullptr) {
+        own->wait_until(lock, deadline);
+      } else {
+        ++shared_waiters_;
+        replied_.wait_until(lock, deadline);
+        --shared_waiters_;
+      }
       continue;
     }
     reading_ = true;
+    read = true;
+    // More than this thread's request in flight: a reply is likely queued
+    // already, so try to read before waiting.
+    const bool try_first = in_flight_.size() > 1;
     lock.unlock();
-    auto in = read_one(deadline);
+    auto in = read_one(deadline, try_first);
     lock.lock();
     reading_ = false;
     std::vector<proto::Body> undo;
     take_locked(std::move(in), undo);
-    replied_.notify_all();
     if (!undo.empty()) {
       lock.unlock();
       send_undo(std::move(undo));
       lock.lock();
     }
   }
+  // This thread read and now leaves: another waiter takes over the socket.
+  if (read && !reading_) hand_off_locked();
+  return result;
+}
+
+void Connection::hand_off_locked() {
+  for (auto& [id, f] : in_flight_) {
+    if (f.waiter != nullptr && !f.reply) {
+      f.waiter->notify_one();
+      break;
+    }
+  }
+  if (shared_waiters_ > 0) replied_.notify_all();
 }
 
 void Connection::drain_locked(std::unique_lock<std::mutex>& lock) {
@@ -352,7 +390,7 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock) {
     if (!more) break;
   }
   reading_ = false;
-  replied_.notify_all();
+  hand_off_locked();
   if (!undo.empty()) {
     lock.unlock();
     send_undo(std::move(undo));
@@ -364,8 +402,11 @@ Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
                                           os::Deadline deadline, std::chrono::milliseconds waited) {
   std::unique_lock lock(mu_);
   auto it = in_flight_.find(id);
+  std::condition_variable mine;  // woken by its reply, a hand-off or death
+  it->second.waiter = &mine;
   drive_locked(
-      lock, [&] { return it->second.reply.has_value(); }, deadline);
+      lock, [&] { return it->second.reply.has_value(); }, deadline, &mine);
+  if (!dead_) it->second.waiter = nullptr;
   if (dead_) return std::unexpected(*dead_);
   if (it->second.reply) {
     Result<proto::Envelope> r = std::move(*it->second.reply);

@@ -198,7 +198,8 @@ class Connection {
     proto::MessageType type{};
     uint64_t block_id = 0;  // Get, SysvExport, posted Put and WatchRelease
     std::optional<Result<proto::Envelope>> reply{};
-    bool posted = false;  // nobody waits: a refusal becomes posted_error_
+    bool posted = false;                        // nobody waits: a refusal becomes posted_error_
+    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
   };
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
@@ -212,8 +213,11 @@ class Connection {
   [[nodiscard]] Status post(proto::Body request, uint64_t block_id);
   // Waits (reading the socket when no other thread does) until done() or
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
+  // `own`: the caller's condition (await), else it waits on replied_.
   bool drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
-                    os::Deadline deadline);
+                    os::Deadline deadline, std::condition_variable* own = nullptr);
+  // The reader leaves: wake one waiter to read in its place.
+  void hand_off_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
   void drain_locked(std::unique_lock<std::mutex>& lock);
   // Hands one read result to its waiter (or marks the connection dead).
@@ -239,7 +243,9 @@ class Connection {
                                               os::Deadline deadline,
                                               std::chrono::milliseconds waited);
   // Reads one reply; nullopt when none came before `deadline`.
-  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline);
+  // `try_first`: try a non-blocking read before waiting.
+  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline,
+                                                                bool try_first = false);
   // Hands a reply to its waiter, or undoes an abandoned request's effect
   // (appending the undo request to `undo`). Errors are fatal.
   [[nodiscard]] Status deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo);
@@ -258,6 +264,8 @@ class Connection {
   proto::Welcome welcome_;
 
   mutable std::mutex mu_;  // guards everything below
+  // pump() and post() waiters; an awaiting thread waits on its own
+  // condition (InFlight::waiter), woken by its reply alone.
   std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
@@ -266,6 +274,7 @@ class Connection {
   std::optional<Error> dead_;
   std::atomic<bool> died_{false};  // dead_ is set
   PoolMappings pools_;
+  size_t shared_waiters_ = 0;          // threads waiting on replied_
   size_t posted_ = 0;                  // posted requests not answered yet
   std::optional<Error> posted_error_;  // a posted request's refusal, for the next call
   std::function<void(uint64_t, uint32_t)> on_released_;
