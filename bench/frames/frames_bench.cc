@@ -181,8 +181,14 @@ void waiting(const Daemon& d, int rounds) {
   std::vector<double> us;
   for (int r = 0; r < rounds; ++r) {
     pmm_block* f[4];
+    // The last round's puts went without waiting, the waiter's on another
+    // connection: wait for them to land.
+    pmm_alloc_options fill{};
+    fill.size = sizeof fill;
+    fill.pools = "frames";
+    fill.wait_ms = 2000;
     for (auto& b : f)
-      if (pmm_alloc(hog, "frames", kFrame, 0, 0, &b) != PMM_OK) die("alloc frames");
+      if (pmm_alloc_opts(hog, kFrame, &fill, &b) != PMM_OK) die("alloc frames");
     std::atomic<bool> started{false};
     Clock::time_point freed{};
     Clock::time_point got{};
