@@ -76,7 +76,9 @@
 extern "C" {
 #endif
 
-#define PMM_API_VERSION 1
+/* 2: pmm_alloc_opts, pmm_bufpool_*, pmm_connect_options.flags, local
+ * get/put (libpmm.so version node PMM_1.2). */
+#define PMM_API_VERSION 2
 
 /* Error codes: the same numbers as pmm::Errc inside and on the wire. */
 typedef enum pmm_status {
@@ -146,7 +148,27 @@ typedef struct pmm_connect_options {
   /* Bound on every wait of this connection, in milliseconds: connecting and
    * the handshake, then each call's request and reply. 0: 5000 (5 s). */
   uint32_t timeout_ms;
+  /* PMM_CONNECT_* bits (API 2). 0: none. 64 bits wide so that it lies past
+   * the size of the API 1 struct (whose padding an old caller may not have
+   * zeroed). */
+  uint64_t flags;
 } pmm_connect_options;
+
+/* pmm_connect_options.flags: populate each pool's mapping once, when it is
+ * first mapped (MADV_POPULATE_WRITE; on kernels before 5.14 each page is
+ * touched), so that no access to any block of that pool ever page-faults
+ * afterwards: a stage that imports a new frame every 16 ms pays no fault
+ * per 4 KiB on it. The cost is paid once per pool per connection, in the
+ * call that first maps the pool (pmm_alloc, pmm_import...): page tables for
+ * the WHOLE pool (about 2 MiB of them per GiB of 4 KiB pages) and, for a
+ * shmem or sysv pool, every page of the pool that nobody has touched yet
+ * becomes resident RAM now rather than when first written (roughly 1 ms per
+ * 100 MiB on today's machines). So use it for pools sized to the frames
+ * that circulate in them, not for a large general pool. hugetlb pools are
+ * resident already (pmmd faults them in) and populate in a few page-table
+ * entries per 2 MiB. A failure to populate (e.g. ENOMEM) fails that call as
+ * a failed mapping does (see "Memory" above). */
+#define PMM_CONNECT_POPULATE 0x1u
 
 /* pmm_connect with options. PMM_E_TIMEOUT when the daemon does not accept
  * or answer the handshake within options->timeout_ms. */
@@ -169,10 +191,54 @@ void pmm_disconnect(pmm_conn* conn);
 pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t alignment,
                      uint32_t flags, pmm_block** out);
 
-/* Adds one reference. */
+/* Options of pmm_alloc_opts (API 2). Set `size` to sizeof(pmm_alloc_options)
+ * and zero what you leave to the defaults, as for pmm_connect_options. */
+typedef struct pmm_alloc_options {
+  size_t size;
+  const char* pools;  /* as pmm_alloc: "dma,general"; NULL: the device's default pools */
+  uint64_t alignment; /* as pmm_alloc; 0: the default */
+  uint32_t flags;     /* PMM_ALLOC_* */
+  /* How long the daemon may keep the request waiting for memory, in
+   * milliseconds; 0: do not wait (as pmm_alloc). At most
+   * PMM_ALLOC_MAX_WAIT_MS. See pmm_alloc_opts. */
+  uint32_t wait_ms;
+} pmm_alloc_options;
+#define PMM_ALLOC_MAX_WAIT_MS 60000u
+
+/* Allocates `bytes` bytes as pmm_alloc does, but when the pools have no room
+ * (PMM_E_NO_MEMORY) or a device rule or quota refuses it for now
+ * (PMM_E_LIMIT), the daemon queues the request for up to options->wait_ms
+ * and serves it as soon as blocks are freed, instead of refusing at once.
+ * Waiting requests are served first come, first served across every
+ * session: a request that still does not fit when memory is freed keeps the
+ * requests behind it waiting (so a large request is not starved by a
+ * stream of small ones); one refused by its own device's limits does not.
+ * At the deadline the request is refused with the same code and message a
+ * plain pmm_alloc would give then (what was asked, which rule refused it,
+ * what would have fit), saying how long it waited. Other refusals (bad
+ * size, unknown pool, no permission) come at once. The daemon bounds the
+ * queue: at most 16 waiting requests per session and 1024 in all; past
+ * that the request is refused with PMM_E_LIMIT saying so. A client that
+ * disconnects or dies while waiting leaves the queue. The calling thread
+ * waits (wait_ms plus the connection's timeout at most); other threads keep
+ * using the connection meanwhile. */
+pmm_status pmm_alloc_opts(pmm_conn* conn, uint64_t bytes, const pmm_alloc_options* options,
+                          pmm_block** out);
+
+/* Adds one reference. Counted in this process: no call to the daemon (the
+ * daemon holds one reference for the whole process, whatever the count). */
 pmm_status pmm_block_get(pmm_block* block);
 /* Drops one reference; the put that drops this process's last one frees the
- * handle (and the block, if nothing else holds it). NULL is ignored. */
+ * handle (and the block, if nothing else holds it). NULL is ignored. Only
+ * that last put talks to the daemon, and it does not wait for the answer:
+ * the Put is sent and the call returns. Should the daemon refuse it (it
+ * never does for a handle libpmm made, unless the connection is lost), the
+ * NEXT call on this connection that talks to the daemon fails with that
+ * error, names the block, and is not carried out. Requests of one
+ * connection reach the daemon in order, so this connection's next
+ * pmm_alloc finds the memory free; another connection or process told
+ * "done" right after may get to the daemon first and find it still in
+ * use: it can wait for it with pmm_alloc_opts (wait_ms). */
 pmm_status pmm_block_put(pmm_block* block);
 
 void* pmm_block_ptr(const pmm_block* block); /* this process's mapping */
@@ -212,6 +278,80 @@ pmm_status pmm_unexport(pmm_conn* conn, const pmm_token* token);
  * a reference until pmm_sysv_unexport. PMM_E_UNSUPPORTED for other pools. */
 pmm_status pmm_sysv_export(pmm_block* block, pmm_sysv_segment* out);
 pmm_status pmm_sysv_unexport(pmm_block* block);
+
+/* ---- buffer pools (API 2) ------------------------------------------------ */
+
+/* A pmm_bufpool recycles N blocks of one size, alignment and pool list in
+ * this process, as GStreamer's GstBufferPool or V4L2's REQBUFS do: acquire
+ * and release are local (no daemon round trip, well under a microsecond),
+ * so a stage that passes frames through a small ring never pays for an
+ * allocation per frame.
+ *
+ *   pmm_bufpool_options o = {sizeof o};
+ *   o.pools = "frames"; o.buffer_size = 1920 * 1080 * 4; o.count = 4; o.max_count = 8;
+ *   pmm_bufpool *pool;
+ *   pmm_bufpool_create(conn, &o, &pool);
+ *   pmm_block *frame;
+ *   pmm_bufpool_acquire(pool, 100, &frame);        // wait up to 100 ms for a free one
+ *   ... write pmm_block_ptr(frame) ...
+ *   pmm_export(frame, 1, 0, &token);               // hand it to the next stage
+ *   pmm_bufpool_release(pool, frame);              // back once the importer has put it
+ *
+ * A buffer is a pmm_block like any other (pointer, fd, token, SysV export),
+ * owned by the pool: do not pmm_block_put the reference acquire gave you
+ * (extra pmm_block_get/put pairs are fine); give it back with
+ * pmm_bufpool_release. A buffer exported with pmm_export after it was
+ * acquired returns to the free list only when it has been released AND
+ * every importer has put it and the export is gone (imported its
+ * max_imports times, withdrawn or expired): the daemon tells this
+ * connection when the buffer's last other holder lets go (a release
+ * notification, docs/protocol.md), and the next acquire picks it up. An
+ * importer that crashes drops its references as always, which counts as
+ * letting go. A buffer shared by other means (its fd, a SysV export) is
+ * this process's to keep track of: release it when they are done.
+ *
+ * Threads: a pool may be used from any thread; it belongs to its connection
+ * and must be destroyed before pmm_disconnect. */
+typedef struct pmm_bufpool pmm_bufpool;
+
+typedef struct pmm_bufpool_options {
+  size_t size;          /* sizeof(pmm_bufpool_options) */
+  const char* pools;    /* as pmm_alloc; NULL: the device's default pools */
+  uint64_t buffer_size; /* bytes per buffer (> 0) */
+  uint64_t alignment;   /* as pmm_alloc; 0: the default */
+  uint32_t flags;       /* PMM_ALLOC_* for every buffer */
+  uint32_t count;       /* buffers allocated by pmm_bufpool_create (>= 1) */
+  /* The pool grows by one buffer when acquire finds none free, up to this
+   * many; 0 or count: no growth. At most PMM_BUFPOOL_MAX_BUFFERS. */
+  uint32_t max_count;
+} pmm_bufpool_options;
+#define PMM_BUFPOOL_MAX_BUFFERS 256u
+
+/* Allocates options->count buffers now (all or none). */
+pmm_status pmm_bufpool_create(pmm_conn* conn, const pmm_bufpool_options* options,
+                              pmm_bufpool** out);
+/* Takes a free buffer. When none is free: grows the pool if it may (one
+ * pmm_alloc), else waits up to `wait_ms` for one to be released or to come
+ * back from its importers. PMM_E_TIMEOUT when none came in time (0: do not
+ * wait), naming how many buffers are held here and how many by importers. */
+pmm_status pmm_bufpool_acquire(pmm_bufpool* pool, uint32_t wait_ms, pmm_block** out);
+/* Gives an acquired buffer back (see above for exported ones).
+ * PMM_E_INVALID for a block that is not an acquired buffer of this pool. */
+pmm_status pmm_bufpool_release(pmm_bufpool* pool, pmm_block* buffer);
+
+typedef struct pmm_bufpool_stats {
+  size_t size;       /* sizeof(pmm_bufpool_stats), set by the caller */
+  uint32_t buffers;  /* allocated */
+  uint32_t free;     /* ready for acquire */
+  uint32_t acquired; /* taken and not released */
+  uint32_t shared;   /* released, waiting for their importers to put them */
+} pmm_bufpool_stats;
+pmm_status pmm_bufpool_get_stats(pmm_bufpool* pool, pmm_bufpool_stats* out);
+
+/* Puts every buffer of the pool (importers keep theirs: the daemon frees
+ * each block when its last holder lets go) and frees the pool. Buffers
+ * still acquired are freed with it: release them first. NULL is ignored. */
+void pmm_bufpool_destroy(pmm_bufpool* pool);
 
 /* Token text form: 32 lowercase hex digits; `out` has PMM_TOKEN_STRLEN bytes. */
 void pmm_token_format(const pmm_token* token, char out[PMM_TOKEN_STRLEN]);

@@ -193,6 +193,15 @@ class Connection {
     conn_.reset(c, [](pmm_conn* p) { pmm_disconnect(p); });
   }
 
+  // With every option of pmm_connect_options (e.g. flags =
+  // PMM_CONNECT_POPULATE); `options.size` is set here.
+  explicit Connection(pmm_connect_options options) {
+    options.size = sizeof options;
+    pmm_conn* c = nullptr;
+    detail::check(pmm_connect_opts(&options, &c));
+    conn_.reset(c, [](pmm_conn* p) { pmm_disconnect(p); });
+  }
+
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
   Connection(const Connection&) = delete;
@@ -209,6 +218,21 @@ class Connection {
         pmm_alloc(raw(), pools.empty() ? nullptr : pools.c_str(), size, alignment, flags, &b));
     return Block(conn_, b);
   }
+  // alloc, but the daemon may keep the request waiting up to `wait` for
+  // memory to be freed (pmm_alloc_opts: first come, first served; at most
+  // PMM_ALLOC_MAX_WAIT_MS).
+  Block alloc_wait(const std::string& pools, std::uint64_t size, std::chrono::milliseconds wait,
+                   std::uint64_t alignment = 0, std::uint32_t flags = 0) const {
+    pmm_alloc_options o = {};
+    o.size = sizeof o;
+    o.pools = pools.empty() ? nullptr : pools.c_str();
+    o.alignment = alignment;
+    o.flags = flags;
+    o.wait_ms = wait.count() <= 0 ? 0u : static_cast<std::uint32_t>(wait.count());
+    pmm_block* b = nullptr;
+    detail::check(pmm_alloc_opts(raw(), size, &o, &b));
+    return Block(conn_, b);
+  }
   Block import(const Token& token) const {
     pmm_block* b = nullptr;
     detail::check(pmm_import(raw(), &token.raw(), &b));
@@ -223,7 +247,117 @@ class Connection {
   }
 
  private:
+  friend class BufferPool;
   std::shared_ptr<pmm_conn> conn_;
+};
+
+class BufferPool;
+
+// One acquired buffer of a BufferPool (move-only). Its destructor releases
+// it to the pool (pmm_bufpool_release); an exported buffer comes back to the
+// free list once its importers have put it. Default-constructed: empty.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& o) noexcept : pool_(std::move(o.pool_)), block_(o.block_) { o.block_ = nullptr; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      pool_ = std::move(o.pool_);
+      block_ = o.block_;
+      o.block_ = nullptr;
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { release(); }
+
+  explicit operator bool() const noexcept { return block_ != nullptr; }
+  void* data() const noexcept { return pmm_block_ptr(block_); }
+  template <typename T>
+  T* as() const noexcept {
+    return static_cast<T*>(data());
+  }
+  std::uint64_t size() const noexcept { return pmm_block_size(block_); }
+  std::uint64_t id() const noexcept { return pmm_block_id(block_); }
+  int fd() const noexcept { return pmm_block_fd(block_); }
+  std::uint64_t offset() const noexcept { return pmm_block_offset(block_); }
+  // Shares the buffer: it returns to the pool when released here AND put by
+  // every importer (see pmm_bufpool_* in pmm.h).
+  Token export_token(std::uint32_t max_imports = 1,
+                     std::chrono::milliseconds lifetime = std::chrono::milliseconds(0)) const {
+    pmm_token t;
+    detail::check(
+        pmm_export(block_, max_imports, static_cast<std::uint32_t>(lifetime.count()), &t));
+    return Token(t);
+  }
+  // Gives the buffer back now (as the destructor does).
+  void release() noexcept {
+    if (block_ != nullptr) (void)pmm_bufpool_release(pool_.get(), block_);
+    block_ = nullptr;
+    pool_.reset();
+  }
+  // The C handle (owned by the pool).
+  pmm_block* handle() const noexcept { return block_; }
+
+ private:
+  friend class BufferPool;
+  Buffer(std::shared_ptr<pmm_bufpool> pool, pmm_block* b) : pool_(std::move(pool)), block_(b) {}
+
+  std::shared_ptr<pmm_bufpool> pool_;
+  pmm_block* block_ = nullptr;
+};
+
+// A pmm_bufpool: `count` buffers of `buffer_size` bytes from `pools`,
+// growing up to `max_count` (0: no growth). Acquire and release are local.
+// The pool (and its connection) stay alive while any Buffer of it does.
+class BufferPool {
+ public:
+  BufferPool() = default;
+  BufferPool(const Connection& conn, const std::string& pools, std::uint64_t buffer_size,
+             std::uint32_t count, std::uint32_t max_count = 0, std::uint64_t alignment = 0,
+             std::uint32_t flags = 0) {
+    pmm_bufpool_options o = {};
+    o.size = sizeof o;
+    o.pools = pools.empty() ? nullptr : pools.c_str();
+    o.buffer_size = buffer_size;
+    o.alignment = alignment;
+    o.flags = flags;
+    o.count = count;
+    o.max_count = max_count;
+    pmm_bufpool* p = nullptr;
+    detail::check(pmm_bufpool_create(conn.raw(), &o, &p));
+    std::shared_ptr<pmm_conn> keep = conn.conn_;
+    // The deleter keeps the connection alive until the pool is destroyed.
+    pool_.reset(p, [keep](pmm_bufpool* q) { pmm_bufpool_destroy(q); });
+  }
+
+  explicit operator bool() const noexcept { return static_cast<bool>(pool_); }
+
+  // A free buffer; waits up to `wait` when all are in use, then throws
+  // pmm::error(PMM_E_TIMEOUT).
+  Buffer acquire(std::chrono::milliseconds wait = std::chrono::milliseconds(0)) const {
+    pmm_block* b = nullptr;
+    detail::check(pmm_bufpool_acquire(
+        raw(), wait.count() <= 0 ? 0u : static_cast<std::uint32_t>(wait.count()), &b));
+    return Buffer(pool_, b);
+  }
+
+  pmm_bufpool_stats stats() const {
+    pmm_bufpool_stats st = {};
+    st.size = sizeof st;
+    detail::check(pmm_bufpool_get_stats(raw(), &st));
+    return st;
+  }
+
+  pmm_bufpool* raw() const {
+    if (!pool_) throw error(PMM_E_INVALID, "invalid argument: pmm::BufferPool is empty");
+    return pool_.get();
+  }
+
+ private:
+  std::shared_ptr<pmm_bufpool> pool_;
 };
 
 }  // namespace pmm

@@ -1,16 +1,11 @@
 // The C API of include/pmm/pmm.h over pmm::client::Connection, in the manner
-// of leveldb's c.cc: each opaque handle is a struct that owns the C++ object.
+// of leveldb's c.cc: each opaque handle is a struct that owns the C++ object
+// (c_handles.h says how references are counted and which locks exist).
 //
-// pmm_conn owns the Connection and a table of block handles keyed by block
-// id: a process has ONE pmm_block per block per connection, which counts
-// this process's references to it (the daemon counts the same number for the
-// session). An import of a block the process already holds returns the same
-// handle with one more reference. The pmm_conn's mutex guards that table
-// only and is never held across a round trip to the daemon (the Connection
-// pipelines requests, so one slow call does not hold up other threads). A
-// put that drops the last reference takes the handle out of the table
-// before it sends the Put, so an import racing with it makes a new handle
-// instead of reviving the one being freed.
+// A put that drops the last local reference takes the handle out of the
+// table before it sends the Put, so an import racing with it makes a new
+// handle (or revives this one, if it comes first) instead of using one being
+// freed. That Put is posted: sent without waiting for its answer.
 //
 // In a fork() child every call on an inherited pmm_conn fails before
 // taking any lock (see Connection::inherited), and pmm_disconnect there
@@ -30,6 +25,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "client/c_handles.h"
 #include "client/connection.h"
 #include "os/memory.h"
 #include "pmm/pmm.h"
@@ -52,21 +48,11 @@ static_assert(PMM_ALLOC_CONTIGUOUS == pmm::proto::kAllocContiguous);
 static_assert(PMM_ALLOC_ZERO == pmm::proto::kAllocZero);
 static_assert(sizeof(pmm_token::bytes) == std::tuple_size_v<pmm::proto::Token>);
 
-struct pmm_block {
-  pmm_conn* conn = nullptr;
-  pmm::client::BlockView view;
-  uint64_t refs = 0;  // this process's references through this connection
-};
-
-struct pmm_conn {
-  std::unique_ptr<pmm::client::Connection> rep;
-  std::mutex mu;
-  std::unordered_map<uint64_t, std::unique_ptr<pmm_block>> blocks;
-};
+namespace pmm::capi {
 
 namespace {
-
 thread_local std::string t_last_error;
+}  // namespace
 
 pmm_status fail_with(const pmm::Error& e) {
   t_last_error = e.describe();
@@ -78,12 +64,12 @@ pmm_status fail_with(pmm::Errc code, std::string message) {
 }
 
 pmm_status ok() {
-  t_last_error.clear();
+  if (!t_last_error.empty()) t_last_error.clear();
   return PMM_OK;
 }
 
-// "dma, general" -> {"dma", "general"}; NULL or "" -> {} (the device's
-// default pools).
+const char* last_error() { return t_last_error.c_str(); }
+
 pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
   std::vector<std::string> out;
   if (pools == nullptr || *pools == '\0') return out;
@@ -104,24 +90,42 @@ pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
   }
 }
 
+pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
+  bool extra = false;
+  pmm_block* b = nullptr;
+  {
+    std::lock_guard lock(conn->mu);
+    auto& slot = conn->blocks[view.id];
+    if (!slot) {
+      slot = std::make_unique<pmm_block>();
+      slot->conn = conn;
+      slot->view = std::move(view);
+    } else {
+      extra = true;
+    }
+    slot->refs.fetch_add(1, std::memory_order_relaxed);
+    b = slot.get();
+  }
+  // The daemon holds one reference per handle: give back the one this
+  // import added. A round trip (a rare path: importing a block already
+  // held), so that when the import returns the books say one reference.
+  // Should it fail, the session keeps a spare one until it closes.
+  if (extra) (void)conn->rep->put(b->view.id);
+  return b;
+}
+
+}  // namespace pmm::capi
+
+using pmm::capi::fail_with;
+using pmm::capi::ok;
+using pmm::capi::split_pools;
+
+namespace {
+
 pmm::proto::Token to_proto(const pmm_token& t) {
   pmm::proto::Token out;
   std::memcpy(out.data(), t.bytes, out.size());
   return out;
-}
-
-// Adds the reference `view` stands for to this connection's handle of that
-// block (made now if there is none).
-pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
-  std::lock_guard lock(conn->mu);
-  auto& slot = conn->blocks[view.id];
-  if (!slot) {
-    slot = std::make_unique<pmm_block>();
-    slot->conn = conn;
-    slot->view = std::move(view);
-  }
-  ++slot->refs;
-  return slot.get();
 }
 
 // The error of a call on a connection this process inherited through fork.
@@ -137,7 +141,7 @@ bool has_field(const pmm_connect_options* o, size_t end) { return o->size >= end
 
 extern "C" {
 
-const char* pmm_last_error(void) { return t_last_error.c_str(); }
+const char* pmm_last_error(void) { return pmm::capi::last_error(); }
 
 const char* pmm_status_name(pmm_status status) {
   // errc_name returns views of string literals: NUL-terminated.
@@ -167,6 +171,14 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
     o.device = options->device;
   if (has_field(options, PMM_FIELD_END(timeout_ms)) && options->timeout_ms != 0)
     o.timeout = std::chrono::milliseconds(options->timeout_ms);
+  if (has_field(options, PMM_FIELD_END(flags))) {
+    if ((options->flags & ~uint64_t{PMM_CONNECT_POPULATE}) != 0)
+      return fail_with(pmm::Errc::kInvalidArgument,
+                       fmt::format("pmm_connect_opts: unknown flags {:#x}; known: "
+                                   "PMM_CONNECT_POPULATE (0x1)",
+                                   options->flags & ~uint64_t{PMM_CONNECT_POPULATE}));
+    o.populate = (options->flags & PMM_CONNECT_POPULATE) != 0;
+  }
   auto c = pmm::client::Connection::connect(o);
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
@@ -207,56 +219,85 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
   if (!list) return fail_with(list.error());
   auto view = conn->rep->allocate(*list, size, alignment, flags);
   if (!view) return fail_with(view.error());
-  *out = adopt(conn, std::move(*view));
+  *out = pmm::capi::adopt(conn, std::move(*view));
+  return ok();
+}
+
+pmm_status pmm_alloc_opts(pmm_conn* conn, uint64_t bytes, const pmm_alloc_options* options,
+                          pmm_block** out) {
+  if (conn == nullptr || options == nullptr || out == nullptr)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     "pmm_alloc_opts: conn, options and out must not be NULL");
+  if (options->size < sizeof(pmm_alloc_options))
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_alloc_opts: options->size is {}; set it to "
+                                 "sizeof(pmm_alloc_options) ({})",
+                                 options->size, sizeof(pmm_alloc_options)));
+  if (auto e = inherited(conn)) return fail_with(*e);
+  if (options->wait_ms > PMM_ALLOC_MAX_WAIT_MS)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_alloc_opts: wait_ms {} is longer than the daemon waits, "
+                                 "{} ms (PMM_ALLOC_MAX_WAIT_MS)",
+                                 options->wait_ms, PMM_ALLOC_MAX_WAIT_MS));
+  if (options->wait_ms == 0)
+    return pmm_alloc(conn, options->pools, bytes, options->alignment, options->flags, out);
+  if ((options->flags & ~pmm::proto::kAllocKnownFlags) != 0)
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_alloc_opts: unknown flags {:#x}; known: "
+                                 "PMM_ALLOC_CONTIGUOUS (0x1), PMM_ALLOC_ZERO (0x2)",
+                                 options->flags & ~pmm::proto::kAllocKnownFlags));
+  auto list = split_pools(options->pools);
+  if (!list) return fail_with(list.error());
+  auto view = conn->rep->allocate_wait(*list, bytes, options->alignment, options->flags,
+                                       std::chrono::milliseconds(options->wait_ms));
+  if (!view) return fail_with(view.error());
+  *out = pmm::capi::adopt(conn, std::move(*view));
   return ok();
 }
 
 pmm_status pmm_block_get(pmm_block* block) {
   if (block == nullptr)
     return fail_with(pmm::Errc::kInvalidArgument, "pmm_block_get: block is NULL");
-  pmm_conn* conn = block->conn;
-  if (auto e = inherited(conn)) return fail_with(*e);
-  const uint64_t id = block->view.id;
-  // Counted before the request goes, so that a put racing with this get on
-  // another thread never sees the last reference and frees the handle
-  // under it; taken back if the daemon refused.
-  {
-    std::lock_guard lock(conn->mu);
-    ++block->refs;
-  }
-  auto s = conn->rep->get(id);
-  if (s) return ok();
-  std::unique_ptr<pmm_block> last;
-  {
-    std::lock_guard lock(conn->mu);
-    if (--block->refs == 0) {
-      auto it = conn->blocks.find(id);
-      last = std::move(it->second);
-      conn->blocks.erase(it);
-    }
-  }
-  return fail_with(s.error());
+  if (auto e = inherited(block->conn)) return fail_with(*e);
+  if (block->conn->rep->died()) return fail_with(*block->conn->rep->dead());
+  // The caller holds a reference, so the handle cannot be going away.
+  block->refs.fetch_add(1, std::memory_order_relaxed);
+  return ok();
 }
 
 pmm_status pmm_block_put(pmm_block* block) {
   if (block == nullptr) return ok();
   pmm_conn* conn = block->conn;
   if (auto e = inherited(conn)) return fail_with(*e);
+  const uint64_t before = block->refs.fetch_sub(1, std::memory_order_acq_rel);
+  if (before > 1) {
+    // The reference is gone either way; a dead connection is still news.
+    if (conn->rep->died()) return fail_with(*conn->rep->dead());
+    return ok();
+  }
+  if (block->pool.load(std::memory_order_acquire) != nullptr) {
+    // The pool's own reference: freeing the handle under the pool would
+    // leave it a dangling buffer.
+    block->refs.fetch_add(1, std::memory_order_relaxed);
+    return fail_with(pmm::Errc::kInvalidArgument,
+                     fmt::format("pmm_block_put: block {} is a buffer of a pmm_bufpool, whose "
+                                 "reference this would drop; give it back with "
+                                 "pmm_bufpool_release",
+                                 block->view.id));
+  }
   const uint64_t id = block->view.id;
-  // The local reference goes whatever the daemon answers: if it refused or
-  // is gone, the reference does not exist there either (and one that timed
-  // out is put when the daemon gets to it).
   std::unique_ptr<pmm_block> last;
   {
     std::lock_guard lock(conn->mu);
-    if (--block->refs == 0) {
-      auto it = conn->blocks.find(id);
-      last = std::move(it->second);
-      conn->blocks.erase(it);
-    }
+    // An import may have revived the handle since (adopt, under this lock).
+    if (block->refs.load(std::memory_order_acquire) != 0) return ok();
+    auto it = conn->blocks.find(id);
+    last = std::move(it->second);
+    conn->blocks.erase(it);
   }
-  auto s = conn->rep->put(id);
-  last.reset();  // frees `block` if that was its last reference
+  // The process's last reference: the daemon's goes too, without waiting.
+  auto s = conn->rep->post_put(id);
+  last.reset();  // frees `block`
   if (!s) return fail_with(s.error());
   return ok();
 }
@@ -282,6 +323,7 @@ pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_
   auto t = block->conn->rep->export_block(block->view.id, max_imports, lifetime_ms);
   if (!t) return fail_with(t.error());
   std::memcpy(out->bytes, t->data(), sizeof out->bytes);
+  if (block->pool.load(std::memory_order_acquire) != nullptr) pmm::capi::buffer_exported(block);
   return ok();
 }
 
@@ -291,7 +333,7 @@ pmm_status pmm_import(pmm_conn* conn, const pmm_token* token, pmm_block** out) {
                      "pmm_import: conn, token and out must not be NULL");
   auto view = conn->rep->import(to_proto(*token));
   if (!view) return fail_with(view.error());
-  *out = adopt(conn, std::move(*view));
+  *out = pmm::capi::adopt(conn, std::move(*view));
   return ok();
 }
 

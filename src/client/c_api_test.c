@@ -205,7 +205,16 @@ static void test_alloc_share_and_references(const char* sock) {
   CHECK_OK(pmm_block_put(big));
   CHECK(pmm_alloc(b, "general", 12 * kMiB, 0, 0, &y) == PMM_E_NO_MEMORY); /* still held */
   CHECK_OK(pmm_block_put(big));
-  CHECK_OK(pmm_alloc(b, "general", 12 * kMiB, 0, 0, &y));
+  /* That last put went without waiting for the daemon, so another
+   * connection may get there first: it waits (bounded) for the memory. */
+  {
+    pmm_alloc_options wait;
+    memset(&wait, 0, sizeof wait);
+    wait.size = sizeof wait;
+    wait.pools = "general";
+    wait.wait_ms = 5000;
+    CHECK_OK(pmm_alloc_opts(b, 12 * kMiB, &wait, &y));
+  }
   /* pmm_disconnect drops what b still holds: the pool has room again. */
   pmm_disconnect(b);
   CHECK_OK(pmm_alloc(a, "general", 12 * kMiB, 0, 0, &big));
@@ -276,6 +285,42 @@ static void test_daemon_killed(const char* pmmd) {
   stop_daemon(&d, SIGTERM);
 }
 
+/* pmm_bufpool from C: create, acquire, release, stats, the wait, destroy. */
+static void test_bufpool(const char* sock) {
+  pmm_conn* c;
+  pmm_bufpool* pool = NULL;
+  pmm_bufpool_options o;
+  pmm_bufpool_stats st;
+  pmm_block *a, *b, *none;
+  CHECK_OK(pmm_connect(sock, "bufpool", &c));
+  memset(&o, 0, sizeof o);
+  o.size = sizeof o;
+  o.pools = "general";
+  o.buffer_size = 65536;
+  o.count = 2;
+  CHECK(pmm_bufpool_create(c, &o, NULL) == PMM_E_INVALID);
+  o.count = PMM_BUFPOOL_MAX_BUFFERS + 1;
+  CHECK(pmm_bufpool_create(c, &o, &pool) == PMM_E_INVALID);
+  CHECK(strstr(pmm_last_error(), "PMM_BUFPOOL_MAX_BUFFERS") != NULL);
+  o.count = 2;
+  CHECK_OK(pmm_bufpool_create(c, &o, &pool));
+  CHECK_OK(pmm_bufpool_acquire(pool, 0, &a));
+  CHECK_OK(pmm_bufpool_acquire(pool, 0, &b));
+  CHECK(a != b && pmm_block_size(a) == 65536);
+  CHECK(pmm_bufpool_acquire(pool, 10, &none) == PMM_E_TIMEOUT);
+  memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  CHECK_OK(pmm_bufpool_get_stats(pool, &st));
+  CHECK(st.buffers == 2 && st.acquired == 2 && st.free == 0);
+  CHECK_OK(pmm_bufpool_release(pool, b));
+  CHECK_OK(pmm_bufpool_acquire(pool, 0, &none));
+  CHECK(none == b);
+  CHECK_OK(pmm_bufpool_release(pool, a));
+  CHECK_OK(pmm_bufpool_release(pool, b));
+  pmm_bufpool_destroy(pool);
+  pmm_disconnect(c);
+}
+
 /* pmm_connect_opts from C: the size convention, and the options in use. */
 static void test_connect_opts(const char* sock) {
   pmm_conn* c = (pmm_conn*)0x1;
@@ -320,6 +365,7 @@ int main(int argc, char** argv) {
     test_alloc_share_and_references(d.socket);
     test_sysv_export(d.socket);
     test_connect_opts(d.socket);
+    test_bufpool(d.socket);
     stop_daemon(&d, SIGTERM);
     test_daemon_killed(argv[1]);
   } else {

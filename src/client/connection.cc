@@ -5,12 +5,17 @@
 //   mix of EPIPE, EBADF and hangs.
 // - No lock is held while waiting on the socket. mu_ guards the tables of
 //   requests in flight; the socket is read by one waiting thread at a time
-//   (reading_), which hands what it reads to the others through replied_.
+//   (reading_), which hands each reply to its thread (waking that thread
+//   only, through its own condition) and, when it leaves, wakes one other
+//   waiter to read in its place (hand_off_locked).
 //   The socket fd stays open until the destructor, so a thread polling it
 //   never sees its number reused; dying shuts it down to wake them.
 #include "client/connection.h"
 
+#include <pthread.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,11 +44,26 @@ std::string reply_name(const proto::Body& body) {
   return std::string(proto::message_type_name(proto::type_of(body)));
 }
 
+// Counts fork()s in this process's line (in the child), so that a
+// connection can tell it was inherited without a getpid() system call
+// (pthread_atfork runs the handler in every child of fork(); a child made by
+// a raw clone() system call is not told, and not detected).
+std::atomic<uint32_t> g_forks{0};
+
+uint32_t fork_generation() {
+  static const bool registered = ::pthread_atfork(nullptr, nullptr, [] {
+                                   g_forks.fetch_add(1, std::memory_order_relaxed);
+                                 }) == 0;
+  (void)registered;
+  return g_forks.load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
 Connection::Connection(os::UniqueFd sock, std::string path, std::string device,
                        std::chrono::milliseconds timeout)
     : pid_(::getpid()),
+      fork_generation_(fork_generation()),
       sock_(std::move(sock)),
       path_(std::move(path)),
       device_(std::move(device)),
@@ -78,7 +98,9 @@ Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& op
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  return handshake(std::move(*sock), path, options.device, timeout);
+  auto c = handshake(std::move(*sock), path, options.device, timeout);
+  if (c && options.populate) (*c)->pools_.set_populate(true);  // before any block: no lock needed
+  return c;
 }
 
 Result<std::unique_ptr<Connection>> Connection::connect(const std::string& socket_path,
@@ -121,6 +143,9 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
 }
 
 std::optional<Error> Connection::inherited() const {
+  // The cheap test first: local get/put asks this on every call, and
+  // getpid() is a system call.
+  if (fork_generation() == fork_generation_) return std::nullopt;
   const pid_t self = ::getpid();
   if (self == pid_) return std::nullopt;
   return Error{Errc::kInvalidArgument,
@@ -148,11 +173,15 @@ std::unexpected<Error> Connection::die_locked(Error e) {
               e.sys_errno};
   }
   dead_ = e;
+  died_.store(true, std::memory_order_release);
   // Nothing more will be read: the daemon sees us gone now, and every thread
   // waiting on the socket wakes. The fd itself closes in the destructor.
   os::shutdown_socket(sock_.get());
+  for (auto& [id, f] : in_flight_)
+    if (f.waiter != nullptr) f.waiter->notify_one();
   in_flight_.clear();
   abandoned_.clear();
+  posted_ = 0;
   replied_.notify_all();
   return std::unexpected(std::move(e));
 }
@@ -184,9 +213,13 @@ Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
   }
 }
 
-Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline) {
-  // Wait first: a reply is rarely there already, so this costs one poll and
-  // one recvmsg per reply.
+Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline, bool try_first) {
+  if (try_first) {
+    auto in = proto::receive_reply(sock_.get());
+    if (!in || *in) return in;
+  }
+  // Wait first otherwise: with one request in flight a reply is rarely there
+  // already, so this costs one poll and one recvmsg per reply.
   for (;;) {
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
@@ -211,11 +244,19 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
   // connection (a session limit, no fds left, no Hello in time) and closes it.
   if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body); err != nullptr && id == 0)
     return std::unexpected(proto::to_error(*err));
+  // An event: only sent for what this connection asked to be told.
+  if (auto* rel = std::get_if<proto::Released>(&env.message.body); rel != nullptr && id == 0) {
+    if (on_released_) on_released_(rel->block_id, rel->watches);
+    if (shared_waiters_ > 0) replied_.notify_all();
+    return {};
+  }
   if (auto it = in_flight_.find(id); it != in_flight_.end()) {
     if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
       it->second.reply = std::unexpected(proto::to_error(*err));
     else
       it->second.reply = std::move(env);
+    // Only its own thread wakes: no herd of waiters per reply.
+    if (it->second.waiter != nullptr) it->second.waiter->notify_one();
     return {};
   }
   if (auto it = abandoned_.find(id); it != abandoned_.end()) {
@@ -224,6 +265,17 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
     const InFlight gone = std::move(it->second);
     abandoned_.erase(it);
     const proto::Body& body = env.message.body;
+    if (gone.posted) {
+      --posted_;
+      if (auto* err = std::get_if<proto::ErrorReply>(&body); err != nullptr && !posted_error_) {
+        Error e = proto::to_error(*err);
+        e.message = fmt::format("an earlier {} of block {} (sent without waiting) was refused: {}",
+                                proto::message_type_name(gone.type), gone.block_id, e.message);
+        posted_error_ = std::move(e);
+      }
+      if (shared_waiters_ > 0) replied_.notify_all();
+      return {};
+    }
     if (auto* info = std::get_if<proto::BlockInfo>(&body)) {
       undo.emplace_back(proto::Put{.block_id = info->block_id});
     } else if (auto* t = std::get_if<proto::TokenReply>(&body)) {
@@ -259,63 +311,197 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
-                                          os::Deadline deadline) {
-  std::unique_lock lock(mu_);
+void Connection::take_locked(Result<std::optional<proto::Envelope>> in,
+                             std::vector<proto::Body>& undo) {
+  if (!in) {
+    // A daemon that closes a connection with our request unread makes the
+    // kernel report ECONNRESET before the reason it queued: read that too.
+    std::optional<Error> refusal;
+    if (is_disconnect(in.error())) refusal = connection_refusal_locked();
+    (void)die_locked(refusal ? std::move(*refusal) : in.error());
+  } else if (*in) {
+    if (auto s = deliver_locked(std::move(**in), undo); !s) (void)die_locked(s.error());
+  }
+}
+
+bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
+                              os::Deadline deadline, std::condition_variable* own) {
+  bool read = false;
+  bool result = true;
   for (;;) {
-    if (dead_) return std::unexpected(*dead_);
-    auto it = in_flight_.find(id);
-    if (it->second.reply) {
-      Result<proto::Envelope> r = std::move(*it->second.reply);
-      in_flight_.erase(it);
-      return r;
-    }
+    if (dead_ || done()) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      it->second.reply.reset();
-      abandoned_.emplace(id, std::move(it->second));
-      in_flight_.erase(it);
-      return fail(Errc::kTimeout,
-                  "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
-                  "request is abandoned: if the daemon carries it out later, what it gives is "
-                  "given back, and the connection stays usable",
-                  path_, name, timeout_.count());
+      result = false;
+      break;
     }
     if (reading_) {
-      replied_.wait_until(lock, deadline);
+      if (own != nullptr) {
+        own->wait_until(lock, deadline);
+      } else {
+        ++shared_waiters_;
+        replied_.wait_until(lock, deadline);
+        --shared_waiters_;
+      }
       continue;
     }
     reading_ = true;
+    read = true;
+    // More than this thread's request in flight: a reply is likely queued
+    // already, so try to read before waiting.
+    const bool try_first = in_flight_.size() > 1;
     lock.unlock();
-    auto in = read_one(deadline);
+    auto in = read_one(deadline, try_first);
     lock.lock();
     reading_ = false;
     std::vector<proto::Body> undo;
-    if (!in) {
-      // A daemon that closes a connection with our request unread makes the
-      // kernel report ECONNRESET before the reason it queued: read that too.
-      std::optional<Error> refusal;
-      if (is_disconnect(in.error())) refusal = connection_refusal_locked();
-      (void)die_locked(refusal ? std::move(*refusal) : in.error());
-    } else if (*in) {
-      if (auto s = deliver_locked(std::move(**in), undo); !s) (void)die_locked(s.error());
-    }
-    replied_.notify_all();
+    take_locked(std::move(in), undo);
     if (!undo.empty()) {
       lock.unlock();
       send_undo(std::move(undo));
       lock.lock();
     }
   }
+  // This thread read and now leaves: another waiter takes over the socket.
+  if (read && !reading_) hand_off_locked();
+  return result;
 }
 
-Result<proto::Envelope> Connection::roundtrip(proto::Body request) {
+void Connection::hand_off_locked() {
+  for (auto& [id, f] : in_flight_) {
+    if (f.waiter != nullptr && !f.reply) {
+      f.waiter->notify_one();
+      break;
+    }
+  }
+  if (shared_waiters_ > 0) replied_.notify_all();
+}
+
+void Connection::drain_locked(std::unique_lock<std::mutex>& lock) {
+  if (reading_ || dead_) return;
+  reading_ = true;
+  std::vector<proto::Body> undo;
+  // Bounded: what a daemon sends faster than we read waits for next time.
+  for (int i = 0; i < 64 && !dead_; ++i) {
+    lock.unlock();
+    auto in = proto::receive_reply(sock_.get());
+    lock.lock();
+    const bool more = in && *in;
+    take_locked(std::move(in), undo);
+    if (!more) break;
+  }
+  reading_ = false;
+  hand_off_locked();
+  if (!undo.empty()) {
+    lock.unlock();
+    send_undo(std::move(undo));
+    lock.lock();
+  }
+}
+
+Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
+                                          os::Deadline deadline, std::chrono::milliseconds waited) {
+  std::unique_lock lock(mu_);
+  auto it = in_flight_.find(id);
+  std::condition_variable mine;  // woken by its reply, a hand-off or death
+  it->second.waiter = &mine;
+  drive_locked(
+      lock, [&] { return it->second.reply.has_value(); }, deadline, &mine);
+  if (!dead_) it->second.waiter = nullptr;
+  if (dead_) return std::unexpected(*dead_);
+  if (it->second.reply) {
+    Result<proto::Envelope> r = std::move(*it->second.reply);
+    in_flight_.erase(it);
+    return r;
+  }
+  it->second.reply.reset();
+  abandoned_.emplace(id, std::move(it->second));
+  in_flight_.erase(it);
+  return fail(Errc::kTimeout,
+              "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
+              "request is abandoned: if the daemon carries it out later, what it gives is "
+              "given back, and the connection stays usable",
+              path_, name, waited.count());
+}
+
+Result<bool> Connection::pump(const std::function<bool()>& done, os::Deadline deadline) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  std::unique_lock lock(mu_);
+  if (dead_) return std::unexpected(*dead_);
+  if (done()) return true;
+  drain_locked(lock);
+  const bool ok = drive_locked(lock, done, deadline);
+  if (dead_) return std::unexpected(*dead_);
+  return ok;
+}
+
+void Connection::set_release_handler(std::function<void(uint64_t, uint32_t)> handler) {
+  std::lock_guard lock(mu_);
+  on_released_ = std::move(handler);
+}
+
+void Connection::notify_waiters() {
+  std::lock_guard lock(mu_);
+  replied_.notify_all();
+}
+
+Status Connection::post(proto::Body request, uint64_t block_id) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   const std::string name = reply_name(request);
   proto::Message m;
   {
+    std::unique_lock lock(mu_);
+    if (dead_) return std::unexpected(*dead_);
+    // Answers to earlier posts are read here when nobody else reads, so
+    // that they never fill the socket (the daemon drops a client that does
+    // not read); past kMaxPosted unanswered, wait for some.
+    drain_locked(lock);
+    if (!drive_locked(
+            lock, [&] { return posted_ < kMaxPosted; }, deadline))
+      return fail(Errc::kTimeout,
+                  "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
+                  "it stopped or hung?); {} of block {} was not sent",
+                  path_, kMaxPosted, timeout_.count(), name, block_id);
+    if (dead_) return std::unexpected(*dead_);
+    m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
+    abandoned_.emplace(
+        m.request_id,
+        InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
+    ++posted_;
+  }
+  if (auto sent = send_within(m, deadline); !sent) {
+    std::lock_guard lock(mu_);
+    if (abandoned_.erase(m.request_id) > 0) --posted_;
+    if (is_disconnect(sent.error())) return die_locked(sent.error());
+    return std::unexpected(sent.error());
+  }
+  return {};
+}
+
+Status Connection::post_put(uint64_t block_id) {
+  return post(proto::Put{.block_id = block_id}, block_id);
+}
+
+Status Connection::post_watch_release(uint64_t block_id) {
+  return post(proto::WatchRelease{.block_id = block_id}, block_id);
+}
+
+Result<proto::Envelope> Connection::roundtrip(proto::Body request,
+                                              std::chrono::milliseconds extra_wait) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const auto deadline = std::chrono::steady_clock::now() + timeout_ + extra_wait;
+  const std::string name = reply_name(request);
+  proto::Message m;
+  {
     std::lock_guard lock(mu_);
     if (dead_) return std::unexpected(*dead_);
+    // A request sent without waiting was refused: this call says so.
+    if (posted_error_) {
+      Error e = std::move(*posted_error_);
+      posted_error_.reset();
+      e.message += fmt::format("; this {} was not sent", name);
+      return std::unexpected(std::move(e));
+    }
     InFlight f{.type = proto::type_of(request)};
     if (auto* g = std::get_if<proto::Get>(&request)) f.block_id = g->block_id;
     if (auto* x = std::get_if<proto::SysvExport>(&request)) f.block_id = x->block_id;
@@ -341,7 +527,7 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request) {
     if (!nothing_sent || is_disconnect(e)) return die_locked(e);
     return std::unexpected(e);
   }
-  return await(m.request_id, name, deadline);
+  return await(m.request_id, name, deadline, timeout_ + extra_wait);
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {
@@ -365,9 +551,10 @@ Result<Reply> Connection::call(proto::Body request) {
   return std::move(*r);
 }
 
-Result<BlockView> Connection::block_reply(proto::Body request) {
+Result<BlockView> Connection::block_reply(proto::Body request,
+                                          std::chrono::milliseconds extra_wait) {
   const std::string name = reply_name(request);
-  auto env = roundtrip(std::move(request));
+  auto env = roundtrip(std::move(request), extra_wait);
   if (!env) return std::unexpected(env.error());
   auto* info = std::get_if<proto::BlockInfo>(&env->message.body);
   if (info == nullptr)
@@ -400,6 +587,18 @@ Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, ui
                                        uint64_t alignment, uint32_t flags) {
   return block_reply(
       proto::Allocate{.pools = pools, .size = size, .alignment = alignment, .flags = flags});
+}
+
+Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pools, uint64_t size,
+                                            uint64_t alignment, uint32_t flags,
+                                            std::chrono::milliseconds wait) {
+  const auto ms = std::clamp<int64_t>(wait.count(), 0, proto::kMaxAllocateWaitMs);
+  return block_reply(proto::AllocateWait{.pools = pools,
+                                         .size = size,
+                                         .alignment = alignment,
+                                         .flags = flags,
+                                         .wait_ms = static_cast<uint32_t>(ms)},
+                     std::chrono::milliseconds(ms));
 }
 
 Result<BlockView> Connection::import(const proto::Token& token) {

@@ -55,10 +55,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,6 +101,8 @@ struct ConnectOptions {
   // Bounds each wait: connecting, each request's send and its reply. At
   // least 1 ms.
   std::chrono::milliseconds timeout = kDefaultTimeout;
+  // Populate each pool's mapping when it is made (PMM_CONNECT_POPULATE).
+  bool populate = false;
 };
 
 class Connection {
@@ -131,6 +135,33 @@ class Connection {
   [[nodiscard]] Status get(uint64_t block_id);
   [[nodiscard]] Status put(uint64_t block_id);
 
+  // ---- frame-rate sharing (issue 10) ---------------------------------------
+  // allocate, but the daemon may queue it up to `wait` (AllocateWait); the
+  // reply is awaited that long plus the connection's timeout.
+  [[nodiscard]] Result<BlockView> allocate_wait(const std::vector<std::string>& pools,
+                                                uint64_t size, uint64_t alignment, uint32_t flags,
+                                                std::chrono::milliseconds wait);
+  // Sends a Put / WatchRelease and returns without waiting for its reply
+  // (libpmm's last put of a block, a buffer pool's watch). A refusal is
+  // kept and returned by the next call that talks to the daemon, naming
+  // what failed. At most kMaxPosted such requests are unanswered at once; a
+  // post past that first waits (bounded) for answers.
+  [[nodiscard]] Status post_put(uint64_t block_id);
+  [[nodiscard]] Status post_watch_release(uint64_t block_id);
+  static constexpr size_t kMaxPosted = 64;
+  // Called, under the connection's lock, with the block id of each Released
+  // event (a release watch fired). It must not call back into the
+  // Connection. Set it before the first watch.
+  void set_release_handler(std::function<void(uint64_t block_id, uint32_t watches)> handler);
+  // Wakes threads waiting in pump() on the lock's condition (not one
+  // blocked reading the socket): something they wait for changed locally.
+  void notify_waiters();
+  // Reads what the daemon sent (replies, events) until `done()` holds or
+  // `deadline` passes; false at the deadline. `done` runs under the lock.
+  // A deadline in the past reads only what is already there, without
+  // waiting. Errors are the connection's death.
+  [[nodiscard]] Result<bool> pump(const std::function<bool()>& done, os::Deadline deadline);
+
   [[nodiscard]] Result<proto::Token> export_block(uint64_t block_id, uint32_t max_imports,
                                                   uint32_t lifetime_ms);
   [[nodiscard]] Status unexport(const proto::Token& token);
@@ -155,6 +186,10 @@ class Connection {
   // (or inherited through fork).
   [[nodiscard]] std::optional<Error> dead() const;
 
+  // Whether the connection is dead, without a lock (local get/put ask it
+  // on every call; dead() then says why).
+  [[nodiscard]] bool died() const { return died_.load(std::memory_order_acquire); }
+
   // Set when this process is not the one that connected (a fork() child):
   // the error every call returns there. Takes no lock, so it is safe in a
   // child forked while another thread of the parent held one.
@@ -165,8 +200,10 @@ class Connection {
   // after the caller gave up (abandoned).
   struct InFlight {
     proto::MessageType type{};
-    uint64_t block_id = 0;  // Get, SysvExport
+    uint64_t block_id = 0;  // Get, SysvExport, posted Put and WatchRelease
     std::optional<Result<proto::Envelope>> reply{};
+    bool posted = false;                        // nobody waits: a refusal becomes posted_error_
+    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
   };
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
@@ -174,12 +211,27 @@ class Connection {
 
   // Sends `request` and waits (bounded) for its reply; ErrorReply becomes
   // its Error. Takes mu_ only briefly.
-  [[nodiscard]] Result<proto::Envelope> roundtrip(proto::Body request);
+  [[nodiscard]] Result<proto::Envelope> roundtrip(
+      proto::Body request, std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
+  // Sends without waiting (post_put, post_watch_release).
+  [[nodiscard]] Status post(proto::Body request, uint64_t block_id);
+  // Waits (reading the socket when no other thread does) until done() or
+  // the deadline; false at the deadline. Takes `lock` (on mu_) held.
+  // `own`: the caller's condition (await), else it waits on replied_.
+  bool drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
+                    os::Deadline deadline, std::condition_variable* own = nullptr);
+  // The reader leaves: wake one waiter to read in its place.
+  void hand_off_locked();
+  // Reads what is already there, when no other thread reads. Under mu_.
+  void drain_locked(std::unique_lock<std::mutex>& lock);
+  // Hands one read result to its waiter (or marks the connection dead).
+  void take_locked(Result<std::optional<proto::Envelope>> in, std::vector<proto::Body>& undo);
   // roundtrip + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Body request);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
-  [[nodiscard]] Result<BlockView> block_reply(proto::Body request);
+  [[nodiscard]] Result<BlockView> block_reply(
+      proto::Body request, std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
   // After the socket was found closed or reset: the daemon's Error with
   // request_id 0, if it left one (why it refused or ended the connection).
   // Under mu_; the peer is gone, so the read cannot block.
@@ -192,9 +244,12 @@ class Connection {
   // Waits for request `id`'s reply, reading the socket when no other
   // thread does.
   [[nodiscard]] Result<proto::Envelope> await(uint32_t id, const std::string& name,
-                                              os::Deadline deadline);
+                                              os::Deadline deadline,
+                                              std::chrono::milliseconds waited);
   // Reads one reply; nullopt when none came before `deadline`.
-  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline);
+  // `try_first`: try a non-blocking read before waiting.
+  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline,
+                                                                bool try_first = false);
   // Hands a reply to its waiter, or undoes an abandoned request's effect
   // (appending the undo request to `undo`). Errors are fatal.
   [[nodiscard]] Status deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo);
@@ -204,21 +259,29 @@ class Connection {
   std::unexpected<Error> die_locked(Error e);
   std::unexpected<Error> die(Error e);
 
-  const pid_t pid_;    // the process that connected
-  os::UniqueFd sock_;  // non-blocking; closed only by the destructor
+  const pid_t pid_;                 // the process that connected
+  const uint32_t fork_generation_;  // fork()s seen when it connected; see inherited()
+  os::UniqueFd sock_;               // non-blocking; closed only by the destructor
   std::string path_;
   std::string device_;
   std::chrono::milliseconds timeout_;
   proto::Welcome welcome_;
 
   mutable std::mutex mu_;  // guards everything below
+  // pump() and post() waiters; an awaiting thread waits on its own
+  // condition (InFlight::waiter), woken by its reply alone.
   std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
   std::unordered_map<uint32_t, InFlight> in_flight_;
   std::unordered_map<uint32_t, InFlight> abandoned_;
   std::optional<Error> dead_;
+  std::atomic<bool> died_{false};  // dead_ is set
   PoolMappings pools_;
+  size_t shared_waiters_ = 0;          // threads waiting on replied_
+  size_t posted_ = 0;                  // posted requests not answered yet
+  std::optional<Error> posted_error_;  // a posted request's refusal, for the next call
+  std::function<void(uint64_t, uint32_t)> on_released_;
 };
 
 }  // namespace pmm::client

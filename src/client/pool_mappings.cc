@@ -63,7 +63,7 @@ void PoolMappings::lose_fd(const proto::BlockInfo& info, const Error& why) {
   if (e && !(*e)->owned_fd) (*e)->fd_lost = why;
 }
 
-Status PoolMappings::attach(PoolMapping& m, const proto::BlockInfo& info) {
+Status PoolMappings::attach(PoolMapping& m, const proto::BlockInfo& info) const {
   if (m.type == proto::PoolType::kSysv) {
     auto at = os::shm_attach(m.shmid);
     if (!at)
@@ -72,6 +72,7 @@ Status PoolMappings::attach(PoolMapping& m, const proto::BlockInfo& info) {
     if (at->size() < m.size)
       return fail(Errc::kProtocol, "sysv pool '{}': segment {} has {} bytes, the daemon says {}",
                   info.pool_name, m.shmid, at->size(), m.size);
+    if (auto p = populated(at->data(), m.size, info); !p) return p;
     m.data = at->data();
     m.shm = std::move(*at);
     return {};
@@ -93,8 +94,20 @@ Status PoolMappings::attach(PoolMapping& m, const proto::BlockInfo& info) {
                 "cannot map pool '{}' ({} bytes): {}; the pool's fd is kept and the next call "
                 "tries again",
                 info.pool_name, m.size, map.error().message);
+  if (auto p = populated(map->data(), m.size, info); !p) return p;
   m.data = map->data();
   m.map = std::move(*map);
+  return {};
+}
+
+Status PoolMappings::populated(std::byte* data, uint64_t size, const proto::BlockInfo& info) const {
+  if (!populate_) return {};
+  const uint64_t page = info.memory.page_size != 0 ? info.memory.page_size : os::base_page_size();
+  if (auto s = os::populate(data, size, page); !s)
+    return fail(s.error().code,
+                "cannot populate pool '{}' ({} bytes) as this connection asked "
+                "(PMM_CONNECT_POPULATE): {}; the next call tries again",
+                info.pool_name, size, s.error().message);
   return {};
 }
 

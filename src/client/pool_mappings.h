@@ -81,15 +81,23 @@ class PoolMappings {
   // Unmaps, detaches and closes everything.
   void clear() { pools_.clear(); }
 
+  // Populate each pool's whole mapping when it is made (MADV_POPULATE_WRITE,
+  // else a touch per page): PMM_CONNECT_POPULATE. A populate that fails
+  // fails the mapping, which is tried again next time.
+  void set_populate(bool on) { populate_ = on; }
+
  private:
   // The entry for `info`'s pool, made if missing; kProtocol if an entry
   // exists and `info` describes the pool differently.
   [[nodiscard]] Result<PoolMapping*> entry(const proto::BlockInfo& info);
   // mmap / shmat of an entry that is not mapped yet.
-  [[nodiscard]] static Status attach(PoolMapping& m, const proto::BlockInfo& info);
+  [[nodiscard]] Status attach(PoolMapping& m, const proto::BlockInfo& info) const;
+  [[nodiscard]] Status populated(std::byte* data, uint64_t size,
+                                 const proto::BlockInfo& info) const;
 
   // unique_ptr: PoolMapping addresses stay put when the table grows.
   std::unordered_map<uint32_t, std::unique_ptr<PoolMapping>> pools_;
+  bool populate_ = false;
 };
 
 }  // namespace pmm::client

@@ -305,6 +305,14 @@ class Ledger {
   [[nodiscard]] uint64_t export_count() const;
   [[nodiscard]] std::optional<size_t> find_pool(std::string_view name) const;
   [[nodiscard]] Result<BlockInfo> block(BlockId b) const;
+  // References to `b` held by anyone but session `s`'s plain references
+  // (other sessions, exports, SysV exports, `s`'s own SysV export), and how
+  // many `s` holds; kNotFound if there is no such block (ledger_watch.cc).
+  struct ReferencesOf {
+    uint64_t others = 0;
+    uint64_t mine = 0;
+  };
+  [[nodiscard]] Result<ReferencesOf> references_of(BlockId b, SessionId s) const;
   [[nodiscard]] size_t session_count() const { return sessions_.size(); }
   // Pages of what `viewer` may see (see "admin views" above): the items
   // with id > after, in id order, at most `limit` (>= 1). Devices' ids are

@@ -185,6 +185,7 @@ Status Daemon::run() {
       if (!service_.reaping()) trim_due_ = true;
     }
     const auto now = Clock::now();
+    send_outgoing(now);
     expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
     maybe_trim(now);
@@ -203,6 +204,7 @@ int Daemon::next_timeout(Clock::time_point now) const {
   if (!hello_deadlines_.empty()) consider(hello_deadlines_.front().first);
   if (resume_at_) consider(*resume_at_);
   if (trim_due_) consider(last_trim_ + std::chrono::seconds(1));
+  if (auto w = service_.next_wait_deadline()) consider(*w);
   if (!next) return -1;
   if (*next <= now) return 0;
   // Round up: waking a little early would only go round the loop again.
@@ -441,6 +443,7 @@ bool Daemon::answer(uint64_t id, std::span<const std::byte> bytes) {
     return false;
   }
   Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
+  if (r.deferred) return true;  // answered later, by send_outgoing
   // Many puts in a live session free heap too; look now and then.
   if (++requests_since_trim_ >= kTrimEveryRequests) {
     requests_since_trim_ = 0;
@@ -491,6 +494,29 @@ void Daemon::drop(uint64_t id, std::string_view why) {
   // An fd is free again, and what the session held may be a lot of heap.
   if (!stopping_) resume_listening();
   trim_due_ = true;
+}
+
+void Daemon::send_outgoing(Clock::time_point now) {
+  // Dropping a session whose answer cannot be sent may free memory that
+  // others wait for: go round until nothing more is due (each round either
+  // sends or drops, and sessions are finite).
+  for (;;) {
+    std::vector<Outgoing> out = service_.take_outgoing(now, [this](core::SessionId id) {
+      auto it = sessions_.find(id);
+      return it == sessions_.end() || !it->second.state.greeted ? nullptr : &it->second.state;
+    });
+    if (out.empty()) return;
+    for (Outgoing& o : out) {
+      auto it = sessions_.find(o.session);
+      if (it == sessions_.end()) continue;
+      auto sent = proto::send(it->second.fd.get(), o.reply.message, o.reply.fd);
+      if (!sent) {
+        bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
+        drop(o.session, full ? "its socket buffer is full: it does not read what pmmd sends"
+                             : sent.error().describe());
+      }
+    }
+  }
 }
 
 void Daemon::rearm_timer() {

@@ -163,6 +163,9 @@ class Daemon {
   void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);
   void rearm_timer();
+  // Sends what the service has for sessions other than the one served:
+  // waiting allocations' answers, release notifications (issue 10).
+  void send_outgoing(Clock::time_point now);
   void shutdown();
 
   std::string socket_path_;

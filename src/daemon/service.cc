@@ -188,6 +188,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
             return error(s, id, n.error(),
                          lazy([&] { return fmt::format("put of block {}", req.block_id); }));
           bool freed = existed && !l.block(req.block_id).has_value();
+          after_put(req.block_id);
           log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
                       freed ? "; the block went back to its pool" : "");
           return Reply{.message = reply(id, proto::Ok{})};
@@ -217,6 +218,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           if (!r)
             return error(s, id, r.error(),
                          lazy([&] { return fmt::format("unexport of {}…", t.short_hex()); }));
+          after_drop();
           log_.detail("{} withdrew export {}…", who(s), lazy([&] { return t.short_hex(); }));
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
@@ -238,6 +240,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                            return fmt::format("sysv-unexport of block {}", req.block_id);
                          }));
           }
+          after_put(req.block_id);
           log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
@@ -263,6 +266,10 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           return metrics(s, id, now);
         } else if constexpr (std::is_same_v<T, proto::PoolMapRequest>) {
           return pool_map(s, id, req);
+        } else if constexpr (std::is_same_v<T, proto::AllocateWait>) {
+          return allocate_wait(s, id, req, now);
+        } else if constexpr (std::is_same_v<T, proto::WatchRelease>) {
+          return watch_release(s, id, req);
         } else {
           // A reply type sent as a request: the codec refuses these, so
           // this is reached only if it changes; answer rather than crash.

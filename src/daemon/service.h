@@ -17,11 +17,16 @@
 // Thread safety: none; the loop's thread owns it.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "core/alloc_waiters.h"
 #include "core/ledger.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -56,6 +61,14 @@ struct Reply {
   int fd = -1;                      // a pool fd to attach (the pool owns it)
   std::optional<size_t> fd_pool{};  // the pool whose fd is attached
   bool close_after = false;         // handshake failure: reply, then close
+  bool deferred = false;            // no reply now: it comes later (a waiting allocation)
+};
+
+// A message for a session other than (or later than) the request's: a
+// waiting allocation's answer, a release notification (service_frames.cc).
+struct Outgoing {
+  core::SessionId session = 0;
+  Reply reply{};
 };
 
 class Service {
@@ -86,6 +99,22 @@ class Service {
   // pagemap itself, i.e. uid 0 when it connected and CAP_SYS_ADMIN.
   [[nodiscard]] core::Viewer viewer(const SessionState& s) const;
 
+  // ---- frame-rate sharing (service_frames.cc) ----------------------------
+  // Answers that are due to other sessions, or later than their request:
+  // waiting allocations served or refused at their deadline, release
+  // notifications. `find` gives the open session of an id (nullptr if gone).
+  // The loop sends them after each round of requests.
+  [[nodiscard]] std::vector<Outgoing> take_outgoing(
+      core::SteadyTime now, const std::function<SessionState*(core::SessionId)>& find);
+  // The earliest deadline of a waiting allocation, for the loop's timeout.
+  [[nodiscard]] std::optional<core::SteadyTime> next_wait_deadline() const {
+    return waiters_.next_deadline();
+  }
+  [[nodiscard]] size_t waiting_allocations() const { return waiters_.size(); }
+  // Bounds on release watches.
+  static constexpr size_t kMaxWatchesPerSession = 256;
+  static constexpr size_t kMaxWatches = 4096;
+
  private:
   // A refused request: counted, logged (detail) and answered with `e`.
   // `what` names the request for the log: a string ("handshake"), or
@@ -115,7 +144,28 @@ class Service {
   Reply metrics(const SessionState& s, uint32_t request_id, core::SteadyTime now);
   Reply pool_map(const SessionState& s, uint32_t request_id, const proto::PoolMapRequest& r);
 
+  // service_frames.cc
+  Reply allocate_wait(SessionState& s, uint32_t request_id, const proto::AllocateWait& r,
+                      core::SteadyTime now);
+  Reply watch_release(SessionState& s, uint32_t request_id, const proto::WatchRelease& r);
+  // After a put of `block`: its watches may fire, waiters may fit.
+  void after_put(core::BlockId block);
+  // After anything that may drop references to unknown blocks.
+  void after_drop();
+  // A session closed: its waiters and watches go.
+  void forget_session(core::SessionId s);
+  // Sends Released for the watches of `block` that are due; drops stale ones.
+  void check_watches(core::BlockId block);
+
   std::unique_ptr<core::Ledger> ledger_;
+  core::AllocWaiters waiters_;
+  // (block, watching session), ordered so a block's watches are adjacent.
+  // -> how many WatchRelease requests the coming Released answers.
+  std::map<std::pair<core::BlockId, core::SessionId>, uint32_t> watches_;
+  std::unordered_map<core::SessionId, size_t> watches_of_;
+  std::vector<Outgoing> outgoing_;
+  bool waiters_due_ = false;  // memory may have freed: walk the queue
+  bool watches_due_ = false;  // references dropped somewhere: walk the watches
   const Log& log_;
   AdminAccess admins_{};
   Refusals refusals_;

@@ -142,6 +142,7 @@ void Service::close(SessionState& s, std::string_view why) {
   }
   auto closing = ledger_->begin_close(s.id);
   s.greeted = false;
+  forget_session(s.id);
   if (!closing) {
     log_.info("{} closed ({}), but the ledger did not know it: {}", who(s), why,
               closing.error().describe());
@@ -153,6 +154,8 @@ void Service::close(SessionState& s, std::string_view why) {
 }
 
 void Service::reap() {
+  // Each slice gives blocks back: what others wait for, or watch.
+  after_drop();
   for (const auto& [id, sum] : ledger_->reap(kReapPerTurn)) {
     log_.info("session {}: dropped {} reference(s), {} block(s) back to their pools ({})", id,
               sum.references_dropped, sum.blocks_freed, format_size(sum.bytes_freed));
@@ -161,6 +164,7 @@ void Service::reap() {
 
 size_t Service::expire(core::SteadyTime now) {
   size_t n = ledger_->expire(now);
+  if (n > 0) after_drop();
   if (n > 0) log_.info("{} export(s) expired unimported; their references were dropped", n);
   return n;
 }

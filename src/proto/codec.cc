@@ -419,6 +419,23 @@ void fields(auto& io, Is<DeviceList> auto& m) {
   page_reply(io, m);
 }
 
+void fields(auto& io, Is<AllocateWait> auto& m) {
+  io.list("pool list", m.pools, kMaxAllocatePools,
+          [](auto& i, auto& name) { i.string("name", name, kMaxNameLength); });
+  io.integer("size", m.size);
+  io.integer("alignment", m.alignment);
+  io.integer("flags", m.flags);
+  io.require((m.flags & ~kAllocKnownFlags) == 0,
+             "flags 0x{:x} has unknown bits; known: contiguous=0x1, zero=0x2", m.flags);
+  io.integer("wait_ms", m.wait_ms);
+  io.require(m.wait_ms <= kMaxAllocateWaitMs, "wait_ms {} is above the longest wait, {} ms",
+             m.wait_ms, kMaxAllocateWaitMs);
+}
+void fields(auto& io, Is<WatchRelease> auto& m) { io.integer("block_id", m.block_id); }
+void fields(auto& io, Is<Released> auto& m) {
+  io.integer("block_id", m.block_id);
+  io.integer("watches", m.watches);
+}
 void fields(auto&, Is<CheckRequest> auto&) {}
 void fields(auto& io, Is<CheckReply> auto& m) {
   io.string("violation", m.violation, kMaxTextLength);
@@ -611,9 +628,9 @@ Result<Message> decode(std::span<const std::byte> bytes) {
   if (!h) return std::unexpected(h.error());
   if (!is_request(h->type) && !is_reply(h->type)) {
     return fail(Errc::kProtocol,
-                "unknown message type {}; known: 1 to {} (requests), 100 to {} (replies)",
-                static_cast<uint16_t>(h->type), static_cast<uint16_t>(MessageType::kPoolMap),
-                static_cast<uint16_t>(MessageType::kPoolMapReply));
+                "unknown message type {}; docs/protocol.md lists the known ones (requests "
+                "below 100, replies and events from 100)",
+                static_cast<uint16_t>(h->type));
   }
   if (h->version != kProtocolVersion && !layout_frozen(h->type)) {
     return fail(Errc::kProtocol, "{}: protocol version {}; this side speaks version {}",

@@ -70,6 +70,12 @@ std::string_view message_type_name(MessageType t) {
       return "MetricsReply";
     case MessageType::kPoolMapReply:
       return "PoolMapReply";
+    case MessageType::kAllocateWait:
+      return "AllocateWait";
+    case MessageType::kWatchRelease:
+      return "WatchRelease";
+    case MessageType::kReleased:
+      return "Released";
   }
   return "unknown";
 }
@@ -104,18 +110,17 @@ MessageType type_of(const Body& body) {
 
 bool is_request(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return (v >= static_cast<uint16_t>(MessageType::kHello) &&
-          v <= static_cast<uint16_t>(MessageType::kCheck)) ||
-         (v >= static_cast<uint16_t>(MessageType::kMetrics) &&
-          v <= static_cast<uint16_t>(MessageType::kPoolMap));
+  return v >= 1 && v < 100 && message_type_name(t) != "unknown";
 }
 
 bool is_reply(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return (v >= static_cast<uint16_t>(MessageType::kError) &&
-          v <= static_cast<uint16_t>(MessageType::kCheckReply)) ||
-         (v >= static_cast<uint16_t>(MessageType::kMetricsReply) &&
-          v <= static_cast<uint16_t>(MessageType::kPoolMapReply));
+  return v >= 100 && message_type_name(t) != "unknown";
+}
+
+bool is_event(MessageType t) {
+  auto v = static_cast<uint16_t>(t);
+  return v >= 130 && v < 140 && message_type_name(t) != "unknown";
 }
 
 ErrorReply from_error(const Error& e) {

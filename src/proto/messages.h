@@ -106,6 +106,11 @@ enum class MessageType : uint16_t {
   kPoolMap = 17,
   kMetricsReply = 112,
   kPoolMapReply = 113,
+  // frame-rate sharing (issue 10): requests 20-29, replies 116-125, events
+  // 130-139. An event is sent by the daemon unasked, with request_id 0.
+  kAllocateWait = 20,
+  kWatchRelease = 21,
+  kReleased = 130,
 };
 
 // "Allocate", "BlockInfo", ...; "unknown" for values not listed above.
@@ -567,6 +572,49 @@ struct PoolMapReply {
   bool operator==(const PoolMapReply&) const = default;
 };
 
+// ---- frame-rate sharing (issue 10) ------------------------------------------
+
+// The longest AllocateWait.wait_ms the daemon accepts (PMM_ALLOC_MAX_WAIT_MS).
+inline constexpr uint32_t kMaxAllocateWaitMs = 60'000;
+
+// -> BlockInfo, possibly after a while. As Allocate, but when the pools are
+// full (kNoMemory) or a device rule or quota refuses for now (kLimit) the
+// daemon queues the request, first come first served across sessions, and
+// answers when it can be served or when wait_ms has passed (the refusal of
+// that moment). Bounded queue: past it, kLimit at once.
+struct AllocateWait {
+  static constexpr MessageType kType = MessageType::kAllocateWait;
+  std::vector<std::string> pools{};  // as Allocate
+  uint64_t size = 0;
+  uint64_t alignment = 0;
+  uint32_t flags = 0;
+  uint32_t wait_ms = 0;  // <= kMaxAllocateWaitMs; 0 = answer at once
+  bool operator==(const AllocateWait&) const = default;
+};
+
+// -> Ok. The session must hold the block. Arms (or, if armed, counts once
+// more) a one-shot release
+// notification: the daemon sends Released (request_id 0) once no one but
+// this session holds the block (no other session, no export, no SysV
+// export) — at once if that is already so. The watch ends there, when this
+// session stops holding the block, or when it closes. Bounded per session.
+struct WatchRelease {
+  static constexpr MessageType kType = MessageType::kWatchRelease;
+  uint64_t block_id = 0;
+  bool operator==(const WatchRelease&) const = default;
+};
+
+// Event (daemon -> client, request_id 0): every holder of the block other
+// than this session has let go (see WatchRelease).
+struct Released {
+  static constexpr MessageType kType = MessageType::kReleased;
+  uint64_t block_id = 0;
+  // How many WatchRelease requests of the block this answers (each one is
+  // answered once; those armed while one was pending are answered together).
+  uint32_t watches = 1;
+  bool operator==(const Released&) const = default;
+};
+
 // ---- the sum type ----------------------------------------------------------
 
 using Body = std::variant<
@@ -579,7 +627,9 @@ using Body = std::variant<
     // the invariant walk (request, reply)
     CheckRequest, CheckReply,
     // views (requests, replies)
-    MetricsRequest, PoolMapRequest, MetricsReply, PoolMapReply>;
+    MetricsRequest, PoolMapRequest, MetricsReply, PoolMapReply,
+    // frame-rate sharing (requests, event)
+    AllocateWait, WatchRelease, Released>;
 
 struct Message {
   uint32_t request_id = 0;  // a reply echoes its request's id
@@ -588,8 +638,12 @@ struct Message {
 };
 
 [[nodiscard]] MessageType type_of(const Body& body);
+// Requests are the known types below 100; replies (and events, which also
+// go daemon -> client) the known types from 100 on.
 [[nodiscard]] bool is_request(MessageType t);
 [[nodiscard]] bool is_reply(MessageType t);
+// An unsolicited daemon -> client message (request_id 0), e.g. Released.
+[[nodiscard]] bool is_event(MessageType t);
 
 // ErrorReply <-> Error. from_error cuts a message longer than kMaxTextLength
 // (at a UTF-8 character boundary) and maps kOk to kSystem, so the result

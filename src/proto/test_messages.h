@@ -182,6 +182,10 @@ inline std::vector<Message> testing_samples() {
                    .next_after_id = 9,
                    .more = true,
                    .micros = 5});
+  add(AllocateWait{
+      .pools = {"frames"}, .size = 8 << 20, .alignment = 4096, .flags = 2, .wait_ms = 250});
+  add(WatchRelease{.block_id = 12});
+  add(Released{.block_id = 12, .watches = 2});
   return out;
 }
 

@@ -67,13 +67,14 @@ class Run {
     if (!m) return disconnect(slot);  // pmmd refuses and drops the session
     resolve_token(*m);
     daemon::Reply r = svc_->handle(s, *m, now_);
-    if (r.message.request_id != m->request_id) violated("a reply with another request id");
-    auto bytes = proto::encode(r.message);
-    if (!bytes) violated("a reply that does not encode: " + bytes.error().describe());
-    if (!proto::is_reply(proto::type_of(r.message.body))) violated("a reply that is a request");
-    if (proto::fds_expected(r.message.body) != (r.fd >= 0 ? 1u : 0u)) {
-      violated("a reply whose fd does not match its memory.fd_attached");
+    if (r.deferred) {
+      // A waiting allocation: its answer comes through take_outgoing.
+      if (proto::type_of(m->body) != proto::MessageType::kAllocateWait)
+        violated("a deferred reply to something other than AllocateWait");
+      return flush();
     }
+    if (r.message.request_id != m->request_id) violated("a reply with another request id");
+    check_reply(r);
     if (const auto* t = std::get_if<proto::TokenReply>(&r.message.body)) {
       tokens_.push_back(t->token);
     }
@@ -85,17 +86,40 @@ class Run {
                    e ? ": " : "", e ? e->message.c_str() : "");
     }
     if (r.fd_pool) s.fd_sent[*r.fd_pool] = true;
-    if (r.close_after) disconnect(slot);
+    if (r.close_after) return disconnect(slot);
+    flush();
+  }
+
+  // What the service sends unasked or late (waiting allocations, release
+  // events), as the loop does after each round.
+  void flush() {
+    auto out = svc_->take_outgoing(now_, [this](core::SessionId id) -> daemon::SessionState* {
+      for (auto& s : slots_)
+        if (s.id == id && s.greeted) return &s;
+      return nullptr;
+    });
+    for (const daemon::Outgoing& o : out) check_reply(o.reply);
+  }
+
+  static void check_reply(const daemon::Reply& r) {
+    auto bytes = proto::encode(r.message);
+    if (!bytes) violated("a reply that does not encode: " + bytes.error().describe());
+    if (!proto::is_reply(proto::type_of(r.message.body))) violated("a reply that is a request");
+    if (proto::fds_expected(r.message.body) != (r.fd >= 0 ? 1u : 0u)) {
+      violated("a reply whose fd does not match its memory.fd_attached");
+    }
   }
 
   void disconnect(int slot) {
     svc_->close(slots_[slot], "fuzz disconnect");
     reopen(slot);
+    flush();
   }
 
   void wait(int half_seconds) {
     now_ += std::chrono::milliseconds(500) * half_seconds;
     svc_->expire(now_);
+    flush();
   }
 
   void check(const char* after) { check_all(svc_->ledger(), after); }

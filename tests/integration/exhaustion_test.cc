@@ -179,10 +179,11 @@ TEST(Exhaustion, SessionLimitsRefuseNamingTheLimitAndItsUseAndRootIsExempt) {
   FloodResult rb = parse_flood(b.read_line());
   EXPECT_EQ(rb.connected, 2);
   EXPECT_EQ(rb.refused, 2);
-  EXPECT_EQ(rb.last,
-            "limit reached: pmmd has 5 sessions open, its limit for users other than root ([limits] "
-            "sessions "
-            "= 5); try again later");
+  EXPECT_EQ(
+      rb.last,
+      "limit reached: pmmd has 5 sessions open, its limit for users other than root ([limits] "
+      "sessions "
+      "= 5); try again later");
 
   // Root is counted in neither limit.
   pmm_conn* extra = nullptr;

@@ -23,12 +23,16 @@
  *   punch H                             -> ok   (fallocate PUNCH_HOLE of the block's
  *                                                range through the pool fd: what any
  *                                                client of a memfd pool can do)
+ *   allocwait POOLS SIZE WAIT_MS        -> ok H   (pmm_alloc_opts: the daemon may queue it)
+ *   getn H N                            -> ok     (N more local references)
+ *   getput H THREADS ITERS              -> ok     (THREADS threads, each ITERS get+put pairs)
  *   quit                                -> (exits 0; EOF does the same)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +114,44 @@ static pmm_block* block_arg(const char* s) {
   return blocks[h];
 }
 
+/* getput: threads hammering local get/put on one handle. */
+struct getput_arg {
+  pmm_block* block;
+  unsigned long iters;
+  int failures;
+};
+
+static void* getput_thread(void* p) {
+  struct getput_arg* a = p;
+  for (unsigned long i = 0; i < a->iters; i++) {
+    if (pmm_block_get(a->block) != PMM_OK) a->failures++;
+    if (pmm_block_put(a->block) != PMM_OK) a->failures++;
+  }
+  return NULL;
+}
+
+static void getput(pmm_block* b, int threads, unsigned long iters) {
+  pthread_t tid[64];
+  struct getput_arg args[64];
+  int failures = 0;
+  if (threads < 1 || threads > 64) {
+    printf("err -1 threads must be 1 to 64\n");
+    return;
+  }
+  for (int i = 0; i < threads; i++) {
+    args[i] = (struct getput_arg){b, iters, 0};
+    pthread_create(&tid[i], NULL, getput_thread, &args[i]);
+  }
+  for (int i = 0; i < threads; i++) {
+    pthread_join(tid[i], NULL);
+    failures += args[i].failures;
+  }
+  if (failures == 0)
+    printf("ok\n");
+  else
+    printf("err -1 %d get/put calls failed\n", failures);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: pmm_agent SOCKET DEVICE\n");
@@ -145,6 +187,18 @@ int main(int argc, char** argv) {
       pmm_block* b = NULL;
       s = pmm_alloc(conn, a1, strtoull(a2, NULL, 0), a3 ? strtoull(a3, NULL, 0) : 0,
                     a4 ? (uint32_t)strtoul(a4, NULL, 0) : 0, &b);
+      if (s == PMM_OK)
+        printf("ok %d\n", add_block(b));
+      else
+        reply_err(s);
+    } else if (strcmp(cmd, "allocwait") == 0 && a1 && a2 && a3) {
+      pmm_block* b = NULL;
+      pmm_alloc_options o;
+      memset(&o, 0, sizeof o);
+      o.size = sizeof o;
+      o.pools = a1;
+      o.wait_ms = (uint32_t)strtoul(a3, NULL, 0);
+      s = pmm_alloc_opts(conn, strtoull(a2, NULL, 0), &o, &b);
       if (s == PMM_OK)
         printf("ok %d\n", add_block(b));
       else
@@ -199,6 +253,16 @@ int main(int argc, char** argv) {
           printf("ok\n");
         else
           reply_err(s);
+      } else if (strcmp(cmd, "getn") == 0 && a2) {
+        unsigned long n = strtoul(a2, NULL, 0);
+        s = PMM_OK;
+        for (unsigned long i = 0; i < n && s == PMM_OK; i++) s = pmm_block_get(b);
+        if (s == PMM_OK)
+          printf("ok\n");
+        else
+          reply_err(s);
+      } else if (strcmp(cmd, "getput") == 0 && a2 && a3) {
+        getput(b, atoi(a2), strtoul(a3, NULL, 0));
       } else if (strcmp(cmd, "put") == 0) {
         /* The handle dies with this process's last reference; the test
          * tracks counts, so forget it only when told to with "put H last". */

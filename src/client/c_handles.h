@@ -1,0 +1,62 @@
+// The C API's opaque handles (pmm.h), shared by c_api.cc and bufpool.cc.
+//
+// pmm_conn owns the Connection and a table of block handles keyed by block
+// id: a process has ONE pmm_block per block per connection, which counts
+// this process's references to it in `refs` (atomics: pmm_block_get and
+// pmm_block_put of a held block never lock or talk to the daemon). The
+// daemon holds ONE reference for the whole handle, taken by the allocate or
+// import that made it and dropped by the put that takes `refs` to zero
+// (sent without waiting). An import of a block the handle exists for adds a
+// local reference and gives the daemon's extra one back (a round trip).
+//
+// Locks, in the order they may be taken: the Connection's own (it calls the
+// release handler under it) -> pmm_conn::pools_mu -> pmm_bufpool::mu ->
+// pmm_conn::mu. None is held across a round trip.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "client/connection.h"
+#include "pmm/pmm.h"
+
+struct pmm_block {
+  pmm_conn* conn = nullptr;
+  pmm::client::BlockView view;
+  std::atomic<uint64_t> refs{0};  // this process's references through this connection
+  // Set while the block is a buffer of that pool (bufpool.cc); the pool
+  // holds one of `refs`.
+  std::atomic<pmm_bufpool*> pool{nullptr};
+};
+
+struct pmm_conn {
+  std::unique_ptr<pmm::client::Connection> rep;
+  std::mutex mu;  // the block table
+  std::unordered_map<uint64_t, std::unique_ptr<pmm_block>> blocks;
+  // Buffer pools by the block ids of their buffers, for release events.
+  std::mutex pools_mu;
+  std::unordered_map<uint64_t, pmm_bufpool*> pool_of_block;
+  bool release_handler_set = false;  // under pools_mu
+};
+
+namespace pmm::capi {
+
+// Sets the thread's last error; returns its status.
+pmm_status fail_with(const pmm::Error& e);
+pmm_status fail_with(pmm::Errc code, std::string message);
+pmm_status ok();
+// "dma, general" -> {"dma", "general"}; NULL or "" -> {}.
+pmm::Result<std::vector<std::string>> split_pools(const char* pools);
+// Adds the reference `view` stands for to this connection's handle of that
+// block (made now if there is none).
+pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view);
+// pmm_export's hook: a buffer of a pool was exported (bufpool.cc).
+void buffer_exported(pmm_block* block);
+
+}  // namespace pmm::capi

@@ -1,0 +1,19 @@
+// Ledger::references_of: what the daemon's release notifications
+// (daemon/service_frames.cc) ask of the books. Kept apart from the ledger's
+// internals so that it reads only what every version of them keeps: a
+// block's total count and one session's share of it.
+#include "core/ledger.h"
+
+namespace pmm::core {
+
+Result<Ledger::ReferencesOf> Ledger::references_of(BlockId b, SessionId s) const {
+  auto it = blocks_.find(b);
+  if (it == blocks_.end()) return fail(Errc::kNotFound, "no block {}", b);
+  const BlockRecord& rec = it->second;
+  ReferencesOf r;
+  if (auto h = rec.sessions.find(s); h != rec.sessions.end()) r.mine = h->second.references;
+  r.others = rec.total - r.mine;
+  return r;
+}
+
+}  // namespace pmm::core
