@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "alloc/runs.h"
@@ -144,12 +145,16 @@ class SegmentStrategy final : public Strategy {
                     "the region; 0 and the region's size are barriers already",
                     b, size_);
     }
-    barriers_.insert(barriers_.end(), offsets.begin(), offsets.end());
-    std::sort(barriers_.begin(), barriers_.end());
-    barriers_.erase(std::unique(barriers_.begin(), barriers_.end()), barriers_.end());
-    if (barriers_.size() >= UINT32_MAX - 1)
-      return fail(Errc::kInvalidArgument, "{} barriers: at most {} are supported", barriers_.size(),
-                  UINT32_MAX - 2);
+    std::vector<uint64_t> all = barriers_;
+    all.insert(all.end(), offsets.begin(), offsets.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    // Runs are numbered in 32 bits (runs.h); a pool has one per huge page
+    // at most, far fewer.
+    if (all.size() > kMaxBarriers)
+      return fail(Errc::kInvalidArgument, "{} barriers: at most {} are supported", all.size(),
+                  kMaxBarriers);
+    barriers_ = std::move(all);
     runs_.assign(barriers_, size_);
     return {};
   }
@@ -217,6 +222,8 @@ class SegmentStrategy final : public Strategy {
   // Fewer records than this are kept when the last block goes (a pool that
   // empties often should not rebuild each time for a few KiB).
   static constexpr uint32_t kShrinkAbove = 4096;
+
+  static constexpr size_t kMaxBarriers = size_t{1} << 30;
 
   // The word of a live block's record that holds its handle's stamp.
   static constexpr int kStampLink = 0;

@@ -105,9 +105,10 @@ class Strategy {
   // bins and free-list entries scanned, free neighbours merged.
   // Deterministic; the benchmark reports the maximum to show bounded time
   // without timing anything: best_fit is O(log n), tlsf O(1), per operation,
-  // not on average. Not counted: growing the segment vector (amortised,
-  // like any std::vector) and formatting an error message. A call rejected
-  // for its arguments, or for its handle, counts 0.
+  // not on average; a Span::kOneRun request adds O(log runs) for each of
+  // the bounded number of candidates it looks at (runs.h). Not counted: growing the segment vector
+  // (amortised, like any std::vector) and formatting an error message. A call rejected for its
+  // arguments, or for its handle, counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
 
   // Walks every structure and checks it against every other (free extents
