@@ -2,12 +2,15 @@
 // state (a block allocated and a random one released, as in the benchmark)
 // and with adversarial offsets (an arithmetic progression of widely aligned
 // blocks), no single allocate or release of tlsf exceeds one constant, and
-// none of best_fit exceeds c * log2(free extents) plus constants. The
-// constants come from the documented rules (tlsf_index.h, free_tree.h), not
-// from measurement.
+// none of best_fit exceeds c * log2(free extents) plus constants. With
+// physical runs (barriers), a request that must stay in one run adds at most
+// 33 placements of Runs::place_bound() steps each, O(log runs). The
+// constants come from the documented rules (tlsf_index.h, free_tree.h,
+// runs.h), not from measurement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -31,6 +34,18 @@ constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 uint64_t best_fit_bound(uint64_t free_extents) {
   const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
   return static_cast<uint64_t>(8 * h) + 2 * detail::FreeTree::kScanLimit + 4;
+}
+
+// runs.h: one Runs::place() call for `runs` runs counts at most this many
+// steps; tlsf looks at most 2 * kScanLimit + 1 extents, best_fit at most
+// kScanLimit + 1 (misses, then a hit or the fallback).
+uint64_t place_bound(uint64_t runs) {
+  return 2 * (std::bit_width(runs) + 1) + 3 * std::bit_width(std::bit_ceil(runs)) + 2;
+}
+uint64_t one_run_extra(const std::string& name, uint64_t runs) {
+  const uint64_t looks =
+      name == "tlsf" ? 2 * detail::TlsfIndex::kScanLimit + 1 : detail::FreeTree::kScanLimit + 1;
+  return looks * place_bound(runs);
 }
 
 struct Churn {
@@ -104,6 +119,63 @@ TEST_P(Bounds, WidelyAlignedOffsetsStayWithinTheBound) {
   const uint64_t bound =
       GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(s.stats().free_extents + kBlocks);
   EXPECT_LE(max_steps, bound);
+  ASSERT_TRUE(s.check_invariants().has_value());
+}
+
+// A hugetlb-like space: 4096 runs of 2 MiB (no two adjacent), blocks of
+// 4 KiB - 8 MiB, half of the requests for one run. Ordinary blocks span runs
+// and one-run requests search among extents that cross many runs; refusals
+// (a one-run request larger than every free piece) are the most work of all.
+TEST_P(Bounds, OneRunRequestsAmongManyRunsStayWithinTheBound) {
+  constexpr uint64_t kRun = 2 << 20;
+  constexpr uint64_t kRuns = 4096;
+  auto made = make_strategy(GetParam(), kRun * kRuns);
+  ASSERT_TRUE(made.has_value());
+  Strategy& s = **made;
+  std::vector<uint64_t> barriers;
+  for (uint64_t r = 1; r < kRuns; ++r) barriers.push_back(r * kRun);
+  ASSERT_TRUE(s.set_barriers(barriers).has_value());
+  std::mt19937_64 rng(11);
+  auto size = [&] { return uint64_t{4096} << (rng() % 12); };  // 4 KiB - 8 MiB
+  std::vector<Handle> held;
+  uint64_t max_steps = 0;
+  uint64_t max_free_extents = 0;
+  uint64_t one_run_ok = 0;
+  uint64_t refused = 0;
+  for (uint64_t i = 0; i < 200'000; ++i) {
+    const bool one_run = rng() % 2 == 0;
+    const uint64_t align = uint64_t{4096} << (rng() % 11);  // 4 KiB - 4 MiB
+    auto r = s.allocate(size(), align, one_run ? Span::kOneRun : Span::kAny);
+    max_steps = std::max(max_steps, s.last_op_steps());
+    if (r) {
+      held.push_back(r->handle);
+      one_run_ok += one_run ? 1 : 0;
+    } else {
+      ASSERT_EQ(r.error().code, Errc::kNoMemory);
+      ++refused;
+    }
+    // Keep the space about three quarters full.
+    while (!held.empty() && (!r || s.stats().bytes_used > kRun * kRuns / 4 * 3)) {
+      const size_t k = rng() % held.size();
+      ASSERT_TRUE(s.release(held[k]).has_value());
+      max_steps = std::max(max_steps, s.last_op_steps());
+      held[k] = held.back();
+      held.pop_back();
+      if (r) break;
+    }
+    if (i % 1024 == 0) max_free_extents = std::max(max_free_extents, s.stats().free_extents);
+  }
+  const uint64_t base =
+      GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(max_free_extents + held.size() + 1024);
+  const uint64_t bound = base + one_run_extra(GetParam(), kRuns);
+  EXPECT_LE(max_steps, bound);
+  EXPECT_GT(one_run_ok, 1000u);
+  EXPECT_GT(refused, 0u);
+  std::printf("%s, %llu runs: max steps %llu (bound %llu), %llu one-run blocks, %llu refused\n",
+              GetParam().c_str(), static_cast<unsigned long long>(kRuns),
+              static_cast<unsigned long long>(max_steps), static_cast<unsigned long long>(bound),
+              static_cast<unsigned long long>(one_run_ok),
+              static_cast<unsigned long long>(refused));
   ASSERT_TRUE(s.check_invariants().has_value());
 }
 

@@ -37,10 +37,11 @@ double test_scale() {
 
 struct Config {
   uint64_t region;
-  int barriers;        // random barriers set before the run
-  uint64_t max_size;   // largest ordinary request
-  unsigned max_align;  // log2 of the largest ordinary alignment
-  uint64_t ops;        // operations at scale 1
+  int barriers;               // random barriers set before the run
+  uint64_t max_size;          // largest ordinary request
+  unsigned max_align;         // log2 of the largest ordinary alignment
+  uint64_t ops;               // operations at scale 1
+  uint64_t barrier_unit = 1;  // barriers fall on multiples of this (a page size)
 };
 
 class Differential {
@@ -94,7 +95,8 @@ class Differential {
   void set_barriers() {
     if (c_.barriers == 0 || c_.region < 2) return;
     std::vector<uint64_t> b;
-    for (int i = 0; i < c_.barriers; ++i) b.push_back(1 + rng_() % (c_.region - 1));
+    const uint64_t units = (c_.region - 1) / c_.barrier_unit;
+    for (int i = 0; i < c_.barriers; ++i) b.push_back(c_.barrier_unit * (1 + rng_() % units));
     bool want = model_.set_barriers(b);
     ASSERT_EQ(s_->set_barriers(b).has_value(), want);
   }
@@ -119,14 +121,16 @@ class Differential {
       align = uint64_t{1} << (rng_() % (c_.max_align + 1));
       if (rng_() % 2 == 0) align = 1;
     }
-    auto r = s_->allocate(size, align);
+    // A third of the requests in a space with barriers must stay in one run.
+    const bool one_run = !model_.barriers().empty() && rng_() % 3 == 0;
+    auto r = s_->allocate(size, align, one_run ? Span::kOneRun : Span::kAny);
     if (!model_.valid_request(size, align)) {
       ASSERT_FALSE(r.has_value()) << "size " << size << " align " << align;
       ASSERT_EQ(r.error().code, Errc::kInvalidArgument);
       return;
     }
     if (name_ == "best_fit") {
-      std::optional<uint64_t> want = model_.best_fit_choice(size, align);
+      std::optional<uint64_t> want = model_.best_fit_choice(size, align, one_run);
       if (!want) {
         ASSERT_FALSE(r.has_value())
             << "size " << size << " align " << align << " got " << r->offset;
@@ -136,10 +140,10 @@ class Differential {
       }
       ASSERT_TRUE(r.has_value()) << r.error().message;
       ASSERT_EQ(r->offset, *want) << "size " << size << " align " << align;
-      if (model_.true_best_fit(size, align) != want) ++settled_;
+      if (!one_run && model_.true_best_fit(size, align) != want) ++settled_;
     } else {
       uint32_t good_bin = 0;
-      bool must = model_.tlsf_must_succeed(size, align, good_bin);
+      bool must = model_.tlsf_must_succeed(size, align, good_bin, one_run);
       if (!r.has_value()) {
         ASSERT_EQ(r.error().code, Errc::kNoMemory);
         ASSERT_FALSE(must) << "size " << size << " align " << align << ": " << r.error().message;
@@ -150,10 +154,19 @@ class Differential {
       const ReferenceModel::Extent* e = model_.containing(r->offset, size);
       ASSERT_NE(e, nullptr) << "tlsf placed " << size << " bytes at " << r->offset
                             << " outside every free extent";
+      // Wherever tlsf's extent is, the block sits where the rule puts it.
+      ASSERT_EQ(r->offset, model_.place(*e, size, align, one_run)) << "size " << size;
       if (good_bin != detail::kTlsfNoBin) {
         ASSERT_EQ(detail::tlsf_bin_of(e->len), good_bin) << "size " << size << " align " << align;
-        ASSERT_EQ(r->offset, ReferenceModel::aligned_start(*e, align));
       }
+    }
+    // Checked apart from the rule: a one-run block never straddles a barrier.
+    if (one_run) {
+      ASSERT_FALSE(model_.crosses_barrier(r->offset, size))
+          << size << " bytes at " << r->offset << " asked for one run";
+      ++one_run_;
+    } else if (model_.crosses_barrier(r->offset, size)) {
+      ++crossed_;
     }
     model_.place(r->offset, size);
     handles_[r->offset] = r->handle;
@@ -217,6 +230,8 @@ class Differential {
  public:
   uint64_t settled_ = 0;    // best_fit answers that differ from the true best fit
   uint64_t no_memory_ = 0;  // allocations refused for lack of space
+  uint64_t one_run_ = 0;    // one-run blocks placed
+  uint64_t crossed_ = 0;    // ordinary blocks placed across a barrier
 };
 
 struct Case {
@@ -234,6 +249,9 @@ const Case kCases[] = {
     {"GiB4Odd", {(uint64_t{4} << 30) + 12345, 16, 8 << 20, 30, 60000}},
     {"TiB", {uint64_t{1} << 40, 0, 8 << 20, 40, 40000}},
     {"Max", {UINT64_MAX, 4, 8 << 20, 62, 40000}},
+    // A hugetlb-like pool: 1 GiB of 2 MiB pages in 300 physical runs, blocks
+    // up to 16 MiB, alignments up to 8 MiB (above the runs' 2 MiB).
+    {"HugeRuns", {uint64_t{1} << 30, 300, 16 << 20, 23, 60000, 2 << 20}},
 };
 
 class DifferentialTest : public ::testing::TestWithParam<std::tuple<std::string, size_t>> {};
@@ -243,21 +261,33 @@ TEST_P(DifferentialTest, MatchesTheReferenceModel) {
   const Case& c = kCases[index];
   uint64_t settled = 0;
   uint64_t no_memory = 0;
+  uint64_t one_run = 0;
+  uint64_t crossed = 0;
   for (uint64_t seed : {1u, 2u, 3u}) {
     Differential d(name, c.config, seed * 7919 + index);
     d.run();
     settled += d.settled_;
     no_memory += d.no_memory_;
+    one_run += d.one_run_;
+    crossed += d.crossed_;
     if (HasFailure()) {
       ADD_FAILURE() << "seed " << seed;
       return;
     }
   }
-  // Shows the runs reach the out-of-space paths and how often best_fit's
-  // bounded scan settled for a larger extent than the true best fit.
-  std::printf("%s %s: %llu refused for space, %llu settled for a larger extent\n", name.c_str(),
-              c.label, static_cast<unsigned long long>(no_memory),
-              static_cast<unsigned long long>(settled));
+  // Shows the runs reach the out-of-space paths, how often best_fit's
+  // bounded scan settled for a larger extent than the true best fit, and
+  // that both kinds of request met barriers.
+  std::printf(
+      "%s %s: %llu refused for space, %llu settled for a larger extent, %llu one-run blocks, "
+      "%llu ordinary blocks across a barrier\n",
+      name.c_str(), c.label, static_cast<unsigned long long>(no_memory),
+      static_cast<unsigned long long>(settled), static_cast<unsigned long long>(one_run),
+      static_cast<unsigned long long>(crossed));
+  if (c.config.barriers > 0 && c.config.region >= (uint64_t{1} << 20)) {
+    EXPECT_GT(one_run, 0u);
+    EXPECT_GT(crossed, 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, DifferentialTest,

@@ -22,9 +22,11 @@ inline void update(Segment* s, uint32_t i) {
 inline bool less(const Segment& a, const Segment& b) {
   return a.len < b.len || (a.len == b.len && a.start < b.start);
 }
-inline bool holds(const Segment& e, uint64_t size, uint64_t align) {
-  uint64_t pad = (0 - e.start) & (align - 1);
-  return e.len >= size && pad <= e.len - size;
+// Where the request goes in e (runs.h), or kNoPlace.
+inline uint64_t place(const Segment& e, uint64_t size, uint64_t align, const Runs* runs,
+                      uint64_t& steps) {
+  return runs == nullptr ? place_anywhere(e.start, e.len, size, align)
+                         : runs->place(e.start, e.len, size, align, steps);
 }
 
 }  // namespace
@@ -184,15 +186,20 @@ uint32_t FreeTree::successor(const Segment* s, uint32_t x, uint64_t& steps) cons
   return p;
 }
 
-uint32_t FreeTree::find(const Segment* s, uint64_t size, uint64_t align, uint64_t& steps) const {
+uint32_t FreeTree::find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
+                        uint64_t& at, uint64_t& steps) const {
   uint32_t x = lower_bound(s, size, steps);
   for (int misses = 0; x != kNil; x = successor(s, x, steps)) {
-    if (holds(s[x], size, align)) return x;
+    if ((at = place(s[x], size, align, runs, steps)) != kNoPlace) return x;
     if (++misses == kScanLimit) break;
   }
   if (x == kNil) return kNil;  // walked every extent of length >= size
   if (size > UINT64_MAX - (align - 1)) return kNil;
-  return lower_bound(s, size + (align - 1), steps);
+  x = lower_bound(s, size + (align - 1), steps);
+  if (x == kNil) return kNil;
+  // Holds the request wherever it starts, unless it must stay in one run.
+  at = place(s[x], size, align, runs, steps);
+  return at == kNoPlace ? kNil : x;
 }
 
 uint32_t FreeTree::largest(const Segment* s) const {

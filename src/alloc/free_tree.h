@@ -13,12 +13,14 @@
 //   first one that holds the request, unless kScanLimit extents that do not
 //   hold it come first; then the answer is the first extent of length
 //   >= size + align - 1 (which holds the request wherever it starts), or
-//   none. With align == 1 every extent of length >= size holds the request,
-//   so the walk stops at its first step and the answer is always the true
-//   best fit. With align > 1 only extents of length in
-//   [size, size + align - 1) can fail to hold it, so the answer differs from
-//   the true best fit only when 32 such extents, all misaligned for this
-//   request, are smaller than it; the work stays O(log n + kScanLimit).
+//   none. A request that must stay inside one physical run (runs.h) walks
+//   the same way with "holds" meaning Runs::place() finds it a place, and
+//   takes the fallback extent only if that extent has one. With align == 1 every extent of length
+//   >= size holds the request, so the walk stops at its first step and the answer is always the
+//   true best fit. With align > 1 only extents of length in [size, size + align - 1) can fail to
+//   hold it, so the answer differs from the true best fit only when 32 such extents, all misaligned
+//   for this request, are smaller than it; the work stays O(log n + kScanLimit), plus (kScanLimit +
+//   1) * Runs::place_bound() for a one-run request.
 //
 // Usage (by SegmentStrategy only):
 //   FreeTree t;  t.insert(segs, i, steps);  t.find(segs, 4096, 64, steps);
@@ -28,6 +30,7 @@
 
 #include <cstdint>
 
+#include "alloc/runs.h"
 #include "alloc/segment.h"
 #include "base/error.h"
 
@@ -46,9 +49,11 @@ class FreeTree {
   void insert(Segment* s, uint32_t i, uint64_t& steps);
   void remove(Segment* s, uint32_t i, uint64_t& steps);
 
-  // The extent the best-fit rule above picks, or kNil.
-  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align,
-                              uint64_t& steps) const;
+  // The extent the best-fit rule above picks, or kNil; `at` is where the
+  // request goes in it. With `runs`, "holds" means runs->place() finds a
+  // place (runs.h), and the fallback extent is taken only if it does.
+  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
+                              uint64_t& at, uint64_t& steps) const;
 
   // The largest free extent (the last in order, so the highest start among
   // equals), or kNil when none. O(log n).

@@ -21,8 +21,8 @@ class LyingStrategy final : public Strategy {
   LyingStrategy(std::unique_ptr<Strategy> real, const bool* broken_check, const bool* lying_stats)
       : real_(std::move(real)), broken_check_(broken_check), lying_stats_(lying_stats) {}
   std::string_view name() const override { return real_->name(); }
-  Result<Allocation> allocate(uint64_t size, uint64_t alignment) override {
-    return real_->allocate(size, alignment);
+  Result<Allocation> allocate(uint64_t size, uint64_t alignment, Span span) override {
+    return real_->allocate(size, alignment, span);
   }
   Status release(Handle h) override { return real_->release(h); }
   Result<Extent> block(Handle h) const override { return real_->block(h); }

@@ -5,7 +5,9 @@
 // question by scanning it linearly: simple enough to be obviously right,
 // too slow for anything but tests. It states the strategies' documented
 // rules as plain scans: the exact extent best_fit must pick (free_tree.h),
-// and when tlsf must succeed and from which bin (tlsf_index.h).
+// when tlsf must succeed and from which bin (tlsf_index.h), and where a
+// request that must stay in one run goes inside an extent (runs.h), by
+// walking the runs one by one rather than by search.
 //
 // Usage:
 //   ReferenceModel m(1 << 20);
@@ -44,6 +46,7 @@ class ReferenceModel {
   }
 
   // Mirrors Strategy::set_barriers: all-or-nothing, only with no live block.
+  // Barriers split no free extent; only one-run requests look at them.
   bool set_barriers(std::span<const uint64_t> offs) {
     if (!blocks_.empty()) return false;
     for (uint64_t b : offs)
@@ -51,14 +54,53 @@ class ReferenceModel {
     barriers_.insert(barriers_.end(), offs.begin(), offs.end());
     std::sort(barriers_.begin(), barriers_.end());
     barriers_.erase(std::unique(barriers_.begin(), barriers_.end()), barriers_.end());
-    free_.clear();
-    uint64_t from = 0;
-    for (uint64_t b : barriers_) {
-      free_.push_back({from, b - from});
-      from = b;
-    }
-    free_.push_back({from, size_ - from});
     return true;
+  }
+
+  [[nodiscard]] const std::vector<uint64_t>& barriers() const { return barriers_; }
+
+  // Whether [off, off + size) straddles a barrier.
+  [[nodiscard]] bool crosses_barrier(uint64_t off, uint64_t size) const {
+    auto it = std::upper_bound(barriers_.begin(), barriers_.end(), off);
+    return it != barriers_.end() && *it - off < size;
+  }
+
+  // Where a request goes in `e`: its aligned start if it holds, or with
+  // `one_run` the place runs.h's rule names, found by walking every run
+  // that meets e in address order.
+  [[nodiscard]] std::optional<uint64_t> place(const Extent& e, uint64_t size, uint64_t align,
+                                              bool one_run) const {
+    if (!one_run || barriers_.empty()) {
+      if (!holds(e, size, align)) return std::nullopt;
+      return aligned_start(e, align);
+    }
+    uint64_t all = 0;
+    for (uint64_t b : barriers_) all |= b;
+    const uint64_t a = all & (0 - all);
+    const uint64_t extra = align > a ? align - a : 0;
+    const uint64_t last_byte = e.start + (e.len - 1);
+    std::optional<uint64_t> last;  // the last piece, tried after the whole runs
+    // From the run holding e.start: the walk is as long as e's runs.
+    const size_t r0 = static_cast<size_t>(
+        std::upper_bound(barriers_.begin(), barriers_.end(), e.start) - barriers_.begin());
+    for (size_t r = r0; r <= barriers_.size(); ++r) {
+      const uint64_t lo = r == 0 ? 0 : barriers_[r - 1];
+      const uint64_t hi_byte = r == barriers_.size() ? size_ - 1 : barriers_[r] - 1;
+      if (hi_byte < e.start) continue;
+      if (lo > last_byte) break;
+      const bool first = lo <= e.start;
+      const bool final = hi_byte >= last_byte;
+      const uint64_t from = std::max(lo, e.start);
+      const Extent piece{from, std::min(hi_byte, last_byte) - from + 1};
+      if (first) {
+        if (holds(piece, size, align)) return aligned_start(piece, align);
+      } else if (final) {
+        if (holds(piece, size, align)) last = aligned_start(piece, align);
+      } else if (size <= UINT64_MAX - extra && piece.len >= size + extra) {
+        return aligned_start(piece, align);
+      }
+    }
+    return last;
   }
 
   static bool holds(const Extent& e, uint64_t size, uint64_t align) {
@@ -82,29 +124,37 @@ class ReferenceModel {
   }
 
   // best_fit's documented rule (free_tree.h), as a scan.
-  [[nodiscard]] std::optional<uint64_t> best_fit_choice(uint64_t size, uint64_t align) const {
+  [[nodiscard]] std::optional<uint64_t> best_fit_choice(uint64_t size, uint64_t align,
+                                                        bool one_run = false) const {
+    auto fits = [&](const Extent& e) { return place(e, size, align, one_run).has_value(); };
     const Extent* best = nullptr;
     for (const Extent& e : free_)
-      if (holds(e, size, align) && (!best || key_less(e, *best))) best = &e;
+      if (fits(e) && (!best || key_less(e, *best))) best = &e;
     if (!best) return std::nullopt;
     int misses = 0;
     for (const Extent& e : free_)
-      if (e.len >= size && !holds(e, size, align) && key_less(e, *best)) ++misses;
-    if (misses < detail::FreeTree::kScanLimit) return aligned_start(*best, align);
+      if (e.len >= size && !fits(e) && key_less(e, *best)) ++misses;
+    if (misses < detail::FreeTree::kScanLimit) return place(*best, size, align, one_run);
     if (size > UINT64_MAX - (align - 1)) return std::nullopt;
     const Extent* fallback = nullptr;
     for (const Extent& e : free_)
       if (e.len >= size + (align - 1) && (!fallback || key_less(e, *fallback))) fallback = &e;
     if (!fallback) return std::nullopt;
-    return aligned_start(*fallback, align);
+    return place(*fallback, size, align, one_run);
   }
 
   // tlsf's documented guarantee (tlsf_index.h): whether it must succeed,
   // and `good_bin`, the bin its answer must come from when step 1 sees the
   // whole of the lowest non-empty bin it walks and some extent there holds
-  // the request (else kTlsfNoBin: no claim about which bin).
-  [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin) const {
+  // the request (else kTlsfNoBin: no claim about which bin). With
+  // `one_run`, "holds" means place() finds a place, and step 2 promises
+  // nothing (its one extent may have none).
+  [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin,
+                                       bool one_run = false) const {
     constexpr uint64_t kScan = detail::TlsfIndex::kScanLimit;
+    auto holds = [&](const Extent& e, uint64_t, uint64_t) {
+      return place(e, size, align, one_run).has_value();
+    };
     good_bin = detail::kTlsfNoBin;
     bool must = false;
     const uint32_t by_size = detail::tlsf_search_bin(size);
@@ -132,7 +182,7 @@ class ReferenceModel {
         must = true;
       }
     }
-    if (align > 1 && size <= UINT64_MAX - (align - 1)) {
+    if (!one_run && align > 1 && size <= UINT64_MAX - (align - 1)) {
       const uint32_t padded = detail::tlsf_search_bin(size + (align - 1));
       if (padded != detail::kTlsfNoBin)
         for (const Extent& e : free_) must = must || detail::tlsf_bin_of(e.len) >= padded;
@@ -182,13 +232,13 @@ class ReferenceModel {
     blocks_.erase(b);
     auto it = std::upper_bound(free_.begin(), free_.end(), off,
                                [](uint64_t o, const Extent& e) { return o < e.start; });
-    if (it != free_.end() && it->start == x.start + x.len && !is_barrier(it->start)) {
+    if (it != free_.end() && it->start == x.start + x.len) {
       x.len += it->len;
       it = free_.erase(it);
     }
     if (it != free_.begin()) {
       auto p = it - 1;
-      if (p->start + p->len == x.start && !is_barrier(x.start)) {
+      if (p->start + p->len == x.start) {
         p->len += x.len;
         return true;
       }
@@ -219,13 +269,9 @@ class ReferenceModel {
   [[nodiscard]] uint64_t size() const { return size_; }
 
  private:
-  [[nodiscard]] bool is_barrier(uint64_t off) const {
-    return std::binary_search(barriers_.begin(), barriers_.end(), off);
-  }
-
   uint64_t size_;
   uint64_t used_ = 0;
-  std::vector<Extent> free_;  // sorted by start, maximal between blocks and barriers
+  std::vector<Extent> free_;  // sorted by start, maximal between blocks
   std::map<uint64_t, uint64_t> blocks_;
   std::vector<uint64_t> barriers_;
 };

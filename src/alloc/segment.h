@@ -7,7 +7,7 @@
 // three `link` words belong to the free index of the strategy (AVL
 // left/right/parent for best_fit, free-list prev/next for tlsf). Indices
 // rather than pointers keep a record at 40 bytes and survive the pool's
-// reallocation. The flags are bits of one byte, for the same reason.
+// reallocation. The flag is a bit of one byte, for the same reason.
 //
 // Whether a segment is free is also kept in a dense bitmap beside the pool
 // (one bit per record: 128 KiB for a million), which is what allocate and
@@ -41,7 +41,6 @@ struct Segment {
   uint32_t link[3] = {kNil, kNil, kNil};  // owned by the free index
   uint16_t aux = 0;                       // owned by the free index (AVL height, TLSF bin)
   bool free : 1 = false;
-  bool barrier_start : 1 = false;  // start is 0 or a barrier: never merge with prev
 };
 static_assert(sizeof(Segment) == 40, "a Segment is 40 bytes; keep the flags packed");
 

@@ -5,10 +5,11 @@
 // (FreeTree or TlsfIndex) only decides which free extent a request takes.
 //
 // Allocation takes the extent E the index picks, places the block at
-// align_up(E.start, align), and leaves the pieces before and after it free.
-// Release merges the block with a free neighbour unless a barrier sits
-// between them. Free extents are therefore always maximal between blocks
-// and barriers, which check_invariants verifies.
+// align_up(E.start, align) (a one-run request: where Runs::place() says),
+// and leaves the pieces before and after it free. Release merges the block
+// with its free neighbours. Barriers split nothing: free extents are always
+// maximal between blocks, which check_invariants verifies, and an ordinary
+// block may span runs; only a one-run request consults them (runs.h).
 //
 // Usage: not used directly; see best_fit.h and tlsf.h.
 //
@@ -19,8 +20,10 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "alloc/runs.h"
 #include "alloc/segment.h"
 #include "alloc/strategy.h"
 
@@ -39,11 +42,13 @@ class SegmentStrategy final : public Strategy {
 
   [[nodiscard]] std::string_view name() const override { return name_; }
 
-  [[nodiscard]] Result<Allocation> allocate(uint64_t size, uint64_t alignment) override {
+  [[nodiscard]] Result<Allocation> allocate(uint64_t size, uint64_t alignment, Span span) override {
     steps_ = 0;
     if (Status ok = check_request(size_, size, alignment); !ok) return std::unexpected(ok.error());
-    uint32_t e = index_.find(segs_.data(), size, alignment, steps_);
-    if (e == kNil) return no_fit(size, alignment);
+    const Runs* runs = span == Span::kOneRun && runs_.has_barriers() ? &runs_ : nullptr;
+    uint64_t at = 0;
+    uint32_t e = index_.find(segs_.data(), size, alignment, runs, at, steps_);
+    if (e == kNil) return no_fit(size, alignment, runs != nullptr);
     if (!segs_.reserve_spare(2))
       return fail(Errc::kNoMemory,
                   "allocate {} bytes: the strategy's limit of {} records is reached", size,
@@ -52,7 +57,6 @@ class SegmentStrategy final : public Strategy {
     index_.remove(s, e, steps_);
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
-    const uint64_t at = start + ((0 - start) & (alignment - 1));
     uint32_t b = e;
     if (at > start) {  // the piece before stays free, in e
       b = segs_.take();
@@ -93,7 +97,7 @@ class SegmentStrategy final : public Strategy {
     Segment* s = segs_.data();
     bytes_used_ -= s[b].len;
     const uint32_t n = s[b].next;
-    if (n != kNil && segs_.free_bit(n) && !s[n].barrier_start) {
+    if (n != kNil && segs_.free_bit(n)) {
       ++steps_;
       index_.remove(s, n, steps_);
       s[b].len += s[n].len;
@@ -101,7 +105,7 @@ class SegmentStrategy final : public Strategy {
       segs_.put(n);
     }
     const uint32_t p = s[b].prev;
-    if (p != kNil && !s[b].barrier_start && segs_.free_bit(p)) {
+    if (p != kNil && segs_.free_bit(p)) {
       ++steps_;
       index_.remove(s, p, steps_);
       s[p].len += s[b].len;
@@ -113,10 +117,10 @@ class SegmentStrategy final : public Strategy {
     segs_.set_free_bit(b, true);
     index_.insert(s, b, steps_);
     // The last block gone: start afresh, so the records a crowd of blocks
-    // needed go back to the heap (the daemon's RSS returns to idle).
-    // O(barriers), counted: a constant of the strategy.
+    // needed go back to the heap (the daemon's RSS returns to idle). O(1):
+    // the space is one free extent again.
     if (live_ == 0 && segs_.extent() > kShrinkAbove) {
-      steps_ += barriers_.size() + 1;
+      ++steps_;
       rebuild();
     }
     return {};
@@ -141,13 +145,17 @@ class SegmentStrategy final : public Strategy {
                     "the region; 0 and the region's size are barriers already",
                     b, size_);
     }
-    barriers_.insert(barriers_.end(), offsets.begin(), offsets.end());
-    std::sort(barriers_.begin(), barriers_.end());
-    barriers_.erase(std::unique(barriers_.begin(), barriers_.end()), barriers_.end());
-    if (barriers_.size() + 1 > SegmentPool::kMaxSegments)
-      return fail(Errc::kInvalidArgument, "{} barriers: at most {} are supported", barriers_.size(),
-                  SegmentPool::kMaxSegments - 1);
-    rebuild();
+    std::vector<uint64_t> all = barriers_;
+    all.insert(all.end(), offsets.begin(), offsets.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    // Runs are numbered in 32 bits (runs.h); a pool has one per huge page
+    // at most, far fewer.
+    if (all.size() > kMaxBarriers)
+      return fail(Errc::kInvalidArgument, "{} barriers: at most {} are supported", all.size(),
+                  kMaxBarriers);
+    barriers_ = std::move(all);
+    runs_.assign(barriers_, size_);
     return {};
   }
 
@@ -179,48 +187,43 @@ class SegmentStrategy final : public Strategy {
     if (s[x].next != kNil) s[s[x].next].prev = s[x].prev;
   }
 
-  // Tiles [0, size) with one free extent per stretch between barriers.
+  // One free extent covering [0, size).
   void rebuild() {
     segs_.clear();
     index_.clear();
     live_ = 0;
     bytes_used_ = 0;
     uint64_t steps = 0;
-    uint32_t prev = kNil;
-    uint64_t from = 0;
-    for (size_t k = 0; k <= barriers_.size(); ++k) {
-      uint64_t to = k < barriers_.size() ? barriers_[k] : size_;
-      uint32_t i = segs_.take();
-      Segment& seg = segs_[i];
-      seg.start = from;
-      seg.len = to - from;
-      seg.free = true;
-      seg.barrier_start = true;
-      seg.prev = prev;
-      segs_.set_free_bit(i, true);
-      if (prev != kNil) segs_[prev].next = i;
-      index_.insert(segs_.data(), i, steps);
-      prev = i;
-      from = to;
-    }
-    head_ = 0;
+    head_ = segs_.take();
+    Segment& seg = segs_[head_];
+    seg.start = 0;
+    seg.len = size_;
+    seg.free = true;
+    segs_.set_free_bit(head_, true);
+    index_.insert(segs_.data(), head_, steps);
   }
 
-  [[nodiscard]] std::unexpected<Error> no_fit(uint64_t size, uint64_t alignment) const {
+  [[nodiscard]] std::unexpected<Error> no_fit(uint64_t size, uint64_t alignment,
+                                              bool one_run) const {
     uint32_t big = index_.largest(segs_.data());
     uint64_t largest = big == kNil ? 0 : segs_[big].len;
     std::string where = big == kNil
                             ? std::string("none is free")
                             : fmt::format("{} bytes at offset {}", largest, segs_[big].start);
     return fail(Errc::kNoMemory,
-                "no free extent holds {} bytes aligned to {} ({}): largest free extent is {}; {} "
+                "no free extent holds {} bytes aligned to {}{} ({}): largest free extent is {}; {} "
                 "of {} bytes free in {} extents",
-                size, alignment, name_, where, size_ - bytes_used_, size_, index_.count());
+                size, alignment,
+                one_run ? fmt::format(" inside one of the {} physical runs", barriers_.size() + 1)
+                        : std::string(),
+                name_, where, size_ - bytes_used_, size_, index_.count());
   }
 
   // Fewer records than this are kept when the last block goes (a pool that
   // empties often should not rebuild each time for a few KiB).
   static constexpr uint32_t kShrinkAbove = 4096;
+
+  static constexpr size_t kMaxBarriers = size_t{1} << 30;
 
   // The word of a live block's record that holds its handle's stamp.
   static constexpr int kStampLink = 0;
@@ -247,6 +250,7 @@ class SegmentStrategy final : public Strategy {
   SegmentPool segs_;
   Index index_;
   std::vector<uint64_t> barriers_;  // sorted, unique, all in (0, size)
+  Runs runs_;                       // the runs barriers_ cut; for Span::kOneRun
   uint32_t head_ = 0;               // the segment at offset 0
   uint64_t live_ = 0;
   uint64_t bytes_used_ = 0;
@@ -255,9 +259,8 @@ class SegmentStrategy final : public Strategy {
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; barrier flags match the barrier list, the free bitmap
-// matches the records, and no segment contains a barrier; no two free neighbours are left unmerged
-// except across a barrier; the live count matches the blocks walked; the index holds exactly the
+// with linked, non-recycled segments; the free bitmap matches the records; no two free neighbours
+// are left unmerged; the live count matches the blocks walked; the index holds exactly the
 // free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
 // inconsistent), with the offset involved.
 template <typename Index>
@@ -265,7 +268,6 @@ Status SegmentStrategy<Index>::check_invariants() const {
   const Segment* s = segs_.data();
   const uint32_t extent = segs_.extent();
   uint64_t at = 0, used = 0, nfree = 0, nused = 0, nseg = 0;
-  size_t bi = 0;
   uint32_t prev = kNil;
   for (uint32_t x = head_; x != kNil; prev = x, x = s[x].next) {
     if (x >= extent || segs_.recycled(x))
@@ -279,20 +281,12 @@ Status SegmentStrategy<Index>::check_invariants() const {
       return fail(Errc::kProtocol, "segment starts at {} where {} was expected", e.start, at);
     if (e.len == 0 || e.len > size_ - at)
       return fail(Errc::kProtocol, "segment at {} has length {} (region {})", at, e.len, size_);
-    bool barrier = at == 0 || (bi < barriers_.size() && barriers_[bi] == at);
-    if (barrier && at != 0) ++bi;
-    if (e.barrier_start != barrier)
-      return fail(Errc::kProtocol, "segment at {}: barrier flag {} but barrier {}", at,
-                  bool{e.barrier_start}, barrier);
     if (segs_.free_bit(x) != e.free)
       return fail(Errc::kProtocol, "segment at {}: free bitmap says {}, the record says {}", at,
                   segs_.free_bit(x), bool{e.free});
-    if (bi < barriers_.size() && barriers_[bi] < at + e.len)
-      return fail(Errc::kProtocol, "segment [{}, {}) straddles barrier {}", at, at + e.len,
-                  barriers_[bi]);
     if (e.free) {
       ++nfree;
-      if (prev != kNil && s[prev].free && !e.barrier_start)
+      if (prev != kNil && s[prev].free)
         return fail(Errc::kProtocol, "free extents at {} and {} are not merged", s[prev].start, at);
     } else {
       ++nused;
@@ -301,8 +295,6 @@ Status SegmentStrategy<Index>::check_invariants() const {
     at += e.len;
   }
   if (at != size_) return fail(Errc::kProtocol, "segments cover {} of {} bytes", at, size_);
-  if (bi != barriers_.size())
-    return fail(Errc::kProtocol, "{} barriers never met a segment boundary", barriers_.size() - bi);
   if (nseg != segs_.in_use())
     return fail(Errc::kProtocol, "{} records in use but {} segments reachable", segs_.in_use(),
                 nseg);

@@ -5,9 +5,12 @@
 // the managed memory (which may be device memory, or mapped by other
 // processes). The pool (src/core/) puts a Region behind the offsets.
 //
-// Barriers are offsets that no block may straddle and across which free
-// extents never merge; the pool sets them at the edges of physically
-// contiguous runs. Offsets 0 and size are implicit barriers.
+// Barriers cut the offset space into runs; the pool sets them at the edges
+// of physically contiguous runs. An ordinary block (Span::kAny) ignores
+// them: free extents merge across barriers and a block may span several
+// runs. A block asked for with Span::kOneRun lies inside one run (never
+// straddles a barrier); the strategy finds it among the same candidates in
+// bounded steps (runs.h says where inside a candidate it goes).
 //
 // Usage:
 //   auto s = pmm::alloc::make_strategy("best_fit", 64 << 20);
@@ -47,7 +50,7 @@ struct Stats {
   uint64_t size = 0;          // the whole offset space
   uint64_t bytes_used = 0;    // sum of live block sizes (as allocated)
   uint64_t bytes_free = 0;    // size - bytes_used
-  uint64_t free_extents = 0;  // maximal free ranges (split by barriers)
+  uint64_t free_extents = 0;  // maximal free ranges (barriers do not split them)
   uint64_t largest_free = 0;  // length of the largest free extent
   uint64_t live_blocks = 0;
 };
@@ -57,6 +60,12 @@ struct Stats {
 struct Handle {
   uint64_t bits = 0;
   friend bool operator==(Handle, Handle) = default;
+};
+
+// Whether a block may span barriers (see above).
+enum class Span : uint8_t {
+  kAny,     // anywhere: barriers do not matter
+  kOneRun,  // inside one run: straddles no barrier
 };
 
 struct Allocation {
@@ -72,8 +81,9 @@ class Strategy {
   [[nodiscard]] virtual std::string_view name() const = 0;
 
   // A block of `size` bytes whose offset is a multiple of `alignment` (a
-  // power of two, >= 1), not straddling a barrier.
-  [[nodiscard]] virtual Result<Allocation> allocate(uint64_t size, uint64_t alignment) = 0;
+  // power of two, >= 1); with Span::kOneRun, not straddling a barrier.
+  [[nodiscard]] virtual Result<Allocation> allocate(uint64_t size, uint64_t alignment,
+                                                    Span span = Span::kAny) = 0;
 
   // Returns the block `h` names to the free space.
   [[nodiscard]] virtual Status release(Handle h) = 0;
@@ -95,13 +105,14 @@ class Strategy {
   // bins and free-list entries scanned, free neighbours merged.
   // Deterministic; the benchmark reports the maximum to show bounded time
   // without timing anything: best_fit is O(log n), tlsf O(1), per operation,
-  // not on average. Not counted: growing the segment vector (amortised,
-  // like any std::vector) and formatting an error message. A call rejected
-  // for its arguments, or for its handle, counts 0.
+  // not on average; a Span::kOneRun request adds O(log runs) for each of
+  // the bounded number of candidates it looks at (runs.h). Not counted: growing the segment vector
+  // (amortised, like any std::vector) and formatting an error message. A call rejected for its
+  // arguments, or for its handle, counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;
 
   // Walks every structure and checks it against every other (free extents
-  // disjoint from blocks, coalesced except at barriers, indexes agree,
+  // disjoint from blocks, coalesced, indexes agree,
   // stats add up). Returns the first violation found, as Errc::kProtocol
   // (the structure is inconsistent) with the offset involved. For tests and
   // debug builds; O(n).

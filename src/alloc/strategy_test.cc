@@ -162,7 +162,10 @@ TEST_P(StrategyEdges, WholeRegionOfMaximalSize) {
   EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
 }
 
-TEST_P(StrategyEdges, BarriersSplitAndNeverMerge) {
+// Barriers bind only requests that ask for one run: an ordinary block spans
+// them, free space merges across them, and a one-run block lies inside one
+// run (runs [0, 256K), [256K, 512K), [512K, 1M) here).
+TEST_P(StrategyEdges, BarriersBindOnlyOneRunRequests) {
   auto s = make(1 << 20);
   const std::vector<uint64_t> zero{0}, end{1 << 20}, out{uint64_t{1} << 40};
   EXPECT_EQ(s->set_barriers(zero).error().code, Errc::kInvalidArgument);
@@ -170,31 +173,47 @@ TEST_P(StrategyEdges, BarriersSplitAndNeverMerge) {
   EXPECT_EQ(s->set_barriers(out).error().code, Errc::kInvalidArgument);
   const std::vector<uint64_t> bars{1 << 19, 1 << 18, 1 << 19};  // unsorted, repeated
   ASSERT_TRUE(s->set_barriers(bars).has_value());
-  EXPECT_EQ(s->stats().free_extents, 3u);
-  EXPECT_EQ(s->stats().largest_free, 1u << 19);
-  // A block bigger than any stretch between barriers cannot be placed.
-  auto straddle = s->allocate((1 << 19) + 1, 1);
-  ASSERT_FALSE(straddle.has_value());
-  EXPECT_EQ(straddle.error().code, Errc::kNoMemory);
-  auto a = s->allocate(1 << 18, 1);
-  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(s->stats().free_extents, 1u);
+  EXPECT_EQ(s->stats().largest_free, 1u << 20);
+  // An ordinary block crosses both barriers.
+  auto across = s->allocate((1 << 19) + 1, 1);
+  ASSERT_TRUE(across.has_value()) << across.error().message;
+  EXPECT_EQ(across->offset, 0u);
   const std::vector<uint64_t> more{12345};
   auto late = s->set_barriers(more);
   ASSERT_FALSE(late.has_value());
   EXPECT_THAT(late.error().message, HasSubstr("while no block is live"));
-  ASSERT_TRUE(s->release(a->handle).has_value());
-  EXPECT_EQ(s->stats().free_extents, 3u);  // still split at the barriers
+  ASSERT_TRUE(s->release(across->handle).has_value());
+  EXPECT_EQ(s->stats().free_extents, 1u);  // merged across the barriers again
+  // A one-run block larger than every run is refused, saying why.
+  auto big = s->allocate((1 << 19) + 1, 1, Span::kOneRun);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code, Errc::kNoMemory);
+  EXPECT_THAT(big.error().message, HasSubstr("inside one of the 3 physical runs"));
+  // 512 KiB in one run: only the last run is that long, though the free
+  // extent starts at 0.
+  auto half = s->allocate(1 << 19, 1, Span::kOneRun);
+  ASSERT_TRUE(half.has_value()) << half.error().message;
+  EXPECT_EQ(half->offset, 1u << 19);
+  // 200 KiB in one run, 4 KiB aligned, with [0, 100K) taken: not at 100K
+  // (that would cross 256K) but at the start of the next run.
+  auto low = s->allocate(100 << 10, 1);
+  ASSERT_TRUE(low.has_value());
+  EXPECT_EQ(low->offset, 0u);
+  auto mid = s->allocate(200 << 10, 4096, Span::kOneRun);
+  ASSERT_TRUE(mid.has_value()) << mid.error().message;
+  EXPECT_EQ(mid->offset, 1u << 18);
+  // The same request, ordinary, takes the first fit and crosses 256K.
+  ASSERT_TRUE(s->release(mid->handle).has_value());
+  auto any = s->allocate(200 << 10, 4096);
+  ASSERT_TRUE(any.has_value());
+  EXPECT_EQ(any->offset, 100u << 10);
+  EXPECT_GT(any->offset + (200 << 10), 1u << 18);
+  EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
+  for (Handle h : {half->handle, low->handle, any->handle}) ASSERT_TRUE(s->release(h).has_value());
+  EXPECT_EQ(s->stats().free_extents, 1u);
   ASSERT_TRUE(s->set_barriers(more).has_value());
-  EXPECT_EQ(s->stats().free_extents, 4u);
-  EXPECT_TRUE(s->check_invariants().has_value());
-  // Fill the region with 1-byte blocks around the barriers, release all.
-  std::vector<Handle> offs;
-  for (int i = 0; i < 4; ++i) {
-    auto r = s->allocate(12345, 1);
-    if (r) offs.push_back(r->handle);
-  }
-  for (Handle o : offs) ASSERT_TRUE(s->release(o).has_value());
-  EXPECT_EQ(s->stats().free_extents, 4u);
+  EXPECT_EQ(s->stats().free_extents, 1u);
   EXPECT_TRUE(s->check_invariants().has_value()) << s->check_invariants().error().message;
 }
 

@@ -21,10 +21,15 @@
 //      that may be shorter than size), at most kScanLimit extents, and take
 //      the first that holds the request. This finds an exact fit in the
 //      request's own bin.
-// So a request fails only when: the extents of step 1's bins, if at most
+// A request that must stay inside one physical run (runs.h) follows the
+// same steps with "holds" meaning Runs::place() finds it a place, and takes
+// step 2's extent only if that extent has one (else goes on to step 3);
+// each such look adds at most Runs::place_bound() steps.
+// So an ordinary request fails only when: the extents of step 1's bins, if at most
 // kScanLimit, none holds it; no extent reaches step 2's bin; and among the
 // first kScanLimit extents of the request's own bin none holds it. Free
-// lists are LIFO. Work per call: at most 3 + kScanLimit * 4 steps.
+// lists are LIFO. Work per call: at most 3 + kScanLimit * 4 steps, plus
+// (2 * kScanLimit + 1) * Runs::place_bound() for a one-run request.
 //
 // Usage (by SegmentStrategy only):
 //   TlsfIndex t;  t.insert(segs, i, steps);  t.find(segs, 4096, 64, steps);
@@ -35,6 +40,7 @@
 #include <array>
 #include <cstdint>
 
+#include "alloc/runs.h"
 #include "alloc/segment.h"
 #include "base/error.h"
 
@@ -81,9 +87,11 @@ class TlsfIndex {
   void insert(Segment* s, uint32_t i, uint64_t& steps);
   void remove(Segment* s, uint32_t i, uint64_t& steps);
 
-  // The extent the rule above picks, or kNil.
-  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align,
-                              uint64_t& steps) const;
+  // The extent the rule above picks, or kNil; `at` is where the request
+  // goes in it. With `runs`, "holds" means runs->place() finds a place
+  // (runs.h), and step 2's extent is taken only if it does (else step 3).
+  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
+                              uint64_t& at, uint64_t& steps) const;
 
   // The largest free extent; walks the highest non-empty bin's list, so it
   // is not O(1): used for stats and error messages, not for allocation.

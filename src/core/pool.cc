@@ -111,14 +111,16 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
                         fmt::format("a physically contiguous block of {} cannot be promised: {}",
                                     format_size(req.size), why_no_physical()),
                         0});
-  if (has_physical() && req.size > largest_run_)
+  if (req.contiguous && req.size > largest_run_)
     return refuse(Error{Errc::kNoMemory,
-                        fmt::format("a block of {} bytes is larger than the largest physically "
-                                    "contiguous run ({} bytes, {}); no block crosses a run edge",
+                        fmt::format("a contiguous block of {} bytes is larger than the largest "
+                                    "physically contiguous run ({} bytes, {}); a block without "
+                                    "`contiguous` may span runs",
                                     req.size, largest_run_, format_size(largest_run_)),
                         0});
   const uint64_t alignment = req.alignment == 0 ? region_->page_size() : req.alignment;
-  auto got = strategy_->allocate(req.size, alignment);
+  auto got = strategy_->allocate(req.size, alignment,
+                                 req.contiguous ? alloc::Span::kOneRun : alloc::Span::kAny);
   if (!got) return refuse(got.error());
   Block b{.offset = got->offset,
           .size = req.size,

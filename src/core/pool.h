@@ -6,12 +6,15 @@
 // each block learns its physical address. Mappable alignment defaults to the
 // region's page size.
 //
-// Because barriers sit at every run edge, *no* block of a pool with
-// physical runs crosses one, contiguous or not: a request larger than the
-// largest run fails (kNoMemory, naming the run size). A block's physical
-// address is that of its first byte; within a run, offset and physical
-// address advance together, so the block is physically contiguous and has
-// the same alignment physically as in offsets up to the huge page size.
+// Barriers bind only `contiguous` blocks (alloc::Span::kOneRun): any other
+// block may span runs, so a pool whose huge pages are not physically
+// adjacent still gives out blocks as large as its free space. A
+// `contiguous` request larger than the largest run fails (kNoMemory, naming
+// the run size). A block's physical address is that of its first byte;
+// within a run, offset and physical address advance together, so a
+// `contiguous` block is physically contiguous and has the same alignment
+// physically as in offsets up to the huge page size; a block that spans
+// runs is contiguous only in the pool's mapping.
 //
 // Zeroing (zero_on_alloc, or AllocRequest::zero) is a memset through the
 // daemon's mapping before the block is handed out: simple, and bounded by
@@ -118,8 +121,8 @@ class Pool {
   [[nodiscard]] bool has_physical() const { return !region_->runs().empty(); }
 
   // Errors: see Strategy::allocate; plus kUnsupported for `contiguous` on a
-  // pool without physical addresses, and kNoMemory for a size beyond the
-  // largest physical run. An alignment below the page size is honoured as
+  // pool without physical addresses, and kNoMemory for a `contiguous` size
+  // beyond the largest physical run. An alignment below the page size is honoured as
   // asked (the block then shares a page with its neighbours); 0 means the
   // region's page size. Messages name the pool.
   [[nodiscard]] Result<Block> allocate(const AllocRequest& req);
@@ -136,7 +139,7 @@ class Pool {
   // The physical address of byte `offset`, 0 when unknown (or out of range).
   [[nodiscard]] uint64_t physical_address(uint64_t offset) const;
 
-  // The strategy's own check (which covers barriers) plus the pool's
+  // The strategy's own check plus the pool's
   // accounting. O(n) in blocks. Builds with PMM_CHECK_INVARIANTS run it
   // after allocate() and release() (paced, see base/invariants.h).
   [[nodiscard]] Status check_invariants() const;
