@@ -82,6 +82,20 @@ static GstFlowReturn pool_alloc_buffer(GstBufferPool* pool, GstBuffer** out,
   return GST_FLOW_OK;
 }
 
+/* GstBufferPool's reset moves a buffer's memory back to offset 0, taking a
+ * pristine memory to start at 0; ours starts at the block's offset in the
+ * pool fd (pmm_allocator.h), so it is put back on its block. */
+static void pool_reset_buffer(GstBufferPool* pool, GstBuffer* buffer) {
+  GST_BUFFER_POOL_CLASS(gst_pmm_buffer_pool_parent_class)->reset_buffer(pool, buffer);
+  GstPmmBufferPool* self = GST_PMM_BUFFER_POOL(pool);
+  if (gst_buffer_n_memory(buffer) != 1) return;
+  GstMemory* mem = gst_buffer_peek_memory(buffer, 0);
+  pmm_block* block = gst_pmm_memory_get_block(mem);
+  if (block == NULL) return;
+  mem->offset = (gsize)pmm_block_offset(block);
+  mem->size = self->size;
+}
+
 static void gst_pmm_buffer_pool_finalize(GObject* object) {
   GstPmmBufferPool* self = GST_PMM_BUFFER_POOL(object);
   gst_clear_object(&self->allocator);
@@ -94,6 +108,7 @@ static void gst_pmm_buffer_pool_class_init(GstPmmBufferPoolClass* klass) {
   pool_class->get_options = pool_get_options;
   pool_class->set_config = pool_set_config;
   pool_class->alloc_buffer = pool_alloc_buffer;
+  pool_class->reset_buffer = pool_reset_buffer;
   GST_DEBUG_CATEGORY_INIT(pmm_pool_debug, "pmmbufferpool", 0, "pmm buffer pool");
 }
 

@@ -151,6 +151,12 @@ static GstBuffer* copy_into_block(GstPmmSink* self, GstBuffer* buf) {
   GstBuffer* out = gst_buffer_new();
   gst_buffer_append_memory(out, mem);
   gst_buffer_copy_into(out, buf, GST_BUFFER_COPY_METADATA, 0, (gsize)-1);
+  /* GstVideoMeta is a memory meta, which COPY_METADATA leaves out; the
+   * bytes are copied as they lie, so their layout is the source's. */
+  const GstVideoMeta* meta = gst_buffer_get_video_meta(buf);
+  if (meta != NULL && gst_buffer_get_video_meta(out) == NULL)
+    gst_buffer_add_video_meta_full(out, meta->flags, meta->format, meta->width, meta->height,
+                                   meta->n_planes, (gsize*)meta->offset, (gint*)meta->stride);
   GstMapInfo map;
   if (gst_buffer_map(out, &map, GST_MAP_WRITE)) {
     gst_buffer_extract(buf, 0, map.data, size);
@@ -202,6 +208,10 @@ static GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
   if (block != NULL) {
     held = gst_buffer_ref(buf);
   } else {
+    GST_LOG_OBJECT(self, "copying a buffer of %u memories, the first %s", gst_buffer_n_memory(buf),
+                   gst_buffer_peek_memory(buf, 0)->allocator
+                       ? gst_buffer_peek_memory(buf, 0)->allocator->mem_type
+                       : "without allocator");
     held = copy_into_block(self, buf);
     if (held == NULL) return GST_FLOW_ERROR;
     block = block_of(held, &offset);
