@@ -15,9 +15,24 @@
 // populated (the producer prefaults each block once, the consumer
 // populates its view once), so a steady-state frame takes no page fault.
 //
-// Where libpmm's buffer pools (pmm_bufpool, issue 10 item 3) are available,
-// OutputRing is what they replace: acquire/release local, and the daemon's
-// release notification standing in for the "free" message.
+// Why not pmm_bufpool (pmm.h), measured and argued in examples/README.md
+// ("Why a ring, not pmm_bufpool"). A pool buffer that was exported comes
+// back to the free list only once every importer has PUT it (the daemon's
+// Released notification). A consumer that imports once keeps its
+// reference (and the X server its attachment) for the whole stream, so a
+// released buffer would stay "shared" for ever, and bufpool has no release
+// that an explicit "I am done" message could trigger. The only bufpool
+// design whose buffers come back costs, per frame and per link, a
+// pmm_export and a pmm_import round trip (and, for a `sysv` slot shown by
+// the X server, a pmm_sysv_export / pmm_sysv_unexport pair, whose export
+// holds a reference too) where the ring costs none.
+//
+// Why not PMM_CONNECT_POPULATE. It populates every pool the connection
+// maps, whole: the 256 MiB `general` pool for three 33 MB slots. The ring
+// prefaults exactly its own blocks (pmm_block_prefault, MADV_POPULATE_READ
+// on the consumer's view), which is what pmm.h advises for a pool not
+// sized to the frames; measured side by side, the switch did not keep the
+// per-frame overhead (examples/README.md).
 //
 //   auto ring = examples::OutputRing::create(conn, "general", frame, 3);
 //   ring->announce(link, 0);
