@@ -5,8 +5,9 @@
  * gst_fd_memory_get_fd work for everyone), with the pool fd marked
  * DONT_CLOSE (libpmm owns it) and `maxsize` = block offset + size, then the
  * memory is narrowed to the block (offset, size). The block handle rides on
- * the memory as qdata whose destroy notify is pmm_block_put, so the block is
- * put exactly when the memory is freed; shared sub-memories hold their
+ * the memory as qdata whose destroy notify is pmm_block_put (or, for a
+ * pmm_bufpool buffer, the pool's release), so the block is given back
+ * exactly when the memory is freed; shared sub-memories hold their
  * parent, so the parent (and the block) outlive them. map/unmap are
  * replaced: they return libpmm's mapping of the pool (base = block pointer
  * minus block offset) instead of mmap()ing the fd again.
@@ -46,29 +47,44 @@ static gpointer pmm_mem_map(GstMemory* mem, gsize maxsize, GstMapFlags flags) {
 
 static void pmm_mem_unmap(GstMemory* mem) { (void)mem; }
 
-/* Wraps `block` (this process's reference) into a memory; on failure the
- * reference is put. */
-static GstMemory* wrap_block(GstPmmAllocator* self, pmm_block* block, GError** error) {
+static GQuark release_quark(void) {
+  static gsize q;
+  if (g_once_init_enter(&q)) g_once_init_leave(&q, g_quark_from_static_string("GstPmmRelease"));
+  return (GQuark)q;
+}
+
+/* Wraps `block` into a memory. When the memory is freed (or wrapping
+ * fails), `release(release_data)` gives the block back; without `release`
+ * the block is this process's reference and is put. */
+static GstMemory* wrap_block(GstPmmAllocator* self, pmm_block* block, GDestroyNotify release,
+                             gpointer release_data, GError** error) {
   uint64_t offset = pmm_block_offset(block);
   uint64_t size = pmm_block_size(block);
+  GstMemory* mem = NULL;
   if (offset > G_MAXSIZE - size) {
-    (void)pmm_block_put(block);
     g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT,
                 "pmm block at offset %" G_GUINT64_FORMAT " does not fit this address space",
                 offset);
-    return NULL;
+  } else {
+    mem = gst_fd_allocator_alloc(GST_ALLOCATOR(self), pmm_block_fd(block), (gsize)(offset + size),
+                                 GST_FD_MEMORY_FLAG_DONT_CLOSE);
+    if (mem == NULL)
+      g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED,
+                  "cannot make an fd memory for pmm block %" G_GUINT64_FORMAT, pmm_block_id(block));
   }
-  GstMemory* mem = gst_fd_allocator_alloc(GST_ALLOCATOR(self), pmm_block_fd(block),
-                                          (gsize)(offset + size), GST_FD_MEMORY_FLAG_DONT_CLOSE);
   if (mem == NULL) {
-    (void)pmm_block_put(block);
-    g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED,
-                "cannot make an fd memory for pmm block %" G_GUINT64_FORMAT, pmm_block_id(block));
+    if (release != NULL)
+      release(release_data);
+    else
+      put_block(block);
     return NULL;
   }
   mem->offset = (gsize)offset;
   mem->size = (gsize)size;
-  gst_mini_object_set_qdata(GST_MINI_OBJECT(mem), block_quark(), block, put_block);
+  gst_mini_object_set_qdata(GST_MINI_OBJECT(mem), block_quark(), block,
+                            release != NULL ? NULL : put_block);
+  if (release != NULL)
+    gst_mini_object_set_qdata(GST_MINI_OBJECT(mem), release_quark(), release_data, release);
   return mem;
 }
 
@@ -83,7 +99,15 @@ GstMemory* gst_pmm_allocator_alloc_block(GstAllocator* allocator, gsize size, GE
                 self->pools ? self->pools : "the device's pools", pmm_last_error());
     return NULL;
   }
-  return wrap_block(self, block, error);
+  return wrap_block(self, block, NULL, NULL, error);
+}
+
+GstMemory* gst_pmm_allocator_wrap_block(GstAllocator* allocator, pmm_block* block,
+                                        GDestroyNotify release, gpointer release_data,
+                                        GError** error) {
+  g_return_val_if_fail(GST_IS_PMM_ALLOCATOR(allocator), NULL);
+  g_return_val_if_fail(release != NULL, NULL);
+  return wrap_block(GST_PMM_ALLOCATOR(allocator), block, release, release_data, error);
 }
 
 GstMemory* gst_pmm_allocator_import(GstAllocator* allocator, const pmm_token* token,
@@ -97,7 +121,7 @@ GstMemory* gst_pmm_allocator_import(GstAllocator* allocator, const pmm_token* to
                 pmm_last_error());
     return NULL;
   }
-  return wrap_block(self, block, error);
+  return wrap_block(self, block, NULL, NULL, error);
 }
 
 /* gst_allocator_alloc(): prefix and padding lie inside the block, `align`
@@ -163,6 +187,11 @@ GstAllocator* gst_pmm_allocator_new(const gchar* pmm_socket, const gchar* device
 pmm_conn* gst_pmm_allocator_get_connection(GstAllocator* allocator) {
   g_return_val_if_fail(GST_IS_PMM_ALLOCATOR(allocator), NULL);
   return GST_PMM_ALLOCATOR(allocator)->conn;
+}
+
+const gchar* gst_pmm_allocator_get_pools(GstAllocator* allocator) {
+  g_return_val_if_fail(GST_IS_PMM_ALLOCATOR(allocator), NULL);
+  return GST_PMM_ALLOCATOR(allocator)->pools;
 }
 
 gboolean gst_is_pmm_memory(GstMemory* mem) {

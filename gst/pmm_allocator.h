@@ -48,6 +48,14 @@ GstAllocator* gst_pmm_allocator_new(const gchar* pmm_socket, const gchar* device
 
 /* A new block of `size` bytes as a memory covering exactly the block. */
 GstMemory* gst_pmm_allocator_alloc_block(GstAllocator* allocator, gsize size, GError** error);
+/* A memory covering exactly `block`, a block of this allocator's
+ * connection that is not the caller's to put (a pmm_bufpool buffer): when
+ * the memory is freed, `release(release_data)` gives it back (the block
+ * must stay valid until then). If wrapping fails, `release` is called at
+ * once and NULL returned with `error` set. */
+GstMemory* gst_pmm_allocator_wrap_block(GstAllocator* allocator, pmm_block* block,
+                                        GDestroyNotify release, gpointer release_data,
+                                        GError** error);
 /* Imports an export token: a memory covering the whole imported block. */
 GstMemory* gst_pmm_allocator_import(GstAllocator* allocator, const pmm_token* token,
                                     GError** error);
@@ -55,6 +63,10 @@ GstMemory* gst_pmm_allocator_import(GstAllocator* allocator, const pmm_token* to
 /* The allocator's libpmm connection (for pmm_export/pmm_unexport of its
  * blocks); valid while the allocator lives. */
 pmm_conn* gst_pmm_allocator_get_connection(GstAllocator* allocator);
+
+/* The pools the allocator's blocks come from, as given to
+ * gst_pmm_allocator_new (NULL: the device's default pools). */
+const gchar* gst_pmm_allocator_get_pools(GstAllocator* allocator);
 
 /* TRUE when `mem` (or the memory it was shared from) is a pmm block. */
 gboolean gst_is_pmm_memory(GstMemory* mem);

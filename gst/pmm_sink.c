@@ -30,6 +30,12 @@ struct _GstPmmSink {
   /* between start and stop */
   GstAllocator* allocator;
   PmmPublisher* publisher;
+  /* Copies of buffers that are not a pmm block come from this pool (a
+   * GstPmmBufferPool, so a pmm_bufpool) of copy_size-byte buffers, made at
+   * the first copy and again when the size changes; the pointer is read
+   * under the object lock by unlock, which flushes it. */
+  GstBufferPool* copy_pool;
+  gsize copy_size;
   gboolean is_video;
   GstVideoInfo info;
 };
@@ -74,6 +80,13 @@ static gboolean sink_stop(GstBaseSink* bsink) {
   GstPmmSink* self = GST_PMM_SINK(bsink);
   if (self->publisher) pmm_publisher_free(self->publisher);
   self->publisher = NULL;
+  GST_OBJECT_LOCK(self);
+  GstBufferPool* copy_pool = g_steal_pointer(&self->copy_pool);
+  GST_OBJECT_UNLOCK(self);
+  if (copy_pool != NULL) {
+    gst_buffer_pool_set_active(copy_pool, FALSE);
+    gst_object_unref(copy_pool);
+  }
   gst_clear_object(&self->allocator);
   return TRUE;
 }
@@ -137,19 +150,63 @@ static pmm_block* block_of(GstBuffer* buf, guint64* offset) {
   return block;
 }
 
-/* `buf` copied once into a new block, with its timestamps and metas. */
-static GstBuffer* copy_into_block(GstPmmSink* self, GstBuffer* buf) {
-  gsize size = gst_buffer_get_size(buf);
-  GError* error = NULL;
-  GstMemory* mem = gst_pmm_allocator_alloc_block(self->allocator, size ? size : 1, &error);
-  if (mem == NULL) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, ("%s", error->message), (NULL));
-    g_clear_error(&error);
+/* The copy pool for buffers of `size` bytes, made (and the old one let
+ * go: buffers still out keep it alive) when there is none of that size.
+ * NULL with an element error when it cannot be made. */
+static GstBufferPool* copy_pool_for(GstPmmSink* self, gsize size) {
+  GST_OBJECT_LOCK(self);
+  GstBufferPool* pool = self->copy_pool ? gst_object_ref(self->copy_pool) : NULL;
+  guint max = self->max_buffers;
+  GST_OBJECT_UNLOCK(self);
+  if (pool != NULL && self->copy_size == size) return pool;
+  if (pool != NULL) gst_object_unref(pool);
+  GstCaps* caps = gst_pad_get_current_caps(GST_BASE_SINK_PAD(self));
+  if (caps == NULL) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("a buffer to copy before any caps"), (NULL));
     return NULL;
   }
-  mem->size = size;
-  GstBuffer* out = gst_buffer_new();
-  gst_buffer_append_memory(out, mem);
+  pool = gst_pmm_buffer_pool_new(self->allocator);
+  GstStructure* config = gst_buffer_pool_get_config(pool);
+  /* No VIDEO_META option: a copy keeps its source's layout and meta. */
+  gst_buffer_pool_config_set_params(config, caps, (guint)size, 1, max);
+  gst_caps_unref(caps);
+  if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, NO_SPACE_LEFT,
+        ("cannot make a pool of %u buffers of %" G_GSIZE_FORMAT " bytes to copy into", max, size),
+        (NULL));
+    gst_object_unref(pool);
+    return NULL;
+  }
+  GST_OBJECT_LOCK(self);
+  GstBufferPool* old = self->copy_pool;
+  self->copy_pool = gst_object_ref(pool);
+  self->copy_size = size;
+  GST_OBJECT_UNLOCK(self);
+  if (old != NULL) {
+    gst_buffer_pool_set_active(old, FALSE);
+    gst_object_unref(old);
+  }
+  return pool;
+}
+
+/* `buf` copied once into a buffer of the copy pool, with its timestamps
+ * and metas. Waits, as upstream would on the offered pool, while every
+ * copy is still held by consumers; GST_FLOW_FLUSHING when unlocked. */
+static GstFlowReturn copy_into_block(GstPmmSink* self, GstBuffer* buf, GstBuffer** result) {
+  gsize size = gst_buffer_get_size(buf);
+  GstBufferPool* pool = copy_pool_for(self, size ? size : 1);
+  if (pool == NULL) return GST_FLOW_ERROR;
+  GstBuffer* out = NULL;
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(pool, &out, NULL);
+  gst_object_unref(pool);
+  if (ret != GST_FLOW_OK) {
+    if (ret != GST_FLOW_FLUSHING)
+      GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT,
+                        ("no buffer to copy into: %s", gst_flow_get_name(ret)), (NULL));
+    return ret;
+  }
+  gst_buffer_peek_memory(out, 0)->size = size; /* the pool's size may be larger */
   gst_buffer_copy_into(out, buf, GST_BUFFER_COPY_METADATA, 0, (gsize)-1);
   /* GstVideoMeta is a memory meta, which COPY_METADATA leaves out; the
    * bytes are copied as they lie, so their layout is the source's. */
@@ -165,7 +222,8 @@ static GstBuffer* copy_into_block(GstPmmSink* self, GstBuffer* buf) {
   GST_OBJECT_LOCK(self);
   self->copies++;
   GST_OBJECT_UNLOCK(self);
-  return out;
+  *result = out;
+  return GST_FLOW_OK;
 }
 
 static void describe(GstPmmSink* self, GstBuffer* buf, guint64 offset, PmmWireFrame* f) {
@@ -212,8 +270,8 @@ static GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
                    gst_buffer_peek_memory(buf, 0)->allocator
                        ? gst_buffer_peek_memory(buf, 0)->allocator->mem_type
                        : "without allocator");
-    held = copy_into_block(self, buf);
-    if (held == NULL) return GST_FLOW_ERROR;
+    GstFlowReturn ret = copy_into_block(self, buf, &held);
+    if (ret != GST_FLOW_OK) return ret;
     block = block_of(held, &offset);
   }
   PmmWireFrame frame;
@@ -239,12 +297,26 @@ static gboolean sink_event(GstBaseSink* bsink, GstEvent* event) {
 static gboolean sink_unlock(GstBaseSink* bsink) {
   GstPmmSink* self = GST_PMM_SINK(bsink);
   if (self->publisher) pmm_publisher_set_flushing(self->publisher, TRUE);
+  GST_OBJECT_LOCK(self);
+  GstBufferPool* copy_pool = self->copy_pool ? gst_object_ref(self->copy_pool) : NULL;
+  GST_OBJECT_UNLOCK(self);
+  if (copy_pool != NULL) {
+    gst_buffer_pool_set_flushing(copy_pool, TRUE);
+    gst_object_unref(copy_pool);
+  }
   return TRUE;
 }
 
 static gboolean sink_unlock_stop(GstBaseSink* bsink) {
   GstPmmSink* self = GST_PMM_SINK(bsink);
   if (self->publisher) pmm_publisher_set_flushing(self->publisher, FALSE);
+  GST_OBJECT_LOCK(self);
+  GstBufferPool* copy_pool = self->copy_pool ? gst_object_ref(self->copy_pool) : NULL;
+  GST_OBJECT_UNLOCK(self);
+  if (copy_pool != NULL) {
+    gst_buffer_pool_set_flushing(copy_pool, FALSE);
+    gst_object_unref(copy_pool);
+  }
   return TRUE;
 }
 

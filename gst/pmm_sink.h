@@ -6,7 +6,8 @@
  *
  * Upstream is offered a GstPmmBufferPool in the allocation query, so it
  * writes each frame straight into a pmm block; a buffer that is not one pmm
- * block is copied once into a new block and counted in `copies`. For every
+ * block is copied once into a buffer of a GstPmmBufferPool of the sink's own
+ * (at most max-buffers copies out) and counted in `copies`. For every
  * buffer the sink exports the block (one import per connected consumer) and
  * sends the token, caps, video meta and timestamps to each consumer; it
  * keeps the buffer (so the pool does not reuse the block) until each

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
@@ -190,6 +191,36 @@ TEST_F(GstPlugin, PaddedRgbFramesArriveByteForByteInPlace) { stream_and_compare(
 // allocation query): each buffer is copied once into a block, and counted.
 TEST_F(GstPlugin, BufferThatIsNotABlockIsCopiedOnceAndCounted) {
   stream_and_compare(kI420, "identity drop-allocation=true ! ", "30");
+}
+
+// A consumer that stops reading (SIGSTOP) while upstream ignores the
+// offered pool: pmmsink's copies come from a pool of its own, so the
+// producer is held back with at most max-buffers blocks allocated (one
+// block per copied frame would pile up ~30 a second), and carries on once
+// the consumer does (SIGCONT).
+TEST_F(GstPlugin, CopiesForAStoppedConsumerStayWithinMaxBuffers) {
+  std::string sock = path("slow.sock");
+  auto producer = probe(
+      {"run", fmt::format("videotestsrc is-live=true ! {} ! identity drop-allocation=true ! "
+                          "pmmsink name=sink socket-path={} max-buffers=4 export-lifetime=3000",
+                          kI420, sock)});
+  ASSERT_TRUE(wait_for_socket(sock));
+  auto consumer = probe({"run", fmt::format("pmmsrc socket-path={} ! fakesink name=sink", sock)});
+  for (int i = 0; i < 3; ++i) ASSERT_NE(line_starting(*consumer, "buffer "), "") << i;
+  consumer->kill(SIGSTOP);
+  std::this_thread::sleep_for(1500ms);
+  // `pmmctl blocks`: a header, then one line per block.
+  std::string listed = blocks();
+  auto lines = std::count(listed.begin(), listed.end(), '\n');
+  EXPECT_LE(lines - 1, 4) << listed;
+  consumer->kill(SIGCONT);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_NE(line_starting(*consumer, "buffer "), "") << "no frames after SIGCONT (" << i << ")";
+  consumer->kill(SIGKILL);
+  producer->kill(SIGKILL);
+  ASSERT_TRUE(consumer->wait(5s).has_value());
+  ASSERT_TRUE(producer->wait(5s).has_value());
+  EXPECT_TRUE(no_blocks_within(5s)) << blocks();
 }
 
 // pmmsrc ! videoconvert ! ximagesink on Xvfb shows the producer's frames:
