@@ -129,7 +129,12 @@ uint32_t to_wait_ms(py::handle value, const char* what, uint32_t max_ms, const c
     throw_type(
         fmt::format("{} must be a number of seconds or None, not {}", what, type_name(value)));
   }
-  double seconds = value.cast<double>();
+  // An int too large for a double (10**400) is out of range, not a crash.
+  double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    seconds = std::numeric_limits<double>::infinity();
+  }
   const double max_seconds = max_ms / 1000.0;
   if (!std::isfinite(seconds) || seconds < 0 || seconds > max_seconds) {
     throw_invalid(fmt::format("{} must be from 0 to {:g} seconds ({}) or None (got {})", what,

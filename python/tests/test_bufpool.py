@@ -83,6 +83,19 @@ def test_a_full_pool_grows_to_max_count_then_times_out(daemon, conn):
     assert daemon.wait_block_ids([]) == []
 
 
+def test_ctrl_c_interrupts_an_acquire_that_waits_forever(daemon, conn):
+    pool = conn.bufpool("general", 1, 4096)
+    held = pool.acquire()
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pool.acquire()  # timeout=None: until a buffer comes free
+    assert 0.3 <= time.monotonic() - start < 10
+    assert pool.stats() == (1, 0, 1, 0)  # nothing half-taken
+    held.put()
+    pool.close()
+
+
 # The importer: imports the buffer, shows what it reads, then puts it when
 # told to (or is killed).
 IMPORTER = r"""
@@ -256,7 +269,7 @@ def test_bad_arguments_raise_clear_errors(daemon, conn):
     with pytest.raises(pmm.InvalidArgument,
                        match=r"wait must be from 0 to 60 seconds \(PMM_ALLOC_MAX_WAIT_MS\).*61"):
         conn.alloc("general", 4096, wait=61)
-    for bad in (-1, float("nan"), float("inf")):
+    for bad in (-1, float("nan"), float("inf"), 10**400):
         with pytest.raises(pmm.InvalidArgument, match="wait must be from 0 to 60"):
             conn.alloc("general", 4096, wait=bad)
     for bad in ("1", True, [1]):
