@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -119,6 +120,32 @@ uint32_t to_ms(py::handle value, const char* what) {
                               kMaxSeconds, py::str(value).cast<std::string>()));
   }
   return static_cast<uint32_t>(std::ceil(seconds * 1000.0));
+}
+
+uint32_t to_wait_ms(py::handle value, const char* what, uint32_t max_ms, const char* limit) {
+  if (value.is_none()) return 0;
+  if (PyBool_Check(value.ptr()) ||
+      !(PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyIndex_Check(value.ptr()))) {
+    throw_type(
+        fmt::format("{} must be a number of seconds or None, not {}", what, type_name(value)));
+  }
+  // An int too large for a double (10**400) is out of range, not a crash.
+  double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    seconds = std::numeric_limits<double>::infinity();
+  }
+  const double max_seconds = max_ms / 1000.0;
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > max_seconds) {
+    throw_invalid(fmt::format("{} must be from 0 to {:g} seconds ({}) or None (got {})", what,
+                              max_seconds, limit, py::str(value).cast<std::string>()));
+  }
+  return static_cast<uint32_t>(std::min(std::ceil(seconds * 1000.0), static_cast<double>(max_ms)));
+}
+
+bool to_bool(py::handle value, const char* what) {
+  if (PyBool_Check(value.ptr())) return value.ptr() == Py_True;
+  throw_type(fmt::format("{} must be True or False, not {}", what, type_name(value)));
 }
 
 pmm_token to_token(py::handle value) {

@@ -31,6 +31,15 @@ std::optional<std::string> to_pools(pybind11::handle value);
 // None is 0 (libpmm's default).
 uint32_t to_ms(pybind11::handle value, const char* what);
 
+// Seconds (int or float, >= 0) to whole milliseconds, rounded up, at most
+// `max_ms`; None and 0 are 0 (do not wait). `limit` names the bound in the
+// error ("PMM_ALLOC_MAX_WAIT_MS").
+uint32_t to_wait_ms(pybind11::handle value, const char* what, uint32_t max_ms, const char* limit);
+
+// True or False; TypeError for anything else, so that a
+// string or None is not taken for a flag.
+bool to_bool(pybind11::handle value, const char* what);
+
 // A token: 32 hex digits, as Block.export() returns it.
 pmm_token to_token(pybind11::handle value);
 

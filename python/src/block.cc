@@ -168,11 +168,15 @@ live drops the reference when the last view is gone.)");
           "closed", [](const BlockState& b) { return b.put_requested || b.gone; },
           "True once put() was called (or the connection closed).")
       .def_property_readonly(
+          "buffer", [](const BlockState& b) { return static_cast<bool>(b.bufpool); },
+          "True for a buffer acquired from a BufPool (put() gives it back there).")
+      .def_property_readonly(
           "views", [](const BlockState& b) { return b.pins; },
           "Buffer views (memoryviews, numpy arrays) now holding the block.")
       .def(
           "put", [](BlockState& b) { request_put(b); },
-          "Drops this reference: now, or when the last view of the block is released.")
+          "Drops this reference (a BufPool's buffer: gives it back to its pool): now, or\n"
+          "when the last view of the block is released.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__",
            [](BlockState& b, py::handle, py::handle, py::handle) {
@@ -235,8 +239,8 @@ live drops the reference when the last view is gone.)");
            "A C-ordered numpy array of `shape` and `dtype` over the block's memory from\n"
            "`offset`, without a copy. It keeps the block held while it lives.")
       .def("__repr__", [](const BlockState& b) {
-        return fmt::format("<pmm.Block id={} pool={} size={}{}>", b.id, b.pool, b.size,
-                           b.put_requested || b.gone ? " put" : "");
+        return fmt::format("<pmm.Block id={} pool={} size={}{}{}>", b.id, b.pool, b.size,
+                           b.bufpool ? " buffer" : "", b.put_requested || b.gone ? " put" : "");
       });
 }
 

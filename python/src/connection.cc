@@ -3,6 +3,7 @@
 
 #include "args.h"
 #include "block.h"
+#include "bufpool.h"
 #include "errors.h"
 #include "handles.h"
 
@@ -16,10 +17,12 @@ struct Connection {
   std::shared_ptr<ConnState> state;
 };
 
-Connection connect(py::handle socket_arg, py::handle device_arg, py::handle timeout_arg) {
+Connection connect(py::handle socket_arg, py::handle device_arg, py::handle timeout_arg,
+                   py::handle populate_arg) {
   std::optional<std::string> socket = to_optional_str(socket_arg, "socket");
   std::optional<std::string> device = to_optional_str(device_arg, "device");
   uint32_t timeout_ms = to_ms(timeout_arg, "timeout");
+  bool populate = to_bool(populate_arg, "populate");
   auto state = std::make_shared<ConnState>();
   state->socket = socket.value_or("");
   state->device = device.value_or("default");
@@ -28,6 +31,7 @@ Connection connect(py::handle socket_arg, py::handle device_arg, py::handle time
   options.socket_path = socket ? socket->c_str() : nullptr;
   options.device = device ? device->c_str() : nullptr;
   options.timeout_ms = timeout_ms;
+  options.flags = populate ? PMM_CONNECT_POPULATE : 0u;
   pmm_conn* conn = nullptr;
   pmm_status status = PMM_OK;
   std::string message;
@@ -45,7 +49,8 @@ Connection connect(py::handle socket_arg, py::handle device_arg, py::handle time
 }
 
 std::unique_ptr<BlockState> alloc(Connection& self, py::handle pools_arg, py::handle size_arg,
-                                  py::handle alignment_arg, bool zero, bool contiguous) {
+                                  py::handle alignment_arg, bool zero, bool contiguous,
+                                  py::handle wait_arg) {
   ConnState& c = *self.state;
   require_open(c, "alloc");
   std::optional<std::string> pools = to_pools(pools_arg);
@@ -56,10 +61,14 @@ std::unique_ptr<BlockState> alloc(Connection& self, py::handle pools_arg, py::ha
         fmt::format("alignment must be 0 (the default) or a power of two (got {})", alignment));
   }
   uint32_t flags = (zero ? PMM_ALLOC_ZERO : 0u) | (contiguous ? PMM_ALLOC_CONTIGUOUS : 0u);
+  pmm_alloc_options options{};
+  options.size = sizeof options;
+  options.pools = pools ? pools->c_str() : nullptr;
+  options.alignment = alignment;
+  options.flags = flags;
+  options.wait_ms = to_wait_ms(wait_arg, "wait", PMM_ALLOC_MAX_WAIT_MS, "PMM_ALLOC_MAX_WAIT_MS");
   pmm_block* block = nullptr;
-  call_released(c, nullptr, [&] {
-    return pmm_alloc(c.conn, pools ? pools->c_str() : nullptr, size, alignment, flags, &block);
-  });
+  call_released(c, nullptr, [&] { return pmm_alloc_opts(c.conn, size, &options, &block); });
   return adopt_block(self.state, block, "alloc");
 }
 
@@ -81,13 +90,31 @@ Closing it (close(), the end of a `with` block, or its last reference
 going) drops every reference its blocks hold, unless a buffer view of one
 of them is alive: then the session stays open until the last view goes.)")
       .def("alloc", &alloc, py::arg("pools"), py::arg("size"), py::arg("alignment") = 0,
-           py::arg("zero") = false, py::arg("contiguous") = false,
+           py::arg("zero") = false, py::arg("contiguous") = false, py::arg("wait") = py::none(),
            // The block keeps its Connection object alive (and so the session).
            py::keep_alive<0, 1>(),
            "Allocates `size` bytes from the first of `pools` (a name, \"a,b\", a list of\n"
            "names, or None for the device's defaults) that can give them. `alignment`: 0\n"
            "or a power of two. `zero`: zero the memory. `contiguous`: physically\n"
-           "contiguous (hugetlb pools with known addresses).")
+           "contiguous (hugetlb pools with known addresses). `wait`: seconds (at most 60)\n"
+           "the daemon may queue the request when the pools are full or a limit refuses\n"
+           "it for now, serving it first come, first served as memory is freed (None or\n"
+           "0: refuse at once). The GIL is released while it waits.")
+      .def(
+          "bufpool",
+          [](Connection& self, py::handle pools, py::handle count, py::handle size,
+             py::handle alignment, py::handle max_count, py::handle zero, py::handle contiguous) {
+            return make_bufpool(self.state, pools, count, size, alignment, max_count, zero,
+                                contiguous);
+          },
+          py::arg("pools"), py::arg("count"), py::arg("size"), py::arg("alignment") = 0,
+          py::arg("max_count") = py::none(), py::arg("zero") = false, py::arg("contiguous") = false,
+          // The pool keeps its Connection object alive.
+          py::keep_alive<0, 1>(),
+          "A BufPool of `count` buffers of `size` bytes from `pools` (as alloc), all\n"
+          "allocated now. It grows by one buffer when acquire() finds none free, up to\n"
+          "`max_count` (None: no growth; at most 256). `zero`: zero each buffer when it\n"
+          "is allocated (not when it is reused).")
       .def("import_", &import_token, py::arg("token"), py::keep_alive<0, 1>(),
            "Imports a token from Block.export(): returns a Block holding a reference of its own.")
       .def(
@@ -123,11 +150,13 @@ of them is alive: then the session stays open until the last view goes.)")
       });
 
   m.def("connect", &connect, py::arg("socket") = py::none(), py::arg("device") = py::none(),
-        py::arg("timeout") = py::none(),
+        py::arg("timeout") = py::none(), py::arg("populate") = false,
         "Connects to pmmd. socket: None means $PMM_SOCKET, else\n"
         "$XDG_RUNTIME_DIR/pmm/pmm.sock, else /run/pmm/pmm.sock. device: the name the\n"
         "daemon's limits know this client by (None: \"default\"). timeout: seconds every\n"
-        "wait for the daemon may take (None: 5).");
+        "wait for the daemon may take (None: 5). populate: fill the page tables of each\n"
+        "pool's whole mapping when it is first mapped, so that no access to its blocks\n"
+        "page-faults afterwards (for pools sized to the frames in them; see pmm.h).");
 }
 
 }  // namespace pmm::python

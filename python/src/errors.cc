@@ -39,7 +39,8 @@ constexpr std::array kClasses = {
     StatusClass{PMM_E_EXISTS, "AlreadyExists", nullptr,
                 "Already done (e.g. a token withdrawn twice)."},
     StatusClass{PMM_E_TIMEOUT, "Timeout", "TimeoutError",
-                "The daemon did not answer within the connection's timeout."},
+                "The daemon did not answer within the connection's timeout, or "
+                "BufPool.acquire found no buffer free in time."},
 };
 
 // Borrowed from the module, which lives as long as the interpreter.

@@ -12,8 +12,30 @@ namespace {
 // released: other threads may no longer take it back.
 bool may_release_gil() { return _Py_IsFinalizing() == 0; }
 
+void destroy_now(PoolState& p) {
+  p.gone = true;
+  pmm_bufpool* pool = p.pool;
+  p.pool = nullptr;
+  if (pool == nullptr) return;
+  ConnState& c = *p.conn;
+  ++c.pins;  // the destroy puts every buffer on the connection
+  if (may_release_gil()) {
+    py::gil_scoped_release released;
+    pmm_bufpool_destroy(pool);
+  } else {
+    pmm_bufpool_destroy(pool);
+  }
+  unpin(c);
+}
+
 void disconnect_now(ConnState& c) {
   c.gone = true;  // before the GIL goes: nobody starts a call on it now
+  // libpmm wants every pool destroyed before the disconnect. Nothing pins
+  // them: a pin on a pool pins this connection too.
+  for (const std::weak_ptr<PoolState>& weak : c.pools) {
+    if (auto p = weak.lock(); p && !p->gone) destroy_now(*p);
+  }
+  c.pools.clear();
   pmm_conn* conn = c.conn;
   c.conn = nullptr;
   if (conn == nullptr) return;
@@ -33,6 +55,13 @@ pmm_status put_now(BlockState& b, std::string* message) {
   pmm_block* block = b.block;
   b.block = nullptr;
   if (block == nullptr || b.conn->gone) return PMM_OK;  // disconnect freed it
+  if (b.bufpool) {
+    // Back to its pool: local, no daemon call.
+    if (b.bufpool->gone) return PMM_OK;  // the destroy freed it
+    pmm_status status = pmm_bufpool_release(b.bufpool->pool, block);
+    if (status != PMM_OK && message != nullptr) *message = pmm_last_error();
+    return status;
+  }
   ConnState& c = *b.conn;
   pmm_status status = PMM_OK;
   ++c.pins;  // the call is in flight on the connection
@@ -54,6 +83,10 @@ ConnState::~ConnState() {
   if (!gone) disconnect_now(*this);
 }
 
+PoolState::~PoolState() {
+  if (!gone && conn) destroy_now(*this);
+}
+
 BlockState::~BlockState() {
   if (!gone && conn) put_now(*this, nullptr);
 }
@@ -72,6 +105,20 @@ void require_usable(const BlockState& b, const char* what) {
     throw_invalid(
         fmt::format("{}: block {}: its connection is closed, which dropped the block", what, b.id));
   }
+  if (b.bufpool && (b.bufpool->close_requested || b.bufpool->gone)) {
+    throw_invalid(fmt::format("{}: buffer {}: its BufPool is closed, which takes its buffers back",
+                              what, b.id));
+  }
+}
+
+void require_open(const PoolState& p, const char* what) {
+  if (p.close_requested || p.gone) {
+    throw_invalid(fmt::format("{}: the BufPool is closed (create another)", what));
+  }
+  if (p.conn->close_requested || p.conn->gone) {
+    throw_invalid(
+        fmt::format("{}: the BufPool's connection is closed, which closed the pool", what));
+  }
 }
 
 void pin(ConnState& c) { ++c.pins; }
@@ -80,15 +127,34 @@ void unpin(ConnState& c) {
   if (--c.pins == 0 && c.close_requested && !c.gone) disconnect_now(c);
 }
 
+void pin(PoolState& p) {
+  ++p.pins;
+  pin(*p.conn);
+}
+
+void unpin(PoolState& p) {
+  // The pool first: its deferred destroy still needs the connection.
+  if (--p.pins == 0 && p.close_requested && !p.gone) destroy_now(p);
+  unpin(*p.conn);
+}
+
 void pin(BlockState& b) {
   ++b.pins;
-  pin(*b.conn);
+  if (b.bufpool) {
+    pin(*b.bufpool);
+  } else {
+    pin(*b.conn);
+  }
 }
 
 void unpin(BlockState& b) {
-  // The block first: its deferred put still needs the connection.
+  // The block first: its deferred put still needs the pool and connection.
   if (--b.pins == 0 && b.put_requested && !b.gone) put_now(b, nullptr);
-  unpin(*b.conn);
+  if (b.bufpool) {
+    unpin(*b.bufpool);
+  } else {
+    unpin(*b.conn);
+  }
 }
 
 void request_put(BlockState& b) {
@@ -104,6 +170,12 @@ void request_close(ConnState& c) {
   if (c.close_requested || c.gone) return;
   c.close_requested = true;
   if (c.pins == 0) disconnect_now(c);
+}
+
+void request_close(PoolState& p) {
+  if (p.close_requested || p.gone) return;
+  p.close_requested = true;
+  if (p.pins == 0) destroy_now(p);
 }
 
 }  // namespace pmm::python

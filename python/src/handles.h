@@ -14,6 +14,15 @@
 //     same way; pmm_disconnect (which drops every reference and unmaps the
 //     pools) happens when the last pin goes. Until then the views read and
 //     write real, still-held memory.
+//   - A buffer pool (pmm.BufPool) sits between its buffers and the
+//     connection: a pin on a buffer pins its pool, and a pin on the pool
+//     pins the connection. BufPool.close() with pins marks it closed;
+//     pmm_bufpool_destroy happens when the last pin goes. A buffer's put
+//     gives it back with pmm_bufpool_release (never pmm_block_put: the
+//     reference is the pool's). Buffers acquired and not viewed when the
+//     pool is destroyed go with it (libpmm frees them), as blocks go with a
+//     closed connection. pmm_disconnect destroys the connection's pools
+//     first (libpmm requires it).
 //
 // Every member is read and written with the GIL held; libpmm is called with
 // the GIL released only inside a pin, so no other thread can free what the
@@ -25,10 +34,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pmm/pmm.h"
 
 namespace pmm::python {
+
+struct PoolState;
 
 struct ConnState {
   ConnState() = default;
@@ -42,6 +54,27 @@ struct ConnState {
   bool close_requested = false;  // close() called: no new use
   bool gone = false;             // pmm_disconnect done: every handle is freed
   long pins = 0;                 // views of its blocks + calls in flight
+  // Its buffer pools not destroyed yet (expired entries are skipped).
+  std::vector<std::weak_ptr<PoolState>> pools;
+};
+
+// pmm.BufPool's state: a pmm_bufpool of `conn`.
+struct PoolState {
+  PoolState() = default;
+  PoolState(const PoolState&) = delete;
+  PoolState& operator=(const PoolState&) = delete;
+  ~PoolState();  // destroys the pool if that has not happened yet
+
+  std::shared_ptr<ConnState> conn;
+  pmm_bufpool* pool = nullptr;
+  // As created: repr() and the properties stay true after close.
+  std::string pools;  // "" for the device's defaults
+  uint64_t buffer_size = 0;
+  uint32_t count = 0;
+  uint32_t max_count = 0;
+  bool close_requested = false;  // close() called: no new acquire
+  bool gone = false;             // pmm_bufpool_destroy done: every buffer is freed
+  long pins = 0;                 // views of its buffers + calls in flight
 };
 
 struct BlockState {
@@ -51,6 +84,8 @@ struct BlockState {
   ~BlockState();  // puts if that has not happened yet
 
   std::shared_ptr<ConnState> conn;
+  // Set for a buffer acquired from a pool: put() releases it there.
+  std::shared_ptr<PoolState> bufpool;
   pmm_block* block = nullptr;
   // Copied when the handle is made: repr() and size stay true after put.
   uint64_t id = 0;
@@ -63,12 +98,18 @@ struct BlockState {
 
 // Raises pmm.InvalidArgument unless the connection is open.
 void require_open(const ConnState& c, const char* what);
-// Raises pmm.InvalidArgument unless the block and its connection are usable.
+// Raises pmm.InvalidArgument unless the block and its connection (and its
+// buffer pool, for a buffer) are usable.
 void require_usable(const BlockState& b, const char* what);
+// Raises pmm.InvalidArgument unless the pool and its connection are open.
+void require_open(const PoolState& p, const char* what);
 
-// Pins: see above. unpin may carry out a deferred put or disconnect.
+// Pins: see above. unpin may carry out a deferred put, destroy or
+// disconnect.
 void pin(ConnState& c);
 void unpin(ConnState& c);
+void pin(PoolState& p);
+void unpin(PoolState& p);
 void pin(BlockState& b);
 void unpin(BlockState& b);
 
@@ -77,9 +118,17 @@ void unpin(BlockState& b);
 void request_put(BlockState& b);
 // Connection.close(): the same for the connection.
 void request_close(ConnState& c);
+// BufPool.close(): the same for a buffer pool.
+void request_close(PoolState& p);
 
-// Runs `call` (a libpmm call returning pmm_status) with the GIL released,
-// the connection and, when given, the block pinned; raises its failure.
+// Runs `call` (a libpmm call returning pmm_status) with the GIL released
+// and `state` (a ConnState, PoolState or BlockState) pinned; returns its
+// status, with pmm_last_error() in `message` on failure.
+template <typename State, typename Call>
+pmm_status call_pinned(State& state, std::string& message, Call&& call);
+
+// The same, raising its failure; pins the block when given, else the
+// connection.
 template <typename Call>
 void call_released(ConnState& c, BlockState* b, Call&& call);
 

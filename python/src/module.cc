@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include "block.h"
+#include "bufpool.h"
 #include "errors.h"
 
 namespace pmm::python {
@@ -17,5 +18,6 @@ PYBIND11_MODULE(pmm, m) {
   m.attr("API_VERSION") = PMM_API_VERSION;
   pmm::python::register_errors(m);
   pmm::python::register_block(m);
+  pmm::python::register_bufpool(m);
   pmm::python::register_connection(m);
 }
