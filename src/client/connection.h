@@ -113,7 +113,9 @@ class Connection {
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const std::string& socket_path,
                                                                    const std::string& device);
   // Handshakes over an already connected socket (tests, in-process links);
-  // the socket is made non-blocking.
+  // the socket is made blocking with a receive timeout (SO_RCVTIMEO)
+  // shorter than `timeout`: a reply is then awaited in recvmsg itself, and
+  // sends and reads that must not wait pass MSG_DONTWAIT.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake(
       os::UniqueFd sock, const std::string& label, const std::string& device,
       std::chrono::milliseconds timeout = kDefaultTimeout);
@@ -237,6 +239,8 @@ class Connection {
   // Under mu_; the peer is gone, so the read cannot block.
   std::optional<Error> connection_refusal_locked();
 
+  // Makes sock_ blocking and sets its SO_RCVTIMEO to blocking_wait_.
+  [[nodiscard]] Status prepare_socket();
   // Registers a new request id (never one in flight or abandoned).
   [[nodiscard]] uint32_t new_id_locked();
   // Sends one message, waiting (bounded) while the socket buffer is full.
@@ -261,10 +265,14 @@ class Connection {
 
   const pid_t pid_;                 // the process that connected
   const uint32_t fork_generation_;  // fork()s seen when it connected; see inherited()
-  os::UniqueFd sock_;               // non-blocking; closed only by the destructor
+  os::UniqueFd sock_;               // blocking, SO_RCVTIMEO; closed only by the destructor
   std::string path_;
   std::string device_;
   std::chrono::milliseconds timeout_;
+  // sock_'s SO_RCVTIMEO: a wait at least this long is a blocking recvmsg
+  // (one system call per reply, no poll); a shorter one polls. 0: always
+  // poll (a timeout too short to leave room for the kernel's rounding).
+  std::chrono::milliseconds blocking_wait_;
   proto::Welcome welcome_;
 
   mutable std::mutex mu_;  // guards everything below

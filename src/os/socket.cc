@@ -236,7 +236,7 @@ Result<std::pair<UniqueFd, UniqueFd>> socket_pair() {
   return std::pair<UniqueFd, UniqueFd>(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
-Status send_message(int fd, std::span<const std::byte> bytes, std::span<const int> fds) {
+Status send_message(int fd, std::span<const std::byte> bytes, std::span<const int> fds, int flags) {
   if (fds.size() > kMaxFdsPerSend) {
     return fail(Errc::kInvalidArgument, "{} fds in one message; at most {}", fds.size(),
                 kMaxFdsPerSend);
@@ -264,7 +264,7 @@ Status send_message(int fd, std::span<const std::byte> bytes, std::span<const in
     } else if (fault) {
       iov.iov_len = bytes.size() / 2;  // a short send: the peer gets a truncated message
     }
-    ssize_t n = fault && !fault->short_count ? -1 : ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t n = fault && !fault->short_count ? -1 : ::sendmsg(fd, &msg, MSG_NOSIGNAL | flags);
     if (n >= 0) {
       // SEQPACKET sends all or nothing; a short count would be a kernel bug.
       if (static_cast<size_t>(n) != bytes.size()) {
@@ -318,7 +318,7 @@ Error fds_not_installed(int fd) {
 }  // namespace
 
 Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::byte> buffer,
-                                                         size_t max_fds) {
+                                                         size_t max_fds, int flags) {
   if (max_fds > kMaxFdsPerSend) max_fds = kMaxFdsPerSend;
   ReceivedInto out;
   iovec iov{buffer.data(), buffer.size()};
@@ -338,7 +338,7 @@ Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::
       errno = fault->err;
       n = -1;
     } else {
-      n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+      n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags);
     }
     if (n >= 0 && fault) {  // a short read: as if the message had not fitted
       n /= 2;

@@ -71,10 +71,11 @@ namespace pmm::os {
 // Sends one message of `bytes` with `fds` (at most kMaxFdsPerSend) as
 // SCM_RIGHTS; the fds stay owned by the caller. MSG_NOSIGNAL: a closed peer
 // is kDisconnected, not SIGPIPE. On a non-blocking socket with a full buffer
-// this fails with kSystem and sys_errno EAGAIN.
+// this fails with kSystem and sys_errno EAGAIN. `flags` are added to
+// sendmsg's (MSG_DONTWAIT: that on a blocking socket too).
 inline constexpr size_t kMaxFdsPerSend = 16;
 [[nodiscard]] Status send_message(int fd, std::span<const std::byte> bytes,
-                                  std::span<const int> fds);
+                                  std::span<const int> fds, int flags = 0);
 
 struct ReceivedMessage {
   std::vector<std::byte> bytes;
@@ -99,7 +100,9 @@ struct ReceivedMessage {
 // As receive_message, into `buffer` (its size is the most accepted): the
 // bytes are the start of `buffer`, valid until it is written again. The
 // hot paths (pmmd's requests, libpmm's replies) receive this way into
-// storage allocated once and never zero-filled.
+// storage allocated once and never zero-filled. `flags` are added to
+// recvmsg's: MSG_DONTWAIT reads without waiting on a blocking socket; a
+// blocking read that SO_RCVTIMEO ends returns nullopt as EAGAIN does.
 struct ReceivedInto {
   std::span<std::byte> bytes;
   std::vector<UniqueFd> fds;  // received CLOEXEC
@@ -107,7 +110,8 @@ struct ReceivedInto {
 };
 [[nodiscard]] Result<std::optional<ReceivedInto>> receive_message_into(int fd,
                                                                        std::span<std::byte> buffer,
-                                                                       size_t max_fds);
+                                                                       size_t max_fds,
+                                                                       int flags = 0);
 
 // Several messages that carry no fds, in one system call (recvmmsg), on a
 // non-blocking socket: message i lands in buffers[i] (its size is the most

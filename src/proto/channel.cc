@@ -24,10 +24,10 @@ std::span<std::byte> thread_buffer(size_t size) {
   return {storage.get(), size};
 }
 
-Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool requests) {
+Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool requests, int flags) {
   // Room for kMaxFdsPerMessage fds only: the kernel flags any more with
   // MSG_CTRUNC and closes them itself.
-  auto in = os::receive_message_into(sock, thread_buffer(max_bytes), kMaxFdsPerMessage);
+  auto in = os::receive_message_into(sock, thread_buffer(max_bytes), kMaxFdsPerMessage, flags);
   if (!in) return std::unexpected(in.error());
   if (!*in) return std::optional<Envelope>();
   os::ReceivedInto& raw = **in;  // its fds close when it goes, unless moved out
@@ -49,7 +49,7 @@ Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool request
 
 }  // namespace
 
-Status send(int sock, const Message& m, int fd) {
+Status send(int sock, const Message& m, int fd, int flags) {
   size_t want = fds_expected(m.body);
   size_t have = fd >= 0 ? 1 : 0;
   if (want != have) {
@@ -59,15 +59,15 @@ Status send(int sock, const Message& m, int fd) {
   auto bytes = encode(m);
   if (!bytes) return std::unexpected(bytes.error());
   std::array<int, 1> fds{fd};
-  return os::send_message(sock, *bytes, std::span<const int>(fds.data(), have));
+  return os::send_message(sock, *bytes, std::span<const int>(fds.data(), have), flags);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {
-  return receive(sock, kMaxRequestSize, true);
+  return receive(sock, kMaxRequestSize, true, 0);
 }
 
-Result<std::optional<Envelope>> receive_reply(int sock) {
-  return receive(sock, kMaxReplySize, false);
+Result<std::optional<Envelope>> receive_reply(int sock, int flags) {
+  return receive(sock, kMaxReplySize, false, flags);
 }
 
 }  // namespace pmm::proto

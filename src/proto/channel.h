@@ -37,13 +37,16 @@ struct Envelope {
 
 // Encodes and sends `m`; `fd` >= 0 travels with it. kInvalidArgument when
 // the fd does not match fds_expected(m.body) or m does not encode.
-[[nodiscard]] Status send(int sock, const Message& m, int fd = -1);
+// `flags` are added to sendmsg's (MSG_DONTWAIT).
+[[nodiscard]] Status send(int sock, const Message& m, int fd = -1, int flags = 0);
 
 // Receive one message; only requests (<= kMaxRequestSize) / only replies.
 // nullopt: nothing to read on a non-blocking socket. The datagram lands in
 // a buffer of the calling thread's, allocated once (the largest message's
 // size) and never zero-filled; the Envelope owns copies of what it holds.
+// `flags` are added to recvmsg's: MSG_DONTWAIT reads a blocking socket
+// without waiting; a read that SO_RCVTIMEO ends is nullopt.
 [[nodiscard]] Result<std::optional<Envelope>> receive_request(int sock);
-[[nodiscard]] Result<std::optional<Envelope>> receive_reply(int sock);
+[[nodiscard]] Result<std::optional<Envelope>> receive_reply(int sock, int flags = 0);
 
 }  // namespace pmm::proto
