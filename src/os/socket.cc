@@ -346,8 +346,11 @@ Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::
     }
     if (n >= 0) break;
     int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedInto>();
+    // A blocking read waits up to the socket's SO_RCVTIMEO, which restarts
+    // with each call: after a signal, hand back "nothing yet" so the caller
+    // recomputes what is left of its deadline instead of waiting it afresh.
+    if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
+    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedInto>();
     if (err == ECONNRESET) {
       return fail(Errc::kDisconnected, "recvmsg(fd {}): the peer reset the connection", fd);
     }
