@@ -69,6 +69,22 @@ Reply Service::allocate_wait(SessionState& s, uint32_t request_id, const proto::
     if (r.wait_ms == 0 || !worth_waiting(b.error().code))
       return error(s, request_id, b.error(), what);
   }
+  // A request larger than every pool it may come from could never be
+  // served: refused now, not queued, where it would hold up (first come,
+  // first served) every waiter behind it until its deadline.
+  uint64_t largest_pool = 0;
+  for (const core::PoolView& p : ledger_->pools()) {
+    if (r.pools.empty() || std::ranges::find(r.pools, p.name) != r.pools.end())
+      largest_pool = std::max(largest_pool, p.size);
+  }
+  if (largest_pool != 0 && r.size > largest_pool) {
+    return error(s, request_id,
+                 Error{Errc::kNoMemory,
+                       fmt::format("{} is larger than any pool it may come from (the largest is "
+                                   "{}): it could never be served, so it does not wait",
+                                   format_size(r.size), format_size(largest_pool))},
+                 what);
+  }
   core::AllocWaiter w{.session = s.id,
                       .request_id = request_id,
                       .pools = r.pools,

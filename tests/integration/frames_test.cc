@@ -330,6 +330,14 @@ TEST(Frames, WaitingAllocationIsRefusedAtItsDeadline) {
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(pmm_alloc_opts(c.c, kFrame, &o, &b), PMM_E_NOT_FOUND) << pmm_last_error();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  // So is one larger than every pool it may come from: queued, it would
+  // hold up every waiter behind it until its deadline.
+  o.pools = "frames";
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(pmm_alloc_opts(c.c, 2 << 20, &o, &b), PMM_E_NO_MEMORY);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 1s);
+  EXPECT_NE(std::string(pmm_last_error()).find("could never be served"), std::string::npos)
+      << pmm_last_error();
   for (auto* x : f) pmm_block_put(x);
 }
 
