@@ -1,4 +1,5 @@
-// Implementation of os/pagemap.h: one pread per requested page.
+// Implementation of os/pagemap.h: one pread per requested page, through a
+// descriptor opened once per process.
 #include "os/pagemap.h"
 
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <mutex>
 
 #include "os/memory.h"
 #include "os/sys_error.h"
@@ -17,6 +19,25 @@ namespace {
 
 constexpr uint64_t kPresent = 1ull << 63;
 constexpr uint64_t kPfnMask = (1ull << 55) - 1;
+
+// /proc/self/pagemap, kept open: a pool with physical runs reads it on
+// every allocation, and open+close cost more than the pread itself. The
+// descriptor names the process that opened it, so a forked child must not
+// inherit it as its own: it is reopened when the pid changes.
+Result<int> pagemap_fd() {
+  static std::mutex mu;
+  static UniqueFd fd;
+  static pid_t owner = 0;
+  std::lock_guard lock(mu);
+  const pid_t self = ::getpid();
+  if (!fd || owner != self) {
+    UniqueFd f(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    if (!f) return sys_fail(errno, "open(\"/proc/self/pagemap\", O_RDONLY)");
+    fd = std::move(f);
+    owner = self;
+  }
+  return fd.get();
+}
 
 }  // namespace
 
@@ -34,8 +55,8 @@ Result<std::vector<uint64_t>> physical_addresses(const void* addr, size_t len, s
                 "pagemap lookup of {} step {}: address and step must be multiples of the "
                 "page size {}",
                 addr, step, page);
-  UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-  if (!fd) return sys_fail(errno, "open(\"/proc/self/pagemap\", O_RDONLY)");
+  auto fd = pagemap_fd();
+  if (!fd) return std::unexpected(fd.error());
   std::vector<uint64_t> out;
   out.reserve(len / step + 1);
   const auto base = reinterpret_cast<uintptr_t>(addr);
@@ -43,7 +64,7 @@ Result<std::vector<uint64_t>> physical_addresses(const void* addr, size_t len, s
     const uint64_t vpage = (base + off) / page;
     uint64_t raw = 0;
     const auto pos = static_cast<off_t>(vpage * sizeof raw);
-    const ssize_t n = ::pread(fd.get(), &raw, sizeof raw, pos);
+    const ssize_t n = ::pread(*fd, &raw, sizeof raw, pos);
     if (n != static_cast<ssize_t>(sizeof raw))
       return sys_fail(n < 0 ? errno : EIO, "pread(\"/proc/self/pagemap\", 8 bytes at {})", pos);
     const PagemapEntry e = decode_pagemap_entry(raw);

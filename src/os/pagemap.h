@@ -15,7 +15,11 @@
 //   auto phys = os::physical_addresses(map.data(), map.size(), 2 << 20);
 //   // (*phys)[i]: physical address of byte i * 2 MiB of the mapping, or 0
 //
-// Thread safety: reentrant; each call opens its own descriptor.
+// Thread safety: thread-safe; one descriptor per process, opened on first use
+// (and again in a forked child). The kernel decides whether PFNs show from the
+// credentials of whoever opened the descriptor, so a process that drops
+// CAP_SYS_ADMIN after its first lookup keeps seeing them (pmmd never drops
+// it; tests drop it in a forked child, which opens its own).
 #pragma once
 
 #include <cstddef>
