@@ -5,7 +5,8 @@
 # installed pmmd:
 #   consumer.c           C, with `pkg-config --cflags --libs pmm`
 #   cmake_consumer/      C++17, with find_package(pmm) and CMAKE_PREFIX_PATH
-# and checks that find_package(pmm 1) is refused (SameMajorVersion).
+# and checks that find_package(pmm 1) and (before 1.0) find_package(pmm 0.2)
+# are refused.
 #   consume_test.sh BUILD_DIR PACKAGING_DIR [CFLAGS [CXXFLAGS [CXX]]]
 # CFLAGS/CXXFLAGS/CXX: the build's own, e.g. -fsanitize=address, so the
 # consumers link with the library as it was built.
@@ -44,12 +45,15 @@ for _ in $(seq 200); do [ -S "$PMM_SOCKET" ] && break; sleep 0.05; done
 "$scratch/consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
 "$scratch/cmake-build/cmake_consumer" || { cat "$scratch/pmmd.log" >&2; exit 1; }
 
-# Another major version: the version file must refuse it, saying so.
-if cmake -S "$src/cmake_consumer" -B "$scratch/cmake-v1" -DCMAKE_PREFIX_PATH="$prefix" \
-     -DCMAKE_CXX_COMPILER="$cxx" -DPMM_REQUIRE_VERSION=1 >"$scratch/v1.log" 2>&1; then
-  echo "FAIL: find_package(pmm 1) accepted the installed pmm $(grep -o 'PACKAGE_VERSION "[^"]*"' \
-    "$config"Version.cmake 2>/dev/null)"
-  exit 1
-fi
-grep -q 'pmmConfig.cmake, version: ' "$scratch/v1.log" || { cat "$scratch/v1.log"; exit 1; }
-echo "find_package(pmm 1) refused: $(grep -m1 -o '[^/ ]*pmmConfig.cmake, version: .*' "$scratch/v1.log")"
+# Another major version, and (before 1.0) another minor one: the version
+# file must refuse both, saying so.
+for v in 1 0.2; do
+  if cmake -S "$src/cmake_consumer" -B "$scratch/cmake-v$v" -DCMAKE_PREFIX_PATH="$prefix" \
+       -DCMAKE_CXX_COMPILER="$cxx" -DPMM_REQUIRE_VERSION=$v >"$scratch/v$v.log" 2>&1; then
+    echo "FAIL: find_package(pmm $v) accepted the installed pmm $(grep -o 'PACKAGE_VERSION "[^"]*"' \
+      "$config"Version.cmake 2>/dev/null)"
+    exit 1
+  fi
+  grep -q 'pmmConfig.cmake, version: ' "$scratch/v$v.log" || { cat "$scratch/v$v.log"; exit 1; }
+  echo "find_package(pmm $v) refused: $(grep -m1 -o '[^/ ]*pmmConfig.cmake, version: .*' "$scratch/v$v.log")"
+done
