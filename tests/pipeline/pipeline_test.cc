@@ -25,56 +25,20 @@
 #include <thread>
 
 #include "child_process.h"
-#include "client/connection.h"
 #include "common/frame.h"
 #include "common/x_display.h"
+#include "pipeline_fixture.h"
 #include "reference.h"
-#include "xvfb.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using tests::ChildProcess;
 
-constexpr uint32_t kOutWidth = 1920, kOutHeight = 1080;
-
 std::string bin(const std::string& name) { return std::string(PIPELINE_BIN_DIR) + "/" + name; }
 
-class PipelineTest : public ::testing::TestWithParam<std::string> {
+class PipelineTest : public tests::PipelineFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(xvfb_.ok()) << xvfb_.error();
-    char tmpl[] = "/tmp/pmm-pipeline-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    socket_ = dir_ + "/pmm.sock";
-    pmmd_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{PIPELINE_PMMD, "--socket", socket_}, ChildProcess::Env{});
-    for (int i = 0; i < 200 && !admin_; ++i) {
-      auto conn = pmm::client::Connection::connect(socket_, "pipeline-test");
-      if (conn) {
-        admin_ = std::move(*conn);
-      } else {
-        std::this_thread::sleep_for(50ms);
-      }
-    }
-    ASSERT_TRUE(admin_) << "pmmd did not answer on " << socket_ << " within 10 s";
-  }
-
-  void TearDown() override {
-    admin_.reset();
-    pmmd_.reset();  // SIGTERM: the daemon removes its socket and SysV segment
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  ChildProcess::Env env() const { return {{"PMM_SOCKET", socket_}, {"DISPLAY", xvfb_.display()}}; }
-
-  pmm::proto::StatsReply stats() {
-    auto s = admin_->stats();
-    EXPECT_TRUE(s) << s.error().describe();
-    return s ? *s : pmm::proto::StatsReply{};
-  }
-
   // Live blocks in the pool under test.
   uint64_t pool_blocks() {
     for (const auto& p : stats().pools) {
@@ -84,40 +48,11 @@ class PipelineTest : public ::testing::TestWithParam<std::string> {
     return ~0ull;
   }
 
-  // The daemon learns of a dead client when its socket closes, a moment
-  // after the process is reaped: poll, within a bound.
-  ::testing::AssertionResult all_returned(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    pmm::proto::StatsReply s;
-    for (;;) {
-      s = stats();
-      if (s.blocks == 0 && s.exports == 0 && s.bytes == 0) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        return ::testing::AssertionFailure() << s.blocks << " blocks (" << s.bytes << " bytes) and "
-                                             << s.exports << " exports still live";
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    for (const auto& p : s.pools) {
-      if (p.live_blocks != 0 || p.bytes_used != 0) {
-        return ::testing::AssertionFailure()
-               << "pool " << p.name << " has " << p.live_blocks << " live blocks";
-      }
-    }
-    return ::testing::AssertionSuccess();
-  }
-
   // Runs a stage to completion; returns its stdout (+ stderr) and status.
   std::pair<int, std::string> stage(const std::vector<std::string>& argv,
                                     const std::string& stdin_text = "") {
     return tests::run_to_end(argv, env(), stdin_text, 60s, /*merge_stderr=*/true);
   }
-
-  tests::Xvfb xvfb_{1920, 1080};
-  std::string dir_;
-  std::string socket_;
-  std::unique_ptr<ChildProcess> pmmd_;
-  std::unique_ptr<pmm::client::Connection> admin_;
 };
 
 // A PNG's pixels as BGRA, or nothing if it cannot be read.

@@ -22,16 +22,14 @@
 #include <thread>
 
 #include "child_process.h"
-#include "client/connection.h"
+#include "pipeline_fixture.h"
 #include "reference.h"
-#include "xvfb.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using tests::ChildProcess;
 
-constexpr uint32_t kOutWidth = 1920, kOutHeight = 1080;
 // Even steps keep the 2x2 boxes of a 4K -> 1080p reduction on the card's own
 // pixel pairs, so libyuv's box filter and the reference average the same.
 constexpr uint32_t kPanX = 64, kPanY = 16;
@@ -39,54 +37,8 @@ constexpr uint32_t kCardWidth = 3840, kCardHeight = 2160;
 
 std::string bin(const std::string& name) { return std::string(PIPELINE_BIN_DIR) + "/" + name; }
 
-class StreamTest : public ::testing::TestWithParam<std::string> {
+class StreamTest : public tests::PipelineFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(xvfb_.ok()) << xvfb_.error();
-    char tmpl[] = "/tmp/pmm-stream-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    socket_ = dir_ + "/pmm.sock";
-    pmmd_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{PIPELINE_PMMD, "--socket", socket_}, ChildProcess::Env{});
-    for (int i = 0; i < 200 && !admin_; ++i) {
-      auto conn = pmm::client::Connection::connect(socket_, "stream-test");
-      if (conn) {
-        admin_ = std::move(*conn);
-      } else {
-        std::this_thread::sleep_for(50ms);
-      }
-    }
-    ASSERT_TRUE(admin_) << "pmmd did not answer on " << socket_ << " within 10 s";
-  }
-
-  void TearDown() override {
-    admin_.reset();
-    pmmd_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  ChildProcess::Env env() const { return {{"PMM_SOCKET", socket_}, {"DISPLAY", xvfb_.display()}}; }
-
-  pmm::proto::StatsReply stats() {
-    auto s = admin_->stats();
-    EXPECT_TRUE(s) << s.error().describe();
-    return s ? *s : pmm::proto::StatsReply{};
-  }
-
-  ::testing::AssertionResult all_returned(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto s = stats();
-      if (s.blocks == 0 && s.exports == 0 && s.bytes == 0) return ::testing::AssertionSuccess();
-      if (std::chrono::steady_clock::now() > deadline) {
-        return ::testing::AssertionFailure() << s.blocks << " blocks (" << s.bytes << " bytes) and "
-                                             << s.exports << " exports still live";
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
   // The three stages, started together; show's stdout is the test's.
   struct Stages {
     std::unique_ptr<ChildProcess> decode, scale, show;
@@ -110,12 +62,6 @@ class StreamTest : public ::testing::TestWithParam<std::string> {
     s.show = std::make_unique<ChildProcess>(argv, env(), -1, /*merge_stderr=*/true);
     return s;
   }
-
-  tests::Xvfb xvfb_{kOutWidth, kOutHeight};
-  std::string dir_;
-  std::string socket_;
-  std::unique_ptr<ChildProcess> pmmd_;
-  std::unique_ptr<pmm::client::Connection> admin_;
 };
 
 std::vector<uint8_t> read_all(const std::string& path) {
