@@ -4,8 +4,9 @@
 // The strategies tile [0, size) with segments in address order, linked by
 // prev/next: boundary tags kept out of band. A release finds its neighbours
 // in O(1) through these links instead of searching an address index. The
-// three `link` words belong to the free index of the strategy (AVL
-// left/right/parent for best_fit, free-list prev/next for tlsf). Indices
+// three `link` words belong to the free index of the strategy (list
+// prev/next and length-tree node for best_fit, free-list prev/next for
+// tlsf). Indices
 // rather than pointers keep a record at 40 bytes and survive the pool's
 // reallocation. The flag is a bit of one byte, for the same reason.
 //
@@ -39,7 +40,7 @@ struct Segment {
   uint32_t prev = kNil;  // address order
   uint32_t next = kNil;
   uint32_t link[3] = {kNil, kNil, kNil};  // owned by the free index
-  uint16_t aux = 0;                       // owned by the free index (AVL height, TLSF bin)
+  uint16_t aux = 0;                       // owned by the free index (tlsf: its bin)
   bool free : 1 = false;
 };
 static_assert(sizeof(Segment) == 40, "a Segment is 40 bytes; keep the flags packed");

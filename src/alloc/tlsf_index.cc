@@ -9,11 +9,9 @@ namespace {
 
 enum : int { kPrev = 0, kNext = 1 };
 
-// Where the request goes in e (runs.h), or kNoPlace.
-inline uint64_t place(const Segment& e, uint64_t size, uint64_t align, const Runs* runs,
-                      uint64_t& steps) {
-  return runs == nullptr ? place_anywhere(e.start, e.len, size, align)
-                         : runs->place(e.start, e.len, size, align, steps);
+// Where the request goes in e, or kNoPlace.
+inline uint64_t place(const Segment& e, uint64_t size, uint64_t align) {
+  return place_anywhere(e.start, e.len, size, align);
 }
 
 }  // namespace
@@ -69,8 +67,8 @@ uint32_t TlsfIndex::first_nonempty(uint32_t bin) const {
   return fl2 * kTlsfSl + static_cast<uint32_t>(__builtin_ctz(sl_bitmap_[fl2]));
 }
 
-uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
-                         uint64_t& at, uint64_t& steps) const {
+uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, uint64_t& at,
+                         uint64_t& steps) const {
   // Scans bins [from, to) in bin order and list order, at most kScanLimit
   // extents, for the first that holds the request.
   auto scan = [&](uint32_t from, uint32_t to) -> uint32_t {
@@ -82,7 +80,7 @@ uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const 
       for (uint32_t x = heads_[bin]; x != kNil && scanned < kScanLimit; x = s[x].link[kNext]) {
         ++steps;
         ++scanned;
-        if ((at = place(s[x], size, align, runs, steps)) != kNoPlace) return x;
+        if ((at = place(s[x], size, align)) != kNoPlace) return x;
       }
     }
     return kNil;
@@ -100,8 +98,8 @@ uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const 
       ++steps;
       uint32_t bin = first_nonempty(padded);
       if (bin != kTlsfNoBin) {
-        // Holds the request wherever it starts, unless it must stay in one run.
-        at = place(s[heads_[bin]], size, align, runs, steps);
+        // Holds the request wherever it starts.
+        at = place(s[heads_[bin]], size, align);
         if (at != kNoPlace) return heads_[bin];
       }
     }
