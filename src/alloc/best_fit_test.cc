@@ -83,8 +83,9 @@ TEST(BestFit, WorkIsLogarithmicInFreeExtents) {
   for (Handle h : holes) ASSERT_TRUE(s->release(h).has_value());
   ASSERT_EQ(s->stats().free_extents, kHoles + 1);
   const uint64_t log2n = std::bit_width(kHoles);  // 17
-  // AVL height <= 1.44 log2(n); a call does a few descents and retraces,
-  // plus up to kScanLimit successor steps when the alignment is > 1.
+  // Lengths of 16 KiB and more sit in the length tree (AVL, height <= 1.44
+  // log2(n)); a call does a few descents and retraces, plus up to
+  // kScanLimit list or successor steps when the alignment is > 1.
   const uint64_t bound = 8 * log2n + 4 * detail::BestFitIndex::kScanLimit;
   uint64_t worst = 0;
   for (uint64_t i = 0; i < 20000; ++i) {

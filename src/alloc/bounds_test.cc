@@ -29,9 +29,10 @@ namespace {
 // merges (each a removal and a step).
 constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 
-// best_fit: an AVL tree of f nodes is at most 1.45 log2(f + 2) high; an
-// operation does at most a few descents and retraces of that height, the
-// successor walk of at most kScanLimit extents.
+// best_fit: its length tree (AVL) of at most f nodes is at most
+// 1.45 log2(f + 2) high (bins cost one step each); an operation does at most
+// a few descents and retraces of that height, the walk of at most
+// kScanLimit extents.
 uint64_t best_fit_bound(uint64_t free_extents) {
   const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
   return static_cast<uint64_t>(8 * h) + 2 * detail::BestFitIndex::kScanLimit + 4;
