@@ -1,6 +1,6 @@
 // pmm::alloc::detail::BestFitIndex — best_fit's index of free extents: a
 // FitIndex (fit_index.h, which states the rule) keyed by the extent's
-// length, its words threaded through Segment::link (prev, next, tree node).
+// length, its list words threaded through Segment::link (prev, next).
 //
 // Usage (by SegmentStrategy only):
 //   BestFitIndex t;  t.insert(segs, i, steps);  t.find(segs, 4096, 64, at, steps);
@@ -17,14 +17,13 @@
 
 namespace pmm::alloc::detail {
 
-// A free segment's link words as FitIndex's: the list and the tree node.
-// The const paths (find, check) only read through it.
+// A free segment's link words as FitIndex's list. The const paths (find,
+// check) only read through it.
 struct SegmentLinks {
   Segment* s;
   [[nodiscard]] uint64_t key(uint32_t i) const { return s[i].len; }
   [[nodiscard]] uint32_t& prev(uint32_t i) const { return s[i].link[0]; }
   [[nodiscard]] uint32_t& next(uint32_t i) const { return s[i].link[1]; }
-  [[nodiscard]] uint32_t& node(uint32_t i) const { return s[i].link[2]; }
 };
 
 class BestFitIndex {
@@ -47,8 +46,9 @@ class BestFitIndex {
   // The largest free extent (the most recently freed among equals), or kNil.
   [[nodiscard]] uint32_t largest(const Segment*) const { return index_.largest(); }
 
-  [[nodiscard]] Status check(const Segment* s, uint32_t extent) const {
-    return index_.check({const_cast<Segment*>(s)}, extent, [&](uint32_t x) { return s[x].free; });
+  [[nodiscard]] Status check(const SegmentPool& segs) const {
+    return index_.check({const_cast<Segment*>(segs.data())}, segs.extent(),
+                        [&](uint32_t x) { return segs.free_bit(x); });
   }
 
  private:

@@ -30,12 +30,14 @@ namespace {
 constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 
 // best_fit: its length tree (AVL) of at most f nodes is at most
-// 1.45 log2(f + 2) high (bins cost one step each); an operation does at most
-// a few descents and retraces of that height, the walk of at most
-// kScanLimit extents.
+// h = 1.45 log2(f + 2) high (bins cost one step each). An allocate finds
+// (two descents and a successor walk: 3h and 2 * kScanLimit list and bin
+// steps), removes (a descent, a successor and a retrace: 3h) and inserts
+// twice (a descent and a retrace each: 4h); a release removes twice and
+// inserts once (8h).
 uint64_t best_fit_bound(uint64_t free_extents) {
   const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
-  return static_cast<uint64_t>(8 * h) + 2 * detail::BestFitIndex::kScanLimit + 4;
+  return static_cast<uint64_t>(10 * h) + 2 * detail::BestFitIndex::kScanLimit + 4;
 }
 
 // runs.h: one Runs::place() or Runs::longest_piece() call for `runs` runs

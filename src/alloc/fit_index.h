@@ -23,14 +23,16 @@
 // extents that are too short for this request's alignment come first.
 //
 // Work (steps): insert is 1 for a short key, 1 + the tree's descent and
-// retrace for a long one; remove is 1, plus an erase when it empties a
-// length of the tree. find is at most (kScanLimit + 1) list or bin steps
-// and two tree descents plus kScanLimit successor steps; the tree holds
-// fewer nodes than there are free extents, so all of it is O(log n), and
-// O(1) while the extents are short.
+// retrace for a long one; remove is 1 for a short key, 1 + a descent for a
+// long one, plus an erase when it empties a length of the tree. find is at most (kScanLimit + 1)
+// list or bin steps and two tree descents plus kScanLimit successor steps; the tree holds fewer
+// nodes than there are free extents, so all of it is O(log n), and O(1) while the extents are
+// short.
 //
 // Links gives the per-extent words the index owns: key(i), and references
-// prev(i), next(i) (the list) and node(i) (the tree node of a long key).
+// prev(i), next(i) (the list). A long key's tree node is found again by
+// its key (a descent) when the extent is removed, so a record needs no word
+// for it.
 //
 // Usage (by BestFitIndex and OneRunIndex only):
 //   FitIndex<L> f;  f.insert(links, i, steps);  f.find(links, segs, 4096, 64, nullptr, at, steps);
@@ -69,9 +71,7 @@ class FitIndex {
       head = &bins_.head(static_cast<uint32_t>(k));
       if (*head == kNil) bins_.mark(static_cast<uint32_t>(k));
     } else {
-      const uint32_t n = tree_.find_or_add(k, steps);
-      l.node(i) = n;
-      head = &tree_.head(n);
+      head = &tree_.head(tree_.find_or_add(k, steps));
     }
     l.prev(i) = kNil;
     l.next(i) = *head;
@@ -93,7 +93,7 @@ class FitIndex {
       bins_.head(static_cast<uint32_t>(k)) = n;
       if (n == kNil) bins_.unmark(static_cast<uint32_t>(k));
     } else {
-      const uint32_t t = l.node(i);
+      const uint32_t t = tree_.find_or_add(k, steps);  // there already
       tree_.head(t) = n;
       if (n == kNil) tree_.erase(t, steps);
     }
@@ -134,14 +134,14 @@ class FitIndex {
   [[nodiscard]] Status check(Links l, uint32_t extent, Member&& member) const {
     std::vector<bool> seen(extent, false);
     uint64_t n = 0;
-    auto walk = [&](uint32_t head, uint64_t key, uint32_t node) -> Status {
+    auto walk = [&](uint32_t head, uint64_t key) -> Status {
       uint32_t prev = kNil;
       for (uint32_t x = head; x != kNil; prev = x, x = l.next(x)) {
         if (x >= extent || seen[x] || !member(x))
           return fail(Errc::kProtocol, "fit index: segment {} listed twice, unknown or not free",
                       x);
         seen[x] = true;
-        if (l.key(x) != key || l.prev(x) != prev || (node != kNil && l.node(x) != node))
+        if (l.key(x) != key || l.prev(x) != prev)
           return fail(Errc::kProtocol, "fit index: segment {} of key {} in the list of key {}", x,
                       l.key(x), key);
         ++n;
@@ -152,14 +152,14 @@ class FitIndex {
       if (bins_.marked(b) != (bins_.head(b) != kNil))
         return fail(Errc::kProtocol, "fit index: bin {} marked {} but its list is {}", b,
                     bins_.marked(b), bins_.head(b) == kNil ? "empty" : "not empty");
-      if (Status ok = walk(bins_.head(b), b, kNil); !ok) return ok;
+      if (Status ok = walk(bins_.head(b), b); !ok) return ok;
     }
     if (!bins_.levels_agree())
       return fail(Errc::kProtocol, "fit index: the bin bitmap's levels disagree");
     Status ok = tree_.check([&](uint32_t node) -> Status {
       if (tree_.len(node) < SizeBins::kBins)
         return fail(Errc::kProtocol, "fit index: key {} in the tree", tree_.len(node));
-      return walk(tree_.head(node), tree_.len(node), node);
+      return walk(tree_.head(node), tree_.len(node));
     });
     if (!ok) return ok;
     if (n != count_)

@@ -16,7 +16,7 @@
 // candidates by whole length and refused a request that only a later one
 // could hold inside one run.
 //
-// Its words live beside the segment pool (24 B per record, only with
+// Its words live beside the segment pool (16 B per record, only with
 // barriers), since a free segment's own link words belong to the strategy's
 // main index. Work: each insert adds a Runs::longest_piece() (at most
 // Runs::place_bound() steps) to FitIndex's insert; find is FitIndex's find
@@ -66,16 +66,18 @@ class OneRunIndex {
   }
 
   // The index against the free segments and their current longest pieces.
-  [[nodiscard]] Status check(const Segment* s, uint32_t extent, const Runs& runs) const {
+  [[nodiscard]] Status check(const SegmentPool& segs, const Runs& runs) const {
+    const Segment* s = segs.data();
+    const uint32_t extent = segs.extent();
     for (uint32_t x = 0; x < extent; ++x) {
-      if (!s[x].free) continue;
+      if (!segs.free_bit(x)) continue;
       uint64_t steps = 0;
       if (x >= side_.size() || side_[x].key != runs.longest_piece(s[x].start, s[x].len, steps))
         return fail(Errc::kProtocol, "one-run index: extent at {} has a stale key", s[x].start);
     }
     if (!index_) return {};
     return index_->check({const_cast<Side*>(side_.data())}, extent,
-                         [&](uint32_t x) { return s[x].free; });
+                         [&](uint32_t x) { return segs.free_bit(x); });
   }
 
  private:
@@ -83,14 +85,12 @@ class OneRunIndex {
     uint64_t key = 0;
     uint32_t prev = kNil;
     uint32_t next = kNil;
-    uint32_t node = kNil;
   };
   struct SideLinks {
     Side* side;
     [[nodiscard]] uint64_t key(uint32_t i) const { return side[i].key; }
     [[nodiscard]] uint32_t& prev(uint32_t i) const { return side[i].prev; }
     [[nodiscard]] uint32_t& next(uint32_t i) const { return side[i].next; }
-    [[nodiscard]] uint32_t& node(uint32_t i) const { return side[i].node; }
   };
 
   // Made at the first insert: its bins are a fixed 66 KiB that a space

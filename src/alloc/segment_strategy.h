@@ -74,12 +74,10 @@ class SegmentStrategy final : public Strategy {
       segs_.set_free_bit(e, false);
     }
     s[b].len = size;
-    s[b].free = false;
     if (at + size < end) {  // the piece after becomes a new free extent
       uint32_t t = segs_.take();
       s[t].start = at + size;
       s[t].len = end - (at + size);
-      s[t].free = true;
       segs_.set_free_bit(t, true);
       link_after(s, b, t);
       index_insert(t, steps_);
@@ -119,7 +117,6 @@ class SegmentStrategy final : public Strategy {
       segs_.put(b);
       b = p;
     }
-    s[b].free = true;
     segs_.set_free_bit(b, true);
     index_insert(b, steps_);
     // The last block gone: start afresh, so the records a crowd of blocks
@@ -219,7 +216,6 @@ class SegmentStrategy final : public Strategy {
     Segment& seg = segs_[head_];
     seg.start = 0;
     seg.len = size_;
-    seg.free = true;
     segs_.set_free_bit(head_, true);
     index_insert(head_, steps);
   }
@@ -255,7 +251,9 @@ class SegmentStrategy final : public Strategy {
     const uint64_t i = h.bits & 0xffff'ffffu;
     if (i >= segs_.extent() || segs_.recycled(static_cast<uint32_t>(i))) return kNil;
     const Segment& e = segs_[static_cast<uint32_t>(i)];
-    if (e.free || e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32)) return kNil;
+    if (segs_.free_bit(static_cast<uint32_t>(i)) ||
+        e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32))
+      return kNil;
     return static_cast<uint32_t>(i);
   }
 
@@ -281,7 +279,7 @@ class SegmentStrategy final : public Strategy {
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; the free bitmap matches the records; no two free neighbours
+// with linked, non-recycled segments; no two free neighbours
 // are left unmerged; the live count matches the blocks walked; the index holds exactly the
 // free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
 // inconsistent), with the offset involved.
@@ -303,12 +301,9 @@ Status SegmentStrategy<Index>::check_invariants() const {
       return fail(Errc::kProtocol, "segment starts at {} where {} was expected", e.start, at);
     if (e.len == 0 || e.len > size_ - at)
       return fail(Errc::kProtocol, "segment at {} has length {} (region {})", at, e.len, size_);
-    if (segs_.free_bit(x) != e.free)
-      return fail(Errc::kProtocol, "segment at {}: free bitmap says {}, the record says {}", at,
-                  segs_.free_bit(x), bool{e.free});
-    if (e.free) {
+    if (segs_.free_bit(x)) {
       ++nfree;
-      if (prev != kNil && s[prev].free)
+      if (prev != kNil && segs_.free_bit(prev))
         return fail(Errc::kProtocol, "free extents at {} and {} are not merged", s[prev].start, at);
     } else {
       ++nused;
@@ -331,9 +326,9 @@ Status SegmentStrategy<Index>::check_invariants() const {
     if (one_run_.count() != nfree)
       return fail(Errc::kProtocol, "{} free extents reachable, one-run index holds {}", nfree,
                   one_run_.count());
-    if (Status ok = one_run_.check(s, extent, runs_); !ok) return ok;
+    if (Status ok = one_run_.check(segs_, runs_); !ok) return ok;
   }
-  return index_.check(s, extent);
+  return index_.check(segs_);
 }
 
 }  // namespace pmm::alloc::detail

@@ -16,7 +16,7 @@
 // strategies share: every free extent keyed by its longest piece inside one
 // run, searched by best fit, so such a request is never refused while some
 // extent holds it inside a run (alignment aside, see there). That index
-// costs O(log n + log runs) per operation and 24 B per record, only in a
+// costs O(log n + log runs) per operation and 16 B per record, only in a
 // space with barriers.
 //
 // Usage:

@@ -26,7 +26,6 @@ void TlsfIndex::clear() {
 void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
   ++steps;
   uint32_t bin = tlsf_bin_of(s[i].len);
-  s[i].aux = static_cast<uint16_t>(bin);
   uint32_t head = heads_[bin];
   s[i].link[kPrev] = kNil;
   s[i].link[kNext] = head;
@@ -39,7 +38,7 @@ void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
 
 void TlsfIndex::remove(Segment* s, uint32_t i, uint64_t& steps) {
   ++steps;
-  uint32_t bin = s[i].aux;
+  uint32_t bin = tlsf_bin_of(s[i].len);  // its length has not changed since insert
   uint32_t prev = s[i].link[kPrev];
   uint32_t next = s[i].link[kNext];
   if (next != kNil) s[next].link[kPrev] = prev;
@@ -118,7 +117,9 @@ uint32_t TlsfIndex::largest(const Segment* s) const {
   return best;
 }
 
-Status TlsfIndex::check(const Segment* s, uint32_t extent) const {
+Status TlsfIndex::check(const SegmentPool& segs) const {
+  const Segment* s = segs.data();
+  const uint32_t extent = segs.extent();
   std::vector<bool> seen(extent, false);
   uint64_t n = 0;
   for (uint32_t bin = 0; bin < kTlsfBins; ++bin) {
@@ -132,10 +133,11 @@ Status TlsfIndex::check(const Segment* s, uint32_t extent) const {
         return fail(Errc::kProtocol, "tlsf: node {} out of range or listed twice", x);
       seen[x] = true;
       const Segment& e = s[x];
-      if (!e.free) return fail(Errc::kProtocol, "tlsf: listed node at {} is not free", e.start);
+      if (!segs.free_bit(x))
+        return fail(Errc::kProtocol, "tlsf: listed node at {} is not free", e.start);
       if (e.link[kPrev] != prev)
         return fail(Errc::kProtocol, "tlsf: node at {} has a wrong prev link", e.start);
-      if (e.aux != bin || tlsf_bin_of(e.len) != bin)
+      if (tlsf_bin_of(e.len) != bin)
         return fail(Errc::kProtocol, "tlsf: extent of {} bytes at {} listed in bin {}", e.len,
                     e.start, bin);
       ++n;

@@ -95,7 +95,7 @@ class TlsfIndex {
 
   // Checks every list (links, bins, lengths), the bitmaps against the lists,
   // and the count.
-  [[nodiscard]] Status check(const Segment* s, uint32_t extent) const;
+  [[nodiscard]] Status check(const SegmentPool& segs) const;
 
  private:
   // First non-empty bin >= bin, or kTlsfNoBin.
