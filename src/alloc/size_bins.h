@@ -31,8 +31,9 @@ class SizeBins {
   SizeBins() : heads_(kBins, kNone) {}
 
   // Every bin empty; keeps the heads' memory (a fixed cost, see above).
+  // O(marked bins): a strategy clears when one free extent is left.
   void clear() {
-    std::fill(heads_.begin(), heads_.end(), kNone);
+    for (uint32_t b = next_nonempty(0); b != kNone; b = next_nonempty(b + 1)) heads_[b] = kNone;
     l0_.fill(0);
     l1_.fill(0);
     l2_ = 0;
