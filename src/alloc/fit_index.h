@@ -24,10 +24,11 @@
 //
 // Work (steps): insert is 1 for a short key, 1 + the tree's descent and
 // retrace for a long one; remove is 1 for a short key, 1 + a descent for a
-// long one, plus an erase when it empties a length of the tree. find is at most (kScanLimit + 1)
-// list or bin steps and two tree descents plus kScanLimit successor steps; the tree holds fewer
-// nodes than there are free extents, so all of it is O(log n), and O(1) while the extents are
-// short.
+// long one, plus an erase when it empties a length of the tree. find is at
+// most (kScanLimit + 1) list or bin steps, two tree descents and a walk of
+// kScanLimit successors. The tree holds at most as many nodes as there are
+// free extents, so all of it is O(log n) in the worst case, and O(1) while
+// the extents are shorter than SizeBins::kBins.
 //
 // Links gives the per-extent words the index owns: key(i), and references
 // prev(i), next(i) (the list). A long key's tree node is found again by
