@@ -1,5 +1,5 @@
 // best_fit: the choice of extent (smallest that holds the aligned request,
-// lowest address among equals) and the O(log n) bound on its work.
+// the most recently freed among equals) and the O(log n) bound on its work.
 #include "alloc/best_fit.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "alloc/free_tree.h"
+#include "alloc/best_fit_index.h"
 
 namespace pmm::alloc {
 namespace {
@@ -37,10 +37,10 @@ TEST(BestFit, TakesTheSmallestHoleThatHoldsTheRequest) {
   auto offs = carve(*s, {300, 10, 120, 10, 200, 10, 120, 10}, {1, 0, 1, 0, 1, 0, 1, 0});
   auto a = s->allocate(110, 1);
   ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->offset, offs[2].offset);  // the first of the two 120-byte holes
+  EXPECT_EQ(a->offset, offs[6].offset);  // the 120-byte hole freed last
   auto b = s->allocate(110, 1);
   ASSERT_TRUE(b.has_value());
-  EXPECT_EQ(b->offset, offs[6].offset);  // then the other one
+  EXPECT_EQ(b->offset, offs[2].offset);  // then the other one
   auto c = s->allocate(150, 1);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->offset, offs[4].offset);  // 200 before 300 and before the tail
@@ -83,9 +83,10 @@ TEST(BestFit, WorkIsLogarithmicInFreeExtents) {
   for (Handle h : holes) ASSERT_TRUE(s->release(h).has_value());
   ASSERT_EQ(s->stats().free_extents, kHoles + 1);
   const uint64_t log2n = std::bit_width(kHoles);  // 17
-  // AVL height <= 1.44 log2(n); a call does a few descents and retraces,
-  // plus up to kScanLimit successor steps when the alignment is > 1.
-  const uint64_t bound = 8 * log2n + 4 * detail::FreeTree::kScanLimit;
+  // Lengths of 16 KiB and more sit in the length tree (AVL, height <= 1.44
+  // log2(n)); a call does a few descents and retraces, plus up to
+  // kScanLimit list or successor steps when the alignment is > 1.
+  const uint64_t bound = 8 * log2n + 4 * detail::BestFitIndex::kScanLimit;
   uint64_t worst = 0;
   for (uint64_t i = 0; i < 20000; ++i) {
     auto r = s->allocate(1 + (i * 104729) % (kHoles + 100), uint64_t{1} << (i % 13));

@@ -3,10 +3,11 @@
 // and with adversarial offsets (an arithmetic progression of widely aligned
 // blocks), no single allocate or release of tlsf exceeds one constant, and
 // none of best_fit exceeds c * log2(free extents) plus constants. With
-// physical runs (barriers), a request that must stay in one run adds at most
-// 33 placements of Runs::place_bound() steps each, O(log runs). The
-// constants come from the documented rules (tlsf_index.h, free_tree.h,
-// runs.h), not from measurement.
+// physical runs (barriers), both strategies also keep the one-run index
+// (one_run_index.h): best_fit's bound once more, plus at most 35 placements
+// or longest-piece look-ups of Runs::place_bound() steps each, O(log runs).
+// The constants come from the documented rules (tlsf_index.h, fit_index.h,
+// one_run_index.h, runs.h), not from measurement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "alloc/free_tree.h"
+#include "alloc/best_fit_index.h"
 #include "alloc/strategy.h"
 #include "alloc/tlsf_index.h"
 
@@ -28,24 +29,29 @@ namespace {
 // merges (each a removal and a step).
 constexpr uint64_t kTlsfBound = 3 + 4 * detail::TlsfIndex::kScanLimit + 3 + 4;
 
-// best_fit: an AVL tree of f nodes is at most 1.45 log2(f + 2) high; an
-// operation does at most a few descents and retraces of that height, the
-// successor walk of at most kScanLimit extents.
+// best_fit: its length tree (AVL) of at most f nodes is at most
+// h = 1.45 log2(f + 2) high (bins cost one step each). An allocate finds
+// (two descents and a successor walk: 3h and 2 * kScanLimit list and bin
+// steps), removes (a descent, a successor and a retrace: 3h) and inserts
+// twice (a descent and a retrace each: 4h); a release removes twice and
+// inserts once (8h).
 uint64_t best_fit_bound(uint64_t free_extents) {
   const double h = 1.45 * std::log2(static_cast<double>(free_extents) + 2);
-  return static_cast<uint64_t>(8 * h) + 2 * detail::FreeTree::kScanLimit + 4;
+  return static_cast<uint64_t>(10 * h) + 2 * detail::BestFitIndex::kScanLimit + 4;
 }
 
-// runs.h: one Runs::place() call for `runs` runs counts at most this many
-// steps; tlsf looks at most 2 * kScanLimit + 1 extents, best_fit at most
-// kScanLimit + 1 (misses, then a hit or the fallback).
+// runs.h: one Runs::place() or Runs::longest_piece() call for `runs` runs
+// counts at most this many steps. With barriers both strategies keep the
+// one-run index beside their own (one_run_index.h): a FitIndex with
+// best_fit's bound over the same free extents, a longest_piece() for each of
+// an operation's at most 2 insertions, and a one-run request's find looks
+// at most kScanLimit + 1 extents (misses, then a hit or the fallback).
 uint64_t place_bound(uint64_t runs) {
   return 2 * (std::bit_width(runs) + 1) + 3 * std::bit_width(std::bit_ceil(runs)) + 2;
 }
-uint64_t one_run_extra(const std::string& name, uint64_t runs) {
-  const uint64_t looks =
-      name == "tlsf" ? 2 * detail::TlsfIndex::kScanLimit + 1 : detail::FreeTree::kScanLimit + 1;
-  return looks * place_bound(runs);
+uint64_t one_run_extra(uint64_t free_extents, uint64_t runs) {
+  return best_fit_bound(free_extents) +
+         (detail::BestFitIndex::kScanLimit + 1 + 2) * place_bound(runs);
 }
 
 struct Churn {
@@ -167,7 +173,7 @@ TEST_P(Bounds, OneRunRequestsAmongManyRunsStayWithinTheBound) {
   }
   const uint64_t base =
       GetParam() == "tlsf" ? kTlsfBound : best_fit_bound(max_free_extents + held.size() + 1024);
-  const uint64_t bound = base + one_run_extra(GetParam(), kRuns);
+  const uint64_t bound = base + one_run_extra(max_free_extents + held.size() + 1024, kRuns);
   EXPECT_LE(max_steps, bound);
   EXPECT_GT(one_run_ok, 1000u);
   EXPECT_GT(refused, 0u);

@@ -4,7 +4,8 @@
 // It keeps the free extents in a vector sorted by start and answers every
 // question by scanning it linearly: simple enough to be obviously right,
 // too slow for anything but tests. It states the strategies' documented
-// rules as plain scans: the exact extent best_fit must pick (free_tree.h),
+// rules as plain scans: the exact extent best_fit must pick (fit_index.h),
+// and the one a one-run request takes in either strategy,
 // when tlsf must succeed and from which bin (tlsf_index.h), and where a
 // request that must stay in one run goes inside an extent (runs.h), by
 // walking the runs one by one rather than by search.
@@ -26,7 +27,7 @@
 #include <span>
 #include <vector>
 
-#include "alloc/free_tree.h"
+#include "alloc/best_fit_index.h"
 #include "alloc/strategy.h"
 #include "alloc/tlsf_index.h"
 
@@ -37,9 +38,10 @@ class ReferenceModel {
   struct Extent {
     uint64_t start;
     uint64_t len;
+    uint64_t seq = 0;  // when it became free or changed length; later is larger
   };
 
-  explicit ReferenceModel(uint64_t size) : size_(size) { free_.push_back({0, size}); }
+  explicit ReferenceModel(uint64_t size) : size_(size) { free_.push_back({0, size, 0}); }
 
   [[nodiscard]] bool valid_request(uint64_t size, uint64_t align) const {
     return size >= 1 && size <= size_ && std::has_single_bit(align) && align <= size_;
@@ -110,51 +112,68 @@ class ReferenceModel {
   static uint64_t aligned_start(const Extent& e, uint64_t align) {
     return e.start + ((0 - e.start) & (align - 1));
   }
-  static bool key_less(const Extent& a, const Extent& b) {
-    return a.len < b.len || (a.len == b.len && a.start < b.start);
+  // The longest piece of `e` inside one run (its length with no barriers):
+  // the one-run index's key (fit_index.h, one_run_index.h).
+  [[nodiscard]] uint64_t longest_piece(const Extent& e) const {
+    uint64_t best = 0;
+    uint64_t from = e.start;
+    const uint64_t end = e.start + e.len;  // <= size_, so no overflow
+    auto it = std::upper_bound(barriers_.begin(), barriers_.end(), e.start);
+    for (; it != barriers_.end() && *it < end; ++it) {
+      best = std::max(best, *it - from);
+      from = *it;
+    }
+    return std::max(best, end - from);
   }
 
-  // The true best fit: smallest holding extent, lowest start among equals.
+  // The index's order (fit_index.h): key ascending, then the most recently
+  // freed first.
+  static bool key_less(uint64_t ka, const Extent& a, uint64_t kb, const Extent& b) {
+    return ka < kb || (ka == kb && a.seq > b.seq);
+  }
+
+  // The true best fit: smallest holding extent, most recently freed among equals.
   [[nodiscard]] std::optional<uint64_t> true_best_fit(uint64_t size, uint64_t align) const {
     const Extent* best = nullptr;
     for (const Extent& e : free_)
-      if (holds(e, size, align) && (!best || key_less(e, *best))) best = &e;
+      if (holds(e, size, align) && (!best || key_less(e.len, e, best->len, *best))) best = &e;
     if (!best) return std::nullopt;
     return aligned_start(*best, align);
   }
 
-  // best_fit's documented rule (free_tree.h), as a scan.
+  // The documented rule of fit_index.h, as a scan: best_fit's choice, and
+  // for a one-run request (with barriers) the choice of both strategies, by
+  // the longest piece inside one run.
   [[nodiscard]] std::optional<uint64_t> best_fit_choice(uint64_t size, uint64_t align,
                                                         bool one_run = false) const {
+    one_run = one_run && !barriers_.empty();
+    auto key = [&](const Extent& e) { return one_run ? longest_piece(e) : e.len; };
     auto fits = [&](const Extent& e) { return place(e, size, align, one_run).has_value(); };
     const Extent* best = nullptr;
     for (const Extent& e : free_)
-      if (fits(e) && (!best || key_less(e, *best))) best = &e;
+      if (fits(e) && (!best || key_less(key(e), e, key(*best), *best))) best = &e;
     if (!best) return std::nullopt;
     int misses = 0;
     for (const Extent& e : free_)
-      if (e.len >= size && !fits(e) && key_less(e, *best)) ++misses;
-    if (misses < detail::FreeTree::kScanLimit) return place(*best, size, align, one_run);
+      if (key(e) >= size && !fits(e) && key_less(key(e), e, key(*best), *best)) ++misses;
+    if (misses < detail::BestFitIndex::kScanLimit) return place(*best, size, align, one_run);
     if (size > UINT64_MAX - (align - 1)) return std::nullopt;
     const Extent* fallback = nullptr;
     for (const Extent& e : free_)
-      if (e.len >= size + (align - 1) && (!fallback || key_less(e, *fallback))) fallback = &e;
+      if (key(e) >= size + (align - 1) &&
+          (!fallback || key_less(key(e), e, key(*fallback), *fallback)))
+        fallback = &e;
     if (!fallback) return std::nullopt;
     return place(*fallback, size, align, one_run);
   }
 
-  // tlsf's documented guarantee (tlsf_index.h): whether it must succeed,
-  // and `good_bin`, the bin its answer must come from when step 1 sees the
-  // whole of the lowest non-empty bin it walks and some extent there holds
-  // the request (else kTlsfNoBin: no claim about which bin). With
-  // `one_run`, "holds" means place() finds a place, and step 2 promises
-  // nothing (its one extent may have none).
-  [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin,
-                                       bool one_run = false) const {
+  // tlsf's documented guarantee (tlsf_index.h) for an ordinary request:
+  // whether it must succeed, and `good_bin`, the bin its answer must come
+  // from when step 1 sees the whole of the lowest non-empty bin it walks and
+  // some extent there holds the request (else kTlsfNoBin: no claim about
+  // which bin). A one-run request is best_fit_choice(..., true) instead.
+  [[nodiscard]] bool tlsf_must_succeed(uint64_t size, uint64_t align, uint32_t& good_bin) const {
     constexpr uint64_t kScan = detail::TlsfIndex::kScanLimit;
-    auto holds = [&](const Extent& e, uint64_t, uint64_t) {
-      return place(e, size, align, one_run).has_value();
-    };
     good_bin = detail::kTlsfNoBin;
     bool must = false;
     const uint32_t by_size = detail::tlsf_search_bin(size);
@@ -182,7 +201,7 @@ class ReferenceModel {
         must = true;
       }
     }
-    if (!one_run && align > 1 && size <= UINT64_MAX - (align - 1)) {
+    if (align > 1 && size <= UINT64_MAX - (align - 1)) {
       const uint32_t padded = detail::tlsf_search_bin(size + (align - 1));
       if (padded != detail::kTlsfNoBin)
         for (const Extent& e : free_) must = must || detail::tlsf_bin_of(e.len) >= padded;
@@ -215,8 +234,10 @@ class ReferenceModel {
   void place(uint64_t off, uint64_t size) {
     const Extent* e = containing(off, size);
     auto it = free_.begin() + (e - free_.data());
-    Extent before{it->start, off - it->start};
-    Extent after{off + size, it->start + it->len - (off + size)};
+    // The order the strategies insert them in (fit_index.h).
+    Extent before{it->start, off - it->start, before_seq(off - it->start)};
+    Extent after{off + size, it->start + it->len - (off + size), 0};
+    after.seq = after.len ? ++seq_ : 0;
     it = free_.erase(it);
     if (after.len) it = free_.insert(it, after);
     if (before.len) free_.insert(it, before);
@@ -227,7 +248,7 @@ class ReferenceModel {
   bool release(uint64_t off) {
     auto b = blocks_.find(off);
     if (b == blocks_.end()) return false;
-    Extent x{off, b->second};
+    Extent x{off, b->second, ++seq_};
     used_ -= b->second;
     blocks_.erase(b);
     auto it = std::upper_bound(free_.begin(), free_.end(), off,
@@ -240,6 +261,7 @@ class ReferenceModel {
       auto p = it - 1;
       if (p->start + p->len == x.start) {
         p->len += x.len;
+        p->seq = x.seq;  // the merged extent is inserted anew
         return true;
       }
     }
@@ -274,6 +296,9 @@ class ReferenceModel {
   std::vector<Extent> free_;  // sorted by start, maximal between blocks
   std::map<uint64_t, uint64_t> blocks_;
   std::vector<uint64_t> barriers_;
+  uint64_t seq_ = 0;  // the last Extent::seq handed out
+
+  uint64_t before_seq(uint64_t len) { return len ? ++seq_ : 0; }
 };
 
 }  // namespace pmm::alloc::reference

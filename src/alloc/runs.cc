@@ -64,6 +64,27 @@ uint32_t Runs::first_at_least(uint32_t lo, uint32_t hi, uint64_t need, uint64_t&
   return UINT32_MAX;
 }
 
+uint64_t Runs::longest_run(uint32_t lo, uint32_t hi, uint64_t& steps) const {
+  uint64_t best = 0;
+  for (uint32_t l = lo + leaves_, r = hi + leaves_; l < r; l >>= 1, r >>= 1) {
+    ++steps;
+    if (l & 1) best = std::max(best, tree_[l++]);
+    if (r & 1) best = std::max(best, tree_[--r]);
+  }
+  return best;
+}
+
+uint64_t Runs::longest_piece(uint64_t start, uint64_t len, uint64_t& steps) const {
+  if (!has_barriers()) return len;
+  const uint64_t end = start + len;
+  const uint32_t r0 = run_of(start, steps);
+  const uint32_t r1 = run_of(end - 1, steps);
+  if (r0 == r1) return len;
+  uint64_t best = std::max(bounds_[r0 + 1] - start, end - bounds_[r1]);
+  if (r1 > r0 + 1) best = std::max(best, longest_run(r0 + 1, r1, steps));
+  return best;
+}
+
 uint64_t Runs::place(uint64_t start, uint64_t len, uint64_t size, uint64_t align,
                      uint64_t& steps) const {
   if (len < size) return kNoPlace;

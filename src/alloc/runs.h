@@ -3,10 +3,11 @@
 //
 // Barriers (strategy.h) cut [0, size) into runs. Free extents merge across
 // barriers and blocks may span them, so an ordinary request sees whole free
-// extents; a request that asks for one run (Span::kOneRun) looks at the same
-// candidates and asks place() where inside a candidate it would go. That is
-// O(log R) for R runs, however many runs the candidate covers, which keeps
-// the strategies' step bounds deterministic.
+// extents; a request that asks for one run (Span::kOneRun) finds its
+// candidates by their longest piece inside one run (longest_piece(), the
+// key of one_run_index.h) and asks place() where inside a candidate it
+// would go. Both are O(log R) for R runs, however many runs the candidate
+// covers, which keeps the strategies' step bounds deterministic.
 //
 // The placement rule, exactly. A free extent [s, e) meets runs r0..r1
 // (r0 holds s, r1 holds e - 1). Its pieces, in address order: the first
@@ -66,9 +67,19 @@ class Runs {
   // The most steps one place() call counts (the header's formula).
   [[nodiscard]] uint64_t place_bound() const;
 
+  // The longest piece of the free extent [start, start + len) inside one
+  // run: the first piece, the longest whole run, or the last piece (len
+  // itself when the extent meets one run). No request that must stay in one
+  // run can go in an extent whose longest piece is shorter than it, which is
+  // what makes the one-run search complete (one_run_index.h). At most
+  // place_bound() steps.
+  [[nodiscard]] uint64_t longest_piece(uint64_t start, uint64_t len, uint64_t& steps) const;
+
  private:
   // The run holding offset `off` (< size).
   [[nodiscard]] uint32_t run_of(uint64_t off, uint64_t& steps) const;
+  // The longest run in [lo, hi) (lo < hi).
+  [[nodiscard]] uint64_t longest_run(uint32_t lo, uint32_t hi, uint64_t& steps) const;
   // First run in [lo, hi) of length >= need, or UINT32_MAX.
   [[nodiscard]] uint32_t first_at_least(uint32_t lo, uint32_t hi, uint64_t need,
                                         uint64_t& steps) const;

@@ -4,12 +4,13 @@
 // The strategies tile [0, size) with segments in address order, linked by
 // prev/next: boundary tags kept out of band. A release finds its neighbours
 // in O(1) through these links instead of searching an address index. The
-// three `link` words belong to the free index of the strategy (AVL
-// left/right/parent for best_fit, free-list prev/next for tlsf). Indices
-// rather than pointers keep a record at 40 bytes and survive the pool's
-// reallocation. The flag is a bit of one byte, for the same reason.
+// two `link` words belong to the free index of the strategy (its free-list
+// prev/next) while the segment is free, and hold a live block's handle
+// stamp otherwise. Indices rather than pointers keep a record at 32 bytes,
+// so that no record straddles a cache line (at 40 bytes, half of them did:
+// two misses for one record), and survive the pool's reallocation.
 //
-// Whether a segment is free is also kept in a dense bitmap beside the pool
+// Whether a segment is free is kept only in a dense bitmap beside the pool
 // (one bit per record: 128 KiB for a million), which is what allocate and
 // release consult and update for a *neighbour*: a release reads its own
 // record (to be freed anyway) and the bitmap, and touches a neighbour's
@@ -38,11 +39,9 @@ struct Segment {
   uint64_t len = 0;
   uint32_t prev = kNil;  // address order
   uint32_t next = kNil;
-  uint32_t link[3] = {kNil, kNil, kNil};  // owned by the free index
-  uint16_t aux = 0;                       // owned by the free index (AVL height, TLSF bin)
-  bool free : 1 = false;
+  uint32_t link[2] = {kNil, kNil};  // owned by the free index; a live block's stamp
 };
-static_assert(sizeof(Segment) == 40, "a Segment is 40 bytes; keep the flags packed");
+static_assert(sizeof(Segment) == 32, "a Segment is 32 bytes: two to a cache line");
 
 class SegmentPool {
  public:
@@ -66,7 +65,7 @@ class SegmentPool {
     if (need > kMaxSegments) return false;
     if (need > segs_.capacity()) {
       // Grows by an eighth, not double: the spare capacity is metadata the
-      // daemon pays per live block (at most 5 B of a 40 B record here),
+      // daemon pays per live block (at most 4 B of a 32 B record here),
       // and the copies stay amortised O(1) (at most 9 per record).
       uint64_t grown =
           std::max<uint64_t>(need, std::max<uint64_t>(64, segs_.capacity() + segs_.capacity() / 8));
@@ -100,7 +99,7 @@ class SegmentPool {
 
   [[nodiscard]] bool recycled(uint32_t i) const { return segs_[i].len == kRecycled; }
 
-  // The dense copy of Segment::free (see the header comment).
+  // Whether segment i is free (see the header comment).
   [[nodiscard]] bool free_bit(uint32_t i) const { return (free_bits_[i / 64] >> (i % 64)) & 1u; }
   void set_free_bit(uint32_t i, bool v) {
     const uint64_t m = uint64_t{1} << (i % 64);

@@ -2,7 +2,9 @@
 // that is the same: segments tiling [0, size) in address order, handles
 // naming live blocks' segments, argument checks, splitting on allocate,
 // coalescing on release, barriers, stats and the invariant walk. The Index
-// (FreeTree or TlsfIndex) only decides which free extent a request takes.
+// (BestFitIndex or TlsfIndex) decides which free extent an ordinary request
+// takes; a request that must stay in one run (with barriers) is answered by
+// the OneRunIndex both share (one_run_index.h).
 //
 // Allocation takes the extent E the index picks, places the block at
 // align_up(E.start, align) (a one-run request: where Runs::place() says),
@@ -23,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "alloc/one_run_index.h"
 #include "alloc/runs.h"
 #include "alloc/segment.h"
 #include "alloc/strategy.h"
@@ -47,36 +50,37 @@ class SegmentStrategy final : public Strategy {
     if (Status ok = check_request(size_, size, alignment); !ok) return std::unexpected(ok.error());
     const Runs* runs = span == Span::kOneRun && runs_.has_barriers() ? &runs_ : nullptr;
     uint64_t at = 0;
-    uint32_t e = index_.find(segs_.data(), size, alignment, runs, at, steps_);
+    // A one-run request searches the one-run index (complete, see
+    // one_run_index.h); any other, the strategy's own.
+    uint32_t e = runs != nullptr ? one_run_.find(segs_.data(), size, alignment, runs_, at, steps_)
+                                 : index_.find(segs_.data(), size, alignment, at, steps_);
     if (e == kNil) return no_fit(size, alignment, runs != nullptr);
     if (!segs_.reserve_spare(2))
       return fail(Errc::kNoMemory,
                   "allocate {} bytes: the strategy's limit of {} records is reached", size,
                   SegmentPool::kMaxSegments);
     Segment* s = segs_.data();
-    index_.remove(s, e, steps_);
+    index_remove(e, steps_);
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
     uint32_t b = e;
     if (at > start) {  // the piece before stays free, in e
       b = segs_.take();
       s[e].len = at - start;
-      index_.insert(s, e, steps_);
+      index_insert(e, steps_);
       link_after(s, e, b);
       s[b].start = at;
     } else {
       segs_.set_free_bit(e, false);
     }
     s[b].len = size;
-    s[b].free = false;
     if (at + size < end) {  // the piece after becomes a new free extent
       uint32_t t = segs_.take();
       s[t].start = at + size;
       s[t].len = end - (at + size);
-      s[t].free = true;
       segs_.set_free_bit(t, true);
       link_after(s, b, t);
-      index_.insert(s, t, steps_);
+      index_insert(t, steps_);
     }
     // A block is in no free index, so its link words are free to hold the
     // stamp its handle must match (strategy.h, "Handles").
@@ -99,7 +103,7 @@ class SegmentStrategy final : public Strategy {
     const uint32_t n = s[b].next;
     if (n != kNil && segs_.free_bit(n)) {
       ++steps_;
-      index_.remove(s, n, steps_);
+      index_remove(n, steps_);
       s[b].len += s[n].len;
       unlink(s, n);
       segs_.put(n);
@@ -107,15 +111,14 @@ class SegmentStrategy final : public Strategy {
     const uint32_t p = s[b].prev;
     if (p != kNil && segs_.free_bit(p)) {
       ++steps_;
-      index_.remove(s, p, steps_);
+      index_remove(p, steps_);
       s[p].len += s[b].len;
       unlink(s, b);
       segs_.put(b);
       b = p;
     }
-    s[b].free = true;
     segs_.set_free_bit(b, true);
-    index_.insert(s, b, steps_);
+    index_insert(b, steps_);
     // The last block gone: start afresh, so the records a crowd of blocks
     // needed go back to the heap (the daemon's RSS returns to idle). O(1):
     // the space is one free extent again.
@@ -156,6 +159,10 @@ class SegmentStrategy final : public Strategy {
                   kMaxBarriers);
     barriers_ = std::move(all);
     runs_.assign(barriers_, size_);
+    // No block is live: the one free extent is all the one-run index needs.
+    one_run_.clear();
+    uint64_t steps = 0;
+    if (runs_.has_barriers()) one_run_.insert(segs_.data(), segs_.extent(), head_, runs_, steps);
     return {};
   }
 
@@ -182,6 +189,16 @@ class SegmentStrategy final : public Strategy {
     if (s[a].next != kNil) s[s[a].next].prev = b;
     s[a].next = b;
   }
+  // Every free extent is in index_, and with barriers in one_run_ too.
+  void index_insert(uint32_t i, uint64_t& steps) {
+    index_.insert(segs_.data(), i, steps);
+    if (runs_.has_barriers()) one_run_.insert(segs_.data(), segs_.extent(), i, runs_, steps);
+  }
+  void index_remove(uint32_t i, uint64_t& steps) {
+    index_.remove(segs_.data(), i, steps);
+    if (runs_.has_barriers()) one_run_.remove(i, steps);
+  }
+
   static void unlink(Segment* s, uint32_t x) {
     if (s[x].prev != kNil) s[s[x].prev].next = s[x].next;
     if (s[x].next != kNil) s[s[x].next].prev = s[x].prev;
@@ -191,6 +208,7 @@ class SegmentStrategy final : public Strategy {
   void rebuild() {
     segs_.clear();
     index_.clear();
+    one_run_.clear();
     live_ = 0;
     bytes_used_ = 0;
     uint64_t steps = 0;
@@ -198,9 +216,8 @@ class SegmentStrategy final : public Strategy {
     Segment& seg = segs_[head_];
     seg.start = 0;
     seg.len = size_;
-    seg.free = true;
     segs_.set_free_bit(head_, true);
-    index_.insert(segs_.data(), head_, steps);
+    index_insert(head_, steps);
   }
 
   [[nodiscard]] std::unexpected<Error> no_fit(uint64_t size, uint64_t alignment,
@@ -234,7 +251,9 @@ class SegmentStrategy final : public Strategy {
     const uint64_t i = h.bits & 0xffff'ffffu;
     if (i >= segs_.extent() || segs_.recycled(static_cast<uint32_t>(i))) return kNil;
     const Segment& e = segs_[static_cast<uint32_t>(i)];
-    if (e.free || e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32)) return kNil;
+    if (segs_.free_bit(static_cast<uint32_t>(i)) ||
+        e.link[kStampLink] != static_cast<uint32_t>(h.bits >> 32))
+      return kNil;
     return static_cast<uint32_t>(i);
   }
 
@@ -251,6 +270,7 @@ class SegmentStrategy final : public Strategy {
   Index index_;
   std::vector<uint64_t> barriers_;  // sorted, unique, all in (0, size)
   Runs runs_;                       // the runs barriers_ cut; for Span::kOneRun
+  OneRunIndex one_run_;             // with barriers: every free extent, for Span::kOneRun
   uint32_t head_ = 0;               // the segment at offset 0
   uint64_t live_ = 0;
   uint64_t bytes_used_ = 0;
@@ -259,7 +279,7 @@ class SegmentStrategy final : public Strategy {
 };
 
 // The full O(n) cross-check: the address walk covers [0, size) exactly once
-// with linked, non-recycled segments; the free bitmap matches the records; no two free neighbours
+// with linked, non-recycled segments; no two free neighbours
 // are left unmerged; the live count matches the blocks walked; the index holds exactly the
 // free segments; the running totals agree. Violations are Errc::kProtocol (the structure itself is
 // inconsistent), with the offset involved.
@@ -281,12 +301,9 @@ Status SegmentStrategy<Index>::check_invariants() const {
       return fail(Errc::kProtocol, "segment starts at {} where {} was expected", e.start, at);
     if (e.len == 0 || e.len > size_ - at)
       return fail(Errc::kProtocol, "segment at {} has length {} (region {})", at, e.len, size_);
-    if (segs_.free_bit(x) != e.free)
-      return fail(Errc::kProtocol, "segment at {}: free bitmap says {}, the record says {}", at,
-                  segs_.free_bit(x), bool{e.free});
-    if (e.free) {
+    if (segs_.free_bit(x)) {
       ++nfree;
-      if (prev != kNil && s[prev].free)
+      if (prev != kNil && segs_.free_bit(prev))
         return fail(Errc::kProtocol, "free extents at {} and {} are not merged", s[prev].start, at);
     } else {
       ++nused;
@@ -305,7 +322,13 @@ Status SegmentStrategy<Index>::check_invariants() const {
   if (nfree != index_.count())
     return fail(Errc::kProtocol, "{} free extents reachable, index holds {}", nfree,
                 index_.count());
-  return index_.check(s, extent);
+  if (runs_.has_barriers()) {
+    if (one_run_.count() != nfree)
+      return fail(Errc::kProtocol, "{} free extents reachable, one-run index holds {}", nfree,
+                  one_run_.count());
+    if (Status ok = one_run_.check(segs_, runs_); !ok) return ok;
+  }
+  return index_.check(segs_);
 }
 
 }  // namespace pmm::alloc::detail

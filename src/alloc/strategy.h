@@ -9,8 +9,10 @@
 // of physically contiguous runs. An ordinary block (Span::kAny) ignores
 // them: free extents merge across barriers and a block may span several
 // runs. A block asked for with Span::kOneRun lies inside one run (never
-// straddles a barrier); the strategy finds it among the same candidates in
-// bounded steps (runs.h says where inside a candidate it goes).
+// straddles a barrier); the strategy finds it by best fit among the free
+// extents whose longest piece inside one run is long enough, in bounded
+// steps, so it is not refused while some extent can hold it inside one run
+// (one_run_index.h; runs.h says where inside a candidate it goes).
 //
 // Usage:
 //   auto s = pmm::alloc::make_strategy("best_fit", 64 << 20);
@@ -105,8 +107,10 @@ class Strategy {
   // bins and free-list entries scanned, free neighbours merged.
   // Deterministic; the benchmark reports the maximum to show bounded time
   // without timing anything: best_fit is O(log n), tlsf O(1), per operation,
-  // not on average; a Span::kOneRun request adds O(log runs) for each of
-  // the bounded number of candidates it looks at (runs.h). Not counted: growing the segment vector
+  // not on average; with barriers, every operation also keeps the one-run
+  // index (O(log n + log runs), one_run_index.h) and a Span::kOneRun request
+  // adds O(log runs) for each of the at most 33 candidates it looks at
+  // (runs.h). Not counted: growing the segment vector
   // (amortised, like any std::vector) and formatting an error message. A call rejected for its
   // arguments, or for its handle, counts 0.
   [[nodiscard]] virtual uint64_t last_op_steps() const = 0;

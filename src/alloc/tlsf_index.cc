@@ -9,11 +9,9 @@ namespace {
 
 enum : int { kPrev = 0, kNext = 1 };
 
-// Where the request goes in e (runs.h), or kNoPlace.
-inline uint64_t place(const Segment& e, uint64_t size, uint64_t align, const Runs* runs,
-                      uint64_t& steps) {
-  return runs == nullptr ? place_anywhere(e.start, e.len, size, align)
-                         : runs->place(e.start, e.len, size, align, steps);
+// Where the request goes in e, or kNoPlace.
+inline uint64_t place(const Segment& e, uint64_t size, uint64_t align) {
+  return place_anywhere(e.start, e.len, size, align);
 }
 
 }  // namespace
@@ -28,7 +26,6 @@ void TlsfIndex::clear() {
 void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
   ++steps;
   uint32_t bin = tlsf_bin_of(s[i].len);
-  s[i].aux = static_cast<uint16_t>(bin);
   uint32_t head = heads_[bin];
   s[i].link[kPrev] = kNil;
   s[i].link[kNext] = head;
@@ -41,7 +38,7 @@ void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
 
 void TlsfIndex::remove(Segment* s, uint32_t i, uint64_t& steps) {
   ++steps;
-  uint32_t bin = s[i].aux;
+  uint32_t bin = tlsf_bin_of(s[i].len);  // its length has not changed since insert
   uint32_t prev = s[i].link[kPrev];
   uint32_t next = s[i].link[kNext];
   if (next != kNil) s[next].link[kPrev] = prev;
@@ -69,8 +66,8 @@ uint32_t TlsfIndex::first_nonempty(uint32_t bin) const {
   return fl2 * kTlsfSl + static_cast<uint32_t>(__builtin_ctz(sl_bitmap_[fl2]));
 }
 
-uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
-                         uint64_t& at, uint64_t& steps) const {
+uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, uint64_t& at,
+                         uint64_t& steps) const {
   // Scans bins [from, to) in bin order and list order, at most kScanLimit
   // extents, for the first that holds the request.
   auto scan = [&](uint32_t from, uint32_t to) -> uint32_t {
@@ -82,7 +79,7 @@ uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const 
       for (uint32_t x = heads_[bin]; x != kNil && scanned < kScanLimit; x = s[x].link[kNext]) {
         ++steps;
         ++scanned;
-        if ((at = place(s[x], size, align, runs, steps)) != kNoPlace) return x;
+        if ((at = place(s[x], size, align)) != kNoPlace) return x;
       }
     }
     return kNil;
@@ -100,8 +97,8 @@ uint32_t TlsfIndex::find(const Segment* s, uint64_t size, uint64_t align, const 
       ++steps;
       uint32_t bin = first_nonempty(padded);
       if (bin != kTlsfNoBin) {
-        // Holds the request wherever it starts, unless it must stay in one run.
-        at = place(s[heads_[bin]], size, align, runs, steps);
+        // Holds the request wherever it starts.
+        at = place(s[heads_[bin]], size, align);
         if (at != kNoPlace) return heads_[bin];
       }
     }
@@ -120,7 +117,9 @@ uint32_t TlsfIndex::largest(const Segment* s) const {
   return best;
 }
 
-Status TlsfIndex::check(const Segment* s, uint32_t extent) const {
+Status TlsfIndex::check(const SegmentPool& segs) const {
+  const Segment* s = segs.data();
+  const uint32_t extent = segs.extent();
   std::vector<bool> seen(extent, false);
   uint64_t n = 0;
   for (uint32_t bin = 0; bin < kTlsfBins; ++bin) {
@@ -134,10 +133,11 @@ Status TlsfIndex::check(const Segment* s, uint32_t extent) const {
         return fail(Errc::kProtocol, "tlsf: node {} out of range or listed twice", x);
       seen[x] = true;
       const Segment& e = s[x];
-      if (!e.free) return fail(Errc::kProtocol, "tlsf: listed node at {} is not free", e.start);
+      if (!segs.free_bit(x))
+        return fail(Errc::kProtocol, "tlsf: listed node at {} is not free", e.start);
       if (e.link[kPrev] != prev)
         return fail(Errc::kProtocol, "tlsf: node at {} has a wrong prev link", e.start);
-      if (e.aux != bin || tlsf_bin_of(e.len) != bin)
+      if (tlsf_bin_of(e.len) != bin)
         return fail(Errc::kProtocol, "tlsf: extent of {} bytes at {} listed in bin {}", e.len,
                     e.start, bin);
       ++n;

@@ -21,15 +21,12 @@
 //      that may be shorter than size), at most kScanLimit extents, and take
 //      the first that holds the request. This finds an exact fit in the
 //      request's own bin.
-// A request that must stay inside one physical run (runs.h) follows the
-// same steps with "holds" meaning Runs::place() finds it a place, and takes
-// step 2's extent only if that extent has one (else goes on to step 3);
-// each such look adds at most Runs::place_bound() steps.
-// So an ordinary request fails only when: the extents of step 1's bins, if at most
+// So a request fails only when: the extents of step 1's bins, if at most
 // kScanLimit, none holds it; no extent reaches step 2's bin; and among the
 // first kScanLimit extents of the request's own bin none holds it. Free
-// lists are LIFO. Work per call: at most 3 + kScanLimit * 4 steps, plus
-// (2 * kScanLimit + 1) * Runs::place_bound() for a one-run request.
+// lists are LIFO. Work per call: at most 3 + kScanLimit * 4 steps. A request
+// that must stay inside one physical run never comes here: with barriers,
+// both strategies answer it from the one-run index (one_run_index.h).
 //
 // Usage (by SegmentStrategy only):
 //   TlsfIndex t;  t.insert(segs, i, steps);  t.find(segs, 4096, 64, steps);
@@ -88,10 +85,9 @@ class TlsfIndex {
   void remove(Segment* s, uint32_t i, uint64_t& steps);
 
   // The extent the rule above picks, or kNil; `at` is where the request
-  // goes in it. With `runs`, "holds" means runs->place() finds a place
-  // (runs.h), and step 2's extent is taken only if it does (else step 3).
-  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align, const Runs* runs,
-                              uint64_t& at, uint64_t& steps) const;
+  // goes in it.
+  [[nodiscard]] uint32_t find(const Segment* s, uint64_t size, uint64_t align, uint64_t& at,
+                              uint64_t& steps) const;
 
   // The largest free extent; walks the highest non-empty bin's list, so it
   // is not O(1): used for stats and error messages, not for allocation.
@@ -99,7 +95,7 @@ class TlsfIndex {
 
   // Checks every list (links, bins, lengths), the bitmaps against the lists,
   // and the count.
-  [[nodiscard]] Status check(const Segment* s, uint32_t extent) const;
+  [[nodiscard]] Status check(const SegmentPool& segs) const;
 
  private:
   // First non-empty bin >= bin, or kTlsfNoBin.
