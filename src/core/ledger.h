@@ -94,7 +94,7 @@ struct Quotas {
   uint64_t sysv_exports_per_uid = 16384;
   // Every block size is rounded up to a multiple of this power of two, so
   // the daemon's memory per byte lent is at most (bytes per block record) /
-  // granule: about 0.1 at 4 KiB, where a 1-byte block would cost hundreds.
+  // granule: about 0.03 at 4 KiB, where a 1-byte block would cost about 120.
   uint64_t block_granule = 4096;
 };
 
