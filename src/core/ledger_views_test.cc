@@ -44,7 +44,9 @@ auto all_pages(Page page, size_t limit) {
   for (int guard = 0; guard < 100000; ++guard) {
     auto p = page(after, limit);
     EXPECT_LE(p.items.size(), limit);
-    if (!p.items.empty()) EXPECT_GE(p.next_after, p.items.back().info.id);
+    if (!p.items.empty()) {
+      EXPECT_GE(p.next_after, p.items.back().info.id);
+    }
     for (auto& item : p.items) out.push_back(std::move(item));
     if (!p.more) return out;
     EXPECT_GT(p.next_after, after) << "more, but the cursor did not move";
