@@ -34,7 +34,9 @@ cmake -S "$src/cmake_consumer" -B "$scratch/cmake-build" -DCMAKE_PREFIX_PATH="$p
 cmake --build "$scratch/cmake-build" >>"$scratch/cmake.log" 2>&1 ||
   { cat "$scratch/cmake.log"; echo "FAIL: building the find_package(pmm) consumer"; exit 1; }
 # The consumer links the moved prefix's libpmm, not the build tree's.
-if ! ldd "$scratch/cmake-build/cmake_consumer" | grep -q "$prefix/.*libpmm.so"; then
+# (grep without -q reads all of ldd's output: -q exits at the first match,
+# and under pipefail ldd's SIGPIPE then failed the test now and then.)
+if ! ldd "$scratch/cmake-build/cmake_consumer" | grep "$prefix/.*libpmm.so" >/dev/null; then
   ldd "$scratch/cmake-build/cmake_consumer"; echo "FAIL: not linked to $prefix's libpmm"; exit 1
 fi
 

@@ -52,6 +52,14 @@ Result<std::unique_ptr<Ledger>> Ledger::create(std::vector<LedgerPool> pools,
                 format_duration(options.max_export_lifetime));
   }
   if (auto q = check_quotas(options.quotas); !q) return std::unexpected(q.error());
+  if (pools.size() > kMaxPools) {
+    return fail(Errc::kInvalidArgument, "{} pools declared; pmmd keeps at most {}", pools.size(),
+                kMaxPools);
+  }
+  if (devices.size() + 1 > kMaxDevices) {
+    return fail(Errc::kInvalidArgument, "{} devices declared; pmmd keeps at most {}",
+                devices.size(), kMaxDevices - 1);
+  }
   auto table = DeviceTable::create(std::move(devices), names, sizes);
   if (!table) return std::unexpected(table.error());
   return std::unique_ptr<Ledger>(new Ledger(std::move(pools), std::move(*table), options));
@@ -117,7 +125,7 @@ std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
     auto it = sessions_.find(closing_.front());
     SessionRecord& sr = it->second;
     drop_holds(sr, budget, sr.closed);
-    if (!sr.blocks.empty()) break;  // budget spent
+    if (!sr.holds.empty()) break;  // budget spent
     done.emplace_back(it->first, sr.closed);
     finish_close(it);
     closing_.pop_front();
@@ -127,25 +135,24 @@ std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
 
 void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
   const SessionId s = sr.info.id;
-  while (budget > 0 && !sr.blocks.empty()) {
+  // From the back: the session's list shrinks without moving anything.
+  while (budget > 0 && !sr.holds.empty()) {
     --budget;
-    const BlockId b = *sr.blocks.begin();
-    BlockRecord& rec = blocks_.at(b);
-    Hold h = rec.sessions.at(s);
-    rec.sessions.erase(s);
-    sr.blocks.erase(sr.blocks.begin());
+    const uint32_t slot = sr.holds.back();
+    BlockRecord& rec = slab_[slot];
+    const Holder h = *holder(rec, s);
+    remove_holder(sr, slot);
     sr.references -= h.references;
-    hold_removed(sr, rec);
-    uint64_t n = h.references + (h.sysv ? 1 : 0);
-    if (h.sysv) {
+    uint32_t n = h.references + (h.sysv() ? 1 : 0);
+    if (h.sysv()) {
       --sysv_exports_;
       --sr.sysv_exports;
       --use_of(sr.info.uid).sysv_exports;
     }
     sum.references_dropped += n;
-    const uint64_t size = rec.info.size;
+    const uint64_t size = rec.size;
     rec.total -= n - 1;  // drop_reference takes the last one and frees at zero
-    if (drop_reference(b)) {
+    if (drop_reference(slot)) {
       sum.bytes_freed += size;
       ++sum.blocks_freed;
     }
@@ -169,10 +176,9 @@ Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
 }
 
 Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, std::string_view op) {
-  auto it = blocks_.find(b);
-  if (it != blocks_.end()) {
-    auto h = it->second.sessions.find(sr.info.id);
-    if (h != it->second.sessions.end() && h->second.references > 0) return &it->second;
+  if (BlockRecord* rec = find(b)) {
+    const Holder* h = holder(*rec, sr.info.id);
+    if (h != nullptr && h->references > 0) return rec;
   }
   return fail(Errc::kNotFound,
               "{} block {}: session {} holds no reference to it; a session may {} only blocks "
@@ -258,27 +264,28 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
       return std::unexpected(ok.error());
     }
   }
-  BlockRecord rec;
-  rec.info = BlockInfo{.id = next_block_++,
-                       .pool = p,
-                       .pool_name = pool.name(),
-                       .offset = blk->offset,
-                       .size = blk->size,
-                       .phys = blk->phys};
+  auto slot = take_slot();
+  if (!slot) {
+    (void)pool.release(blk->handle);  // just allocated: cannot fail
+    return std::unexpected(slot.error());
+  }
+  BlockRecord& rec = slab_[*slot];
+  // The physical address is the pool's for that offset, so the record keeps
+  // only whether it is known (make_ready() may have found it moved).
+  rec.key |= (uint64_t{sr.device} << 9) | (uint64_t{p} << 1) | (blk->phys != 0 ? 1 : 0);
+  rec.offset = blk->offset;
+  rec.size = blk->size;
   rec.handle = blk->handle;
-  rec.device = sr.device;
   rec.uid = sr.info.uid;
   ++use_of(rec.uid).blocks;
-  rec.sessions[sr.info.id] = Hold{.references = 1, .sysv = false};
   rec.total = 1;
   devices_.charge(sr.device, p, blk->size);
   uid_device_change(sr.info.uid, sr.device, static_cast<int64_t>(blk->size), 1, 0);
-  sr.blocks.insert(rec.info.id);
+  add_holder(sr, *slot).references = 1;
   ++sr.references;
-  hold_added(sr, rec);
-  BlockInfo info = rec.info;
-  blocks_.emplace(info.id, std::move(rec));
-  return info;
+  BlockInfo out = info(*slot);
+  out.phys = blk->phys;
+  return out;
 }
 
 Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
@@ -287,10 +294,12 @@ Result<uint64_t> Ledger::get(SessionId s, BlockId b) {
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "get");
   if (!rec) return std::unexpected(rec.error());
-  Hold& h = (*rec)->sessions.at(s);
-  if (h.references >= kMaxReferences) {
-    return fail(Errc::kLimit, "get block {}: session {} holds {} references already, the most", b,
-                s, h.references);
+  Holder& h = *holder(**rec, s);
+  if ((*rec)->total >= kMaxReferences) {
+    return fail(Errc::kLimit,
+                "get block {}: it has {} references in all (session {} holds {}), the most pmmd "
+                "counts; put some first",
+                b, (*rec)->total, s, h.references);
   }
   ++h.references;
   ++(*rec)->total;
@@ -304,29 +313,25 @@ Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "put");
   if (!rec) return std::unexpected(rec.error());
-  Hold& h = (*rec)->sessions.at(s);
+  Holder& h = *holder(**rec, s);
   uint64_t left = --h.references;
   --(*sr)->references;
-  if (left == 0 && !h.sysv) {
-    (*rec)->sessions.erase(s);
-    (*sr)->blocks.erase(b);
-    hold_removed(**sr, **rec);
-  }
-  drop_reference(b);
+  const uint32_t slot = slot_of(b);
+  if (h.empty()) remove_holder(**sr, slot);
+  drop_reference(slot);
   return left;
 }
 
-bool Ledger::drop_reference(BlockId b) {
-  auto it = blocks_.find(b);
-  BlockRecord& rec = it->second;
+bool Ledger::drop_reference(uint32_t slot) {
+  BlockRecord& rec = slab_[slot];
   if (--rec.total > 0) return false;
   // Nothing holds it: back to the pool. Release of a handle the pool gave
   // us cannot fail; check_invariants() would catch a pool that disagrees.
-  (void)pools_[rec.info.pool].pool->release(rec.handle);
-  devices_.uncharge(rec.device, rec.info.pool, rec.info.size);
+  (void)pools_[rec.pool()].pool->release(rec.handle);
+  devices_.uncharge(rec.device(), rec.pool(), rec.size);
   uint32_t uid = rec.uid;
-  uid_device_change(uid, rec.device, -static_cast<int64_t>(rec.info.size), -1, 0);
-  blocks_.erase(it);
+  uid_device_change(uid, rec.device(), -static_cast<int64_t>(rec.size), -1, 0);
+  free_slot(slot);
   --use_of(uid).blocks;
   tidy_use(uid);
   return true;

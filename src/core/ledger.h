@@ -13,8 +13,9 @@
 //     its consumer imports;
 //   - SysV exports: one reference per (session, block), until sysv_unexport
 //     or until that session closes (nothing else would ever withdraw it).
-// When the total reaches zero the block returns to its pool, and its id is
-// never used again.
+// When the total reaches zero the block returns to its pool. Its id is not
+// used again for 2^40 allocations (the block table, below, encodes a slot
+// in an id's low 24 bits and an allocation count above them).
 //
 // Closing a session (exit, crash and SIGKILL all look the same to the
 // daemon: the socket closed) drops all its references at once.
@@ -93,7 +94,7 @@ struct Quotas {
   uint64_t sysv_exports_per_uid = 16384;
   // Every block size is rounded up to a multiple of this power of two, so
   // the daemon's memory per byte lent is at most (bytes per block record) /
-  // granule: about 0.1 at 4 KiB, where a 1-byte block would cost hundreds.
+  // granule: about 0.03 at 4 KiB, where a 1-byte block would cost about 120.
   uint64_t block_granule = 4096;
 };
 
@@ -164,9 +165,10 @@ struct CloseSummary {
 //   - Physical addresses only when `phys`; otherwise 0, with phys_hidden.
 //   - Token bits only to the exporter's uid, admin or not: everyone else
 //     who sees an export sees its deadline and imports left, not its token.
-// Every listing is a page after a cursor (ids are never reused), ordered by
-// id, and costs O(log n + page): blocks come from an ordered table (all) or
-// a per-uid index (own), session and device usage are running counters.
+// Every listing is a page after a cursor (ids only grow), ordered by id,
+// and costs O(log n + page): blocks come from the id order, a non-admin's
+// page ending after a bounded scan with its cursor (next_after) past what
+// it scanned; session and device usage are running counters.
 
 struct Viewer {
   uint32_t uid = 0;
@@ -217,7 +219,11 @@ struct DeviceView {
 template <typename T>
 struct ViewPage {
   std::vector<T> items{};
-  bool more = false;  // items remain after the last one
+  bool more = false;  // items may remain after next_after
+  // The cursor for the next page: the last id this page looked at, which
+  // may lie past its last item (a block listing stops after a bounded
+  // scan, see blocks()).
+  uint64_t next_after = 0;
 };
 
 struct PoolView {
@@ -315,8 +321,10 @@ class Ledger {
   [[nodiscard]] Result<ReferencesOf> references_of(BlockId b, SessionId s) const;
   [[nodiscard]] size_t session_count() const { return sessions_.size(); }
   // Pages of what `viewer` may see (see "admin views" above): the items
-  // with id > after, in id order, at most `limit` (>= 1). Devices' ids are
-  // their index + 1.
+  // with id > after, in id order, at most `limit` (>= 1); the next page
+  // starts after page.next_after. A block page scans at most 64 * limit
+  // ids, so a non-admin's may come back short, even empty, with `more`.
+  // Devices' ids are their index + 1.
   [[nodiscard]] ViewPage<BlockView> blocks(const Viewer& viewer, BlockId after, size_t limit) const;
   [[nodiscard]] ViewPage<SessionView> sessions(const Viewer& viewer, SessionId after,
                                                size_t limit) const;
@@ -336,6 +344,23 @@ class Ledger {
   [[nodiscard]] MapPage pool_map_page(const Viewer& viewer, size_t pool,
                                       const MapPageRequest& request) const;
 
+  // What the block table occupies: live blocks, slots in use (the highest
+  // live slot + 1), the slab's capacity in records, and the ids the listing
+  // order keeps (freed ones until they outnumber the live). For tests and
+  // diagnostics: memory follows `slots` and `capacity`.
+  struct TableUse {
+    size_t live = 0;
+    size_t slots = 0;
+    size_t capacity = 0;
+    size_t order = 0;
+  };
+  [[nodiscard]] TableUse table_use() const {
+    return {.live = live_blocks_,
+            .slots = slab_.size(),
+            .capacity = slab_.capacity(),
+            .order = order_.size()};
+  }
+
   // Cross-checks every record against every other and against the pools'
   // allocators: counts add up, holders and session lists agree, device
   // charges equal the blocks charged, pool bytes_used equals the live
@@ -345,32 +370,83 @@ class Ledger {
   [[nodiscard]] Status check_invariants() const;
 
  private:
-  // A session's references to one block; a client that loops on get() hits
-  // this rather than wrapping a counter.
-  static constexpr uint64_t kMaxReferences = uint64_t{1} << 32;
+  // ---- the block table (ledger_slab.cc) ----
+  //
+  // Records live in one vector (the slab), indexed by slot; a block's id is
+  // (serial << kSlotBits) | slot, where the serial counts allocations from 1.
+  // Lookup is O(1), and an id whose slot now holds another block (or none)
+  // is told apart by the serial: kNotFound, never the wrong block. Ids grow
+  // with every allocation, so they are unique for 2^40 allocations (the
+  // 2^40th is refused) and the id-ordered listing is an append-only vector.
+  // Free slots are reused lowest first and the slab's tail is trimmed, so
+  // the daemon's memory follows its live blocks (docs/config.md gives the
+  // bytes per record).
+  static constexpr unsigned kSlotBits = 24;
+  static constexpr uint64_t kMaxLiveBlocks = uint64_t{1} << kSlotBits;
+  static constexpr uint64_t kMaxSerial = (uint64_t{1} << 40) - 1;
+  // References to one block in all (every session's, exports, SysV
+  // exports): a client that loops on get() hits this rather than wrapping
+  // the 32-bit count.
+  static constexpr uint32_t kMaxReferences = uint32_t{1} << 31;
+  // Pools and devices are stored in a few bits of each record.
+  static constexpr size_t kMaxPools = 256;
+  static constexpr size_t kMaxDevices = 1 << 15;
 
-  struct Hold {
-    uint64_t references = 0;
-    bool sysv = false;
+  // One session's hold on one block: its references and whether it has a
+  // SysV export of it; `position` is the block's index in that session's
+  // `holds`, so removing a hold is O(1). A hold with no references and no
+  // SysV export is not kept.
+  struct Holder {
+    SessionId session = 0;
+    uint32_t references = 0;
+    uint32_t packed = 0;  // position (low 24 bits) | kHolderSysv | kHolderUsed
+
+    static constexpr uint32_t kHolderSysv = 1u << 24;
+    static constexpr uint32_t kHolderUsed = 1u << 25;  // BlockRecord::holder is one
+    [[nodiscard]] uint32_t position() const { return packed & (kHolderSysv - 1); }
+    void set_position(uint32_t p) { packed = (packed & ~(kHolderSysv - 1)) | p; }
+    [[nodiscard]] bool used() const { return (packed & kHolderUsed) != 0; }
+    [[nodiscard]] bool sysv() const { return (packed & kHolderSysv) != 0; }
+    void set_sysv(bool on) { packed = on ? packed | kHolderSysv : packed & ~kHolderSysv; }
+    [[nodiscard]] bool empty() const { return references == 0 && !sysv(); }
   };
+  // What few blocks need: holders past the first (sorted by session id) and
+  // the block's export tokens. Null while a block has one holder and no
+  // exports, which is almost every block.
+  struct BlockExtra {
+    std::vector<Holder> holders;
+    std::vector<Token> exports;
+  };
+  // 64 bytes; the id, pool, device and whether the physical address is
+  // known share one word.
   struct BlockRecord {
-    BlockInfo info;
+    uint64_t offset = 0;
+    uint64_t size = 0;
     alloc::Handle handle{};  // the pool's name for it, for release
-    size_t device = 0;
-    std::map<SessionId, Hold> sessions;
-    std::set<Token> exports;
-    uint64_t total = 0;
-    uint32_t uid = 0;  // of the allocating session: its blocks_per_uid and device usage
+    uint64_t key = 0;        // serial (high 40 bits; 0: free slot) | device << 9 | pool << 1 | phys
+    std::unique_ptr<BlockExtra> extra;
+    Holder holder;       // the first holder, if used()
+    uint32_t total = 0;  // references in all
+    uint32_t uid = 0;    // of the allocating session: its blocks_per_uid and device usage
+
+    [[nodiscard]] uint64_t serial() const { return key >> kSlotBits; }
+    [[nodiscard]] bool live() const { return serial() != 0; }
+    [[nodiscard]] size_t pool() const { return static_cast<size_t>((key >> 1) & 0xff); }
+    [[nodiscard]] size_t device() const { return static_cast<size_t>((key >> 9) & 0x7fff); }
+    [[nodiscard]] bool phys_known() const { return (key & 1) != 0; }
+    [[nodiscard]] size_t export_count() const { return extra ? extra->exports.size() : 0; }
   };
+  // docs/config.md's bytes per block assume this.
+  static_assert(sizeof(BlockRecord) == 64, "a block record is 64 bytes");
   struct SessionRecord {
     SessionInfo info;
     size_t device = 0;
-    std::set<BlockId> blocks;  // blocks where it has a Hold
-    uint64_t serial = 0;       // unique over the ledger's life (ids may be reused)
-    uint64_t exports = 0;      // live tokens it made
+    std::vector<uint32_t> holds;  // slots of the blocks where it has a Holder
+    uint64_t serial = 0;          // unique over the ledger's life (ids may be reused)
+    uint64_t exports = 0;         // live tokens it made
     uint64_t sysv_exports = 0;
-    uint64_t references = 0;  // sum of its Holds' references (for views)
-    uint64_t bytes = 0;       // sizes of `blocks` (for views)
+    uint64_t references = 0;  // sum of its Holders' references (for views)
+    uint64_t bytes = 0;       // sizes of the blocks it holds (for views)
     bool closing = false;     // begin_close() was called; reap() is dropping its holds
     CloseSummary closed{};    // what reap() dropped of it so far
   };
@@ -396,7 +472,7 @@ class Ledger {
 
   // Blocks, sessions and exports: what one check_invariants() walks.
   [[nodiscard]] size_t record_count() const {
-    return blocks_.size() + sessions_.size() + exports_.size();
+    return live_blocks_ + sessions_.size() + exports_.size();
   }
   Result<SessionRecord*> session(SessionId s);
   Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
@@ -409,10 +485,54 @@ class Ledger {
   void finish_close(std::map<SessionId, SessionRecord>::iterator it);
   // Drops one reference held by an export/sysv/session bookkeeping done by
   // the caller; frees the block at zero. Returns true if it was freed.
-  bool drop_reference(BlockId b);
+  bool drop_reference(uint32_t slot);
   // By value: callers pass references into the containers it erases from.
   void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);
+
+  // ---- slab, ids and holders (ledger_slab.cc) ----
+  [[nodiscard]] static uint32_t slot_of(BlockId b) {
+    return static_cast<uint32_t>(b & (kMaxLiveBlocks - 1));
+  }
+  [[nodiscard]] BlockId id_of(uint32_t slot) const {
+    return (slab_[slot].serial() << kSlotBits) | slot;
+  }
+  // The live block with id `b`, or null (never issued, freed, or its slot
+  // reused by a later block).
+  [[nodiscard]] BlockRecord* find(BlockId b);
+  [[nodiscard]] const BlockRecord* find(BlockId b) const;
+  // A free slot (lowest first) for a new block with the next serial;
+  // kLimit past kMaxLiveBlocks live blocks or kMaxSerial allocations.
+  Result<uint32_t> take_slot();
+  // Forgets the block in `slot` and gives the slot back; trims the slab.
+  void free_slot(uint32_t slot);
+  [[nodiscard]] BlockInfo info(uint32_t slot) const;
+  // Session `s`'s holder of the block, or null.
+  [[nodiscard]] Holder* holder(BlockRecord& rec, SessionId s);
+  [[nodiscard]] const Holder* holder(const BlockRecord& rec, SessionId s) const;
+  // Adds an empty holder of `sr` to the block in `slot` (which must have
+  // none) and lists the block in sr.holds.
+  Holder& add_holder(SessionRecord& sr, uint32_t slot);
+  // Removes `sr`'s holder (which must exist) and its place in sr.holds.
+  void remove_holder(SessionRecord& sr, uint32_t slot);
+  // Every holder of the block, in no particular order.
+  template <typename F>
+  void each_holder(const BlockRecord& rec, F&& f) const {
+    if (rec.holder.used()) f(rec.holder);
+    if (rec.extra) {
+      for (const Holder& h : rec.extra->holders) f(h);
+    }
+  }
+  void add_export_token(BlockRecord& rec, const Token& t);
+  void remove_export_token(BlockRecord& rec, const Token& t);
+  // Drops `rec.extra` once it holds nothing.
+  static void tidy_extra(BlockRecord& rec);
+  // Whether a non-admin `uid` sees the block: a session of its uid holds it
+  // or its uid exported it.
+  [[nodiscard]] bool visible_to(uint32_t uid, const BlockRecord& rec) const;
+  // The first entry of order_ with an id > after.
+  [[nodiscard]] size_t order_after(BlockId after) const;
+  Status check_slab() const;
 
   // ---- quotas (ledger_quotas.cc) ----
   // Whether the session may hold one more block / make one more export /
@@ -432,27 +552,33 @@ class Ledger {
 
   // View indexes (ledger_views.cc); every change to a Hold's existence, an
   // export or a device charge goes through these.
-  void hold_added(SessionRecord& sr, const BlockRecord& rec);
-  void hold_removed(SessionRecord& sr, const BlockRecord& rec);
-  void uid_block_add(uint32_t uid, BlockId b);
-  void uid_block_remove(uint32_t uid, BlockId b);
   void uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64_t blocks,
                          int64_t sessions);
   // every_token: the test-only blocks() shows every token.
-  BlockView view(const Viewer& viewer, const BlockRecord& rec, bool every_token = false) const;
+  BlockView view(const Viewer& viewer, uint32_t slot, bool every_token = false) const;
   Status check_view_indexes() const;
   SessionView view(const SessionRecord& sr) const;
 
   std::vector<LedgerPool> pools_{};
   DeviceTable devices_;
   LedgerOptions options_;
-  std::map<BlockId, BlockRecord> blocks_;
+  // The block table (see "the block table" above): records by slot, the
+  // free slots below slab_.size() as a min-heap (plus `stale_free_` entries
+  // at or above it, left by trimming and dropped lazily), and every id
+  // issued in increasing order, those of freed blocks (`order_dead_` of
+  // them) removed once they outnumber the live.
+  std::vector<BlockRecord> slab_;
+  std::vector<uint32_t> free_slots_;
+  size_t stale_free_ = 0;
+  size_t live_blocks_ = 0;
+  std::vector<BlockId> order_;
+  size_t order_dead_ = 0;
+  uint64_t next_block_serial_ = 1;
   std::map<SessionId, SessionRecord> sessions_;  // ordered: the listing's cursor
   std::deque<SessionId> closing_;                // begin_close() order, for reap()
-  // Views: (uid, block) -> how many of that uid's sessions hold the block
-  // plus how many exports of it that uid made; (uid, session) for each
-  // open session; (uid, device) -> that uid's use of the device.
-  std::map<std::pair<uint32_t, BlockId>, uint32_t> uid_blocks_;
+  // Views: (uid, session) for each open session; (uid, device) -> that
+  // uid's use of the device. Which blocks a uid sees is read from each
+  // block's holders and exports.
   std::set<std::pair<uint32_t, SessionId>> uid_sessions_;
   std::map<std::pair<uint32_t, size_t>, UidDeviceUse> uid_devices_;
   std::unordered_map<Token, Export> exports_;
@@ -461,7 +587,6 @@ class Ledger {
   // than "never heard of it". Bounded: the oldest are forgotten first.
   std::unordered_map<Token, DeadReason> dead_;
   std::deque<Token> dead_order_;
-  BlockId next_block_ = 1;
   uint64_t sysv_exports_ = 0;
   std::unordered_map<uint32_t, QuotaUse> uid_use_;
   uint64_t next_serial_ = 1;

@@ -1,8 +1,8 @@
 // Ledger::pool_map_page: one page of a pool laid out by offset; see
 // ledger_map.h.
 //
-// The ledger keeps blocks by id, so a page is a stretch of the id-ordered
-// block table after the cursor, like a listing page: its cost is the
+// The ledger keeps blocks by id, so a page is a stretch of the id order
+// after the cursor, like a listing page: its cost is the
 // records it visits, never the whole table (a million-block map in one go
 // stalled the loop for 100-250 ms on the 2-core test machine, and so did 31
 // pages of 32k records answered in one batch). The client sorts exact pages
@@ -69,40 +69,34 @@ MapPage Ledger::pool_map_page(const Viewer& viewer, size_t pool,
     }
   };
 
-  // The viewer's own blocks, in id order like blocks_: one merge walk
-  // decides which blocks it may see named.
-  auto own = uid_blocks_.lower_bound({viewer.uid, request.after + 1});
   const size_t limit = std::max<size_t>(request.limit, 1);
   const size_t max_entries = std::max<size_t>(request.max_entries, 1);
   size_t visited = 0;
-  auto it = blocks_.upper_bound(request.after);
-  for (; it != blocks_.end() && visited < limit; ++it, ++visited) {
-    const auto& [id, rec] = *it;
-    if (rec.info.pool == pool) {
+  size_t at = order_after(request.after);
+  for (; at < order_.size() && visited < limit; ++at, ++visited) {
+    const BlockId id = order_[at];
+    const BlockRecord* rec = find(id);
+    if (rec != nullptr && rec->pool() == pool) {
       if (bucket == 0 && page.entries.size() == max_entries) break;
-      bool shown = viewer.all || rec.uid == viewer.uid;
-      if (!shown) {
-        while (own != uid_blocks_.end() && own->first.first == viewer.uid && own->first.second < id)
-          ++own;
-        shown =
-            own != uid_blocks_.end() && own->first.first == viewer.uid && own->first.second == id;
-      }
-      const size_t device = shown ? device_of(rec.device) : MapExtent::kHidden;
-      const uint32_t uid = shown ? rec.uid : 0;
+      // Named to its allocating uid, its holders' and its exporters'.
+      const bool shown = viewer.all || rec->uid == viewer.uid || visible_to(viewer.uid, *rec);
+      const size_t device = shown ? device_of(rec->device()) : MapExtent::kHidden;
+      const uint32_t uid = shown ? rec->uid : 0;
       if (bucket == 0) {
-        page.entries.push_back({.offset = rec.info.offset,
-                                .size = rec.info.size,
-                                .used = rec.info.size,
+        page.entries.push_back({.offset = rec->offset,
+                                .size = rec->size,
+                                .used = rec->size,
                                 .device = device,
                                 .uid = uid});
       } else {
-        add_to_buckets(rec.info.offset, std::min(rec.info.offset + rec.info.size, size), device,
-                       uid);
+        add_to_buckets(rec->offset, std::min(rec->offset + rec->size, size), device, uid);
       }
     }
     page.next_after = id;
   }
-  page.more = it != blocks_.end();
+  // Freed ids the order still keeps are not "more".
+  while (at < order_.size() && find(order_[at]) == nullptr) ++at;
+  page.more = at < order_.size();
 
   if (bucket == 0) {
     std::sort(page.entries.begin(), page.entries.end(),

@@ -55,10 +55,10 @@ Result<uint64_t> Ledger::granular(uint64_t size) const {
 
 Status Ledger::admit_hold(const SessionRecord& sr, std::string_view op) const {
   const Quotas& q = options_.quotas;
-  if (sr.blocks.size() < q.blocks_per_session) return {};
+  if (sr.holds.size() < q.blocks_per_session) return {};
   return std::unexpected(over(fmt::format("{}: session {} (uid {}) holds {} blocks", op, sr.info.id,
-                                          sr.info.uid, sr.blocks.size()),
-                              "blocks_per_session", q.blocks_per_session, sr.blocks.size(),
+                                          sr.info.uid, sr.holds.size()),
+                              "blocks_per_session", q.blocks_per_session, sr.holds.size(),
                               "put blocks it no longer needs"));
 }
 
@@ -113,13 +113,14 @@ Status Ledger::admit_sysv_export(const SessionRecord& sr) const {
 Status Ledger::check_quota_invariants() const {
   std::unordered_map<uint32_t, QuotaUse> want;
   std::unordered_map<SessionId, std::pair<uint64_t, uint64_t>> per_session;  // exports, sysv
-  for (const auto& [id, rec] : blocks_) {
+  for (const BlockRecord& rec : slab_) {
+    if (!rec.live()) continue;
     ++want[rec.uid].blocks;
-    for (const auto& [s, h] : rec.sessions) {
-      if (!h.sysv) continue;
-      ++want[sessions_.at(s).info.uid].sysv_exports;
-      ++per_session[s].second;
-    }
+    each_holder(rec, [&](const Holder& h) {
+      if (!h.sysv()) return;
+      ++want[sessions_.at(h.session).info.uid].sysv_exports;
+      ++per_session[h.session].second;
+    });
   }
   for (const auto& [t, e] : exports_) {
     ++want[e.exporter_uid].exports;

@@ -21,11 +21,15 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
                 format_duration(lifetime), format_duration(options_.max_export_lifetime),
                 format_duration(options_.default_export_lifetime));
   }
-  if ((*rec)->exports.size() >= options_.max_exports_per_block) {
+  if ((*rec)->export_count() >= options_.max_exports_per_block) {
     return fail(Errc::kLimit,
                 "export block {}: it has {} live exports, the most; withdraw some or let them "
                 "be imported",
-                b, (*rec)->exports.size());
+                b, (*rec)->export_count());
+  }
+  if ((*rec)->total >= kMaxReferences) {
+    return fail(Errc::kLimit, "export block {}: it has {} references in all, the most pmmd counts",
+                b, (*rec)->total);
   }
   if (auto q = admit_export(**sr); !q) return std::unexpected(q.error());
   if (lifetime.count() == 0) lifetime = options_.default_export_lifetime;
@@ -48,8 +52,7 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
            .exporter_serial = (*sr)->serial};
   deadlines_.emplace(e.deadline, t);
   exports_.emplace(t, e);
-  (*rec)->exports.insert(t);
-  uid_block_add(e.exporter_uid, b);
+  add_export_token(**rec, t);
   ++(*rec)->total;
   ++(*sr)->exports;
   ++use_of(e.exporter_uid).exports;
@@ -87,24 +90,26 @@ Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime n
     return fail(Errc::kExpired, "import: token {} expired: its lifetime ran out", t.short_hex());
   }
   BlockId b = it->second.block;
-  BlockRecord& rec = blocks_.at(b);
-  if (auto a = check_access(**sr, rec.info.pool, "import"); !a) {
+  const uint32_t slot = slot_of(b);
+  BlockRecord& rec = slab_[slot];
+  if (auto a = check_access(**sr, rec.pool(), "import"); !a) {
     return std::unexpected(a.error());
   }
-  if (!rec.sessions.contains(s)) {
+  Holder* h = holder(rec, s);
+  if (h == nullptr) {
     if (auto q = admit_hold(**sr, "import"); !q) return std::unexpected(q.error());
   }
-  Hold& h = rec.sessions[s];
-  if (h.references >= kMaxReferences) {
-    return fail(Errc::kLimit, "import block {}: session {} holds too many references", b, s);
+  if (rec.total >= kMaxReferences) {
+    return fail(Errc::kLimit, "import block {}: it has {} references in all, the most pmmd counts",
+                b, rec.total);
   }
-  ++h.references;
+  if (h == nullptr) h = &add_holder(**sr, slot);
+  ++h->references;
   ++rec.total;
   ++(*sr)->references;
-  if ((*sr)->blocks.insert(b).second) hold_added(**sr, rec);
-  BlockInfo info = rec.info;
+  BlockInfo out = info(slot);
   if (--it->second.imports_left == 0) remove_export(t, DeadReason::kUsedUp);
-  return info;
+  return out;
 }
 
 Status Ledger::unexport(SessionId s, const Token& t) {
@@ -141,7 +146,7 @@ Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
   if (!sr) return std::unexpected(sr.error());
   auto rec = held_block(**sr, b, "sysv-export");
   if (!rec) return std::unexpected(rec.error());
-  const Pool& pool = *pools_[(*rec)->info.pool].pool;
+  const Pool& pool = *pools_[(*rec)->pool()].pool;
   if (pool.region().type() != mem::MemoryType::kSysv) {
     std::string sysv;
     for (const auto& p : pools_) {
@@ -155,45 +160,42 @@ Result<SysvSegment> Ledger::sysv_export(SessionId s, BlockId b) {
                 b, pool.name(), mem::memory_type_name(pool.region().type()),
                 sysv.empty() ? std::string("none") : sysv);
   }
-  Hold& h = (*rec)->sessions.at(s);
-  if (h.sysv) {
+  Holder& h = *holder(**rec, s);
+  if (h.sysv()) {
     return fail(Errc::kExists, "sysv-export block {}: session {} has exported it already", b, s);
   }
   if (auto q = admit_sysv_export(**sr); !q) return std::unexpected(q.error());
-  h.sysv = true;
+  if ((*rec)->total >= kMaxReferences) {
+    return fail(Errc::kLimit,
+                "sysv-export block {}: it has {} references in all, the most pmmd counts", b,
+                (*rec)->total);
+  }
+  h.set_sysv(true);
   ++(*rec)->total;
   ++sysv_exports_;
   ++(*sr)->sysv_exports;
   ++use_of((*sr)->info.uid).sysv_exports;
   return SysvSegment{
-      .shmid = pool.region().shmid(), .offset = (*rec)->info.offset, .size = (*rec)->info.size};
+      .shmid = pool.region().shmid(), .offset = (*rec)->offset, .size = (*rec)->size};
 }
 
 Status Ledger::sysv_unexport(SessionId s, BlockId b) {
   PMM_CHECK_ON_EXIT("Ledger::sysv_unexport", checks_, record_count(), check_invariants());
   auto sr = session(s);
   if (!sr) return std::unexpected(sr.error());
-  auto it = blocks_.find(b);
-  Hold* h = nullptr;
-  if (it != blocks_.end()) {
-    auto hi = it->second.sessions.find(s);
-    if (hi != it->second.sessions.end() && hi->second.sysv) h = &hi->second;
-  }
-  if (!h) {
+  BlockRecord* rec = find(b);
+  Holder* h = rec != nullptr ? holder(*rec, s) : nullptr;
+  if (h == nullptr || !h->sysv()) {
     return fail(Errc::kNotFound, "sysv-unexport block {}: session {} has no SysV export of it", b,
                 s);
   }
-  h->sysv = false;
+  h->set_sysv(false);
   --sysv_exports_;
   --(*sr)->sysv_exports;
   --use_of((*sr)->info.uid).sysv_exports;
   tidy_use((*sr)->info.uid);
-  if (h->references == 0) {
-    it->second.sessions.erase(s);
-    (*sr)->blocks.erase(b);
-    hold_removed(**sr, it->second);
-  }
-  drop_reference(b);
+  if (h->empty()) remove_holder(**sr, slot_of(b));
+  drop_reference(slot_of(b));
   return {};
 }
 
@@ -220,10 +222,9 @@ void Ledger::remove_export(Token t, DeadReason why) {
   --use_of(e.exporter_uid).exports;
   tidy_use(e.exporter_uid);
   deadlines_.erase({e.deadline, t});
-  blocks_.at(e.block).exports.erase(t);
-  uid_block_remove(e.exporter_uid, e.block);
+  remove_export_token(slab_[slot_of(e.block)], t);
   remember_dead(t, why);
-  drop_reference(e.block);
+  drop_reference(slot_of(e.block));
 }
 
 void Ledger::remember_dead(const Token& t, DeadReason why) {

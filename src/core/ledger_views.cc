@@ -6,29 +6,11 @@
 namespace pmm::core {
 
 Result<BlockInfo> Ledger::block(BlockId b) const {
-  auto it = blocks_.find(b);
-  if (it == blocks_.end()) return fail(Errc::kNotFound, "no block {}", b);
-  return it->second.info;
+  if (find(b) == nullptr) return fail(Errc::kNotFound, "no block {}", b);
+  return info(slot_of(b));
 }
 
 // ---- indexes ------------------------------------------------------------------
-
-void Ledger::hold_added(SessionRecord& sr, const BlockRecord& rec) {
-  sr.bytes += rec.info.size;
-  uid_block_add(sr.info.uid, rec.info.id);
-}
-
-void Ledger::hold_removed(SessionRecord& sr, const BlockRecord& rec) {
-  sr.bytes -= rec.info.size;
-  uid_block_remove(sr.info.uid, rec.info.id);
-}
-
-void Ledger::uid_block_add(uint32_t uid, BlockId b) { ++uid_blocks_[{uid, b}]; }
-
-void Ledger::uid_block_remove(uint32_t uid, BlockId b) {
-  auto it = uid_blocks_.find({uid, b});
-  if (it != uid_blocks_.end() && --it->second == 0) uid_blocks_.erase(it);
-}
 
 void Ledger::uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64_t blocks,
                                int64_t sessions) {
@@ -41,37 +23,47 @@ void Ledger::uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64
 
 // ---- views --------------------------------------------------------------------
 
-BlockView Ledger::view(const Viewer& viewer, const BlockRecord& rec, bool every_token) const {
+BlockView Ledger::view(const Viewer& viewer, uint32_t slot, bool every_token) const {
+  const BlockRecord& rec = slab_[slot];
   BlockView v;
-  v.info = rec.info;
+  v.info = info(slot);
   if (!viewer.phys && v.info.phys != 0) {
     v.info.phys = 0;
     v.phys_hidden = true;
   }
-  v.device = devices_.device(rec.device).config.name;
+  v.device = devices_.device(rec.device()).config.name;
   v.references = rec.total;
-  for (const auto& [s, h] : rec.sessions) {
-    const SessionRecord& sr = sessions_.at(s);
+  // In session order, as listings have always shown them.
+  std::vector<const Holder*> holders;
+  each_holder(rec, [&](const Holder& h) { holders.push_back(&h); });
+  std::sort(holders.begin(), holders.end(),
+            [](const Holder* a, const Holder* b) { return a->session < b->session; });
+  for (const Holder* h : holders) {
+    const SessionRecord& sr = sessions_.at(h->session);
     if (!viewer.all && sr.info.uid != viewer.uid) {
-      v.hidden_holders += (h.references > 0 ? 1 : 0) + (h.sysv ? 1 : 0);
+      v.hidden_holders += (h->references > 0 ? 1 : 0) + (h->sysv() ? 1 : 0);
       continue;
     }
     HolderView hv;
-    hv.session = s;
+    hv.session = h->session;
     hv.pid = sr.info.pid;
     hv.uid = sr.info.uid;
     hv.device = devices_.device(sr.device).config.name;
-    if (h.references > 0) {
-      hv.references = h.references;
+    if (h->references > 0) {
+      hv.references = h->references;
       v.holders.push_back(hv);
     }
-    if (h.sysv) {
+    if (h->sysv()) {
       hv.kind = HolderView::Kind::kSysvExport;
       hv.references = 1;
       v.holders.push_back(std::move(hv));
     }
   }
-  for (const Token& t : rec.exports) {
+  // In token order, as listings have always shown them.
+  std::vector<Token> tokens;
+  if (rec.extra) tokens = rec.extra->exports;
+  std::sort(tokens.begin(), tokens.end());
+  for (const Token& t : tokens) {
     const Export& e = exports_.at(t);
     if (!viewer.all && e.exporter_uid != viewer.uid) {
       ++v.hidden_holders;
@@ -97,32 +89,35 @@ BlockView Ledger::view(const Viewer& viewer, const BlockRecord& rec, bool every_
 SessionView Ledger::view(const SessionRecord& sr) const {
   return SessionView{.info = sr.info,
                      .device = devices_.device(sr.device).config.name,
-                     .blocks = sr.blocks.size(),
+                     .blocks = sr.holds.size(),
                      .references = sr.references,
                      .bytes = sr.bytes};
 }
 
+// Walks the id order after the cursor. A non-admin sees only some blocks
+// (and the order keeps some freed ids for a while), so the walk stops after
+// kScanPerItem * limit ids even if the page is not full, and the cursor it
+// returns is the last id looked at: a page costs O(log n + limit) however
+// few of the blocks the viewer may see.
 ViewPage<BlockView> Ledger::blocks(const Viewer& viewer, BlockId after, size_t limit) const {
+  constexpr size_t kScanPerItem = 64;
   ViewPage<BlockView> page;
+  page.next_after = after;
   limit = std::max<size_t>(limit, 1);
-  if (viewer.all) {
-    for (auto it = blocks_.upper_bound(after); it != blocks_.end(); ++it) {
-      if (page.items.size() == limit) {
-        page.more = true;
-        break;
-      }
-      page.items.push_back(view(viewer, it->second));
-    }
-    return page;
-  }
-  // after + 1 cannot wrap past a real id: ids start at 1 and count up.
-  for (auto it = uid_blocks_.lower_bound({viewer.uid, after + 1});
-       it != uid_blocks_.end() && it->first.first == viewer.uid && after != UINT64_MAX; ++it) {
-    if (page.items.size() == limit) {
+  const size_t budget = limit * kScanPerItem;
+  size_t scanned = 0;
+  for (size_t i = order_after(after); i < order_.size(); ++i) {
+    const BlockId b = order_[i];
+    const BlockRecord* rec = find(b);  // null: freed, and the order forgets it later
+    if ((rec != nullptr && page.items.size() == limit) || scanned == budget) {
       page.more = true;
       break;
     }
-    page.items.push_back(view(viewer, blocks_.at(it->first.second)));
+    ++scanned;
+    page.next_after = b;
+    if (rec != nullptr && (viewer.all || visible_to(viewer.uid, *rec))) {
+      page.items.push_back(view(viewer, slot_of(b)));
+    }
   }
   return page;
 }
@@ -137,6 +132,7 @@ ViewPage<SessionView> Ledger::sessions(const Viewer& viewer, SessionId after, si
         break;
       }
       page.items.push_back(view(it->second));
+      page.next_after = it->first;
     }
     return page;
   }
@@ -147,6 +143,7 @@ ViewPage<SessionView> Ledger::sessions(const Viewer& viewer, SessionId after, si
       break;
     }
     page.items.push_back(view(sessions_.at(it->second)));
+    page.next_after = it->second;
   }
   return page;
 }
@@ -166,6 +163,7 @@ ViewPage<DeviceView> Ledger::devices(const Viewer& viewer, uint64_t after, size_
                                       .used = all[i].used_bytes,
                                       .blocks = all[i].blocks,
                                       .sessions = all[i].sessions});
+      page.next_after = i + 1;
     }
     return page;
   }
@@ -182,15 +180,18 @@ ViewPage<DeviceView> Ledger::devices(const Viewer& viewer, uint64_t after, size_
                                     .used = it->second.bytes,
                                     .blocks = it->second.blocks,
                                     .sessions = it->second.sessions});
+    page.next_after = i + 1;
   }
   return page;
 }
 
 std::vector<BlockView> Ledger::blocks() const {
   std::vector<BlockView> out;
-  out.reserve(blocks_.size());
+  out.reserve(live_blocks_);
   Viewer admin{.uid = 0, .all = true, .phys = true};
-  for (const auto& [id, rec] : blocks_) out.push_back(view(admin, rec, /*every_token=*/true));
+  for (BlockId b : order_) {
+    if (find(b) != nullptr) out.push_back(view(admin, slot_of(b), /*every_token=*/true));
+  }
   return out;
 }
 
@@ -222,24 +223,30 @@ std::vector<PoolView> Ledger::pools() const {
   return out;
 }
 
-// The view indexes against the records they summarise, rebuilt from scratch.
+// The view indexes and session lists against the records they summarise,
+// rebuilt from scratch.
 Status Ledger::check_view_indexes() const {
-  std::map<std::pair<uint32_t, BlockId>, uint32_t> uid_blocks;
   std::map<std::pair<uint32_t, size_t>, UidDeviceUse> uid_devices;
-  for (const auto& [id, rec] : blocks_) {
-    for (const auto& [s, h] : rec.sessions) ++uid_blocks[{sessions_.at(s).info.uid, id}];
-    for (const Token& t : rec.exports) ++uid_blocks[{exports_.at(t).exporter_uid, id}];
-    UidDeviceUse& u = uid_devices[{rec.uid, rec.device}];
-    u.bytes += rec.info.size;
+  for (const BlockRecord& rec : slab_) {
+    if (!rec.live()) continue;
+    UidDeviceUse& u = uid_devices[{rec.uid, rec.device()}];
+    u.bytes += rec.size;
     ++u.blocks;
   }
   for (const auto& [id, sr] : sessions_) {
     ++uid_devices[{sr.info.uid, sr.device}].sessions;
     uint64_t refs = 0, bytes = 0;
-    for (BlockId b : sr.blocks) {
-      const BlockRecord& rec = blocks_.at(b);
-      refs += rec.sessions.at(id).references;
-      bytes += rec.info.size;
+    for (size_t pos = 0; pos < sr.holds.size(); ++pos) {
+      const uint32_t slot = sr.holds[pos];
+      const Holder* h =
+          slot < slab_.size() && slab_[slot].live() ? holder(slab_[slot], id) : nullptr;
+      if (h == nullptr || h->position() != pos) {
+        return fail(Errc::kSystem,
+                    "invariant: session {} lists slot {} at {}, which has no holder of it there",
+                    id, slot, pos);
+      }
+      refs += h->references;
+      bytes += slab_[slot].size;
     }
     if (refs != sr.references || bytes != sr.bytes || !uid_sessions_.contains({sr.info.uid, id})) {
       return fail(Errc::kSystem,
@@ -250,10 +257,6 @@ Status Ledger::check_view_indexes() const {
   if (uid_sessions_.size() != sessions_.size()) {
     return fail(Errc::kSystem, "invariant: {} sessions but {} in the uid index", sessions_.size(),
                 uid_sessions_.size());
-  }
-  if (uid_blocks != uid_blocks_) {
-    return fail(Errc::kSystem, "invariant: the uid -> block index has {} entries, the holds say {}",
-                uid_blocks_.size(), uid_blocks.size());
   }
   if (uid_devices.size() != uid_devices_.size()) {
     return fail(Errc::kSystem, "invariant: {} (uid, device) uses recorded, the records say {}",
@@ -271,68 +274,68 @@ Status Ledger::check_view_indexes() const {
 }
 
 Status Ledger::check_invariants() const {
+  if (auto s = check_slab(); !s) return s;
   std::vector<uint64_t> pool_bytes(pools_.size(), 0), pool_blocks(pools_.size(), 0);
   std::vector<std::vector<uint64_t>> charged(devices_.size(),
                                              std::vector<uint64_t>(pools_.size(), 0));
   std::vector<uint64_t> device_blocks(devices_.size(), 0);
-  for (const auto& [id, rec] : blocks_) {
-    if (id != rec.info.id || id == 0 || id >= next_block_) {
-      return fail(Errc::kSystem, "invariant: block {} has id {} (next id {})", id, rec.info.id,
-                  next_block_);
+  uint64_t sysv = 0;
+  for (uint32_t slot = 0; slot < slab_.size(); ++slot) {
+    const BlockRecord& rec = slab_[slot];
+    if (!rec.live()) continue;
+    const BlockId id = id_of(slot);
+    if (rec.pool() >= pools_.size() || rec.device() >= devices_.size()) {
+      return fail(Errc::kSystem, "invariant: block {} names pool {} / device {}", id, rec.pool(),
+                  rec.device());
     }
-    if (rec.info.pool >= pools_.size() || rec.device >= devices_.size()) {
-      return fail(Errc::kSystem, "invariant: block {} names pool {} / device {}", id, rec.info.pool,
-                  rec.device);
-    }
-    uint64_t total = rec.exports.size();
-    for (const auto& [s, h] : rec.sessions) {
-      if (h.references == 0 && !h.sysv) {
-        return fail(Errc::kSystem, "invariant: block {} keeps an empty hold of session {}", id, s);
+    uint64_t total = rec.export_count();
+    Status bad{};
+    each_holder(rec, [&](const Holder& h) {
+      total += h.references + (h.sysv() ? 1 : 0);
+      sysv += h.sysv() ? 1 : 0;
+      auto sit = sessions_.find(h.session);
+      if (!bad) return;
+      if (sit == sessions_.end() || h.position() >= sit->second.holds.size() ||
+          sit->second.holds[h.position()] != slot) {
+        bad =
+            fail(Errc::kSystem, "invariant: block {} is held by session {}, which does not list it",
+                 id, h.session);
       }
-      total += h.references + (h.sysv ? 1 : 0);
-      auto sit = sessions_.find(s);
-      if (sit == sessions_.end() || !sit->second.blocks.contains(id)) {
-        return fail(Errc::kSystem,
-                    "invariant: block {} is held by session {}, which does not list it", id, s);
-      }
-    }
-    for (const Token& t : rec.exports) {
-      auto e = exports_.find(t);
-      if (e == exports_.end() || e->second.block != id) {
-        return fail(Errc::kSystem, "invariant: block {} lists export {} that is not its own", id,
-                    t.short_hex());
+    });
+    if (!bad) return bad;
+    if (rec.extra) {
+      for (const Token& t : rec.extra->exports) {
+        auto e = exports_.find(t);
+        if (e == exports_.end() || e->second.block != id) {
+          return fail(Errc::kSystem, "invariant: block {} lists export {} that is not its own", id,
+                      t.short_hex());
+        }
       }
     }
     if (total != rec.total || total == 0) {
       return fail(Errc::kSystem, "invariant: block {} counts {} references but holders add to {}",
                   id, rec.total, total);
     }
-    pool_bytes[rec.info.pool] += rec.info.size;
-    ++pool_blocks[rec.info.pool];
-    charged[rec.device][rec.info.pool] += rec.info.size;
-    ++device_blocks[rec.device];
+    pool_bytes[rec.pool()] += rec.size;
+    ++pool_blocks[rec.pool()];
+    charged[rec.device()][rec.pool()] += rec.size;
+    ++device_blocks[rec.device()];
   }
   std::vector<uint64_t> device_sessions(devices_.size(), 0);
   for (const auto& [id, sr] : sessions_) {
     if (id != sr.info.id)
       return fail(Errc::kSystem, "invariant: session {} has id {}", id, sr.info.id);
     ++device_sessions[sr.device];
-    for (BlockId b : sr.blocks) {
-      auto it = blocks_.find(b);
-      if (it == blocks_.end() || !it->second.sessions.contains(id)) {
-        return fail(Errc::kSystem, "invariant: session {} lists block {}, which has no hold of it",
-                    id, b);
-      }
-    }
   }
   if (deadlines_.size() != exports_.size()) {
     return fail(Errc::kSystem, "invariant: {} exports but {} deadlines", exports_.size(),
                 deadlines_.size());
   }
   for (const auto& [t, e] : exports_) {
-    auto it = blocks_.find(e.block);
-    if (it == blocks_.end() || !it->second.exports.contains(t) || e.imports_left == 0 ||
-        !deadlines_.contains({e.deadline, t})) {
+    const BlockRecord* rec = find(e.block);
+    if (rec == nullptr || !rec->extra ||
+        std::count(rec->extra->exports.begin(), rec->extra->exports.end(), t) != 1 ||
+        e.imports_left == 0 || !deadlines_.contains({e.deadline, t})) {
       return fail(Errc::kSystem, "invariant: export {} of block {} is inconsistent", t.short_hex(),
                   e.block);
     }
@@ -364,10 +367,6 @@ Status Ledger::check_invariants() const {
     if (auto s = pool.strategy().check_invariants(); !s) {
       return fail(Errc::kSystem, "invariant: pool {}: {}", pool.name(), s.error().message);
     }
-  }
-  uint64_t sysv = 0;
-  for (const auto& [id, rec] : blocks_) {
-    for (const auto& [s, h] : rec.sessions) sysv += h.sysv ? 1 : 0;
   }
   if (sysv != sysv_exports_) {
     return fail(Errc::kSystem, "invariant: {} SysV exports counted, {} held", sysv_exports_, sysv);

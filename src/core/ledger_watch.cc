@@ -7,12 +7,11 @@
 namespace pmm::core {
 
 Result<Ledger::ReferencesOf> Ledger::references_of(BlockId b, SessionId s) const {
-  auto it = blocks_.find(b);
-  if (it == blocks_.end()) return fail(Errc::kNotFound, "no block {}", b);
-  const BlockRecord& rec = it->second;
+  const BlockRecord* rec = find(b);
+  if (rec == nullptr) return fail(Errc::kNotFound, "no block {}", b);
   ReferencesOf r;
-  if (auto h = rec.sessions.find(s); h != rec.sessions.end()) r.mine = h->second.references;
-  r.others = rec.total - r.mine;
+  if (const Holder* h = holder(*rec, s)) r.mine = h->references;
+  r.others = rec->total - r.mine;
   return r;
 }
 

@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
   // Whoever reads our stderr (a terminal, a logger, the journal) may go
   // away; a log line must then fail quietly, not kill the daemon.
   pmm::os::ignore_sigpipe();
+  // The block table's vectors are megabytes at scale; see event_fds.h.
+  pmm::os::map_large_allocations(size_t{256} << 10);
 
   pmm::daemon::DaemonOptions options;
   options.log.verbose = verbose;

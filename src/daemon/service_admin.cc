@@ -85,9 +85,11 @@ Reply Service::list_blocks(const SessionState& s, uint32_t request_id, const pro
                         .imports_left = h.imports_left,
                         .expires_ms = expires});
     }
-    out.next_after_id = v.info.id;
     out.blocks.push_back(std::move(e));
   }
+  // The last id the ledger looked at, which may lie past the last entry: a
+  // non-admin's page ends after a bounded scan (Ledger::blocks).
+  out.next_after_id = page.next_after;
   out.more = page.more;
   return Reply{.message = proto::Message{.request_id = request_id, .body = std::move(out)}};
 }

@@ -170,4 +170,8 @@ size_t trim_heap(size_t min_free) {
   return mi.fordblks;
 }
 
+void map_large_allocations(size_t bytes) {
+  ::mallopt(M_MMAP_THRESHOLD, static_cast<int>(std::min<size_t>(bytes, INT_MAX)));
+}
+
 }  // namespace pmm::os

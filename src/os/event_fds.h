@@ -117,4 +117,13 @@ void ignore_sigpipe();
 // before trimming, or 0 when below the threshold (nothing done).
 size_t trim_heap(size_t min_free);
 
+// Makes malloc serve every allocation of at least `bytes` with its own
+// mapping (mallopt M_MMAP_THRESHOLD, which also stops glibc raising that
+// threshold as large blocks are freed). A table that grows by doubling
+// then gives each outgrown buffer back to the kernel at once instead of
+// leaving it in the heap, and the unused tail of its capacity is never
+// touched: the daemon's RSS follows its live records (without it, a
+// million-block table kept about as much freed heap again).
+void map_large_allocations(size_t bytes);
+
 }  // namespace pmm::os

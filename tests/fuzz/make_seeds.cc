@@ -31,6 +31,10 @@ bool write(const std::filesystem::path& p, const std::vector<std::byte>& bytes) 
 
 proto::Message msg(uint32_t id, proto::Body b) { return {.request_id = id, .body = std::move(b)}; }
 
+// The id of a fresh daemon's n-th block, while none has been freed: the
+// allocation count above a 24-bit slot (docs/protocol.md, Pagination).
+constexpr uint64_t nth_block(uint64_t n) { return (n << 24) | (n - 1); }
+
 // Hello from every slot, each as a device of the config.
 void greet(Script& s) {
   const char* devices[fuzz::kSlots] = {"cam", "gpu", "gpu", "stranger"};
@@ -47,13 +51,14 @@ std::vector<std::pair<std::string, Script>> service_scripts() {
     s.request(0, msg(2, proto::Allocate{.pools = {"general"}, .size = 65536}));
     s.request(2, msg(2, proto::Allocate{.pools = {"fast"}, .size = 4096, .alignment = 64}));
     s.request(3, msg(2, proto::Allocate{.pools = {"display"}, .size = 8192, .flags = 0x2}));
-    s.request(0, msg(3, proto::Export{.block_id = 1, .max_imports = 2, .lifetime_ms = 1000}));
+    s.request(
+        0, msg(3, proto::Export{.block_id = nth_block(1), .max_imports = 2, .lifetime_ms = 1000}));
     s.request(2, msg(3, proto::Import{.token = Script::issued(0)}));
     s.request(3, msg(3, proto::Import{.token = Script::issued(0)}));
-    s.request(2, msg(4, proto::Get{.block_id = 1}));
-    s.request(2, msg(5, proto::Put{.block_id = 1}));
-    s.request(0, msg(6, proto::Put{.block_id = 1}));
-    s.request(3, msg(7, proto::SysvExport{.block_id = 3}));
+    s.request(2, msg(4, proto::Get{.block_id = nth_block(1)}));
+    s.request(2, msg(5, proto::Put{.block_id = nth_block(1)}));
+    s.request(0, msg(6, proto::Put{.block_id = nth_block(1)}));
+    s.request(3, msg(7, proto::SysvExport{.block_id = nth_block(3)}));
     s.request(1, msg(8, proto::StatsRequest{}));
     s.request(1, msg(9, proto::ListBlocks{.after_id = 0, .limit = 2}));
     s.request(1, msg(10, proto::ListSessions{}));
@@ -61,14 +66,15 @@ std::vector<std::pair<std::string, Script>> service_scripts() {
     s.request(1, msg(12, proto::ListPools{}));
     s.request(0, msg(13, proto::CheckRequest{}));
     s.request(3, msg(13, proto::CheckRequest{}));
-    s.request(3, msg(14, proto::SysvUnexport{.block_id = 3}));
+    s.request(3, msg(14, proto::SysvUnexport{.block_id = nth_block(3)}));
     out.emplace_back("share", s);
   }
   {
     Script s;  // an exporter dies; the token outlives it, then expires
     greet(s);
     s.request(1, msg(2, proto::Allocate{.size = 4096}));
-    s.request(1, msg(3, proto::Export{.block_id = 1, .max_imports = 3, .lifetime_ms = 2000}));
+    s.request(
+        1, msg(3, proto::Export{.block_id = nth_block(1), .max_imports = 3, .lifetime_ms = 2000}));
     s.disconnect(1);
     s.request(2, msg(4, proto::Import{.token = Script::issued(0)}));
     s.wait(2);
@@ -89,9 +95,9 @@ std::vector<std::pair<std::string, Script>> service_scripts() {
     s.request(1, msg(7, proto::Allocate{.size = 0}));
     s.request(1, msg(8, proto::Allocate{.size = 1, .alignment = 3}));
     s.request(1, msg(9, proto::Allocate{.pools = {"general"}, .size = 1, .flags = 0x1}));
-    s.request(0, msg(10, proto::SysvExport{.block_id = 1}));
-    s.request(0, msg(11, proto::Put{.block_id = 1}));
-    s.request(0, msg(12, proto::Put{.block_id = 1}));
+    s.request(0, msg(10, proto::SysvExport{.block_id = nth_block(1)}));
+    s.request(0, msg(11, proto::Put{.block_id = nth_block(1)}));
+    s.request(0, msg(12, proto::Put{.block_id = nth_block(1)}));
     s.request(0, msg(13, proto::Hello{}));
     s.request(2, msg(14, proto::Get{.block_id = 999}));
     out.emplace_back("limits-and-refusals", s);

@@ -133,9 +133,10 @@ class Pipeliner {
     auto w = proto::receive_reply(sock_.get());
     EXPECT_TRUE(w && *w && std::holds_alternative<proto::Welcome>((*w)->message.body));
   }
-  // Sends `n` ListBlocks at cursors spread over [0, max_id); returns the
-  // number of full pages that came back.
-  size_t list(size_t n, uint64_t max_id, uint32_t first_request_id) {
+  // Sends `n` ListBlocks at cursors spread over the first `blocks` blocks
+  // (a block id is its allocation count above a 24-bit slot,
+  // docs/protocol.md); returns the number of full pages that came back.
+  size_t list(size_t n, uint64_t blocks, uint32_t first_request_id) {
     std::atomic<size_t> full{0};
     std::thread reader([&] {
       for (size_t i = 0; i < n; ++i) {
@@ -146,7 +147,7 @@ class Pipeliner {
       }
     });
     for (size_t i = 0; i < n; ++i) {
-      uint64_t after = max_id / (n + 1) * (i + 1);
+      uint64_t after = (blocks / (n + 1) * (i + 1)) << 24;
       (void)proto::send(sock_.get(),
                         {.request_id = first_request_id + static_cast<uint32_t>(i),
                          .body = proto::ListBlocks{.after_id = after, .limit = kPage}});
@@ -174,8 +175,10 @@ TEST(ViewsLoad, PipelinedListingsAtAMillionBlocksDoNotStallOthers) {
     core::Ledger& l = daemon.d->ledger();  // the loop is idle: nobody connected yet
     auto t0 = Clock::now();
     size_t n = 0;
+    // A block id is its allocation count above a 24-bit slot
+    // (docs/protocol.md): `after << 24` is a cursor `after` blocks in.
     for (uint64_t after = 0; after < kBlocks; after += kBlocks / 100)
-      n += l.blocks({.uid = 0, .all = true, .phys = true}, after, 64).items.size();
+      n += l.blocks({.uid = 0, .all = true, .phys = true}, after << 24, 64).items.size();
     double admin_us = ms_since(t0) * 1000 / 100;
     t0 = Clock::now();
     for (int i = 0; i < 100; ++i)

@@ -242,5 +242,36 @@ TEST_F(Views, AnAdminGidSeesEveryonesSessionsBlocksAndDevices) {
   }
 }
 
+// A user's one block among thousands of root's: each ListBlocks page looks
+// at a bounded stretch of ids (64 per item asked, docs/protocol.md), so the
+// first pages come back empty with `more`, and `pmmctl blocks` (libpmm's
+// listing loop) must follow next_after_id past them to find it.
+TEST(ViewsPaging, ANonAdminFindsItsOneBlockPastPagesOfOthers) {
+  DaemonProcess d(R"(
+[pools.general]
+type = "shmem"
+size = "64MiB"
+uids = [0, 65534]
+
+[limits]
+blocks_per_session = 10000
+)");
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm_conn* root = nullptr;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "", &root), PMM_OK) << pmm_last_error();
+  // More than one page's scan (64 x 64 ids) of root's blocks first.
+  constexpr int kRootBlocks = 5000;
+  std::vector<pmm_block*> blocks(kRootBlocks);
+  for (auto& b : blocks) ASSERT_EQ(pmm_alloc(root, "general", 1, 0, 0, &b), PMM_OK);
+  pmm::testing::Run r = pmmctl_run(d, kNobody, {"alloc", "general", "4KiB", "--lifetime", "60s"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const uint64_t mine = json::parse(r.out)["block"];
+  json listed = pmmctl(d, kNobody, {"blocks"});
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["id"], mine);
+  EXPECT_EQ(pmmctl(d, kRoot, {"blocks"}).size(), kRootBlocks + 1u) << "root sees every block";
+  pmm_disconnect(root);
+}
+
 }  // namespace
 }  // namespace pmm::testing
