@@ -151,6 +151,11 @@ class Connection {
   [[nodiscard]] Status post_put(uint64_t block_id);
   [[nodiscard]] Status post_watch_release(uint64_t block_id);
   static constexpr size_t kMaxPosted = 64;
+  // A post reads earlier posts' answers itself only once this many are
+  // unread; below it they wait in the socket for the next read, which is
+  // the next call's own (so a lone alloc + last put costs one recvmsg per
+  // reply, none finding nothing).
+  static constexpr size_t kDrainPosted = 16;
   // Called, under the connection's lock, with the block id of each Released
   // event (a release watch fired). It must not call back into the
   // Connection. Set it before the first watch.
@@ -225,7 +230,9 @@ class Connection {
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
-  void drain_locked(std::unique_lock<std::mutex>& lock);
+  // `answers_only`: stop once no reply is outstanding (abandoned_ empty)
+  // instead of reading until the socket is empty.
+  void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
   // Hands one read result to its waiter (or marks the connection dead).
   void take_locked(Result<std::optional<proto::Envelope>> in, std::vector<proto::Body>& undo);
   // roundtrip + the expected reply type.
