@@ -145,9 +145,10 @@ class Connection {
                                                 std::chrono::milliseconds wait);
   // Sends a Put / WatchRelease and returns without waiting for its reply
   // (libpmm's last put of a block, a buffer pool's watch). A refusal is
-  // kept and returned by the next call that talks to the daemon, naming
-  // what failed. At most kMaxPosted such requests are unanswered at once; a
-  // post past that first waits (bounded) for answers.
+  // kept and returned, naming what failed, by the first round trip that
+  // starts after it was read (a round trip reads earlier answers before its
+  // own, so at latest the one after the next). At most kMaxPosted such requests are unanswered at
+  // once; a post past that first waits (bounded) for answers.
   [[nodiscard]] Status post_put(uint64_t block_id);
   [[nodiscard]] Status post_watch_release(uint64_t block_id);
   static constexpr size_t kMaxPosted = 64;
