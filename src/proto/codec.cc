@@ -12,6 +12,7 @@
 #include <array>
 #include <concepts>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -575,12 +576,16 @@ Result<Body> decode_payload(std::string_view name, std::span<const std::byte> pa
 Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
   std::string_view name = message_type_name(type);
   return [&]<size_t... I>(std::index_sequence<I...>)->Result<Body> {
-    Result<Body> out = fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
+    // The refusal is formatted only for a type that matched nothing (it
+    // used to be the default value of every decode: a string per request).
+    std::optional<Result<Body>> out;
     (void)((std::variant_alternative_t<I, Body>::kType == type
-                ? (out = decode_payload<std::variant_alternative_t<I, Body>>(name, payload), true)
+                ? (out.emplace(decode_payload<std::variant_alternative_t<I, Body>>(name, payload)),
+                   true)
                 : false) ||
            ...);
-    return out;
+    if (!out) return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
+    return std::move(*out);
   }
   (std::make_index_sequence<std::variant_size_v<Body>>{});
 }
