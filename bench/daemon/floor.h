@@ -1,17 +1,23 @@
 // The floor of pmm_bench_daemon: what a request costs with nothing but the
 // socket. A tiny echo server (its own process, one thread, epoll like pmmd)
 // and a client that does blocking send + recv on SOCK_SEQPACKET, exchanging
-// messages of exactly the sizes pmm's requests and replies have.
+// messages of exactly the sizes pmm's requests and replies have, and waiting
+// exactly where libpmm waits.
 //
 // A request's first four bytes say how long its reply must be, so one server
-// answers every kind of exchange. The server does the least an event loop
-// serving many clients can do per request: one epoll_wait (shared by every
-// client that is ready), one recvmsg, one sendmsg.
+// answers every kind of exchange. The server does what pmmd does per ready
+// session: one epoll_wait (shared by every client that is ready), one
+// recvmmsg taking up to 8 queued requests, one sendmsg per reply.
+//
+// A request need not be waited for (Exchange::wait false: libpmm's last put
+// of a block, which is sent and not awaited); its reply is then read, one
+// recv, before the next awaited reply, as libpmm reads it.
 //
 // Usage:
 //   EchoServer server = EchoServer::start(dir + "/echo.sock");
 //   RawClient c(server.path());
-//   c.exchange({.request = 62, .reply = 88});   // one round trip
+//   c.exchange({.request = 49, .reply = 83});                 // one round trip
+//   c.exchange({.request = 24, .reply = 16, .wait = false});  // sent only
 //
 // Thread safety: each object belongs to one thread; fork before use.
 #pragma once
@@ -24,10 +30,13 @@
 
 namespace pmm::bench {
 
-// One round trip: a request of `request` bytes, a reply of `reply` bytes.
+// A request of `request` bytes and its reply of `reply` bytes; `wait`:
+// the client waits for the reply before going on (else it reads it before
+// its next awaited one).
 struct Exchange {
   size_t request = 0;
   size_t reply = 0;
+  bool wait = true;
 };
 
 class EchoServer {
@@ -41,6 +50,7 @@ class EchoServer {
   EchoServer& operator=(EchoServer&&) = delete;
 
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:
   EchoServer(std::string path, pid_t pid) : path_(std::move(path)), pid_(pid) {}
@@ -50,10 +60,7 @@ class EchoServer {
 
 class RawClient {
  public:
-  // `poll_first`: wait with poll() before each recv, as libpmm does to
-  // bound its waits (the "raw+poll" column: how much of pmm's excess is
-  // that wait rather than pmmd).
-  explicit RawClient(const std::string& path, bool poll_first = false);  // exits on failure
+  explicit RawClient(const std::string& path);  // exits on failure
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -64,8 +71,10 @@ class RawClient {
   }
 
  private:
+  void receive(size_t bytes);
+
   int fd_ = -1;
-  bool poll_first_ = false;
+  std::vector<size_t> unread_;  // replies of requests not waited for, in order
   std::vector<std::byte> out_;
   std::vector<std::byte> in_;
 };

@@ -232,9 +232,11 @@ pmm_status pmm_block_get(pmm_block* block);
  * handle (and the block, if nothing else holds it). NULL is ignored. Only
  * that last put talks to the daemon, and it does not wait for the answer:
  * the Put is sent and the call returns. Should the daemon refuse it (it
- * never does for a handle libpmm made, unless the connection is lost), the
- * NEXT call on this connection that talks to the daemon fails with that
- * error, names the block, and is not carried out. Requests of one
+ * never does for a handle libpmm made, unless the connection is lost), a
+ * later call on this connection that talks to the daemon fails with that
+ * error, names the block, and is not carried out: the first to start after
+ * the refusal was read (the next call that waits for the daemon reads it
+ * before its own answer, so it is at latest the call after). Requests of one
  * connection reach the daemon in order, so this connection's next
  * pmm_alloc finds the memory free; another connection or process told
  * "done" right after may get to the daemon first and find it still in

@@ -421,12 +421,12 @@ void Connection::hand_off_locked() {
   if (shared_waiters_ > 0) replied_.notify_all();
 }
 
-void Connection::drain_locked(std::unique_lock<std::mutex>& lock) {
+void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only) {
   if (reading_ || dead_) return;
   reading_ = true;
   std::vector<proto::Body> undo;
   // Bounded: what a daemon sends faster than we read waits for next time.
-  for (int i = 0; i < 64 && !dead_; ++i) {
+  for (int i = 0; i < 64 && !dead_ && !(answers_only && abandoned_.empty()); ++i) {
     lock.unlock();
     auto in = proto::receive_reply(sock_.get(), MSG_DONTWAIT);
     lock.lock();
@@ -492,21 +492,22 @@ void Connection::notify_waiters() {
 Status Connection::post(proto::Body request, uint64_t block_id) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  const std::string name = reply_name(request);
   proto::Message m;
   {
     std::unique_lock lock(mu_);
     if (dead_) return std::unexpected(*dead_);
-    // Answers to earlier posts are read here when nobody else reads, so
-    // that they never fill the socket (the daemon drops a client that does
-    // not read); past kMaxPosted unanswered, wait for some.
-    drain_locked(lock);
+    // Answers to earlier posts are read by whichever call reads next (a
+    // round trip reads them before its own reply, one recvmsg each). Once
+    // kDrainPosted are unread, a post reads what has come itself, so that
+    // a run of posts never fills the socket (the daemon drops a client
+    // that does not read); past kMaxPosted unanswered, it waits for some.
+    if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
     if (!drive_locked(
             lock, [&] { return posted_ < kMaxPosted; }, deadline))
       return fail(Errc::kTimeout,
                   "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
                   "it stopped or hung?); {} of block {} was not sent",
-                  path_, kMaxPosted, timeout_.count(), name, block_id);
+                  path_, kMaxPosted, timeout_.count(), reply_name(request), block_id);
     if (dead_) return std::unexpected(*dead_);
     m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
     abandoned_.emplace(

@@ -145,12 +145,18 @@ class Connection {
                                                 std::chrono::milliseconds wait);
   // Sends a Put / WatchRelease and returns without waiting for its reply
   // (libpmm's last put of a block, a buffer pool's watch). A refusal is
-  // kept and returned by the next call that talks to the daemon, naming
-  // what failed. At most kMaxPosted such requests are unanswered at once; a
-  // post past that first waits (bounded) for answers.
+  // kept and returned, naming what failed, by the first round trip that
+  // starts after it was read (a round trip reads earlier answers before its
+  // own, so at latest the one after the next). At most kMaxPosted such requests are unanswered at
+  // once; a post past that first waits (bounded) for answers.
   [[nodiscard]] Status post_put(uint64_t block_id);
   [[nodiscard]] Status post_watch_release(uint64_t block_id);
   static constexpr size_t kMaxPosted = 64;
+  // A post reads earlier posts' answers itself only once this many are
+  // unread; below it they wait in the socket for the next read, which is
+  // the next call's own (so a lone alloc + last put costs one recvmsg per
+  // reply, none finding nothing).
+  static constexpr size_t kDrainPosted = 16;
   // Called, under the connection's lock, with the block id of each Released
   // event (a release watch fired). It must not call back into the
   // Connection. Set it before the first watch.
@@ -225,7 +231,9 @@ class Connection {
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
-  void drain_locked(std::unique_lock<std::mutex>& lock);
+  // `answers_only`: stop once no reply is outstanding (abandoned_ empty)
+  // instead of reading until the socket is empty.
+  void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
   // Hands one read result to its waiter (or marks the connection dead).
   void take_locked(Result<std::optional<proto::Envelope>> in, std::vector<proto::Body>& undo);
   // roundtrip + the expected reply type.

@@ -200,6 +200,41 @@ TEST(ConnectionTest, RefusalKeepsTheConnectionAlive) {
   EXPECT_TRUE((*c)->put(5));
 }
 
+// A put sent without waiting (libpmm's last put of a block) is answered like
+// any request. Its answer is read by the next call that reads the socket (a
+// round trip reads it, one recvmsg, before its own reply), or by a post once
+// kDrainPosted answers are unread: a long run of posts never fills the
+// socket nor loses an answer. A refusal is returned by the call after the
+// one that read it, naming the block, and that call is not sent.
+TEST(ConnectionTest, PostedPutsAreAnsweredAndARefusalNamesTheBlock) {
+  FakeDaemon d([](const proto::Message& m) -> Answer {
+    if (const auto* p = std::get_if<proto::Put>(&m.body)) {
+      if (p->block_id == 99)
+        return FakeDaemon::Reply{
+            proto::ErrorReply{.code = Errc::kNotFound, .message = "no block 99 in this session"}};
+      return FakeDaemon::Reply{proto::Ok{}};
+    }
+    if (std::holds_alternative<proto::Get>(m.body)) return FakeDaemon::Reply{proto::Ok{}};
+    return std::nullopt;
+  });
+  auto c = Connection::connect(d.path(), "dev");
+  ASSERT_TRUE(c);
+  for (uint64_t id = 1000; id < 2000; ++id) ASSERT_TRUE((*c)->post_put(id)) << "put " << id;
+  EXPECT_TRUE((*c)->get(7));
+  ASSERT_TRUE((*c)->post_put(99));
+  EXPECT_TRUE((*c)->get(7));  // reads the refusal, then its own answer
+  const int seen = d.requests();
+  auto g = (*c)->get(8);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code, Errc::kNotFound);
+  EXPECT_NE(g.error().message.find("Put of block 99"), std::string::npos) << g.error().message;
+  EXPECT_NE(g.error().message.find("this Get was not sent"), std::string::npos)
+      << g.error().message;
+  EXPECT_TRUE((*c)->get(8));  // told once; the connection carries on
+  EXPECT_EQ(d.requests(), seen + 1);
+  EXPECT_EQ(seen, 1 + 1000 + 1 + 1 + 1);  // Hello, the puts, get, put 99, get
+}
+
 TEST(ConnectionTest, DaemonGoneIsDisconnectedForEveryLaterCall) {
   FakeDaemon d([](const proto::Message&) -> Answer { return std::nullopt; });  // hangs up
   auto c = Connection::connect(d.path(), "dev");

@@ -141,7 +141,7 @@ class Daemon {
   Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<core::Ledger> ledger,
          os::Epoll epoll, os::Timer timer, os::Wakeup wakeup);
 
-  void accept_all();
+  void accept_next();
   void admit(os::UniqueFd fd);
   // Tells a connection why it is refused (request_id 0), counts it, closes it.
   void refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
@@ -183,6 +183,10 @@ class Daemon {
   SessionLimits limits_;
   std::unordered_map<uint64_t, Session> sessions_;
   size_t counted_sessions_ = 0;  // sessions of uids other than root
+  // Some pool knows its physical addresses (fixed when the pools are
+  // made): only then is a root peer's CAP_SYS_ADMIN worth reading from
+  // /proc at connect, since without it there is nothing to hide.
+  bool physical_known_ = false;
   std::unordered_map<uid_t, size_t> sessions_of_uid_;
   // (deadline, session) in accept order; the timeout is the same for all,
   // so the front is always the earliest.

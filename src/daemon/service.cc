@@ -182,15 +182,19 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::Put>) {
-          bool existed = l.block(req.block_id).has_value();
           auto n = l.put(s.id, req.block_id);
           if (!n)
             return error(s, id, n.error(),
                          lazy([&] { return fmt::format("put of block {}", req.block_id); }));
-          bool freed = existed && !l.block(req.block_id).has_value();
           after_put(req.block_id);
+          // Whether the block went back is looked up only for a line that is
+          // written: a lookup that finds nothing builds an error message,
+          // which every last put paid for (block ids are never reused, so
+          // the answer is the same after after_put).
           log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
-                      freed ? "; the block went back to its pool" : "");
+                      lazy([&] {
+                        return l.block(req.block_id) ? "" : "; the block went back to its pool";
+                      }));
           return Reply{.message = reply(id, proto::Ok{})};
         } else if constexpr (std::is_same_v<T, proto::Export>) {
           auto t = l.export_block(s.id, req.block_id, req.max_imports,

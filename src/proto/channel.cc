@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "proto/codec.h"
 
@@ -12,6 +13,9 @@ namespace pmm::proto {
 namespace {
 
 static_assert(kMaxReplySize >= kMaxRequestSize);
+
+// The most a thread's encoding buffer keeps between messages (send).
+constexpr size_t kKeptEncodeBuffer = 4096;
 
 // Where this thread's messages land: the largest message's worth, allocated
 // on first use and kept for the thread's life, never zero-filled (the
@@ -56,10 +60,16 @@ Status send(int sock, const Message& m, int fd, int flags) {
     return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
                 message_type_name(type_of(m.body)), want, have);
   }
-  auto bytes = encode(m);
-  if (!bytes) return std::unexpected(bytes.error());
+  // This thread's encoding buffer, kept: a message sent costs no heap
+  // allocation (the daemon answers every request through here).
+  thread_local std::vector<std::byte> bytes;
+  if (bytes.capacity() < 256) bytes.reserve(256);  // every common message fits
+  if (auto s = encode_into(m, bytes); !s) return std::unexpected(s.error());
   std::array<int, 1> fds{fd};
-  return os::send_message(sock, *bytes, std::span<const int>(fds.data(), have), flags);
+  Status sent = os::send_message(sock, bytes, std::span<const int>(fds.data(), have), flags);
+  // A large reply (a listing page) does not keep its size for the thread's life.
+  if (bytes.capacity() > kKeptEncodeBuffer) std::vector<std::byte>().swap(bytes);
+  return sent;
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {

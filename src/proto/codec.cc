@@ -9,8 +9,10 @@
 // its span and allocates only after a count has passed its limit.
 #include "proto/codec.h"
 
+#include <array>
 #include <concepts>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -22,21 +24,33 @@ namespace {
 constexpr auto kLastErrc = Errc::kExists;
 
 // The path of the field being handled, for messages: "blocks[3].holders[0].device".
+// Kept as (list, index) frames and written out only when an error names a
+// field, so a message that decodes costs no formatting (a list item used to
+// format its path even when nothing was wrong: once per Allocate in pmmd).
 class FieldPath {
  public:
   std::string name(std::string_view field) const {
-    if (path_.empty()) return std::string(field);
-    return fmt::format("{}.{}", path_, field);
+    std::string out;
+    for (size_t i = 0; i < depth_ && i < kMaxDepth; ++i)
+      out += fmt::format("{}[{}].", frames_[i].list, frames_[i].index);
+    out += field;
+    return out;
   }
   size_t push(std::string_view list, size_t index) {
-    size_t saved = path_.size();
-    path_ += fmt::format("{}{}[{}]", path_.empty() ? "" : ".", list, index);
-    return saved;
+    if (depth_ < kMaxDepth) frames_[depth_] = Frame{list, index};
+    return depth_++;
   }
-  void pop(size_t saved) { path_.resize(saved); }
+  void pop(size_t saved) { depth_ = saved; }
 
  private:
-  std::string path_;
+  // Deeper than any message nests lists (two: blocks[i].holders[j]).
+  static constexpr size_t kMaxDepth = 4;
+  struct Frame {
+    std::string_view list;
+    size_t index = 0;
+  };
+  std::array<Frame, kMaxDepth> frames_{};
+  size_t depth_ = 0;
 };
 
 // Shared by Reader and Writer: the sticky first error.
@@ -84,7 +98,8 @@ std::string enum_allowed(Errc) {
 
 class Writer : public IoBase {
  public:
-  explicit Writer(std::string_view message) : IoBase(message, Errc::kInvalidArgument) {}
+  Writer(std::string_view message, std::vector<std::byte>& out)
+      : IoBase(message, Errc::kInvalidArgument), out_(out) {}
   std::vector<std::byte>& bytes() { return out_; }
 
   template <std::integral T>
@@ -139,7 +154,7 @@ class Writer : public IoBase {
   }
 
  private:
-  std::vector<std::byte> out_;
+  std::vector<std::byte>& out_;
 };
 
 class Reader : public IoBase {
@@ -561,12 +576,16 @@ Result<Body> decode_payload(std::string_view name, std::span<const std::byte> pa
 Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
   std::string_view name = message_type_name(type);
   return [&]<size_t... I>(std::index_sequence<I...>)->Result<Body> {
-    Result<Body> out = fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
+    // The refusal is formatted only for a type that matched nothing (it
+    // used to be the default value of every decode: a string per request).
+    std::optional<Result<Body>> out;
     (void)((std::variant_alternative_t<I, Body>::kType == type
-                ? (out = decode_payload<std::variant_alternative_t<I, Body>>(name, payload), true)
+                ? (out.emplace(decode_payload<std::variant_alternative_t<I, Body>>(name, payload)),
+                   true)
                 : false) ||
            ...);
-    return out;
+    if (!out) return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
+    return std::move(*out);
   }
   (std::make_index_sequence<std::variant_size_v<Body>>{});
 }
@@ -597,12 +616,18 @@ Result<Header> decode_header(std::span<const std::byte> bytes) {
 }
 
 Result<std::vector<std::byte>> encode(const Message& m) {
-  MessageType type = type_of(m.body);
-  Writer w(message_type_name(type));
-  auto& out = w.bytes();
+  std::vector<std::byte> out;
   // One allocation for the common messages (every request, BlockInfo, Ok,
   // Token are under 256 bytes) instead of one per doubling from 16.
   out.reserve(256);
+  if (auto s = encode_into(m, out); !s) return std::unexpected(s.error());
+  return out;
+}
+
+Status encode_into(const Message& m, std::vector<std::byte>& out) {
+  MessageType type = type_of(m.body);
+  Writer w(message_type_name(type), out);
+  out.clear();
   out.resize(kHeaderSize);
   std::visit([&](const auto& body) { fields(w, body); }, m.body);
   if (!w.ok()) return std::unexpected(w.take_error());
@@ -620,7 +645,7 @@ Result<std::vector<std::byte>> encode(const Message& m) {
   put(6, static_cast<uint16_t>(type), 2);
   put(8, m.request_id, 4);
   put(12, out.size() - kHeaderSize, 4);
-  return std::move(out);
+  return {};
 }
 
 Result<Message> decode(std::span<const std::byte> bytes) {

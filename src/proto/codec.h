@@ -41,6 +41,10 @@ struct Header {
 // is out of range, or the whole message would exceed kMaxRequestSize
 // (requests) / kMaxReplySize (replies).
 [[nodiscard]] Result<std::vector<std::byte>> encode(const Message& m);
+// As encode, into `out` (cleared first; its capacity is reused, so a
+// sender that keeps one buffer allocates nothing per message). On failure
+// `out` holds nothing usable.
+[[nodiscard]] Status encode_into(const Message& m, std::vector<std::byte>& out);
 
 // Any message type. The header's version must be kProtocolVersion, except
 // for Hello, Welcome and ErrorReply, whose layout every version shares: a
