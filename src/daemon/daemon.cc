@@ -146,8 +146,11 @@ Daemon::~Daemon() {
 Status Daemon::run() {
   options_.log.info("listening on {}", socket_path_);
   std::array<os::Epoll::Event, 64> events;
+  // Read once per turn of the loop, after the turn's work: the timeout of
+  // the next wait is computed from it (its work ends just before).
+  auto now = Clock::now();
   while (!stopping_) {
-    auto n = epoll_.wait(events, next_timeout(Clock::now()));
+    auto n = epoll_.wait(events, next_timeout(now));
     if (!n) {
       shutdown();
       return std::unexpected(n.error());
@@ -186,7 +189,7 @@ Status Daemon::run() {
       service_.reap();
       if (!service_.reaping()) trim_due_ = true;
     }
-    const auto now = Clock::now();
+    now = Clock::now();
     send_outgoing(now);
     expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
