@@ -242,15 +242,16 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                                       uint64_t alignment, AllocFlags flags) {
   if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
   Pool& pool = *pools_[p].pool;
-  PoolStats st = pool.stats();
+  // The strategy's figures only: Pool::stats() also reads the pool's health,
+  // an fstat() of its memory file for a resident pool, on every allocate.
+  const alloc::Stats st{pool.strategy().stats()};
   // The allocator calls a size beyond its space a bad argument; to a client
   // it is a valid request this pool cannot meet, and the next pool may.
-  if (size > st.alloc.size) {
+  if (size > st.size) {
     return fail(Errc::kNoMemory, "pool {}: {} asked but the pool has {} (largest free extent {})",
-                pool.name(), format_size(size), format_size(st.alloc.size),
-                format_size(st.alloc.largest_free));
+                pool.name(), format_size(size), format_size(st.size), format_size(st.largest_free));
   }
-  uint64_t free_before = st.alloc.bytes_free;
+  uint64_t free_before = st.bytes_free;
   if (auto ok = devices_.admit(sr.device, p, pool.name(), size, free_before); !ok) {
     return std::unexpected(ok.error());
   }
