@@ -443,8 +443,8 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   }
 }
 
-Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
-                                          os::Deadline deadline, std::chrono::milliseconds waited) {
+Result<proto::Envelope> Connection::await(uint32_t id, std::string_view name, os::Deadline deadline,
+                                          std::chrono::milliseconds waited) {
   std::unique_lock lock(mu_);
   auto it = in_flight_.find(id);
   std::condition_variable mine;  // woken by its reply, a hand-off or death
@@ -536,7 +536,8 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request,
                                               std::chrono::milliseconds extra_wait) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_ + extra_wait;
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   proto::Message m;
   {
     std::lock_guard lock(mu_);
@@ -586,7 +587,8 @@ std::optional<Error> Connection::connection_refusal_locked() {
 
 template <typename Reply>
 Result<Reply> Connection::call(proto::Body request) {
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   auto env = roundtrip(std::move(request));
   if (!env) return std::unexpected(env.error());
   auto* r = std::get_if<Reply>(&env->message.body);
@@ -599,7 +601,8 @@ Result<Reply> Connection::call(proto::Body request) {
 
 Result<BlockView> Connection::block_reply(proto::Body request,
                                           std::chrono::milliseconds extra_wait) {
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   auto env = roundtrip(std::move(request), extra_wait);
   if (!env) return std::unexpected(env.error());
   auto* info = std::get_if<proto::BlockInfo>(&env->message.body);

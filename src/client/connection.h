@@ -255,7 +255,7 @@ class Connection {
   [[nodiscard]] Status send_within(const proto::Message& m, os::Deadline deadline);
   // Waits for request `id`'s reply, reading the socket when no other
   // thread does.
-  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, const std::string& name,
+  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, std::string_view name,
                                               os::Deadline deadline,
                                               std::chrono::milliseconds waited);
   // Reads one reply; nullopt when none came before `deadline`.
