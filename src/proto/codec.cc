@@ -10,6 +10,7 @@
 #include "proto/codec.h"
 
 #include <array>
+#include <bit>
 #include <concepts>
 #include <cstring>
 #include <optional>
@@ -166,11 +167,10 @@ class Reader : public IoBase {
   template <std::integral T>
   void integer(std::string_view field, T& v) {
     if (!take(field, sizeof(T))) return;
-    std::make_unsigned_t<T> u = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<decltype(u)>(
-          u | static_cast<decltype(u)>(static_cast<uint8_t>(in_[pos_ - sizeof(T) + i])) << (8 * i));
-    }
+    // Little-endian on the wire: one load (and a swap on a big-endian host).
+    std::make_unsigned_t<T> u;
+    std::memcpy(&u, in_.data() + pos_ - sizeof(T), sizeof(T));
+    if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
     v = static_cast<T>(u);
   }
   void boolean(std::string_view field, bool& v) {
@@ -244,15 +244,20 @@ class Reader : public IoBase {
   }
 
  private:
+  // Inline for the bytes being there; the refusal is formatted out of line,
+  // so every field's read stays a compare and an add.
   bool take(std::string_view field, size_t n) {
-    if (!ok()) return false;
-    if (remaining() < n) {
-      set_error(fmt::format("truncated at {}: needs {} bytes at payload offset {}, {} left",
-                            path_.name(field), n, pos_, remaining()));
-      return false;
+    if (ok() && n <= remaining()) [[likely]] {
+      pos_ += n;
+      return true;
     }
-    pos_ += n;
-    return true;
+    return refuse_take(field, n);
+  }
+  [[gnu::noinline, gnu::cold]] bool refuse_take(std::string_view field, size_t n) {
+    if (!ok()) return false;
+    set_error(fmt::format("truncated at {}: needs {} bytes at payload offset {}, {} left",
+                          path_.name(field), n, pos_, remaining()));
+    return false;
   }
 
   std::span<const std::byte> in_;
