@@ -105,11 +105,13 @@ class Writer : public IoBase {
 
   template <std::integral T>
   void integer(std::string_view, const T& v) {
-    using U = std::make_unsigned_t<T>;
-    auto u = static_cast<U>(v);
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      out_.push_back(static_cast<std::byte>(static_cast<uint8_t>(u >> (8 * i))));
-    }
+    // Little-endian on the wire: one copy of the value's bytes, rather than
+    // a push_back (capacity check, size update) per byte.
+    auto u = static_cast<std::make_unsigned_t<T>>(v);
+    if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
+    std::array<std::byte, sizeof(T)> b;
+    std::memcpy(b.data(), &u, sizeof(T));
+    out_.insert(out_.end(), b.begin(), b.end());
   }
   void boolean(std::string_view, const bool& v) {
     out_.push_back(std::byte{v ? uint8_t{1} : uint8_t{0}});
