@@ -577,24 +577,30 @@ Result<Body> decode_payload(std::string_view name, std::span<const std::byte> pa
   fields(r, m);
   r.finish();
   if (!r.ok()) return std::unexpected(r.take_error());
-  return Body(std::move(m));
+  // Built in place: a Body is large, and each move of one is a visit.
+  return Result<Body>(std::in_place, std::in_place_type<T>, std::move(m));
 }
 
+using PayloadDecoder = Result<Body> (*)(std::string_view, std::span<const std::byte>);
+struct DecoderEntry {
+  MessageType type;
+  PayloadDecoder decode;
+};
+// One entry per alternative of Body, in its order.
+constexpr auto kDecoders = []<size_t... I>(std::index_sequence<I...>) {
+  return std::array<DecoderEntry, sizeof...(I)>{
+      DecoderEntry{std::variant_alternative_t<I, Body>::kType,
+                   &decode_payload<std::variant_alternative_t<I, Body>>}...};
+}
+(std::make_index_sequence<std::variant_size_v<Body>>{});
+
 Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
-  std::string_view name = message_type_name(type);
-  return [&]<size_t... I>(std::index_sequence<I...>)->Result<Body> {
-    // The refusal is formatted only for a type that matched nothing (it
-    // used to be the default value of every decode: a string per request).
-    std::optional<Result<Body>> out;
-    (void)((std::variant_alternative_t<I, Body>::kType == type
-                ? (out.emplace(decode_payload<std::variant_alternative_t<I, Body>>(name, payload)),
-                   true)
-                : false) ||
-           ...);
-    if (!out) return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
-    return std::move(*out);
+  // The decoder's result is returned as it is, never moved through a
+  // holder; the refusal is formatted only for a type that matched nothing.
+  for (const DecoderEntry& d : kDecoders) {
+    if (d.type == type) return d.decode(message_type_name(type), payload);
   }
-  (std::make_index_sequence<std::variant_size_v<Body>>{});
+  return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
 }
 
 }  // namespace
