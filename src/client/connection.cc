@@ -274,7 +274,7 @@ Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadlin
   }
 }
 
-Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo) {
+Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo) {
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -356,7 +356,7 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(Result<std::optional<proto::Envelope>> in,
+void Connection::take_locked(Result<std::optional<proto::Envelope>>&& in,
                              std::vector<proto::Body>& undo) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the

@@ -235,7 +235,7 @@ class Connection {
   // instead of reading until the socket is empty.
   void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
   // Hands one read result to its waiter (or marks the connection dead).
-  void take_locked(Result<std::optional<proto::Envelope>> in, std::vector<proto::Body>& undo);
+  void take_locked(Result<std::optional<proto::Envelope>>&& in, std::vector<proto::Body>& undo);
   // roundtrip + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Body request);
@@ -264,7 +264,7 @@ class Connection {
                                                                 bool try_first = false);
   // Hands a reply to its waiter, or undoes an abandoned request's effect
   // (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo);
+  [[nodiscard]] Status deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
