@@ -554,15 +554,16 @@ void fields(auto& io, Is<PoolMapReply> auto& m) {
 
 // ---- framing -----------------------------------------------------------------
 
-uint32_t load_u32(std::span<const std::byte> b, size_t at) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(b[at + i]) << (8 * i);
+// Little-endian loads; the caller has checked the bytes are there.
+template <typename U>
+U load_le(std::span<const std::byte> b, size_t at) {
+  U v;
+  std::memcpy(&v, b.data() + at, sizeof(U));
+  if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
   return v;
 }
-uint16_t load_u16(std::span<const std::byte> b, size_t at) {
-  return static_cast<uint16_t>(static_cast<uint16_t>(b[at]) |
-                               static_cast<uint16_t>(static_cast<uint16_t>(b[at + 1]) << 8));
-}
+uint32_t load_u32(std::span<const std::byte> b, size_t at) { return load_le<uint32_t>(b, at); }
+uint16_t load_u16(std::span<const std::byte> b, size_t at) { return load_le<uint16_t>(b, at); }
 
 // Hello, Welcome and ErrorReply keep their layout in every version, so a
 // peer speaking another version can still be told so.
@@ -661,9 +662,11 @@ Status encode_into(const Message& m, std::vector<std::byte>& out) {
   return {};
 }
 
-Result<Message> decode(std::span<const std::byte> bytes) {
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
+namespace {
+
+// decode() after its header has been read and checked (decode_request and
+// decode_reply read it once, not twice).
+Result<Message> decode_after_header(const Header* h, std::span<const std::byte> bytes) {
   if (!is_request(h->type) && !is_reply(h->type)) {
     return fail(Errc::kProtocol,
                 "unknown message type {}; docs/protocol.md lists the known ones (requests "
@@ -679,6 +682,14 @@ Result<Message> decode(std::span<const std::byte> bytes) {
   return Message{.request_id = h->request_id, .body = std::move(*body)};
 }
 
+}  // namespace
+
+Result<Message> decode(std::span<const std::byte> bytes) {
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  return decode_after_header(&*h, bytes);
+}
+
 Result<Message> decode_request(std::span<const std::byte> bytes) {
   if (bytes.size() > kMaxRequestSize) {
     return fail(Errc::kProtocol, "request is {} bytes; at most {}", bytes.size(), kMaxRequestSize);
@@ -689,7 +700,7 @@ Result<Message> decode_request(std::span<const std::byte> bytes) {
     return fail(Errc::kProtocol, "{} is a reply; the daemon only accepts requests",
                 message_type_name(h->type));
   }
-  return decode(bytes);
+  return decode_after_header(&*h, bytes);
 }
 
 Result<Message> decode_reply(std::span<const std::byte> bytes) {
@@ -702,7 +713,7 @@ Result<Message> decode_reply(std::span<const std::byte> bytes) {
     return fail(Errc::kProtocol, "{} is a request; a reply was expected",
                 message_type_name(h->type));
   }
-  return decode(bytes);
+  return decode_after_header(&*h, bytes);
 }
 
 size_t fds_expected(const Body& body) {
