@@ -234,6 +234,27 @@ uint32_t Connection::new_id_locked() {
   }
 }
 
+Connection::InFlightMap::iterator Connection::add_locked(InFlightMap& map, uint32_t id,
+                                                         InFlight f) {
+  if (spare_count_ == 0) return map.emplace(id, std::move(f)).first;
+  InFlightMap::node_type node = std::move(spare_nodes_[--spare_count_]);
+  node.key() = id;
+  InFlight& g = node.mapped();  // field by field: its reply is empty, as f's mostly is
+  g.type = f.type;
+  g.block_id = f.block_id;
+  if (f.reply) g.reply = std::move(f.reply);
+  g.posted = f.posted;
+  g.waiter = f.waiter;
+  return map.insert(std::move(node)).position;
+}
+
+void Connection::remove_locked(InFlightMap& map, InFlightMap::iterator it) {
+  InFlightMap::node_type node = map.extract(it);
+  if (spare_count_ == kSpareNodes) return;  // freed here
+  node.mapped().reply.reset();              // a kept node holds no reply (add_locked sets the rest)
+  spare_nodes_[spare_count_++] = std::move(node);
+}
+
 Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
   for (;;) {
     auto sent = proto::send(sock_.get(), m, -1, MSG_DONTWAIT);
@@ -308,7 +329,7 @@ Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body
     // A late reply: give back what it gave, so the timed-out call leaves
     // nothing behind.
     const InFlight gone = std::move(it->second);
-    abandoned_.erase(it);
+    remove_locked(abandoned_, it);
     const proto::Body& body = env.message.body;
     if (gone.posted) {
       --posted_;
@@ -455,7 +476,7 @@ Result<proto::Envelope> Connection::await(uint32_t id, std::string_view name, os
   if (dead_) return std::unexpected(*dead_);
   if (it->second.reply) {
     Result<proto::Envelope> r = std::move(*it->second.reply);
-    in_flight_.erase(it);
+    remove_locked(in_flight_, it);
     return r;
   }
   it->second.reply.reset();
@@ -510,9 +531,8 @@ Status Connection::post(proto::Body request, uint64_t block_id) {
                   path_, kMaxPosted, timeout_.count(), reply_name(request), block_id);
     if (dead_) return std::unexpected(*dead_);
     m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    abandoned_.emplace(
-        m.request_id,
-        InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
+    add_locked(abandoned_, m.request_id,
+               InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
     ++posted_;
   }
   if (auto sent = send_within(m, deadline); !sent) {
@@ -553,7 +573,7 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request,
     if (auto* g = std::get_if<proto::Get>(&request)) f.block_id = g->block_id;
     if (auto* x = std::get_if<proto::SysvExport>(&request)) f.block_id = x->block_id;
     m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    in_flight_.emplace(m.request_id, std::move(f));
+    add_locked(in_flight_, m.request_id, std::move(f));
   }
   if (auto sent = send_within(m, deadline); !sent) {
     std::lock_guard lock(mu_);

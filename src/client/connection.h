@@ -55,6 +55,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -213,6 +214,7 @@ class Connection {
     bool posted = false;                        // nobody waits: a refusal becomes posted_error_
     std::condition_variable* waiter = nullptr;  // the awaiting thread's own
   };
+  using InFlightMap = std::unordered_map<uint32_t, InFlight>;
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
@@ -267,6 +269,11 @@ class Connection {
   [[nodiscard]] Status deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
+  // Adds `f` under `id` to `map` (in_flight_ or abandoned_), in a spare
+  // node when there is one; removes `it` from `map`, keeping its node.
+  // Under mu_.
+  InFlightMap::iterator add_locked(InFlightMap& map, uint32_t id, InFlight f);
+  void remove_locked(InFlightMap& map, InFlightMap::iterator it);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
   std::unexpected<Error> die_locked(Error e);
   std::unexpected<Error> die(Error e);
@@ -289,8 +296,13 @@ class Connection {
   std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
-  std::unordered_map<uint32_t, InFlight> in_flight_;
-  std::unordered_map<uint32_t, InFlight> abandoned_;
+  InFlightMap in_flight_;
+  InFlightMap abandoned_;
+  // Nodes of either map kept for reuse (at most kSpareNodes, emptied): a
+  // request in flight costs no heap allocation once the first few are made.
+  static constexpr size_t kSpareNodes = 4;
+  std::array<InFlightMap::node_type, kSpareNodes> spare_nodes_;
+  size_t spare_count_ = 0;
   std::optional<Error> dead_;
   std::atomic<bool> died_{false};  // dead_ is set
   PoolMappings pools_;
