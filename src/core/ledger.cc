@@ -209,29 +209,27 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
   if (alignment == 0) alignment = dev.config.default_alignment;
   flags.contiguous = flags.contiguous || dev.config.contiguous;
 
-  std::vector<size_t> order;
-  if (pools.empty()) {
-    order = dev.pools;
-  } else {
-    for (const auto& name : pools) {
-      auto i = find_pool(name);
-      if (!i) {
-        std::string all;
-        for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
-        return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
-      }
-      order.push_back(*i);
+  // The pools to try, in order: the device's, or the named ones, every name
+  // checked before any is tried. No list is built (a heap allocation per
+  // allocate): a named pool is looked up again when its turn comes.
+  const size_t count = pools.empty() ? dev.pools.size() : pools.size();
+  for (const auto& name : pools) {
+    if (!find_pool(name)) {
+      std::string all;
+      for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
+      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
     }
   }
-  if (order.empty()) {
+  if (count == 0) {
     return fail(Errc::kNotFound, "device {} has no pools to allocate from", dev.config.name);
   }
   std::string reasons;
   Error last;
-  for (size_t p : order) {
+  for (size_t k = 0; k < count; ++k) {
+    const size_t p = pools.empty() ? dev.pools[k] : *find_pool(pools[k]);
     auto r = allocate_in(**sr, p, size, alignment, flags);
     if (r) return r;
-    if (r.error().code == Errc::kInvalidArgument || order.size() == 1) return r;
+    if (r.error().code == Errc::kInvalidArgument || count == 1) return r;
     reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", r.error().message);
     last = std::move(r.error());
   }
