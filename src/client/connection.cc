@@ -652,17 +652,17 @@ Result<BlockView> Connection::block_reply(proto::Body request,
                    .shmid = pm.shmid};
 }
 
-Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
+Result<BlockView> Connection::allocate(std::vector<std::string> pools, uint64_t size,
                                        uint64_t alignment, uint32_t flags) {
-  return block_reply(
-      proto::Allocate{.pools = pools, .size = size, .alignment = alignment, .flags = flags});
+  return block_reply(proto::Allocate{
+      .pools = std::move(pools), .size = size, .alignment = alignment, .flags = flags});
 }
 
-Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pools, uint64_t size,
+Result<BlockView> Connection::allocate_wait(std::vector<std::string> pools, uint64_t size,
                                             uint64_t alignment, uint32_t flags,
                                             std::chrono::milliseconds wait) {
   const auto ms = std::clamp<int64_t>(wait.count(), 0, proto::kMaxAllocateWaitMs);
-  return block_reply(proto::AllocateWait{.pools = pools,
+  return block_reply(proto::AllocateWait{.pools = std::move(pools),
                                          .size = size,
                                          .alignment = alignment,
                                          .flags = flags,

@@ -132,7 +132,8 @@ class Connection {
   [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
 
   // ---- blocks: each BlockView holds one reference of this session -------
-  [[nodiscard]] Result<BlockView> allocate(const std::vector<std::string>& pools, uint64_t size,
+  // `pools` by value: a caller done with its list moves it into the request.
+  [[nodiscard]] Result<BlockView> allocate(std::vector<std::string> pools, uint64_t size,
                                            uint64_t alignment, uint32_t flags);
   [[nodiscard]] Result<BlockView> import(const proto::Token& token);
   [[nodiscard]] Status get(uint64_t block_id);
@@ -141,8 +142,8 @@ class Connection {
   // ---- frame-rate sharing (issue 10) ---------------------------------------
   // allocate, but the daemon may queue it up to `wait` (AllocateWait); the
   // reply is awaited that long plus the connection's timeout.
-  [[nodiscard]] Result<BlockView> allocate_wait(const std::vector<std::string>& pools,
-                                                uint64_t size, uint64_t alignment, uint32_t flags,
+  [[nodiscard]] Result<BlockView> allocate_wait(std::vector<std::string> pools, uint64_t size,
+                                                uint64_t alignment, uint32_t flags,
                                                 std::chrono::milliseconds wait);
   // Sends a Put / WatchRelease and returns without waiting for its reply
   // (libpmm's last put of a block, a buffer pool's watch). A refusal is
