@@ -217,7 +217,7 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
                                  flags & ~pmm::proto::kAllocKnownFlags));
   auto list = split_pools(pools);
   if (!list) return fail_with(list.error());
-  auto view = conn->rep->allocate(*list, size, alignment, flags);
+  auto view = conn->rep->allocate(std::move(*list), size, alignment, flags);
   if (!view) return fail_with(view.error());
   *out = pmm::capi::adopt(conn, std::move(*view));
   return ok();
@@ -248,7 +248,7 @@ pmm_status pmm_alloc_opts(pmm_conn* conn, uint64_t bytes, const pmm_alloc_option
                                  options->flags & ~pmm::proto::kAllocKnownFlags));
   auto list = split_pools(options->pools);
   if (!list) return fail_with(list.error());
-  auto view = conn->rep->allocate_wait(*list, bytes, options->alignment, options->flags,
+  auto view = conn->rep->allocate_wait(std::move(*list), bytes, options->alignment, options->flags,
                                        std::chrono::milliseconds(options->wait_ms));
   if (!view) return fail_with(view.error());
   *out = pmm::capi::adopt(conn, std::move(*view));

@@ -234,6 +234,27 @@ uint32_t Connection::new_id_locked() {
   }
 }
 
+Connection::InFlightMap::iterator Connection::add_locked(InFlightMap& map, uint32_t id,
+                                                         InFlight f) {
+  if (spare_count_ == 0) return map.emplace(id, std::move(f)).first;
+  InFlightMap::node_type node = std::move(spare_nodes_[--spare_count_]);
+  node.key() = id;
+  InFlight& g = node.mapped();  // field by field: its reply is empty, as f's mostly is
+  g.type = f.type;
+  g.block_id = f.block_id;
+  if (f.reply) g.reply = std::move(f.reply);
+  g.posted = f.posted;
+  g.waiter = f.waiter;
+  return map.insert(std::move(node)).position;
+}
+
+void Connection::remove_locked(InFlightMap& map, InFlightMap::iterator it) {
+  InFlightMap::node_type node = map.extract(it);
+  if (spare_count_ == kSpareNodes) return;  // freed here
+  node.mapped().reply.reset();              // a kept node holds no reply (add_locked sets the rest)
+  spare_nodes_[spare_count_++] = std::move(node);
+}
+
 Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
   for (;;) {
     auto sent = proto::send(sock_.get(), m, -1, MSG_DONTWAIT);
@@ -274,7 +295,7 @@ Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadlin
   }
 }
 
-Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo) {
+Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo) {
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -308,7 +329,7 @@ Status Connection::deliver_locked(proto::Envelope env, std::vector<proto::Body>&
     // A late reply: give back what it gave, so the timed-out call leaves
     // nothing behind.
     const InFlight gone = std::move(it->second);
-    abandoned_.erase(it);
+    remove_locked(abandoned_, it);
     const proto::Body& body = env.message.body;
     if (gone.posted) {
       --posted_;
@@ -356,7 +377,7 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(Result<std::optional<proto::Envelope>> in,
+void Connection::take_locked(Result<std::optional<proto::Envelope>>&& in,
                              std::vector<proto::Body>& undo) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the
@@ -443,8 +464,8 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   }
 }
 
-Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
-                                          os::Deadline deadline, std::chrono::milliseconds waited) {
+Result<proto::Envelope> Connection::await(uint32_t id, std::string_view name, os::Deadline deadline,
+                                          std::chrono::milliseconds waited) {
   std::unique_lock lock(mu_);
   auto it = in_flight_.find(id);
   std::condition_variable mine;  // woken by its reply, a hand-off or death
@@ -455,7 +476,7 @@ Result<proto::Envelope> Connection::await(uint32_t id, const std::string& name,
   if (dead_) return std::unexpected(*dead_);
   if (it->second.reply) {
     Result<proto::Envelope> r = std::move(*it->second.reply);
-    in_flight_.erase(it);
+    remove_locked(in_flight_, it);
     return r;
   }
   it->second.reply.reset();
@@ -510,9 +531,8 @@ Status Connection::post(proto::Body request, uint64_t block_id) {
                   path_, kMaxPosted, timeout_.count(), reply_name(request), block_id);
     if (dead_) return std::unexpected(*dead_);
     m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    abandoned_.emplace(
-        m.request_id,
-        InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
+    add_locked(abandoned_, m.request_id,
+               InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
     ++posted_;
   }
   if (auto sent = send_within(m, deadline); !sent) {
@@ -536,7 +556,8 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request,
                                               std::chrono::milliseconds extra_wait) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_ + extra_wait;
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   proto::Message m;
   {
     std::lock_guard lock(mu_);
@@ -552,7 +573,7 @@ Result<proto::Envelope> Connection::roundtrip(proto::Body request,
     if (auto* g = std::get_if<proto::Get>(&request)) f.block_id = g->block_id;
     if (auto* x = std::get_if<proto::SysvExport>(&request)) f.block_id = x->block_id;
     m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    in_flight_.emplace(m.request_id, std::move(f));
+    add_locked(in_flight_, m.request_id, std::move(f));
   }
   if (auto sent = send_within(m, deadline); !sent) {
     std::lock_guard lock(mu_);
@@ -586,7 +607,8 @@ std::optional<Error> Connection::connection_refusal_locked() {
 
 template <typename Reply>
 Result<Reply> Connection::call(proto::Body request) {
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   auto env = roundtrip(std::move(request));
   if (!env) return std::unexpected(env.error());
   auto* r = std::get_if<Reply>(&env->message.body);
@@ -599,7 +621,8 @@ Result<Reply> Connection::call(proto::Body request) {
 
 Result<BlockView> Connection::block_reply(proto::Body request,
                                           std::chrono::milliseconds extra_wait) {
-  const std::string name = reply_name(request);
+  // A view of a static name: no string is built per call.
+  const std::string_view name = proto::message_type_name(proto::type_of(request));
   auto env = roundtrip(std::move(request), extra_wait);
   if (!env) return std::unexpected(env.error());
   auto* info = std::get_if<proto::BlockInfo>(&env->message.body);
@@ -629,17 +652,17 @@ Result<BlockView> Connection::block_reply(proto::Body request,
                    .shmid = pm.shmid};
 }
 
-Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
+Result<BlockView> Connection::allocate(std::vector<std::string> pools, uint64_t size,
                                        uint64_t alignment, uint32_t flags) {
-  return block_reply(
-      proto::Allocate{.pools = pools, .size = size, .alignment = alignment, .flags = flags});
+  return block_reply(proto::Allocate{
+      .pools = std::move(pools), .size = size, .alignment = alignment, .flags = flags});
 }
 
-Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pools, uint64_t size,
+Result<BlockView> Connection::allocate_wait(std::vector<std::string> pools, uint64_t size,
                                             uint64_t alignment, uint32_t flags,
                                             std::chrono::milliseconds wait) {
   const auto ms = std::clamp<int64_t>(wait.count(), 0, proto::kMaxAllocateWaitMs);
-  return block_reply(proto::AllocateWait{.pools = pools,
+  return block_reply(proto::AllocateWait{.pools = std::move(pools),
                                          .size = size,
                                          .alignment = alignment,
                                          .flags = flags,

@@ -55,6 +55,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -131,7 +132,8 @@ class Connection {
   [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
 
   // ---- blocks: each BlockView holds one reference of this session -------
-  [[nodiscard]] Result<BlockView> allocate(const std::vector<std::string>& pools, uint64_t size,
+  // `pools` by value: a caller done with its list moves it into the request.
+  [[nodiscard]] Result<BlockView> allocate(std::vector<std::string> pools, uint64_t size,
                                            uint64_t alignment, uint32_t flags);
   [[nodiscard]] Result<BlockView> import(const proto::Token& token);
   [[nodiscard]] Status get(uint64_t block_id);
@@ -140,8 +142,8 @@ class Connection {
   // ---- frame-rate sharing (issue 10) ---------------------------------------
   // allocate, but the daemon may queue it up to `wait` (AllocateWait); the
   // reply is awaited that long plus the connection's timeout.
-  [[nodiscard]] Result<BlockView> allocate_wait(const std::vector<std::string>& pools,
-                                                uint64_t size, uint64_t alignment, uint32_t flags,
+  [[nodiscard]] Result<BlockView> allocate_wait(std::vector<std::string> pools, uint64_t size,
+                                                uint64_t alignment, uint32_t flags,
                                                 std::chrono::milliseconds wait);
   // Sends a Put / WatchRelease and returns without waiting for its reply
   // (libpmm's last put of a block, a buffer pool's watch). A refusal is
@@ -213,6 +215,7 @@ class Connection {
     bool posted = false;                        // nobody waits: a refusal becomes posted_error_
     std::condition_variable* waiter = nullptr;  // the awaiting thread's own
   };
+  using InFlightMap = std::unordered_map<uint32_t, InFlight>;
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
@@ -235,7 +238,7 @@ class Connection {
   // instead of reading until the socket is empty.
   void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
   // Hands one read result to its waiter (or marks the connection dead).
-  void take_locked(Result<std::optional<proto::Envelope>> in, std::vector<proto::Body>& undo);
+  void take_locked(Result<std::optional<proto::Envelope>>&& in, std::vector<proto::Body>& undo);
   // roundtrip + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Body request);
@@ -255,7 +258,7 @@ class Connection {
   [[nodiscard]] Status send_within(const proto::Message& m, os::Deadline deadline);
   // Waits for request `id`'s reply, reading the socket when no other
   // thread does.
-  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, const std::string& name,
+  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, std::string_view name,
                                               os::Deadline deadline,
                                               std::chrono::milliseconds waited);
   // Reads one reply; nullopt when none came before `deadline`.
@@ -264,9 +267,14 @@ class Connection {
                                                                 bool try_first = false);
   // Hands a reply to its waiter, or undoes an abandoned request's effect
   // (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(proto::Envelope env, std::vector<proto::Body>& undo);
+  [[nodiscard]] Status deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
+  // Adds `f` under `id` to `map` (in_flight_ or abandoned_), in a spare
+  // node when there is one; removes `it` from `map`, keeping its node.
+  // Under mu_.
+  InFlightMap::iterator add_locked(InFlightMap& map, uint32_t id, InFlight f);
+  void remove_locked(InFlightMap& map, InFlightMap::iterator it);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
   std::unexpected<Error> die_locked(Error e);
   std::unexpected<Error> die(Error e);
@@ -289,8 +297,13 @@ class Connection {
   std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
-  std::unordered_map<uint32_t, InFlight> in_flight_;
-  std::unordered_map<uint32_t, InFlight> abandoned_;
+  InFlightMap in_flight_;
+  InFlightMap abandoned_;
+  // Nodes of either map kept for reuse (at most kSpareNodes, emptied): a
+  // request in flight costs no heap allocation once the first few are made.
+  static constexpr size_t kSpareNodes = 4;
+  std::array<InFlightMap::node_type, kSpareNodes> spare_nodes_;
+  size_t spare_count_ = 0;
   std::optional<Error> dead_;
   std::atomic<bool> died_{false};  // dead_ is set
   PoolMappings pools_;

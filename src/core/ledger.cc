@@ -209,29 +209,27 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
   if (alignment == 0) alignment = dev.config.default_alignment;
   flags.contiguous = flags.contiguous || dev.config.contiguous;
 
-  std::vector<size_t> order;
-  if (pools.empty()) {
-    order = dev.pools;
-  } else {
-    for (const auto& name : pools) {
-      auto i = find_pool(name);
-      if (!i) {
-        std::string all;
-        for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
-        return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
-      }
-      order.push_back(*i);
+  // The pools to try, in order: the device's, or the named ones, every name
+  // checked before any is tried. No list is built (a heap allocation per
+  // allocate): a named pool is looked up again when its turn comes.
+  const size_t count = pools.empty() ? dev.pools.size() : pools.size();
+  for (const auto& name : pools) {
+    if (!find_pool(name)) {
+      std::string all;
+      for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
+      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
     }
   }
-  if (order.empty()) {
+  if (count == 0) {
     return fail(Errc::kNotFound, "device {} has no pools to allocate from", dev.config.name);
   }
   std::string reasons;
   Error last;
-  for (size_t p : order) {
+  for (size_t k = 0; k < count; ++k) {
+    const size_t p = pools.empty() ? dev.pools[k] : *find_pool(pools[k]);
     auto r = allocate_in(**sr, p, size, alignment, flags);
     if (r) return r;
-    if (r.error().code == Errc::kInvalidArgument || order.size() == 1) return r;
+    if (r.error().code == Errc::kInvalidArgument || count == 1) return r;
     reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", r.error().message);
     last = std::move(r.error());
   }
@@ -242,15 +240,16 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                                       uint64_t alignment, AllocFlags flags) {
   if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
   Pool& pool = *pools_[p].pool;
-  PoolStats st = pool.stats();
+  // The strategy's figures only: Pool::stats() also reads the pool's health,
+  // an fstat() of its memory file for a resident pool, on every allocate.
+  const alloc::Stats st{pool.strategy().stats()};
   // The allocator calls a size beyond its space a bad argument; to a client
   // it is a valid request this pool cannot meet, and the next pool may.
-  if (size > st.alloc.size) {
+  if (size > st.size) {
     return fail(Errc::kNoMemory, "pool {}: {} asked but the pool has {} (largest free extent {})",
-                pool.name(), format_size(size), format_size(st.alloc.size),
-                format_size(st.alloc.largest_free));
+                pool.name(), format_size(size), format_size(st.size), format_size(st.largest_free));
   }
-  uint64_t free_before = st.alloc.bytes_free;
+  uint64_t free_before = st.bytes_free;
   if (auto ok = devices_.admit(sr.device, p, pool.name(), size, free_before); !ok) {
     return std::unexpected(ok.error());
   }

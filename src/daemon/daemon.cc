@@ -507,7 +507,7 @@ void Daemon::send_outgoing(Clock::time_point now) {
   // Dropping a session whose answer cannot be sent may free memory that
   // others wait for: go round until nothing more is due (each round either
   // sends or drops, and sessions are finite).
-  for (;;) {
+  while (service_.outgoing_possible()) {
     std::vector<Outgoing> out = service_.take_outgoing(now, [this](core::SessionId id) {
       auto it = sessions_.find(id);
       return it == sessions_.end() || !it->second.state.greeted ? nullptr : &it->second.state;

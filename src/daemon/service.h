@@ -106,6 +106,12 @@ class Service {
   // The loop sends them after each round of requests.
   [[nodiscard]] std::vector<Outgoing> take_outgoing(
       core::SteadyTime now, const std::function<SessionState*(core::SessionId)>& find);
+  // Whether take_outgoing() could return anything: false when nothing is
+  // queued and no allocation waits or watch is due (the common turn of the
+  // loop, which then skips it).
+  [[nodiscard]] bool outgoing_possible() const {
+    return !outgoing_.empty() || watches_due_ || waiters_due_ || !waiters_.empty();
+  }
   // The earliest deadline of a waiting allocation, for the loop's timeout.
   [[nodiscard]] std::optional<core::SteadyTime> next_wait_deadline() const {
     return waiters_.next_deadline();

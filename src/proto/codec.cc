@@ -10,6 +10,7 @@
 #include "proto/codec.h"
 
 #include <array>
+#include <bit>
 #include <concepts>
 #include <cstring>
 #include <optional>
@@ -104,11 +105,13 @@ class Writer : public IoBase {
 
   template <std::integral T>
   void integer(std::string_view, const T& v) {
-    using U = std::make_unsigned_t<T>;
-    auto u = static_cast<U>(v);
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      out_.push_back(static_cast<std::byte>(static_cast<uint8_t>(u >> (8 * i))));
-    }
+    // Little-endian on the wire: one copy of the value's bytes, rather than
+    // a push_back (capacity check, size update) per byte.
+    auto u = static_cast<std::make_unsigned_t<T>>(v);
+    if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
+    std::array<std::byte, sizeof(T)> b;
+    std::memcpy(b.data(), &u, sizeof(T));
+    out_.insert(out_.end(), b.begin(), b.end());
   }
   void boolean(std::string_view, const bool& v) {
     out_.push_back(std::byte{v ? uint8_t{1} : uint8_t{0}});
@@ -166,11 +169,10 @@ class Reader : public IoBase {
   template <std::integral T>
   void integer(std::string_view field, T& v) {
     if (!take(field, sizeof(T))) return;
-    std::make_unsigned_t<T> u = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<decltype(u)>(
-          u | static_cast<decltype(u)>(static_cast<uint8_t>(in_[pos_ - sizeof(T) + i])) << (8 * i));
-    }
+    // Little-endian on the wire: one load (and a swap on a big-endian host).
+    std::make_unsigned_t<T> u;
+    std::memcpy(&u, in_.data() + pos_ - sizeof(T), sizeof(T));
+    if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
     v = static_cast<T>(u);
   }
   void boolean(std::string_view field, bool& v) {
@@ -244,15 +246,20 @@ class Reader : public IoBase {
   }
 
  private:
+  // Inline for the bytes being there; the refusal is formatted out of line,
+  // so every field's read stays a compare and an add.
   bool take(std::string_view field, size_t n) {
-    if (!ok()) return false;
-    if (remaining() < n) {
-      set_error(fmt::format("truncated at {}: needs {} bytes at payload offset {}, {} left",
-                            path_.name(field), n, pos_, remaining()));
-      return false;
+    if (ok() && n <= remaining()) [[likely]] {
+      pos_ += n;
+      return true;
     }
-    pos_ += n;
-    return true;
+    return refuse_take(field, n);
+  }
+  [[gnu::noinline, gnu::cold]] bool refuse_take(std::string_view field, size_t n) {
+    if (!ok()) return false;
+    set_error(fmt::format("truncated at {}: needs {} bytes at payload offset {}, {} left",
+                          path_.name(field), n, pos_, remaining()));
+    return false;
   }
 
   std::span<const std::byte> in_;
@@ -547,15 +554,16 @@ void fields(auto& io, Is<PoolMapReply> auto& m) {
 
 // ---- framing -----------------------------------------------------------------
 
-uint32_t load_u32(std::span<const std::byte> b, size_t at) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) v |= static_cast<uint32_t>(b[at + i]) << (8 * i);
+// Little-endian loads; the caller has checked the bytes are there.
+template <typename U>
+U load_le(std::span<const std::byte> b, size_t at) {
+  U v;
+  std::memcpy(&v, b.data() + at, sizeof(U));
+  if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
   return v;
 }
-uint16_t load_u16(std::span<const std::byte> b, size_t at) {
-  return static_cast<uint16_t>(static_cast<uint16_t>(b[at]) |
-                               static_cast<uint16_t>(static_cast<uint16_t>(b[at + 1]) << 8));
-}
+uint32_t load_u32(std::span<const std::byte> b, size_t at) { return load_le<uint32_t>(b, at); }
+uint16_t load_u16(std::span<const std::byte> b, size_t at) { return load_le<uint16_t>(b, at); }
 
 // Hello, Welcome and ErrorReply keep their layout in every version, so a
 // peer speaking another version can still be told so.
@@ -570,24 +578,30 @@ Result<Body> decode_payload(std::string_view name, std::span<const std::byte> pa
   fields(r, m);
   r.finish();
   if (!r.ok()) return std::unexpected(r.take_error());
-  return Body(std::move(m));
+  // Built in place: a Body is large, and each move of one is a visit.
+  return Result<Body>(std::in_place, std::in_place_type<T>, std::move(m));
 }
 
+using PayloadDecoder = Result<Body> (*)(std::string_view, std::span<const std::byte>);
+struct DecoderEntry {
+  MessageType type;
+  PayloadDecoder decode;
+};
+// One entry per alternative of Body, in its order.
+constexpr auto kDecoders = []<size_t... I>(std::index_sequence<I...>) {
+  return std::array<DecoderEntry, sizeof...(I)>{
+      DecoderEntry{std::variant_alternative_t<I, Body>::kType,
+                   &decode_payload<std::variant_alternative_t<I, Body>>}...};
+}
+(std::make_index_sequence<std::variant_size_v<Body>>{});
+
 Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
-  std::string_view name = message_type_name(type);
-  return [&]<size_t... I>(std::index_sequence<I...>)->Result<Body> {
-    // The refusal is formatted only for a type that matched nothing (it
-    // used to be the default value of every decode: a string per request).
-    std::optional<Result<Body>> out;
-    (void)((std::variant_alternative_t<I, Body>::kType == type
-                ? (out.emplace(decode_payload<std::variant_alternative_t<I, Body>>(name, payload)),
-                   true)
-                : false) ||
-           ...);
-    if (!out) return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
-    return std::move(*out);
+  // The decoder's result is returned as it is, never moved through a
+  // holder; the refusal is formatted only for a type that matched nothing.
+  for (const DecoderEntry& d : kDecoders) {
+    if (d.type == type) return d.decode(message_type_name(type), payload);
   }
-  (std::make_index_sequence<std::variant_size_v<Body>>{});
+  return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
 }
 
 }  // namespace
@@ -648,9 +662,11 @@ Status encode_into(const Message& m, std::vector<std::byte>& out) {
   return {};
 }
 
-Result<Message> decode(std::span<const std::byte> bytes) {
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
+namespace {
+
+// decode() after its header has been read and checked (decode_request and
+// decode_reply read it once, not twice).
+Result<Message> decode_after_header(const Header* h, std::span<const std::byte> bytes) {
   if (!is_request(h->type) && !is_reply(h->type)) {
     return fail(Errc::kProtocol,
                 "unknown message type {}; docs/protocol.md lists the known ones (requests "
@@ -666,6 +682,14 @@ Result<Message> decode(std::span<const std::byte> bytes) {
   return Message{.request_id = h->request_id, .body = std::move(*body)};
 }
 
+}  // namespace
+
+Result<Message> decode(std::span<const std::byte> bytes) {
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  return decode_after_header(&*h, bytes);
+}
+
 Result<Message> decode_request(std::span<const std::byte> bytes) {
   if (bytes.size() > kMaxRequestSize) {
     return fail(Errc::kProtocol, "request is {} bytes; at most {}", bytes.size(), kMaxRequestSize);
@@ -676,7 +700,7 @@ Result<Message> decode_request(std::span<const std::byte> bytes) {
     return fail(Errc::kProtocol, "{} is a reply; the daemon only accepts requests",
                 message_type_name(h->type));
   }
-  return decode(bytes);
+  return decode_after_header(&*h, bytes);
 }
 
 Result<Message> decode_reply(std::span<const std::byte> bytes) {
@@ -689,7 +713,7 @@ Result<Message> decode_reply(std::span<const std::byte> bytes) {
     return fail(Errc::kProtocol, "{} is a request; a reply was expected",
                 message_type_name(h->type));
   }
-  return decode(bytes);
+  return decode_after_header(&*h, bytes);
 }
 
 size_t fds_expected(const Body& body) {
