@@ -43,7 +43,9 @@ namespace pmm::os {
 // parent directory with mode 0755 when missing. When a socket file is already
 // there: if something accepts a connection on it, kExists ("a daemon already
 // listens on PATH"); otherwise it is stale and is replaced. kInvalidArgument
-// for a path longer than sun_path allows.
+// for a path longer than sun_path allows. The file appears at `path` only
+// once the socket listens (bound under a temporary name beside it, then
+// linked), so a client that sees it can connect.
 [[nodiscard]] Result<UniqueFd> listen_unix(const std::string& path, int backlog = 128);
 
 // Socket activation (systemd's LISTEN_FDS protocol, sd_listen_fds(3)): when
