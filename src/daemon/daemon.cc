@@ -146,11 +146,11 @@ Daemon::~Daemon() {
 Status Daemon::run() {
   options_.log.info("listening on {}", socket_path_);
   std::array<os::Epoll::Event, 64> events;
-  // Read once per turn of the loop, after the turn's work: the timeout of
-  // the next wait is computed from it (its work ends just before).
-  auto now = Clock::now();
   while (!stopping_) {
-    auto n = epoll_.wait(events, next_timeout(now));
+    // Every deadline (exports, hellos, resuming accept, trimming, waiting
+    // allocations) is the timerfd's: the wait itself has no timeout, so a
+    // busy loop arms no kernel timer per wait (rearm_timer).
+    auto n = epoll_.wait(events, service_.reaping() ? 0 : -1);
     if (!n) {
       shutdown();
       return std::unexpected(n.error());
@@ -189,7 +189,7 @@ Status Daemon::run() {
       service_.reap();
       if (!service_.reaping()) trim_due_ = true;
     }
-    now = Clock::now();
+    const auto now = Clock::now();
     send_outgoing(now);
     expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
@@ -200,21 +200,17 @@ Status Daemon::run() {
   return {};
 }
 
-int Daemon::next_timeout(Clock::time_point now) const {
-  if (service_.reaping()) return 0;  // more of a closed session to drop
+std::optional<Daemon::Clock::time_point> Daemon::next_deadline() const {
   std::optional<Clock::time_point> next;
   auto consider = [&](Clock::time_point t) {
     if (!next || t < *next) next = t;
   };
+  if (auto e = service_.ledger().next_deadline()) consider(*e);
   if (!hello_deadlines_.empty()) consider(hello_deadlines_.front().first);
   if (resume_at_) consider(*resume_at_);
   if (trim_due_) consider(last_trim_ + std::chrono::seconds(1));
   if (auto w = service_.next_wait_deadline()) consider(*w);
-  if (!next) return -1;
-  if (*next <= now) return 0;
-  // Round up: waking a little early would only go round the loop again.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
-  return static_cast<int>(std::min<int64_t>(ms, 60'000));
+  return next;
 }
 
 void Daemon::accept_next() {
@@ -527,17 +523,18 @@ void Daemon::send_outgoing(Clock::time_point now) {
 }
 
 void Daemon::rearm_timer() {
-  // Only an earlier deadline sets the timer again. When the earliest export
-  // goes (imported, withdrawn) the timer is left set for its deadline and
-  // fires early, harmlessly: expire() finds nothing due and the next round
-  // arms the real next deadline. So a producer exporting and a consumer
-  // importing frame after frame touch the timerfd about once per lifetime,
-  // not twice per frame.
-  auto next = service_.ledger().next_deadline();
+  // Only an earlier deadline sets the timer again. When the earliest one
+  // goes (an export imported or withdrawn, a waiter served, a hello said)
+  // the timer is left set for it and fires early, harmlessly: nothing is
+  // due and the next round arms the real next deadline. So a producer
+  // exporting and a consumer importing frame after frame touch the timerfd
+  // about once per lifetime, not twice per frame, and a busy daemon with a
+  // trim due in a second does not arm a kernel timer in every epoll_wait.
+  auto next = next_deadline();
   if (!next || (armed_ && *armed_ <= *next)) return;
   Status s = timer_.arm_at(*next);
   if (!s) {
-    options_.log.info("export timer: {}", s.error().describe());
+    options_.log.info("timer: {}", s.error().describe());
     return;
   }
   armed_ = next;

@@ -153,8 +153,9 @@ class Daemon {
   void resume_listening();
   void expire_hellos(Clock::time_point now);
   void maybe_trim(Clock::time_point now);
-  // Milliseconds until the next hello deadline, resume or trim; -1: none.
-  int next_timeout(Clock::time_point now) const;
+  // The earliest of every deadline the loop keeps: exports, hellos,
+  // resuming accept, trimming, waiting allocations; nullopt when none.
+  [[nodiscard]] std::optional<Clock::time_point> next_deadline() const;
   void serve(uint64_t id);
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).

@@ -90,6 +90,7 @@ class Service {
   size_t expire(core::SteadyTime now);
 
   [[nodiscard]] core::Ledger& ledger() { return *ledger_; }
+  [[nodiscard]] const core::Ledger& ledger() const { return *ledger_; }
   // Refused requests (counted by error()) and connections (by the loop).
   [[nodiscard]] Refusals& refusals() { return refusals_; }
   // "session 3 (pid 1234, uid 1000, device decoder)", for a log argument.
