@@ -279,7 +279,8 @@ void fields(auto& io, Is<Hello> auto& m) {
   io.integer("pid", m.pid);
 }
 void fields(auto&, Is<ListPools> auto&) {}
-void fields(auto& io, Is<Allocate> auto& m) {
+// Allocate's fields, which AllocateWait starts with.
+void allocate_fields(auto& io, auto& m) {
   io.list("pool list", m.pools, kMaxAllocatePools,
           [](auto& i, auto& name) { i.string("name", name, kMaxNameLength); });
   io.integer("size", m.size);
@@ -288,6 +289,7 @@ void fields(auto& io, Is<Allocate> auto& m) {
   io.require((m.flags & ~kAllocKnownFlags) == 0,
              "flags 0x{:x} has unknown bits; known: contiguous=0x1, zero=0x2", m.flags);
 }
+void fields(auto& io, Is<Allocate> auto& m) { allocate_fields(io, m); }
 void fields(auto& io, Is<Get> auto& m) { io.integer("block_id", m.block_id); }
 void fields(auto& io, Is<Put> auto& m) { io.integer("block_id", m.block_id); }
 void fields(auto& io, Is<Export> auto& m) {
@@ -442,13 +444,7 @@ void fields(auto& io, Is<DeviceList> auto& m) {
 }
 
 void fields(auto& io, Is<AllocateWait> auto& m) {
-  io.list("pool list", m.pools, kMaxAllocatePools,
-          [](auto& i, auto& name) { i.string("name", name, kMaxNameLength); });
-  io.integer("size", m.size);
-  io.integer("alignment", m.alignment);
-  io.integer("flags", m.flags);
-  io.require((m.flags & ~kAllocKnownFlags) == 0,
-             "flags 0x{:x} has unknown bits; known: contiguous=0x1, zero=0x2", m.flags);
+  allocate_fields(io, m);
   io.integer("wait_ms", m.wait_ms);
   io.require(m.wait_ms <= kMaxAllocateWaitMs, "wait_ms {} is above the longest wait, {} ms",
              m.wait_ms, kMaxAllocateWaitMs);
