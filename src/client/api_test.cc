@@ -167,6 +167,55 @@ TEST(CppApi, ThreadsShareOneConnection) {
   EXPECT_TRUE(fits(c, 15 * kMiB));  // everything came back
 }
 
+// libpmm reads a reply with recv(), without room for an fd, when no reply
+// outstanding can bring one (a pool's fd comes once per session); an
+// Import of a block from a pool the connection has not seen must still get
+// its fd while another thread's allocations from a known pool are read
+// that way. Each round is a fresh connection, so the import is the one
+// that brings "frames"' fd, racing with the other thread's traffic.
+TEST(CppApi, ImportBringsItsPoolFdWhileAnotherThreadAllocates) {
+  DaemonProcess d(R"(
+[pools.general]
+type = "shmem"
+size = "16MiB"
+
+[pools.frames]
+type = "shmem"
+size = "4MiB"
+)");
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm::Connection producer("producer", d.socket());
+  for (int round = 0; round < 20; ++round) {
+    pmm::Block frame = producer.alloc("frames", 64 * 1024);
+    std::memset(frame.data(), round + 1, frame.size());
+    const pmm::Token token = frame.export_token(1);
+    pmm::Connection c("consumer", d.socket());
+    (void)c.alloc("general", 4096);  // "general"'s fd is here: its replies bring none
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+    std::thread allocator([&] {
+      try {
+        while (!stop) (void)c.alloc("general", 4096);
+      } catch (const pmm::error& e) {
+        ADD_FAILURE() << e.what();
+        ++bad;
+      }
+    });
+    try {
+      pmm::Block got = c.import(token);
+      EXPECT_EQ(got.pool(), "frames");
+      for (uint64_t k = 0; k < got.size(); k += 4096)
+        if (got.as<uint8_t>()[k] != round + 1) ++bad;
+    } catch (const pmm::error& e) {
+      ADD_FAILURE() << "round " << round << ": " << e.what();
+      ++bad;
+    }
+    stop = true;
+    allocator.join();
+    ASSERT_EQ(bad.load(), 0) << "round " << round;
+  }
+}
+
 // Gets and puts of one handle from several threads at once, with requests
 // pipelined: the handle outlives them all and the daemon's count ends where
 // it began (the last put frees the block).

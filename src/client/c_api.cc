@@ -90,21 +90,53 @@ pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
   }
 }
 
+const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error) {
+  static const std::vector<std::string> kDefault;
+  if (pools == nullptr || *pools == '\0') return &kDefault;
+  // The last list this thread parsed: an application allocates frame
+  // after frame from the same pools, and the same string need not be
+  // split into a new vector of strings each time.
+  thread_local std::string last_text;
+  thread_local std::vector<std::string> last;
+  thread_local bool have_last = false;
+  if (have_last && last_text == pools) return &last;
+  auto list = split_pools(pools);
+  if (!list) {
+    *error = std::move(list.error());
+    return nullptr;
+  }
+  last = std::move(*list);
+  last_text = pools;
+  have_last = true;
+  return &last;
+}
+
 pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
   bool extra = false;
   pmm_block* b = nullptr;
   {
     std::lock_guard lock(conn->mu);
-    auto& slot = conn->blocks[view.id];
-    if (!slot) {
-      slot = std::make_unique<pmm_block>();
-      slot->conn = conn;
-      slot->view = std::move(view);
+    auto it = conn->blocks.find(view.id);
+    if (it == conn->blocks.end()) {
+      if (!conn->spare_blocks.empty()) {
+        // A handle and table node the last put left: no heap allocation.
+        auto node = std::move(conn->spare_blocks.back());
+        conn->spare_blocks.pop_back();
+        node.key() = view.id;
+        it = conn->blocks.insert(std::move(node)).position;
+      } else {
+        it = conn->blocks.emplace(view.id, std::make_unique<pmm_block>()).first;
+      }
+      pmm_block& fresh = *it->second;
+      fresh.conn = conn;
+      fresh.view = std::move(view);
+      fresh.refs.store(0, std::memory_order_relaxed);
+      fresh.pool.store(nullptr, std::memory_order_relaxed);
     } else {
       extra = true;
     }
-    slot->refs.fetch_add(1, std::memory_order_relaxed);
-    b = slot.get();
+    it->second->refs.fetch_add(1, std::memory_order_relaxed);
+    b = it->second.get();
   }
   // The daemon holds one reference per handle: give back the one this
   // import added. A round trip (a rare path: importing a block already
@@ -118,7 +150,6 @@ pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
 
 using pmm::capi::fail_with;
 using pmm::capi::ok;
-using pmm::capi::split_pools;
 
 namespace {
 
@@ -182,6 +213,7 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
   auto c = pmm::client::Connection::connect(o);
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
+  conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
   conn->rep = std::move(*c);
   *out = conn;
   return ok();
@@ -193,6 +225,7 @@ void pmm_disconnect(pmm_conn* conn) {
     // A fork child's copy: free it without a lock (a parent thread may have
     // held one at fork time); the Connection closes only this copy's fd.
     conn->blocks.clear();
+    conn->spare_blocks.clear();
     conn->rep.reset();
     delete conn;
     return;
@@ -215,9 +248,10 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
                      fmt::format("pmm_alloc: unknown flags {:#x}; known: PMM_ALLOC_CONTIGUOUS "
                                  "(0x1), PMM_ALLOC_ZERO (0x2)",
                                  flags & ~pmm::proto::kAllocKnownFlags));
-  auto list = split_pools(pools);
-  if (!list) return fail_with(list.error());
-  auto view = conn->rep->allocate(std::move(*list), size, alignment, flags);
+  pmm::Error bad;
+  const std::vector<std::string>* list = pmm::capi::parsed_pools(pools, &bad);
+  if (list == nullptr) return fail_with(bad);
+  auto view = conn->rep->allocate(*list, size, alignment, flags);
   if (!view) return fail_with(view.error());
   *out = pmm::capi::adopt(conn, std::move(*view));
   return ok();
@@ -246,9 +280,10 @@ pmm_status pmm_alloc_opts(pmm_conn* conn, uint64_t bytes, const pmm_alloc_option
                      fmt::format("pmm_alloc_opts: unknown flags {:#x}; known: "
                                  "PMM_ALLOC_CONTIGUOUS (0x1), PMM_ALLOC_ZERO (0x2)",
                                  options->flags & ~pmm::proto::kAllocKnownFlags));
-  auto list = split_pools(options->pools);
-  if (!list) return fail_with(list.error());
-  auto view = conn->rep->allocate_wait(std::move(*list), bytes, options->alignment, options->flags,
+  pmm::Error bad;
+  const std::vector<std::string>* list = pmm::capi::parsed_pools(options->pools, &bad);
+  if (list == nullptr) return fail_with(bad);
+  auto view = conn->rep->allocate_wait(*list, bytes, options->alignment, options->flags,
                                        std::chrono::milliseconds(options->wait_ms));
   if (!view) return fail_with(view.error());
   *out = pmm::capi::adopt(conn, std::move(*view));
@@ -286,18 +321,22 @@ pmm_status pmm_block_put(pmm_block* block) {
                                  block->view.id));
   }
   const uint64_t id = block->view.id;
-  std::unique_ptr<pmm_block> last;
+  std::optional<decltype(conn->blocks)::node_type> last;
   {
     std::lock_guard lock(conn->mu);
     // An import may have revived the handle since (adopt, under this lock).
     if (block->refs.load(std::memory_order_acquire) != 0) return ok();
-    auto it = conn->blocks.find(id);
-    last = std::move(it->second);
-    conn->blocks.erase(it);
+    auto node = conn->blocks.extract(id);
+    // `block` is no one's now: keep it, with its table node, for the next
+    // adopt, or free it below.
+    if (conn->spare_blocks.size() < pmm_conn::kSpareBlocks)
+      conn->spare_blocks.push_back(std::move(node));
+    else
+      last = std::move(node);
   }
   // The process's last reference: the daemon's goes too, without waiting.
   auto s = conn->rep->post_put(id);
-  last.reset();  // frees `block`
+  last.reset();  // frees `block`, if not kept
   if (!s) return fail_with(s.error());
   return ok();
 }

@@ -39,6 +39,10 @@ struct pmm_conn {
   std::unique_ptr<pmm::client::Connection> rep;
   std::mutex mu;  // the block table
   std::unordered_map<uint64_t, std::unique_ptr<pmm_block>> blocks;
+  // Handles freed by their last put, each still in its table node, for the
+  // next adopt (no heap allocation per block in steady state).
+  static constexpr size_t kSpareBlocks = 8;
+  std::vector<decltype(blocks)::node_type> spare_blocks;
   // Buffer pools by the block ids of their buffers, for release events.
   std::mutex pools_mu;
   std::unordered_map<uint64_t, pmm_bufpool*> pool_of_block;
@@ -53,6 +57,10 @@ pmm_status fail_with(pmm::Errc code, std::string message);
 pmm_status ok();
 // "dma, general" -> {"dma", "general"}; NULL or "" -> {}.
 pmm::Result<std::vector<std::string>> split_pools(const char* pools);
+// The pools of a pmm_alloc as a list; NULL (with `error` set) when the
+// text is malformed. The list stays valid until the calling thread parses
+// another (the last text is kept parsed per thread).
+const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error);
 // Adds the reference `view` stands for to this connection's handle of that
 // block (made now if there is none).
 pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view);

@@ -32,6 +32,7 @@
 #include "os/socket.h"
 #include "os/sys_error.h"
 #include "proto/channel.h"
+#include "proto/codec.h"
 
 namespace pmm::client {
 namespace {
@@ -42,6 +43,9 @@ constexpr size_t kMaxPages = 1 << 20;
 // How long a closing connection waits for the daemon to confirm it has let go
 // (at most; the connection's own timeout when that is shorter).
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
+
+// The request table's first size (a power of two; it doubles when half full).
+constexpr size_t kFirstSlots = 16;
 
 bool is_disconnect(const Error& e) {
   return e.code == Errc::kDisconnected ||
@@ -133,9 +137,18 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
                                                           std::chrono::milliseconds timeout) {
   std::unique_ptr<Connection> c(new Connection(std::move(sock), label, device, timeout));
   if (auto s = c->prepare_socket(); !s) return std::unexpected(s.error());
-  auto reply = c->roundtrip(proto::Hello{.protocol_version = proto::kProtocolVersion,
-                                         .device = device,
-                                         .pid = static_cast<int32_t>(c->pid_)});
+  proto::Message hello{.body = proto::Hello{.protocol_version = proto::kProtocolVersion,
+                                            .device = device,
+                                            .pid = static_cast<int32_t>(c->pid_)}};
+  auto reply = c->request<proto::Welcome>(
+      Outgoing{.message = &hello, .type = proto::MessageType::kHello},
+      [&](proto::Envelope& env) -> Result<proto::Welcome> {
+        auto* w = std::get_if<proto::Welcome>(&env.message.body);
+        if (w == nullptr)
+          return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label,
+                      reply_name(env.message.body));
+        return std::move(*w);
+      });
   if (!reply) {
     Error e = reply.error();
     // A session that never started holds nothing: close without waiting
@@ -148,10 +161,7 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
           label);
     return std::unexpected(std::move(e));
   }
-  auto* w = std::get_if<proto::Welcome>(&reply->message.body);
-  if (w == nullptr)
-    return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label,
-                reply_name(reply->message.body));
+  proto::Welcome* w = &*reply;
   if (w->protocol_version != proto::kProtocolVersion)
     return fail(Errc::kProtocol,
                 "pmmd at {} speaks protocol version {}, this libpmm speaks {}; use a libpmm and "
@@ -196,10 +206,12 @@ std::unexpected<Error> Connection::die_locked(Error e) {
   // Nothing more will be read: the daemon sees us gone now, and every thread
   // waiting on the socket wakes. The fd itself closes in the destructor.
   os::shutdown_socket(sock_.get());
-  for (auto& [id, f] : in_flight_)
-    if (f.waiter != nullptr) f.waiter->notify_one();
-  in_flight_.clear();
-  abandoned_.clear();
+  for (InFlight& f : slots_) {
+    if (f.id != 0 && f.waiter != nullptr) f.waiter->notify_one();
+    f = InFlight{};
+  }
+  used_ = waiting_ = unanswered_ = fd_unanswered_ = sleepers_ =
+      0;  // unsent_: its threads count down
   posted_ = 0;
   replied_.notify_all();
   return std::unexpected(std::move(e));
@@ -226,76 +238,167 @@ Status Connection::prepare_socket() {
   return {};
 }
 
-uint32_t Connection::new_id_locked() {
-  for (;;) {
-    uint32_t id = next_request_id_++;
-    if (next_request_id_ == 0) next_request_id_ = 1;
-    if (!in_flight_.contains(id) && !abandoned_.contains(id)) return id;
+Connection::InFlight* Connection::find_locked(uint32_t id) {
+  if (id == 0 || slots_.empty()) return nullptr;
+  InFlight& f = slots_[id & (slots_.size() - 1)];
+  return f.id == id ? &f : nullptr;
+}
+
+Connection::InFlight& Connection::register_locked(const Outgoing& out) {
+  if (2 * (used_ + 1) > slots_.size()) {
+    // Grow. Ids that sat in different slots differ in their low bits, so
+    // they differ in the larger table's too: no two meet.
+    std::vector<InFlight> bigger(std::max(kFirstSlots, 2 * slots_.size()));
+    for (InFlight& f : slots_)
+      if (f.id != 0) bigger[f.id & (bigger.size() - 1)] = std::move(f);
+    slots_ = std::move(bigger);
   }
+  // Ids are ours to choose: the next one whose slot is free. At most half
+  // the slots are taken, and replies come back roughly in order, so this
+  // is nearly always the next number.
+  const size_t mask = slots_.size() - 1;
+  uint32_t id = 0;
+  while (id == 0 || slots_[id & mask].id != 0) {
+    id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+  }
+  InFlight& f = slots_[id & mask];
+  f.id = id;
+  f.type = out.type;
+  f.abandoned = false;
+  f.posted = false;
+  f.fd_possible = out.fd_possible;
+  f.block_id = out.block_id;
+  f.waiter = nullptr;
+  ++used_;
+  ++waiting_;
+  ++unanswered_;
+  if (f.fd_possible) ++fd_unanswered_;
+  return f;
 }
 
-Connection::InFlightMap::iterator Connection::add_locked(InFlightMap& map, uint32_t id,
-                                                         InFlight f) {
-  if (spare_count_ == 0) return map.emplace(id, std::move(f)).first;
-  InFlightMap::node_type node = std::move(spare_nodes_[--spare_count_]);
-  node.key() = id;
-  InFlight& g = node.mapped();  // field by field: its reply is empty, as f's mostly is
-  g.type = f.type;
-  g.block_id = f.block_id;
-  if (f.reply) g.reply = std::move(f.reply);
-  g.posted = f.posted;
-  g.waiter = f.waiter;
-  return map.insert(std::move(node)).position;
+void Connection::remove_locked(InFlight& f) {
+  if (!f.reply) {
+    --unanswered_;
+    if (f.fd_possible) --fd_unanswered_;
+  }
+  if (!f.abandoned) --waiting_;
+  --used_;
+  f.id = 0;
+  f.reply.reset();
+  f.waiter = nullptr;
 }
 
-void Connection::remove_locked(InFlightMap& map, InFlightMap::iterator it) {
-  InFlightMap::node_type node = map.extract(it);
-  if (spare_count_ == kSpareNodes) return;  // freed here
-  node.mapped().reply.reset();              // a kept node holds no reply (add_locked sets the rest)
-  spare_nodes_[spare_count_++] = std::move(node);
+// A reply read with recv() instead of recvmsg() saves the kernel a msghdr
+// copy, an iovec import and the SCM_RIGHTS scan (~0.28 us a reply here),
+// but an fd sent with it is lost. The protocol bounds where an fd can come:
+// only with a BlockInfo (Allocate, AllocateWait, Import) of a pool whose fd
+// this session has not been sent, and replies come in request order
+// (docs/protocol.md), AllocateWait's excepted. So the next datagram can
+// bring none when
+//   - some request is unanswered (the datagram is its reply, or an event,
+//     or one to an earlier request: all sent before any later request,
+//     since requests are sent under mu_ in the order they are registered),
+//   - none of them may bring an fd (an Allocate naming only pools whose fd
+//     is here, or no BlockInfo at all; an Import or AllocateWait always
+//     may: any pool, or out of order), and
+//   - none is registered but still unsent (its place in the order is open).
+// A request registered while a reader waits in recv() is sent after every
+// request that reader's choice counted, so its reply comes after the one
+// that ends the read. A daemon that sends an fd anyway loses it: the
+// BlockInfo comes back with fd_lost (channel.h), as for a full fd table.
+bool Connection::fd_possible_locked() const {
+  return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
 }
 
-Status Connection::send_within(const proto::Message& m, os::Deadline deadline) {
+Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out, uint32_t id,
+                               os::Deadline deadline, bool* waited) {
+  std::vector<std::byte> copy;  // alloc_cache_'s bytes, once mu_ is let go
   for (;;) {
-    auto sent = proto::send(sock_.get(), m, -1, MSG_DONTWAIT);
+    Status sent;
+    if (out.alloc != nullptr && copy.empty()) {
+      proto::set_request_id(alloc_cache_.bytes, id);
+      sent = proto::send_encoded(sock_.get(), alloc_cache_.bytes, MSG_DONTWAIT);
+    } else if (out.alloc != nullptr) {
+      sent = proto::send_encoded(sock_.get(), copy, MSG_DONTWAIT);
+    } else {
+      out.message->request_id = id;
+      sent = proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
+    }
     if (sent || sent.error().code != Errc::kSystem || sent.error().sys_errno != EAGAIN) return sent;
+    // The socket is full: wait for room without mu_. Until this request
+    // is sent, no reader may use recv() (fd_possible_locked).
+    if (out.alloc != nullptr && copy.empty()) copy = alloc_cache_.bytes;
+    if (deadline == os::Deadline{}) deadline = std::chrono::steady_clock::now() + timeout_;
+    ++unsent_;
+    if (waited != nullptr) *waited = true;
+    lock.unlock();
     auto ready = os::wait_writable(sock_.get(), deadline);
+    lock.lock();
+    --unsent_;
     if (!ready) return std::unexpected(ready.error());
     if (!*ready)
       return fail(Errc::kTimeout,
                   "pmmd at {} took no request for {} ms (the socket stayed full: is it stopped "
                   "or hung?); {} was not sent",
-                  path_, timeout_.count(), reply_name(m.body));
+                  path_, timeout_.count(), proto::message_type_name(out.type));
   }
 }
 
-Result<std::optional<proto::Envelope>> Connection::read_one(os::Deadline deadline, bool try_first) {
+Status Connection::prepare_allocate_locked(const AllocArgs& a) {
+  AllocCache& c = alloc_cache_;
+  if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
+      c.pools != *a.pools) {
+    proto::Message m{
+        .request_id = 1,
+        .body = proto::Allocate{
+            .pools = *a.pools, .size = a.size, .alignment = a.alignment, .flags = a.flags}};
+    if (auto s = proto::encode_into(m, c.bytes); !s) {
+      c.bytes.clear();
+      return s;
+    }
+    c.pools = std::move(std::get<proto::Allocate>(m.body).pools);
+    c.size = a.size;
+    c.alignment = a.alignment;
+    c.flags = a.flags;
+    c.settled = false;
+  }
+  // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
+  if (!c.settled) c.settled = pools_.fds_settled(c.pools);
+  return {};
+}
+
+Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool far,
+                                  bool fd_possible) {
   if (try_first) {
-    auto in = proto::receive_reply(sock_.get(), MSG_DONTWAIT);
+    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
   for (;;) {
     // A lone request's wait, when at least SO_RCVTIMEO long, blocks in
-    // recvmsg itself, which SO_RCVTIMEO ends in time: one system call per
-    // reply. A shorter one (the deadline's last stretch, a pump with its
-    // own) polls first; so does a reader serving other threads' requests
-    // too (try_first), which measured faster that way with 8 threads on one
-    // connection (pmm_bench_frames: the blocking read there cost ~40%).
+    // recv(msg) itself, which SO_RCVTIMEO ends in time: one system call
+    // per reply. A shorter one (the deadline's last stretch, a pump with
+    // its own) polls first; so does a reader serving other threads'
+    // requests too (try_first), which measured faster that way with 8
+    // threads on one connection (pmm_bench_frames: the blocking read there
+    // cost ~40%). `far`: the caller knows the deadline is that far.
     if (!try_first && blocking_wait_.count() > 0 &&
-        deadline - std::chrono::steady_clock::now() >= blocking_wait_) {
-      auto in = proto::receive_reply(sock_.get());
+        (far || deadline - std::chrono::steady_clock::now() >= blocking_wait_)) {
+      auto in = proto::receive_reply_into(sock_.get(), rx_, 0, fd_possible);
       if (!in || *in) return in;
+      far = false;
       continue;  // SO_RCVTIMEO ran out: what is left is shorter
     }
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
-    if (!*ready) return std::optional<proto::Envelope>();
-    auto in = proto::receive_reply(sock_.get(), MSG_DONTWAIT);
+    if (!*ready) return false;
+    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
 }
 
-Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo) {
+Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
+  proto::Envelope& env = rx_;
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -305,6 +408,21 @@ Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body
     } else if (env.fd_lost) {
       pools_.lose_fd(*info, *env.fd_lost);
     }
+  }
+  InFlight* f = find_locked(id);
+  if (f != nullptr && !f->abandoned && !f->reply) {
+    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
+      f->reply.emplace(std::unexpected(proto::to_error(*err)));
+    else
+      f->reply.emplace(std::move(env));
+    --unanswered_;
+    if (f->fd_possible) --fd_unanswered_;
+    // Only its own thread wakes: no herd of waiters per reply.
+    if (f->waiter != nullptr) {
+      --sleepers_;
+      f->waiter->notify_one();
+    }
+    return {};
   }
   // request_id 0 is never a request's: the daemon refuses or ends the
   // connection (a session limit, no fds left, no Hello in time) and closes it.
@@ -316,20 +434,11 @@ Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body
     if (shared_waiters_ > 0) replied_.notify_all();
     return {};
   }
-  if (auto it = in_flight_.find(id); it != in_flight_.end()) {
-    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
-      it->second.reply = std::unexpected(proto::to_error(*err));
-    else
-      it->second.reply = std::move(env);
-    // Only its own thread wakes: no herd of waiters per reply.
-    if (it->second.waiter != nullptr) it->second.waiter->notify_one();
-    return {};
-  }
-  if (auto it = abandoned_.find(id); it != abandoned_.end()) {
+  if (f != nullptr && f->abandoned) {
     // A late reply: give back what it gave, so the timed-out call leaves
     // nothing behind.
-    const InFlight gone = std::move(it->second);
-    remove_locked(abandoned_, it);
+    const InFlight gone{.type = f->type, .posted = f->posted, .block_id = f->block_id};
+    remove_locked(*f);
     const proto::Body& body = env.message.body;
     if (gone.posted) {
       --posted_;
@@ -353,6 +462,11 @@ Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body
     }
     return {};
   }
+  if (f != nullptr)
+    return fail(Errc::kProtocol,
+                "pmmd at {} answered request {} twice (a {} after its reply); each request "
+                "gets exactly one reply",
+                path_, id, reply_name(env.message.body));
   return fail(Errc::kProtocol,
               "pmmd at {} sent a {} with request id {}, which no request is waiting for; "
               "replies must echo their request's id",
@@ -361,24 +475,22 @@ Status Connection::deliver_locked(proto::Envelope&& env, std::vector<proto::Body
 
 void Connection::send_undo(std::vector<proto::Body> undo) {
   for (proto::Body& body : undo) {
-    proto::Message m;
-    {
-      std::lock_guard lock(mu_);
-      if (dead_) return;
-      m = proto::Message{.request_id = new_id_locked(), .body = std::move(body)};
-      abandoned_.emplace(m.request_id, InFlight{.type = proto::type_of(m.body)});
-    }
-    auto sent = send_within(m, std::chrono::steady_clock::now() + timeout_);
-    std::lock_guard lock(mu_);
-    if (!sent) {
-      abandoned_.erase(m.request_id);
+    std::unique_lock lock(mu_);
+    if (dead_) return;
+    proto::Message m{.body = std::move(body)};
+    const Outgoing out{.message = &m, .type = proto::type_of(m.body)};
+    InFlight& f = register_locked(out);
+    f.abandoned = true;
+    --waiting_;
+    const uint32_t id = f.id;
+    if (auto sent = send_locked(lock, out, id, os::Deadline{}); !sent) {
+      if (InFlight* g = find_locked(id)) remove_locked(*g);
       if (is_disconnect(sent.error())) (void)die_locked(sent.error());
     }
   }
 }
 
-void Connection::take_locked(Result<std::optional<proto::Envelope>>&& in,
-                             std::vector<proto::Body>& undo) {
+void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& undo) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the
     // kernel report ECONNRESET before the reason it queued: read that too.
@@ -386,20 +498,29 @@ void Connection::take_locked(Result<std::optional<proto::Envelope>>&& in,
     if (is_disconnect(in.error())) refusal = connection_refusal_locked();
     (void)die_locked(refusal ? std::move(*refusal) : in.error());
   } else if (*in) {
-    if (auto s = deliver_locked(std::move(**in), undo); !s) (void)die_locked(s.error());
+    if (auto s = deliver_locked(undo); !s) (void)die_locked(s.error());
   }
 }
 
-bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
-                              os::Deadline deadline, std::condition_variable* own) {
+template <typename Done>
+bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& done,
+                              os::Deadline deadline, std::condition_variable* own, bool fresh) {
   bool read = false;
   bool result = true;
   for (;;) {
     if (dead_ || done()) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      result = false;
-      break;
+    // `fresh`: the deadline was set a moment ago; no clock read to know it
+    // is far (a request's first read).
+    bool far = fresh;
+    if (!fresh) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        result = false;
+        break;
+      }
+      far = deadline - now >= blocking_wait_;
     }
+    fresh = false;
     if (reading_) {
       if (own != nullptr) {
         own->wait_until(lock, deadline);
@@ -414,13 +535,14 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const std::fun
     read = true;
     // More than this thread's request in flight: a reply is likely queued
     // already, so try to read before waiting.
-    const bool try_first = in_flight_.size() > 1;
+    const bool try_first = waiting_ > 1;
+    const bool fd_possible = fd_possible_locked();
     lock.unlock();
-    auto in = read_one(deadline, try_first);
+    auto in = read_one(deadline, try_first, far, fd_possible);
     lock.lock();
     reading_ = false;
     std::vector<proto::Body> undo;
-    take_locked(std::move(in), undo);
+    take_locked(in, undo);
     if (!undo.empty()) {
       lock.unlock();
       send_undo(std::move(undo));
@@ -433,10 +555,12 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const std::fun
 }
 
 void Connection::hand_off_locked() {
-  for (auto& [id, f] : in_flight_) {
-    if (f.waiter != nullptr && !f.reply) {
-      f.waiter->notify_one();
-      break;
+  if (sleepers_ > 0) {
+    for (InFlight& f : slots_) {
+      if (f.id != 0 && f.waiter != nullptr && !f.reply) {
+        f.waiter->notify_one();
+        break;
+      }
     }
   }
   if (shared_waiters_ > 0) replied_.notify_all();
@@ -447,12 +571,14 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   reading_ = true;
   std::vector<proto::Body> undo;
   // Bounded: what a daemon sends faster than we read waits for next time.
-  for (int i = 0; i < 64 && !dead_ && !(answers_only && abandoned_.empty()); ++i) {
+  // answers_only stops once no abandoned or posted request is unanswered.
+  for (int i = 0; i < 64 && !dead_ && !(answers_only && used_ == waiting_); ++i) {
+    const bool fd_possible = fd_possible_locked();
     lock.unlock();
-    auto in = proto::receive_reply(sock_.get(), MSG_DONTWAIT);
+    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
     lock.lock();
     const bool more = in && *in;
-    take_locked(std::move(in), undo);
+    take_locked(in, undo);
     if (!more) break;
   }
   reading_ = false;
@@ -464,29 +590,73 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   }
 }
 
-Result<proto::Envelope> Connection::await(uint32_t id, std::string_view name, os::Deadline deadline,
-                                          std::chrono::milliseconds waited) {
+template <typename T, typename Take>
+Result<T> Connection::request(Outgoing out, Take&& take) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
   std::unique_lock lock(mu_);
-  auto it = in_flight_.find(id);
-  std::condition_variable mine;  // woken by its reply, a hand-off or death
-  it->second.waiter = &mine;
-  drive_locked(
-      lock, [&] { return it->second.reply.has_value(); }, deadline, &mine);
-  if (!dead_) it->second.waiter = nullptr;
   if (dead_) return std::unexpected(*dead_);
-  if (it->second.reply) {
-    Result<proto::Envelope> r = std::move(*it->second.reply);
-    remove_locked(in_flight_, it);
+  // A request sent without waiting was refused: this call says so.
+  if (posted_error_) {
+    Error e = std::move(*posted_error_);
+    posted_error_.reset();
+    e.message += fmt::format("; this {} was not sent", proto::message_type_name(out.type));
+    return std::unexpected(std::move(e));
+  }
+  if (out.alloc != nullptr) {
+    if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
+    out.fd_possible = !alloc_cache_.settled;
+  }
+  const uint32_t id = register_locked(out).id;
+  bool waited = false;  // for room in the socket: then the deadline is no longer fresh
+  if (auto sent = send_locked(lock, out, id, deadline, &waited); !sent) {
+    if (InFlight* f = find_locked(id)) remove_locked(*f);
+    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
+    // bad argument), a timeout or a send that failed with an errno
+    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
+    // peer, or a short send (a message cut in half reached the daemon),
+    // ends the connection.
+    const Error& e = sent.error();
+    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
+                              (e.code == Errc::kSystem && e.sys_errno != 0);
+    if (is_disconnect(e)) {
+      // The daemon may have refused the connection and closed it before our
+      // request went out: its reason is still queued for us to read.
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
+    if (!nothing_sent || is_disconnect(e)) return die_locked(e);
+    return std::unexpected(e);
+  }
+  // Woken by its reply, a hand-off or death. One per thread: a thread
+  // waits for one request at a time.
+  thread_local std::condition_variable mine;
+  find_locked(id)->waiter = &mine;
+  ++sleepers_;
+  drive_locked(
+      lock,
+      [&] {
+        const InFlight* f = find_locked(id);
+        return f == nullptr || f->reply.has_value();
+      },
+      deadline, &mine, /*fresh=*/!waited);
+  if (dead_) return std::unexpected(*dead_);
+  InFlight& f = *find_locked(id);
+  f.waiter = nullptr;
+  if (f.reply) {
+    Result<T> r =
+        *f.reply ? take(**f.reply) : Result<T>(std::unexpected(std::move(f.reply->error())));
+    if (!dead_) remove_locked(f);  // `take` may have ended the connection (and the table)
     return r;
   }
-  it->second.reply.reset();
-  abandoned_.emplace(id, std::move(it->second));
-  in_flight_.erase(it);
+  // Given up: the id stays taken until the late reply comes and is undone.
+  --sleepers_;
+  f.abandoned = true;
+  --waiting_;
   return fail(Errc::kTimeout,
               "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
               "request is abandoned: if the daemon carries it out later, what it gives is "
               "given back, and the connection stays usable",
-              path_, name, waited.count());
+              path_, proto::message_type_name(out.type), (timeout_ + out.extra_wait).count());
 }
 
 Result<bool> Connection::pump(const std::function<bool()>& done, os::Deadline deadline) {
@@ -510,34 +680,37 @@ void Connection::notify_waiters() {
   replied_.notify_all();
 }
 
-Status Connection::post(proto::Body request, uint64_t block_id) {
+Status Connection::post(proto::Message m, uint64_t block_id) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  proto::Message m;
-  {
-    std::unique_lock lock(mu_);
-    if (dead_) return std::unexpected(*dead_);
-    // Answers to earlier posts are read by whichever call reads next (a
-    // round trip reads them before its own reply, one recvmsg each). Once
-    // kDrainPosted are unread, a post reads what has come itself, so that
-    // a run of posts never fills the socket (the daemon drops a client
-    // that does not read); past kMaxPosted unanswered, it waits for some.
-    if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
-    if (!drive_locked(
-            lock, [&] { return posted_ < kMaxPosted; }, deadline))
-      return fail(Errc::kTimeout,
-                  "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
-                  "it stopped or hung?); {} of block {} was not sent",
-                  path_, kMaxPosted, timeout_.count(), reply_name(request), block_id);
-    if (dead_) return std::unexpected(*dead_);
-    m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    add_locked(abandoned_, m.request_id,
-               InFlight{.type = proto::type_of(m.body), .block_id = block_id, .posted = true});
-    ++posted_;
-  }
-  if (auto sent = send_within(m, deadline); !sent) {
-    std::lock_guard lock(mu_);
-    if (abandoned_.erase(m.request_id) > 0) --posted_;
+  const proto::MessageType type = proto::type_of(m.body);
+  std::unique_lock lock(mu_);
+  if (dead_) return std::unexpected(*dead_);
+  // Answers to earlier posts are read by whichever call reads next (a
+  // round trip reads them before its own reply, one read each). Once
+  // kDrainPosted are unread, a post reads what has come itself, so that
+  // a run of posts never fills the socket (the daemon drops a client
+  // that does not read); past kMaxPosted unanswered, it waits for some.
+  if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
+  if (posted_ >= kMaxPosted &&
+      !drive_locked(
+          lock, [&] { return posted_ < kMaxPosted; }, std::chrono::steady_clock::now() + timeout_))
+    return fail(Errc::kTimeout,
+                "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
+                "it stopped or hung?); {} of block {} was not sent",
+                path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
+  if (dead_) return std::unexpected(*dead_);
+  const Outgoing out{.message = &m, .type = type, .block_id = block_id};
+  InFlight& f = register_locked(out);
+  f.abandoned = true;
+  f.posted = true;
+  --waiting_;
+  ++posted_;
+  const uint32_t id = f.id;
+  if (auto sent = send_locked(lock, out, id, os::Deadline{}); !sent) {
+    if (InFlight* g = find_locked(id)) {
+      remove_locked(*g);
+      --posted_;
+    }
     if (is_disconnect(sent.error())) return die_locked(sent.error());
     return std::unexpected(sent.error());
   }
@@ -545,56 +718,11 @@ Status Connection::post(proto::Body request, uint64_t block_id) {
 }
 
 Status Connection::post_put(uint64_t block_id) {
-  return post(proto::Put{.block_id = block_id}, block_id);
+  return post(proto::Message{.body = proto::Put{.block_id = block_id}}, block_id);
 }
 
 Status Connection::post_watch_release(uint64_t block_id) {
-  return post(proto::WatchRelease{.block_id = block_id}, block_id);
-}
-
-Result<proto::Envelope> Connection::roundtrip(proto::Body request,
-                                              std::chrono::milliseconds extra_wait) {
-  if (auto e = inherited()) return std::unexpected(std::move(*e));
-  const auto deadline = std::chrono::steady_clock::now() + timeout_ + extra_wait;
-  // A view of a static name: no string is built per call.
-  const std::string_view name = proto::message_type_name(proto::type_of(request));
-  proto::Message m;
-  {
-    std::lock_guard lock(mu_);
-    if (dead_) return std::unexpected(*dead_);
-    // A request sent without waiting was refused: this call says so.
-    if (posted_error_) {
-      Error e = std::move(*posted_error_);
-      posted_error_.reset();
-      e.message += fmt::format("; this {} was not sent", name);
-      return std::unexpected(std::move(e));
-    }
-    InFlight f{.type = proto::type_of(request)};
-    if (auto* g = std::get_if<proto::Get>(&request)) f.block_id = g->block_id;
-    if (auto* x = std::get_if<proto::SysvExport>(&request)) f.block_id = x->block_id;
-    m = proto::Message{.request_id = new_id_locked(), .body = std::move(request)};
-    add_locked(in_flight_, m.request_id, std::move(f));
-  }
-  if (auto sent = send_within(m, deadline); !sent) {
-    std::lock_guard lock(mu_);
-    in_flight_.erase(m.request_id);
-    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
-    // bad argument), a timeout or a sendmsg that failed with an errno
-    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
-    // peer, or a short send (a message cut in half reached the daemon),
-    // ends the connection.
-    const Error& e = sent.error();
-    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
-                              (e.code == Errc::kSystem && e.sys_errno != 0);
-    if (is_disconnect(e)) {
-      // The daemon may have refused the connection and closed it before our
-      // request went out: its reason is still queued for us to read.
-      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
-    }
-    if (!nothing_sent || is_disconnect(e)) return die_locked(e);
-    return std::unexpected(e);
-  }
-  return await(m.request_id, name, deadline, timeout_ + extra_wait);
+  return post(proto::Message{.body = proto::WatchRelease{.block_id = block_id}}, block_id);
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {
@@ -606,118 +734,127 @@ std::optional<Error> Connection::connection_refusal_locked() {
 }
 
 template <typename Reply>
-Result<Reply> Connection::call(proto::Body request) {
-  // A view of a static name: no string is built per call.
-  const std::string_view name = proto::message_type_name(proto::type_of(request));
-  auto env = roundtrip(std::move(request));
-  if (!env) return std::unexpected(env.error());
-  auto* r = std::get_if<Reply>(&env->message.body);
-  if (r == nullptr)
-    return die(Error{Errc::kProtocol, fmt::format("pmmd at {} answered {} with {}; expected {}",
-                                                  path_, name, reply_name(env->message.body),
-                                                  proto::message_type_name(Reply::kType))});
-  return std::move(*r);
+Result<Reply> Connection::call(proto::Message m, uint64_t block_id) {
+  const proto::MessageType type = proto::type_of(m.body);
+  return request<Reply>(
+      Outgoing{.message = &m, .type = type, .block_id = block_id},
+      [&](proto::Envelope& env) -> Result<Reply> {
+        if (auto* r = std::get_if<Reply>(&env.message.body)) return std::move(*r);
+        return die_locked(
+            Error{Errc::kProtocol,
+                  fmt::format("pmmd at {} answered {} with {}; expected {}", path_,
+                              proto::message_type_name(type), reply_name(env.message.body),
+                              proto::message_type_name(Reply::kType))});
+      });
 }
 
-Result<BlockView> Connection::block_reply(proto::Body request,
-                                          std::chrono::milliseconds extra_wait) {
-  // A view of a static name: no string is built per call.
-  const std::string_view name = proto::message_type_name(proto::type_of(request));
-  auto env = roundtrip(std::move(request), extra_wait);
-  if (!env) return std::unexpected(env.error());
-  auto* info = std::get_if<proto::BlockInfo>(&env->message.body);
-  if (info == nullptr)
-    return die(
-        Error{Errc::kProtocol, fmt::format("pmmd at {} answered {} with {}; expected BlockInfo",
-                                           path_, name, reply_name(env->message.body))});
-  std::unique_lock lock(mu_);
-  auto mapped = pools_.map(*info);
-  if (!mapped) {
-    lock.unlock();
-    // The session holds a reference we cannot use: give it back, so a
-    // failed call leaves the block as it found it.
-    (void)roundtrip(proto::Put{.block_id = info->block_id});
-    return std::unexpected(mapped.error());
-  }
-  const PoolMapping& pm = **mapped;
-  return BlockView{.id = info->block_id,
-                   .pool_index = info->pool_index,
-                   .pool = info->pool_name,
-                   .type = pm.type,
-                   .offset = info->offset,
-                   .size = info->size,
-                   .phys = info->phys,
-                   .data = pm.data + info->offset,
-                   .fd = pm.fd,
-                   .shmid = pm.shmid};
+Result<BlockView> Connection::block_reply(Outgoing out) {
+  uint64_t give_back = 0;
+  auto view = request<BlockView>(out, [&](proto::Envelope& env) -> Result<BlockView> {
+    auto* info = std::get_if<proto::BlockInfo>(&env.message.body);
+    if (info == nullptr)
+      return die_locked(
+          Error{Errc::kProtocol,
+                fmt::format("pmmd at {} answered {} with {}; expected BlockInfo", path_,
+                            proto::message_type_name(out.type), reply_name(env.message.body))});
+    auto mapped = pools_.map(*info);
+    if (!mapped) {
+      give_back = info->block_id;
+      return std::unexpected(mapped.error());
+    }
+    const PoolMapping& pm = **mapped;
+    return BlockView{.id = info->block_id,
+                     .pool_index = info->pool_index,
+                     .pool = std::move(info->pool_name),
+                     .type = pm.type,
+                     .offset = info->offset,
+                     .size = info->size,
+                     .phys = info->phys,
+                     .data = pm.data + info->offset,
+                     .fd = pm.fd,
+                     .shmid = pm.shmid};
+  });
+  // The session holds a reference we cannot use: give it back, so a
+  // failed call leaves the block as it found it.
+  if (give_back != 0) (void)put(give_back);
+  return view;
 }
 
-Result<BlockView> Connection::allocate(std::vector<std::string> pools, uint64_t size,
+Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
                                        uint64_t alignment, uint32_t flags) {
-  return block_reply(proto::Allocate{
-      .pools = std::move(pools), .size = size, .alignment = alignment, .flags = flags});
+  const AllocArgs a{.pools = &pools, .size = size, .alignment = alignment, .flags = flags};
+  return block_reply(Outgoing{.alloc = &a, .type = proto::MessageType::kAllocate});
 }
 
-Result<BlockView> Connection::allocate_wait(std::vector<std::string> pools, uint64_t size,
+Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pools, uint64_t size,
                                             uint64_t alignment, uint32_t flags,
                                             std::chrono::milliseconds wait) {
   const auto ms = std::clamp<int64_t>(wait.count(), 0, proto::kMaxAllocateWaitMs);
-  return block_reply(proto::AllocateWait{.pools = std::move(pools),
-                                         .size = size,
-                                         .alignment = alignment,
-                                         .flags = flags,
-                                         .wait_ms = static_cast<uint32_t>(ms)},
-                     std::chrono::milliseconds(ms));
+  proto::Message m{.body = proto::AllocateWait{.pools = pools,
+                                               .size = size,
+                                               .alignment = alignment,
+                                               .flags = flags,
+                                               .wait_ms = static_cast<uint32_t>(ms)}};
+  // Its reply may come after later ones' (it waits in the daemon), so it
+  // always counts as one that may bring an fd (fd_possible_locked).
+  return block_reply(Outgoing{.message = &m,
+                              .type = proto::MessageType::kAllocateWait,
+                              .fd_possible = true,
+                              .extra_wait = std::chrono::milliseconds(ms)});
 }
 
 Result<BlockView> Connection::import(const proto::Token& token) {
-  return block_reply(proto::Import{.token = token});
+  proto::Message m{.body = proto::Import{.token = token}};
+  return block_reply(
+      Outgoing{.message = &m, .type = proto::MessageType::kImport, .fd_possible = true});
 }
 
 Status Connection::get(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::Get{.block_id = block_id});
+  auto r = call<proto::Ok>(proto::Message{.body = proto::Get{.block_id = block_id}}, block_id);
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
 Status Connection::put(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::Put{.block_id = block_id});
+  auto r = call<proto::Ok>(proto::Message{.body = proto::Put{.block_id = block_id}});
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
 Result<proto::Token> Connection::export_block(uint64_t block_id, uint32_t max_imports,
                                               uint32_t lifetime_ms) {
-  auto r = call<proto::TokenReply>(
-      proto::Export{.block_id = block_id, .max_imports = max_imports, .lifetime_ms = lifetime_ms});
+  auto r = call<proto::TokenReply>(proto::Message{
+      .body = proto::Export{
+          .block_id = block_id, .max_imports = max_imports, .lifetime_ms = lifetime_ms}});
   if (!r) return std::unexpected(r.error());
   return r->token;
 }
 
 Status Connection::unexport(const proto::Token& token) {
-  auto r = call<proto::Ok>(proto::Unexport{.token = token});
+  auto r = call<proto::Ok>(proto::Message{.body = proto::Unexport{.token = token}});
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
 Result<proto::SysvSegment> Connection::sysv_export(uint64_t block_id) {
-  return call<proto::SysvSegment>(proto::SysvExport{.block_id = block_id});
+  return call<proto::SysvSegment>(proto::Message{.body = proto::SysvExport{.block_id = block_id}},
+                                  block_id);
 }
 
 Status Connection::sysv_unexport(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::SysvUnexport{.block_id = block_id});
+  auto r = call<proto::Ok>(proto::Message{.body = proto::SysvUnexport{.block_id = block_id}});
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
 Result<std::vector<proto::PoolInfo>> Connection::list_pools() {
-  auto r = call<proto::PoolList>(proto::ListPools{});
+  auto r = call<proto::PoolList>(proto::Message{.body = proto::ListPools{}});
   if (!r) return std::unexpected(r.error());
   return std::move(r->pools);
 }
 
 Result<proto::StatsReply> Connection::stats() {
-  return call<proto::StatsReply>(proto::StatsRequest{});
+  return call<proto::StatsReply>(proto::Message{.body = proto::StatsRequest{}});
 }
 
 namespace {
@@ -748,7 +885,7 @@ Result<std::vector<Entry>> collect(Page page, std::vector<Entry> Reply::*items) 
 Result<std::vector<proto::BlockEntry>> Connection::list_blocks() {
   return collect<proto::BlockList>(
       [this](uint64_t after) {
-        return call<proto::BlockList>(proto::ListBlocks{.after_id = after});
+        return call<proto::BlockList>(proto::Message{.body = proto::ListBlocks{.after_id = after}});
       },
       &proto::BlockList::blocks);
 }
@@ -756,7 +893,8 @@ Result<std::vector<proto::BlockEntry>> Connection::list_blocks() {
 Result<std::vector<proto::SessionEntry>> Connection::list_sessions() {
   return collect<proto::SessionList>(
       [this](uint64_t after) {
-        return call<proto::SessionList>(proto::ListSessions{.after_id = after});
+        return call<proto::SessionList>(
+            proto::Message{.body = proto::ListSessions{.after_id = after}});
       },
       &proto::SessionList::sessions);
 }
@@ -764,21 +902,22 @@ Result<std::vector<proto::SessionEntry>> Connection::list_sessions() {
 Result<std::vector<proto::DeviceEntry>> Connection::list_devices() {
   return collect<proto::DeviceList>(
       [this](uint64_t after) {
-        return call<proto::DeviceList>(proto::ListDevices{.after_id = after});
+        return call<proto::DeviceList>(
+            proto::Message{.body = proto::ListDevices{.after_id = after}});
       },
       &proto::DeviceList::devices);
 }
 
 Result<proto::CheckReply> Connection::check() {
-  return call<proto::CheckReply>(proto::CheckRequest{});
+  return call<proto::CheckReply>(proto::Message{.body = proto::CheckRequest{}});
 }
 
 Result<proto::MetricsReply> Connection::metrics() {
-  return call<proto::MetricsReply>(proto::MetricsRequest{});
+  return call<proto::MetricsReply>(proto::Message{.body = proto::MetricsRequest{}});
 }
 
 Result<proto::PoolMapReply> Connection::pool_map(const proto::PoolMapRequest& request) {
-  return call<proto::PoolMapReply>(request);
+  return call<proto::PoolMapReply>(proto::Message{.body = request});
 }
 
 }  // namespace pmm::client

@@ -66,7 +66,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
@@ -132,8 +131,11 @@ class Connection {
   [[nodiscard]] std::chrono::milliseconds timeout() const { return timeout_; }
 
   // ---- blocks: each BlockView holds one reference of this session -------
-  // `pools` by value: a caller done with its list moves it into the request.
-  [[nodiscard]] Result<BlockView> allocate(std::vector<std::string> pools, uint64_t size,
+  // The last Allocate a connection sent is kept encoded: the same pools,
+  // size, alignment and flags again are sent with only a new request id
+  // (no list copied, nothing encoded), as a caller allocating frame after
+  // frame does.
+  [[nodiscard]] Result<BlockView> allocate(const std::vector<std::string>& pools, uint64_t size,
                                            uint64_t alignment, uint32_t flags);
   [[nodiscard]] Result<BlockView> import(const proto::Token& token);
   [[nodiscard]] Status get(uint64_t block_id);
@@ -142,8 +144,8 @@ class Connection {
   // ---- frame-rate sharing (issue 10) ---------------------------------------
   // allocate, but the daemon may queue it up to `wait` (AllocateWait); the
   // reply is awaited that long plus the connection's timeout.
-  [[nodiscard]] Result<BlockView> allocate_wait(std::vector<std::string> pools, uint64_t size,
-                                                uint64_t alignment, uint32_t flags,
+  [[nodiscard]] Result<BlockView> allocate_wait(const std::vector<std::string>& pools,
+                                                uint64_t size, uint64_t alignment, uint32_t flags,
                                                 std::chrono::milliseconds wait);
   // Sends a Put / WatchRelease and returns without waiting for its reply
   // (libpmm's last put of a block, a buffer pool's watch). A refusal is
@@ -207,44 +209,74 @@ class Connection {
 
  private:
   // A request on its way: what its reply would have to undo if it came
-  // after the caller gave up (abandoned).
+  // after the caller gave up (abandoned). A slot of slots_; id 0: free.
   struct InFlight {
+    uint32_t id = 0;
     proto::MessageType type{};
-    uint64_t block_id = 0;  // Get, SysvExport, posted Put and WatchRelease
-    std::optional<Result<proto::Envelope>> reply{};
-    bool posted = false;                        // nobody waits: a refusal becomes posted_error_
-    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
+    bool abandoned = false;                          // nobody waits: timed out, posted or an undo
+    bool posted = false;                             // a refusal becomes posted_error_
+    bool fd_possible = false;                        // its reply may bring a pool's fd
+    uint64_t block_id = 0;                           // Get, SysvExport, posted Put and WatchRelease
+    std::optional<Result<proto::Envelope>> reply{};  // set: answered
+    std::condition_variable* waiter = nullptr;       // the awaiting thread's own
   };
-  using InFlightMap = std::unordered_map<uint32_t, InFlight>;
+  // An Allocate's arguments (allocate()).
+  struct AllocArgs {
+    const std::vector<std::string>* pools = nullptr;
+    uint64_t size = 0;
+    uint64_t alignment = 0;
+    uint32_t flags = 0;
+  };
+  // What a request is, for the table and the socket.
+  struct Outgoing {
+    proto::Message* message = nullptr;  // encoded at each send, or
+    const AllocArgs* alloc = nullptr;   // sent as alloc_cache_.bytes, its id patched
+    proto::MessageType type{};
+    uint64_t block_id = 0;
+    bool fd_possible = false;
+    std::chrono::milliseconds extra_wait{0};
+  };
+  // The last Allocate sent, encoded (allocate()). Under mu_.
+  struct AllocCache {
+    std::vector<std::string> pools;
+    uint64_t size = 0;
+    uint64_t alignment = 0;
+    uint32_t flags = 0;
+    std::vector<std::byte> bytes;  // empty: none yet
+    bool settled = false;          // every pool's fd is here: no reply brings one
+  };
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
 
-  // Sends `request` and waits (bounded) for its reply; ErrorReply becomes
-  // its Error. Takes mu_ only briefly.
-  [[nodiscard]] Result<proto::Envelope> roundtrip(
-      proto::Body request, std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
+  // Registers and sends a request, and waits (bounded) for its reply,
+  // reading the socket when no other thread does. A reply that is not an
+  // ErrorReply is handed to `take` under mu_ (in place, not moved out).
+  // One lock acquisition to register and send, one per reply read.
+  template <typename T, typename Take>
+  [[nodiscard]] Result<T> request(Outgoing out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
-  [[nodiscard]] Status post(proto::Body request, uint64_t block_id);
+  [[nodiscard]] Status post(proto::Message m, uint64_t block_id);
   // Waits (reading the socket when no other thread does) until done() or
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
-  // `own`: the caller's condition (await), else it waits on replied_.
-  bool drive_locked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
-                    os::Deadline deadline, std::condition_variable* own = nullptr);
+  // `own`: the caller's condition (request), else it waits on replied_.
+  // `fresh`: the deadline was set a moment ago (saves a clock read).
+  template <typename Done>
+  bool drive_locked(std::unique_lock<std::mutex>& lock, const Done& done, os::Deadline deadline,
+                    std::condition_variable* own = nullptr, bool fresh = false);
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
-  // `answers_only`: stop once no reply is outstanding (abandoned_ empty)
-  // instead of reading until the socket is empty.
+  // `answers_only`: stop once no reply is outstanding instead of reading
+  // until the socket is empty.
   void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
-  // Hands one read result to its waiter (or marks the connection dead).
-  void take_locked(Result<std::optional<proto::Envelope>>&& in, std::vector<proto::Body>& undo);
-  // roundtrip + the expected reply type.
+  // Hands what was read into rx_ to its waiter (or marks the connection dead).
+  void take_locked(const Result<bool>& in, std::vector<proto::Body>& undo);
+  // request + the expected reply type.
   template <typename Reply>
-  [[nodiscard]] Result<Reply> call(proto::Body request);
+  [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
-  [[nodiscard]] Result<BlockView> block_reply(
-      proto::Body request, std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
+  [[nodiscard]] Result<BlockView> block_reply(Outgoing out);
   // After the socket was found closed or reset: the daemon's Error with
   // request_id 0, if it left one (why it refused or ended the connection).
   // Under mu_; the peer is gone, so the read cannot block.
@@ -252,29 +284,35 @@ class Connection {
 
   // Makes sock_ blocking and sets its SO_RCVTIMEO to blocking_wait_.
   [[nodiscard]] Status prepare_socket();
-  // Registers a new request id (never one in flight or abandoned).
-  [[nodiscard]] uint32_t new_id_locked();
-  // Sends one message, waiting (bounded) while the socket buffer is full.
-  [[nodiscard]] Status send_within(const proto::Message& m, os::Deadline deadline);
-  // Waits for request `id`'s reply, reading the socket when no other
-  // thread does.
-  [[nodiscard]] Result<proto::Envelope> await(uint32_t id, std::string_view name,
-                                              os::Deadline deadline,
-                                              std::chrono::milliseconds waited);
-  // Reads one reply; nullopt when none came before `deadline`.
-  // `try_first`: try a non-blocking read before waiting.
-  [[nodiscard]] Result<std::optional<proto::Envelope>> read_one(os::Deadline deadline,
-                                                                bool try_first = false);
-  // Hands a reply to its waiter, or undoes an abandoned request's effect
+  // Takes a free slot for a new request under a new id (never one in
+  // flight or abandoned; its slot is id & mask, so lookup is one index).
+  [[nodiscard]] InFlight& register_locked(const Outgoing& out);
+  [[nodiscard]] InFlight* find_locked(uint32_t id);
+  // Frees a slot, keeping the counts below true.
+  void remove_locked(InFlight& f);
+  // Sends request `id` (MSG_DONTWAIT, under mu_, so requests reach the
+  // socket in the order they were registered); while the socket buffer is
+  // full it waits (bounded) with mu_ released, counted in unsent_.
+  // A zero `deadline`: now + the timeout, read only if it must wait.
+  // `waited` (if given) is set when it did.
+  [[nodiscard]] Status send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
+                                   uint32_t id, os::Deadline deadline, bool* waited = nullptr);
+  // Makes alloc_cache_ the encoding of `a` (encoding it when it differs
+  // from the last) and judges whether its reply may bring an fd.
+  [[nodiscard]] Status prepare_allocate_locked(const AllocArgs& a);
+  // Whether the next reply read may carry an fd (recvmsg with room for
+  // it) or cannot (recv). Under mu_; see connection.cc.
+  [[nodiscard]] bool fd_possible_locked() const;
+  // Reads one reply into rx_; false when none came before `deadline`.
+  // `try_first`: try a non-blocking read before waiting. `far`: the
+  // deadline is known to be at least blocking_wait_ away.
+  [[nodiscard]] Result<bool> read_one(os::Deadline deadline, bool try_first, bool far,
+                                      bool fd_possible);
+  // Hands rx_ to its waiter, or undoes an abandoned request's effect
   // (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(proto::Envelope&& env, std::vector<proto::Body>& undo);
+  [[nodiscard]] Status deliver_locked(std::vector<proto::Body>& undo);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
-  // Adds `f` under `id` to `map` (in_flight_ or abandoned_), in a spare
-  // node when there is one; removes `it` from `map`, keeping its node.
-  // Under mu_.
-  InFlightMap::iterator add_locked(InFlightMap& map, uint32_t id, InFlight f);
-  void remove_locked(InFlightMap& map, InFlightMap::iterator it);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
   std::unexpected<Error> die_locked(Error e);
   std::unexpected<Error> die(Error e);
@@ -297,13 +335,17 @@ class Connection {
   std::condition_variable replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
-  InFlightMap in_flight_;
-  InFlightMap abandoned_;
-  // Nodes of either map kept for reuse (at most kSpareNodes, emptied): a
-  // request in flight costs no heap allocation once the first few are made.
-  static constexpr size_t kSpareNodes = 4;
-  std::array<InFlightMap::node_type, kSpareNodes> spare_nodes_;
-  size_t spare_count_ = 0;
+  // Requests in flight or abandoned, each at slots_[id & (size - 1)]; the
+  // size is a power of two, at least twice the use (grown when not).
+  std::vector<InFlight> slots_;
+  size_t used_ = 0;           // slots taken
+  size_t waiting_ = 0;        // of them, requests a thread waits for
+  size_t unanswered_ = 0;     // of them, not answered yet
+  size_t fd_unanswered_ = 0;  // of those, ones whose reply may bring an fd
+  size_t unsent_ = 0;         // registered, waiting for room in the socket
+  size_t sleepers_ = 0;       // waiting threads whose reply has not come
+  proto::Envelope rx_;        // the reader's (reading_) reply, reused
+  AllocCache alloc_cache_;
   std::optional<Error> dead_;
   std::atomic<bool> died_{false};  // dead_ is set
   PoolMappings pools_;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -155,6 +156,107 @@ TEST(ConnectionTest, FirstBlockWithoutFdIsAProtocolError) {
   EXPECT_EQ(a.error().code, Errc::kProtocol);
   EXPECT_NE(a.error().message.find("without the pool's fd"), std::string::npos)
       << a.error().message;
+}
+
+// A BlockInfo of pool "other" (index 1): general's twin.
+proto::BlockInfo other_info(uint64_t id, uint64_t offset, bool fd_attached) {
+  proto::BlockInfo b = block_info(id, offset, fd_attached);
+  b.pool_index = 1;
+  b.pool_name = "other";
+  return b;
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// Once every pool an Allocate names has its fd here, its reply cannot bring
+// one (docs/protocol.md: once per pool per session), and libpmm reads it
+// with recv(), without room for one. A daemon that sends one anyway, with a
+// pool the request did not name, loses it: the kernel drops the fd (nothing
+// leaks into this process), the call fails with kSystem saying so and gives
+// the block back, the pool stays unusable on this connection as after a
+// full fd table (the daemon will not send the fd again), and the
+// connection carries on.
+TEST(ConnectionTest, FdSentWhereNoneCouldComeIsLostNeverMisused) {
+  FakePool general;
+  FakePool other;
+  std::atomic<int> allocs{0};
+  std::atomic<int> other_puts{0};
+  FakeDaemon d([&](const proto::Message& m) -> Answer {
+    if (std::holds_alternative<proto::Allocate>(m.body)) {
+      switch (++allocs) {
+        case 1:
+          return FakeDaemon::Reply{block_info(1, 0, true), general.fd.get()};
+        case 2:
+          return FakeDaemon::Reply{other_info(2, 4096, true), other.fd.get()};  // unasked
+        case 3:
+          return FakeDaemon::Reply{other_info(3, 8192, false)};  // "sent already"
+        default:
+          return FakeDaemon::Reply{block_info(4, 4096 * 6, false)};
+      }
+    }
+    if (auto* p = std::get_if<proto::Put>(&m.body)) {
+      if (p->block_id == 2 || p->block_id == 3) ++other_puts;
+      return FakeDaemon::Reply{proto::Ok{}};
+    }
+    return std::nullopt;
+  });
+  auto c = Connection::connect(d.path(), "dev");
+  ASSERT_TRUE(c) << c.error().describe();
+  auto a = (*c)->allocate({"general"}, 8192, 0, 0);
+  ASSERT_TRUE(a) << a.error().describe();
+
+  const size_t fds = open_fds();
+  auto b = (*c)->allocate({"general"}, 8192, 0, 0);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Errc::kSystem);
+  EXPECT_NE(b.error().message.find("pool 'other'"), std::string::npos) << b.error().message;
+  EXPECT_NE(b.error().message.find("dropped"), std::string::npos) << b.error().message;
+  EXPECT_EQ(open_fds(), fds);  // the fd never reached this process
+
+  // "other" is unusable from now on, with the reason; nothing else is.
+  auto again = (*c)->allocate({"other"}, 8192, 0, 0);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::kSystem);
+  EXPECT_NE(again.error().message.find("sent once and lost"), std::string::npos)
+      << again.error().message;
+  EXPECT_EQ(other_puts.load(), 2);  // both references given back
+  EXPECT_FALSE((*c)->dead());
+  auto e = (*c)->allocate({"general"}, 8192, 0, 0);
+  ASSERT_TRUE(e) << e.error().describe();
+  EXPECT_EQ(e->data[0], std::byte(6));
+}
+
+// The other side of the same rule: while replies that cannot bring an fd
+// are outstanding (a posted put), a request that may (an Import, an
+// Allocate of a pool not seen yet) still gets its fd.
+TEST(ConnectionTest, FdArrivesWhileRepliesWithoutOneAreOutstanding) {
+  FakePool general;
+  FakePool other;
+  FakeDaemon d([&](const proto::Message& m) -> Answer {
+    if (std::holds_alternative<proto::Allocate>(m.body))
+      return FakeDaemon::Reply{block_info(1, 0, true), general.fd.get()};
+    if (std::holds_alternative<proto::Import>(m.body))
+      return FakeDaemon::Reply{other_info(2, 4096 * 5, true), other.fd.get()};
+    if (std::holds_alternative<proto::Put>(m.body)) return FakeDaemon::Reply{proto::Ok{}};
+    return std::nullopt;
+  });
+  auto c = Connection::connect(d.path(), "dev");
+  ASSERT_TRUE(c) << c.error().describe();
+  auto a = (*c)->allocate({"general"}, 8192, 0, 0);
+  ASSERT_TRUE(a) << a.error().describe();
+  ASSERT_TRUE((*c)->post_put(a->id));
+  auto b = (*c)->import(proto::Token{});
+  ASSERT_TRUE(b) << b.error().describe();
+  EXPECT_EQ(b->pool, "other");
+  EXPECT_EQ(b->data[0], std::byte(5));
+  EXPECT_NE(b->fd, a->fd);
 }
 
 TEST(ConnectionTest, SysvPoolIsAttachedByShmid) {

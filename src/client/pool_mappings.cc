@@ -13,16 +13,32 @@ const PoolMapping* PoolMappings::find(uint32_t pool_index) const {
   return it == pools_.end() ? nullptr : it->second.get();
 }
 
+bool PoolMappings::fds_settled(const std::vector<std::string>& names) const {
+  if (names.empty()) return false;
+  for (const std::string& name : names) {
+    bool settled = false;
+    for (const auto& [index, m] : pools_) {
+      if (m->name != name) continue;
+      settled = m->type == proto::PoolType::kSysv || m->owned_fd || m->fd_lost.has_value();
+      break;
+    }
+    if (!settled) return false;
+  }
+  return true;
+}
+
 Result<PoolMapping*> PoolMappings::entry(const proto::BlockInfo& info) {
   const proto::PoolMemory& mem = info.memory;
   auto it = pools_.find(info.pool_index);
   if (it != pools_.end()) {
     PoolMapping& have = *it->second;
-    if (have.type != mem.type || have.size != mem.pool_size ||
+    // The name too: which pools' fds are here is judged by name
+    // (fds_settled), so an index must not change names.
+    if (have.type != mem.type || have.size != mem.pool_size || have.name != info.pool_name ||
         (have.type == proto::PoolType::kSysv && have.shmid != mem.shmid))
       return fail(Errc::kProtocol,
                   "BlockInfo for pool '{}' (index {}) describes a different pool than before "
-                  "(type, size or shmid changed)",
+                  "(type, size, name or shmid changed)",
                   info.pool_name, info.pool_index);
     return &have;
   }
@@ -32,6 +48,7 @@ Result<PoolMapping*> PoolMappings::entry(const proto::BlockInfo& info) {
     return fail(Errc::kProtocol, "BlockInfo for sysv pool '{}' has no shmid", info.pool_name);
   auto m = std::make_unique<PoolMapping>();
   m->type = mem.type;
+  m->name = info.pool_name;
   m->size = mem.pool_size;
   if (mem.type == proto::PoolType::kSysv) m->shmid = mem.shmid;
   PoolMapping* p = m.get();

@@ -32,7 +32,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/error.h"
 #include "os/memory.h"
@@ -44,6 +46,7 @@ namespace pmm::client {
 
 struct PoolMapping {
   proto::PoolType type = proto::PoolType::kShmem;
+  std::string name;  // as the first BlockInfo of the pool named it
   uint64_t size = 0;
   std::byte* data = nullptr;  // the first byte of the pool here; null until mapped
   int fd = -1;                // the memfd (shmem, hugetlb); -1 for sysv
@@ -73,6 +76,12 @@ class PoolMappings {
   // that the block lies inside the pool. The pointer stays valid until
   // clear(). A failed mmap/shmat is returned and tried again next time.
   [[nodiscard]] Result<const PoolMapping*> map(const proto::BlockInfo& info);
+
+  // Whether no BlockInfo of any of these pools can bring an fd any more:
+  // each is known here with its fd kept or lost, or is sysv (the daemon
+  // sends a pool's fd once per session). False for an empty list (the
+  // device's default pools, which this side does not know).
+  [[nodiscard]] bool fds_settled(const std::vector<std::string>& names) const;
 
   // The pool's entry if it has one (mapped or not).
   [[nodiscard]] const PoolMapping* find(uint32_t pool_index) const;

@@ -431,6 +431,43 @@ Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::
   return std::optional<ReceivedInto>(std::move(out));
 }
 
+Result<std::optional<std::span<std::byte>>> receive_bytes_into(int fd, std::span<std::byte> buffer,
+                                                               int flags) {
+  ssize_t n;
+  for (;;) {
+    // The same fault seam as recvmsg: to a test, both are "the read".
+    const auto fault = take_fault(Call::kRecvmsg);
+    if (fault && !fault->short_count) {
+      errno = fault->err;
+      n = -1;
+    } else {
+      // MSG_TRUNC: the datagram's real length, so an oversized one is told
+      // from one that fits exactly (unix_dgram_recvmsg honours it for
+      // SEQPACKET too).
+      n = ::recv(fd, buffer.data(), buffer.size(), MSG_TRUNC | flags);
+    }
+    if (n >= 0 && fault) n = static_cast<ssize_t>(buffer.size()) + 1;  // a short read: too long
+    if (n >= 0) break;
+    int err = errno;
+    if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
+    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK)
+      return std::optional<std::span<std::byte>>();
+    if (err == ECONNRESET) {
+      return fail(Errc::kDisconnected, "recv(fd {}): the peer reset the connection", fd);
+    }
+    return sys_fail(err, "recv(fd {})", fd);
+  }
+  // Our protocol never sends an empty message: 0 bytes is the end of the
+  // stream (a message of fds only cannot be told apart here, and the
+  // protocol has none).
+  if (n == 0) return fail(Errc::kDisconnected, "the peer closed the connection (fd {})", fd);
+  if (static_cast<size_t>(n) > buffer.size()) {
+    return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
+                buffer.size());
+  }
+  return std::optional<std::span<std::byte>>(buffer.first(static_cast<size_t>(n)));
+}
+
 Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {
   // Uninitialised storage: the kernel writes what arrives, and only that is
   // copied out.

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,6 +255,47 @@ TEST(Socket, TooManyFdsAreRefusedAndClosed) {
   EXPECT_TRUE(read_end_sees_eof(b[0]));
   ::close(a[0]);
   ::close(b[0]);
+}
+
+// receive_bytes_into reads with recv(): the bytes exactly, a message
+// larger than the buffer refused (not cut short: MSG_TRUNC gives the real
+// length), the end of the stream told apart, and an fd sent beside the
+// message dropped by the kernel rather than installed or leaked here.
+TEST(Socket, BytesOnlyReadTellsSizesAndDropsFds) {
+  auto pair = socket_pair();
+  ASSERT_TRUE(pair);
+  std::array<std::byte, 8> buf{};
+  ASSERT_TRUE(send_message(pair->first.get(), as_bytes("eight!!!"), {}));
+  auto exact = receive_bytes_into(pair->second.get(), buf);
+  ASSERT_TRUE(exact && *exact) << (exact ? "nothing" : exact.error().describe());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>((*exact)->data()), (*exact)->size()),
+            "eight!!!");
+
+  ASSERT_TRUE(send_message(pair->first.get(), as_bytes("nine!!!!!"), {}));
+  auto big = receive_bytes_into(pair->second.get(), buf);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, Errc::kProtocol);
+  EXPECT_NE(big.error().message.find("larger than 8"), std::string::npos) << big.error().message;
+
+  auto none = receive_bytes_into(pair->second.get(), buf, MSG_DONTWAIT);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  std::array<int, 1> fds{p[1]};
+  ASSERT_TRUE(send_message(pair->first.get(), as_bytes("with fd"), fds));
+  ::close(p[1]);
+  auto with_fd = receive_bytes_into(pair->second.get(), buf);
+  ASSERT_TRUE(with_fd && *with_fd);
+  EXPECT_EQ((*with_fd)->size(), 7u);
+  EXPECT_TRUE(read_end_sees_eof(p[0]));  // no copy of the write end lives on
+  ::close(p[0]);
+
+  pair->first.reset();
+  auto gone = receive_bytes_into(pair->second.get(), buf);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::kDisconnected);
 }
 
 TEST(Socket, DefaultPathFollowsTheEnvironment) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "proto/codec.h"
@@ -70,6 +71,44 @@ Status send(int sock, const Message& m, int fd, int flags) {
   // A large reply (a listing page) does not keep its size for the thread's life.
   if (bytes.capacity() > kKeptEncodeBuffer) std::vector<std::byte>().swap(bytes);
   return sent;
+}
+
+Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible) {
+  if (fd_possible) {
+    auto in = receive(sock, kMaxReplySize, false, flags);
+    if (!in) return std::unexpected(std::move(in.error()));
+    if (!*in) return false;
+    out = std::move(**in);
+    return true;
+  }
+  auto in = os::receive_bytes_into(sock, thread_buffer(kMaxReplySize), flags);
+  if (!in) return std::unexpected(std::move(in.error()));
+  if (!*in) return false;
+  auto m = decode_reply(**in);
+  if (!m) return std::unexpected(std::move(m.error()));
+  out.message = std::move(*m);
+  out.fd.reset();
+  out.fd_lost.reset();
+  if (fds_expected(out.message.body) != 0) {
+    const auto& info = std::get<BlockInfo>(out.message.body);
+    out.fd_lost = Error{Errc::kSystem,
+                        fmt::format("the daemon sent pool '{}''s file descriptor with a reply "
+                                    "that was read without room for one (it had already sent "
+                                    "that pool's fd, or the request named only pools whose fds "
+                                    "this session holds), so the kernel dropped it",
+                                    info.pool_name),
+                        0};
+  }
+  return true;
+}
+
+Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
+  return os::send_message(sock, bytes, {}, flags);
+}
+
+void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
+  for (size_t i = 0; i < 4; ++i)
+    bytes[8 + i] = static_cast<std::byte>((request_id >> (8 * i)) & 0xff);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {

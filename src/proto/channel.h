@@ -19,7 +19,9 @@
 // Thread safety: as os/socket.h; one sender and one receiver per socket.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <span>
 
 #include "base/error.h"
 #include "os/socket.h"
@@ -48,5 +50,27 @@ struct Envelope {
 // without waiting; a read that SO_RCVTIMEO ends is nullopt.
 [[nodiscard]] Result<std::optional<Envelope>> receive_request(int sock);
 [[nodiscard]] Result<std::optional<Envelope>> receive_reply(int sock, int flags = 0);
+
+// As receive_reply, into `out` (its message is replaced; its storage, e.g.
+// a string's, is reused): a reader that keeps one Envelope moves no
+// message around per reply. false: nothing to read yet.
+//
+// `fd_possible` false reads with recv() instead of recvmsg(): no control
+// buffer, so any fd that came with the message is closed by the kernel
+// unseen. Only a reader that knows no reply outstanding can bring one
+// should ask for that (docs/protocol.md: a pool's fd comes once per
+// session, with the first BlockInfo of that pool). Should a BlockInfo
+// read that way announce fd_attached anyway, it comes back intact with
+// `fd_lost` saying the fd was dropped, as for a full fd table: the pool is
+// then unusable on this connection, never a wild pointer. An fd beside any
+// other message is the daemon's fault and is simply gone.
+[[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible);
+
+// Sends a message encoded earlier (encode_into), e.g. a request repeated
+// with only its id changed (set_request_id). No fd travels with it.
+[[nodiscard]] Status send_encoded(int sock, std::span<const std::byte> bytes, int flags = 0);
+// Rewrites the request_id in an encoded message's header (messages.h:
+// bytes 8-11, little-endian). `bytes` must hold at least a header.
+void set_request_id(std::span<std::byte> bytes, uint32_t request_id);
 
 }  // namespace pmm::proto

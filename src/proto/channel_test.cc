@@ -107,6 +107,56 @@ TEST(Channel, PoolFdTravelsWithBlockInfoAndMapsThePool) {
   ::munmap(base, got.memory.pool_size);
 }
 
+// receive_reply_into with fd_possible (recvmsg) and without (recv): the
+// same messages either way, an fd only where there was room for it. A
+// BlockInfo that announces an fd read without room comes back intact with
+// fd_lost (kSystem, naming the pool) and its fd dropped by the kernel, not
+// installed here.
+TEST(Channel, ReplyReadWithoutRoomForAnFdLosesItVisibly) {
+  Pair p = make_pair();
+  Envelope e;
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 3, .body = Ok{}}));
+  auto plain = receive_reply_into(p.client.get(), e, 0, /*fd_possible=*/false);
+  ASSERT_TRUE(plain && *plain);
+  EXPECT_EQ(e.message.request_id, 3u);
+  EXPECT_TRUE(std::holds_alternative<Ok>(e.message.body));
+  EXPECT_FALSE(e.fd_lost);
+
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  const BlockInfo info{.block_id = 9,
+                       .pool_index = 2,
+                       .pool_name = "frames",
+                       .offset = 0,
+                       .size = 4096,
+                       .memory = {.type = PoolType::kShmem,
+                                  .fd_attached = true,
+                                  .pool_size = 1 << 20,
+                                  .page_size = 4096,
+                                  .shmid = -1}};
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 4, .body = info}, pipe_fds[1]));
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 5, .body = info}, pipe_fds[1]));
+  ::close(pipe_fds[1]);
+
+  auto with_room = receive_reply_into(p.client.get(), e, 0, /*fd_possible=*/true);
+  ASSERT_TRUE(with_room && *with_room);
+  EXPECT_EQ(e.message.request_id, 4u);
+  EXPECT_TRUE(e.fd.valid());
+  EXPECT_FALSE(e.fd_lost);
+  e.fd.reset();
+
+  auto without = receive_reply_into(p.client.get(), e, 0, /*fd_possible=*/false);
+  ASSERT_TRUE(without && *without);
+  EXPECT_EQ(e.message.request_id, 5u);
+  EXPECT_EQ(std::get<BlockInfo>(e.message.body), info);
+  EXPECT_FALSE(e.fd.valid());
+  ASSERT_TRUE(e.fd_lost);
+  EXPECT_EQ(e.fd_lost->code, Errc::kSystem);
+  EXPECT_THAT(e.fd_lost->message, HasSubstr("pool 'frames'"));
+  EXPECT_TRUE(read_end_sees_eof(pipe_fds[0])) << "the dropped fd lives on somewhere";
+  ::close(pipe_fds[0]);
+}
+
 TEST(Channel, SenderRefusesAMismatchedFd) {
   Pair p = make_pair();
   auto needs_fd =
