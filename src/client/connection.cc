@@ -44,6 +44,15 @@ constexpr size_t kMaxPages = 1 << 20;
 // (at most; the connection's own timeout when that is shorter).
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 
+// Where this thread's reads land, kept between reads (a message's storage
+// is reused). Per thread, not per connection: a reply that is the reading
+// thread's own stays here until that thread takes it, which it does before
+// it reads again, whatever other threads read meanwhile.
+proto::Envelope& reply_buffer() {
+  thread_local proto::Envelope envelope;
+  return envelope;
+}
+
 // The request table's first size (a power of two; it doubles when half full).
 constexpr size_t kFirstSlots = 16;
 
@@ -238,12 +247,6 @@ Status Connection::prepare_socket() {
   return {};
 }
 
-Connection::InFlight* Connection::find_locked(uint32_t id) {
-  if (id == 0 || slots_.empty()) return nullptr;
-  InFlight& f = slots_[id & (slots_.size() - 1)];
-  return f.id == id ? &f : nullptr;
-}
-
 Connection::InFlight& Connection::register_locked(const Outgoing& out) {
   if (2 * (used_ + 1) > slots_.size()) {
     // Grow. Ids that sat in different slots differ in their low bits, so
@@ -252,11 +255,12 @@ Connection::InFlight& Connection::register_locked(const Outgoing& out) {
     for (InFlight& f : slots_)
       if (f.id != 0) bigger[f.id & (bigger.size() - 1)] = std::move(f);
     slots_ = std::move(bigger);
+    slot_mask_ = slots_.size() - 1;
   }
   // Ids are ours to choose: the next one whose slot is free. At most half
   // the slots are taken, and replies come back roughly in order, so this
   // is nearly always the next number.
-  const size_t mask = slots_.size() - 1;
+  const size_t mask = slot_mask_;
   uint32_t id = 0;
   while (id == 0 || slots_[id & mask].id != 0) {
     id = next_request_id_++;
@@ -278,13 +282,14 @@ Connection::InFlight& Connection::register_locked(const Outgoing& out) {
 }
 
 void Connection::remove_locked(InFlight& f) {
-  if (!f.reply) {
+  if (!f.answered()) {
     --unanswered_;
     if (f.fd_possible) --fd_unanswered_;
   }
   if (!f.abandoned) --waiting_;
   --used_;
   f.id = 0;
+  f.in_reader = false;
   f.reply.reset();
   f.waiter = nullptr;
 }
@@ -371,7 +376,7 @@ Status Connection::prepare_allocate_locked(const AllocArgs& a) {
 Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool far,
                                   bool fd_possible) {
   if (try_first) {
-    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
   for (;;) {
@@ -384,7 +389,7 @@ Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool fa
     // cost ~40%). `far`: the caller knows the deadline is that far.
     if (!try_first && blocking_wait_.count() > 0 &&
         (far || deadline - std::chrono::steady_clock::now() >= blocking_wait_)) {
-      auto in = proto::receive_reply_into(sock_.get(), rx_, 0, fd_possible);
+      auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), 0, fd_possible);
       if (!in || *in) return in;
       far = false;
       continue;  // SO_RCVTIMEO ran out: what is left is shorter
@@ -392,13 +397,14 @@ Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool fa
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
     if (!*ready) return false;
-    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
 }
 
-Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
-  proto::Envelope& env = rx_;
+Status Connection::deliver_locked(std::vector<proto::Body>& undo,
+                                  const std::condition_variable* own) {
+  proto::Envelope& env = reply_buffer();
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -410,9 +416,11 @@ Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
     }
   }
   InFlight* f = find_locked(id);
-  if (f != nullptr && !f->abandoned && !f->reply) {
+  if (f != nullptr && !f->abandoned && !f->answered()) {
     if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
       f->reply.emplace(std::unexpected(proto::to_error(*err)));
+    else if (own != nullptr && f->waiter == own)
+      f->in_reader = true;  // this thread's own: taken where it lies
     else
       f->reply.emplace(std::move(env));
     --unanswered_;
@@ -420,7 +428,7 @@ Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
     // Only its own thread wakes: no herd of waiters per reply.
     if (f->waiter != nullptr) {
       --sleepers_;
-      f->waiter->notify_one();
+      if (f->waiter != own) f->waiter->notify_one();
     }
     return {};
   }
@@ -437,15 +445,17 @@ Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
   if (f != nullptr && f->abandoned) {
     // A late reply: give back what it gave, so the timed-out call leaves
     // nothing behind.
-    const InFlight gone{.type = f->type, .posted = f->posted, .block_id = f->block_id};
+    const proto::MessageType gone_type = f->type;
+    const bool gone_posted = f->posted;
+    const uint64_t gone_block = f->block_id;
     remove_locked(*f);
     const proto::Body& body = env.message.body;
-    if (gone.posted) {
+    if (gone_posted) {
       --posted_;
       if (auto* err = std::get_if<proto::ErrorReply>(&body); err != nullptr && !posted_error_) {
         Error e = proto::to_error(*err);
         e.message = fmt::format("an earlier {} of block {} (sent without waiting) was refused: {}",
-                                proto::message_type_name(gone.type), gone.block_id, e.message);
+                                proto::message_type_name(gone_type), gone_block, e.message);
         posted_error_ = std::move(e);
       }
       if (shared_waiters_ > 0) replied_.notify_all();
@@ -455,10 +465,10 @@ Status Connection::deliver_locked(std::vector<proto::Body>& undo) {
       undo.emplace_back(proto::Put{.block_id = info->block_id});
     } else if (auto* t = std::get_if<proto::TokenReply>(&body)) {
       undo.emplace_back(proto::Unexport{.token = t->token});
-    } else if (std::holds_alternative<proto::Ok>(body) && gone.type == proto::MessageType::kGet) {
-      undo.emplace_back(proto::Put{.block_id = gone.block_id});
+    } else if (std::holds_alternative<proto::Ok>(body) && gone_type == proto::MessageType::kGet) {
+      undo.emplace_back(proto::Put{.block_id = gone_block});
     } else if (std::holds_alternative<proto::SysvSegment>(body)) {
-      undo.emplace_back(proto::SysvUnexport{.block_id = gone.block_id});
+      undo.emplace_back(proto::SysvUnexport{.block_id = gone_block});
     }
     return {};
   }
@@ -490,7 +500,8 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& undo) {
+void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& undo,
+                             const std::condition_variable* own) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the
     // kernel report ECONNRESET before the reason it queued: read that too.
@@ -498,7 +509,7 @@ void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& u
     if (is_disconnect(in.error())) refusal = connection_refusal_locked();
     (void)die_locked(refusal ? std::move(*refusal) : in.error());
   } else if (*in) {
-    if (auto s = deliver_locked(undo); !s) (void)die_locked(s.error());
+    if (auto s = deliver_locked(undo, own); !s) (void)die_locked(s.error());
   }
 }
 
@@ -542,7 +553,7 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
     lock.lock();
     reading_ = false;
     std::vector<proto::Body> undo;
-    take_locked(in, undo);
+    take_locked(in, undo, own);
     if (!undo.empty()) {
       lock.unlock();
       send_undo(std::move(undo));
@@ -557,7 +568,7 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
 void Connection::hand_off_locked() {
   if (sleepers_ > 0) {
     for (InFlight& f : slots_) {
-      if (f.id != 0 && f.waiter != nullptr && !f.reply) {
+      if (f.id != 0 && f.waiter != nullptr && !f.answered()) {
         f.waiter->notify_one();
         break;
       }
@@ -575,10 +586,10 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   for (int i = 0; i < 64 && !dead_ && !(answers_only && used_ == waiting_); ++i) {
     const bool fd_possible = fd_possible_locked();
     lock.unlock();
-    auto in = proto::receive_reply_into(sock_.get(), rx_, MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
     lock.lock();
     const bool more = in && *in;
-    take_locked(in, undo);
+    take_locked(in, undo, nullptr);
     if (!more) break;
   }
   reading_ = false;
@@ -636,15 +647,16 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
       lock,
       [&] {
         const InFlight* f = find_locked(id);
-        return f == nullptr || f->reply.has_value();
+        return f == nullptr || f->answered();
       },
       deadline, &mine, /*fresh=*/!waited);
   if (dead_) return std::unexpected(*dead_);
   InFlight& f = *find_locked(id);
   f.waiter = nullptr;
-  if (f.reply) {
-    Result<T> r =
-        *f.reply ? take(**f.reply) : Result<T>(std::unexpected(std::move(f.reply->error())));
+  if (f.answered()) {
+    Result<T> r = f.in_reader ? take(reply_buffer())
+                  : *f.reply  ? take(**f.reply)
+                              : Result<T>(std::unexpected(std::move(f.reply->error())));
     if (!dead_) remove_locked(f);  // `take` may have ended the connection (and the table)
     return r;
   }
@@ -680,7 +692,7 @@ void Connection::notify_waiters() {
   replied_.notify_all();
 }
 
-Status Connection::post(proto::Message m, uint64_t block_id) {
+Status Connection::post(proto::Message& m, uint64_t block_id) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const proto::MessageType type = proto::type_of(m.body);
   std::unique_lock lock(mu_);
@@ -718,11 +730,13 @@ Status Connection::post(proto::Message m, uint64_t block_id) {
 }
 
 Status Connection::post_put(uint64_t block_id) {
-  return post(proto::Message{.body = proto::Put{.block_id = block_id}}, block_id);
+  proto::Message m{.body = proto::Put{.block_id = block_id}};
+  return post(m, block_id);
 }
 
 Status Connection::post_watch_release(uint64_t block_id) {
-  return post(proto::Message{.body = proto::WatchRelease{.block_id = block_id}}, block_id);
+  proto::Message m{.body = proto::WatchRelease{.block_id = block_id}};
+  return post(m, block_id);
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {

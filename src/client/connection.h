@@ -213,12 +213,17 @@ class Connection {
   struct InFlight {
     uint32_t id = 0;
     proto::MessageType type{};
-    bool abandoned = false;                          // nobody waits: timed out, posted or an undo
-    bool posted = false;                             // a refusal becomes posted_error_
-    bool fd_possible = false;                        // its reply may bring a pool's fd
-    uint64_t block_id = 0;                           // Get, SysvExport, posted Put and WatchRelease
-    std::optional<Result<proto::Envelope>> reply{};  // set: answered
-    std::condition_variable* waiter = nullptr;       // the awaiting thread's own
+    bool abandoned = false;    // nobody waits: timed out, posted or an undo
+    bool posted = false;       // a refusal becomes posted_error_
+    bool fd_possible = false;  // its reply may bring a pool's fd
+    uint64_t block_id = 0;     // Get, SysvExport, posted Put and WatchRelease
+    // The answer: in `reply`, or (in_reader) in the reply buffer of the
+    // thread that read it, which is the awaiting thread itself and takes it
+    // in place before it reads again.
+    bool in_reader = false;
+    std::optional<Result<proto::Envelope>> reply{};
+    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
+    [[nodiscard]] bool answered() const { return in_reader || reply.has_value(); }
   };
   // An Allocate's arguments (allocate()).
   struct AllocArgs {
@@ -256,7 +261,7 @@ class Connection {
   template <typename T, typename Take>
   [[nodiscard]] Result<T> request(Outgoing out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
-  [[nodiscard]] Status post(proto::Message m, uint64_t block_id);
+  [[nodiscard]] Status post(proto::Message& m, uint64_t block_id);
   // Waits (reading the socket when no other thread does) until done() or
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
   // `own`: the caller's condition (request), else it waits on replied_.
@@ -270,8 +275,11 @@ class Connection {
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
   void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
-  // Hands what was read into rx_ to its waiter (or marks the connection dead).
-  void take_locked(const Result<bool>& in, std::vector<proto::Body>& undo);
+  // Hands what was read (reply_buffer()) to its waiter, or marks the
+  // connection dead. `own`: the reading thread's condition, when it awaits
+  // a reply itself (its reply then stays where it was read).
+  void take_locked(const Result<bool>& in, std::vector<proto::Body>& undo,
+                   const std::condition_variable* own);
   // request + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
@@ -287,7 +295,11 @@ class Connection {
   // Takes a free slot for a new request under a new id (never one in
   // flight or abandoned; its slot is id & mask, so lookup is one index).
   [[nodiscard]] InFlight& register_locked(const Outgoing& out);
-  [[nodiscard]] InFlight* find_locked(uint32_t id);
+  [[nodiscard]] InFlight* find_locked(uint32_t id) {
+    if (id == 0 || slots_.empty()) return nullptr;
+    InFlight& f = slots_[id & slot_mask_];
+    return f.id == id ? &f : nullptr;
+  }
   // Frees a slot, keeping the counts below true.
   void remove_locked(InFlight& f);
   // Sends request `id` (MSG_DONTWAIT, under mu_, so requests reach the
@@ -303,14 +315,15 @@ class Connection {
   // Whether the next reply read may carry an fd (recvmsg with room for
   // it) or cannot (recv). Under mu_; see connection.cc.
   [[nodiscard]] bool fd_possible_locked() const;
-  // Reads one reply into rx_; false when none came before `deadline`.
+  // Reads one reply into reply_buffer() (connection.cc); false when none came before `deadline`.
   // `try_first`: try a non-blocking read before waiting. `far`: the
   // deadline is known to be at least blocking_wait_ away.
   [[nodiscard]] Result<bool> read_one(os::Deadline deadline, bool try_first, bool far,
                                       bool fd_possible);
-  // Hands rx_ to its waiter, or undoes an abandoned request's effect
-  // (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(std::vector<proto::Body>& undo);
+  // Hands reply_buffer() to its waiter, or undoes an abandoned request's
+  // effect (appending the undo request to `undo`). Errors are fatal.
+  [[nodiscard]] Status deliver_locked(std::vector<proto::Body>& undo,
+                                      const std::condition_variable* own);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
@@ -338,13 +351,13 @@ class Connection {
   // Requests in flight or abandoned, each at slots_[id & (size - 1)]; the
   // size is a power of two, at least twice the use (grown when not).
   std::vector<InFlight> slots_;
+  size_t slot_mask_ = 0;      // slots_.size() - 1
   size_t used_ = 0;           // slots taken
   size_t waiting_ = 0;        // of them, requests a thread waits for
   size_t unanswered_ = 0;     // of them, not answered yet
   size_t fd_unanswered_ = 0;  // of those, ones whose reply may bring an fd
   size_t unsent_ = 0;         // registered, waiting for room in the socket
   size_t sleepers_ = 0;       // waiting threads whose reply has not come
-  proto::Envelope rx_;        // the reader's (reading_) reply, reused
   AllocCache alloc_cache_;
   std::optional<Error> dead_;
   std::atomic<bool> died_{false};  // dead_ is set
