@@ -213,7 +213,6 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
   auto c = pmm::client::Connection::connect(o);
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
-  conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
   conn->rep = std::move(*c);
   *out = conn;
   return ok();
@@ -329,6 +328,7 @@ pmm_status pmm_block_put(pmm_block* block) {
     auto node = conn->blocks.extract(id);
     // `block` is no one's now: keep it, with its table node, for the next
     // adopt, or free it below.
+    if (conn->spare_blocks.capacity() == 0) conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
     if (conn->spare_blocks.size() < pmm_conn::kSpareBlocks)
       conn->spare_blocks.push_back(std::move(node));
     else

@@ -53,8 +53,11 @@ proto::Envelope& reply_buffer() {
   return envelope;
 }
 
-// The request table's first size (a power of two; it doubles when half full).
-constexpr size_t kFirstSlots = 16;
+// The request table's first size (a power of two; it doubles when half
+// full). Small, since a slot has room for any reply: a connection that
+// only says hello builds no more, and one thread's request beside its
+// posted put grows it once, to 8.
+constexpr size_t kFirstSlots = 4;
 
 bool is_disconnect(const Error& e) {
   return e.code == Errc::kDisconnected ||
@@ -248,7 +251,7 @@ Status Connection::prepare_socket() {
 }
 
 Connection::InFlight& Connection::register_locked(const Outgoing& out) {
-  if (2 * (used_ + 1) > slots_.size()) {
+  if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) {
     // Grow. Ids that sat in different slots differ in their low bits, so
     // they differ in the larger table's too: no two meet.
     std::vector<InFlight> bigger(std::max(kFirstSlots, 2 * slots_.size()));
