@@ -353,7 +353,8 @@ pmm_status pmm_block_prefault(pmm_block* block) {
   auto s = pmm::os::prefault(block->view.data, block->view.size);
   return s ? PMM_OK : fail_with(s.error());
 }
-const char* pmm_block_pool(const pmm_block* block) { return block ? block->view.pool.c_str() : ""; }
+// view.pool views the connection's std::string of the name: NUL-terminated.
+const char* pmm_block_pool(const pmm_block* block) { return block ? block->view.pool.data() : ""; }
 
 pmm_status pmm_export(pmm_block* block, uint32_t max_imports, uint32_t lifetime_ms,
                       pmm_token* out) {

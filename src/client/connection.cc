@@ -250,16 +250,18 @@ Status Connection::prepare_socket() {
   return {};
 }
 
+void Connection::grow_locked() {
+  // Ids that sat in different slots differ in their low bits, so they
+  // differ in the larger table's too: no two meet.
+  std::vector<InFlight> bigger(std::max(kFirstSlots, 2 * slots_.size()));
+  for (InFlight& f : slots_)
+    if (f.id != 0) bigger[f.id & (bigger.size() - 1)] = std::move(f);
+  slots_ = std::move(bigger);
+  slot_mask_ = slots_.size() - 1;
+}
+
 Connection::InFlight& Connection::register_locked(const Outgoing& out) {
-  if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) {
-    // Grow. Ids that sat in different slots differ in their low bits, so
-    // they differ in the larger table's too: no two meet.
-    std::vector<InFlight> bigger(std::max(kFirstSlots, 2 * slots_.size()));
-    for (InFlight& f : slots_)
-      if (f.id != 0) bigger[f.id & (bigger.size() - 1)] = std::move(f);
-    slots_ = std::move(bigger);
-    slot_mask_ = slots_.size() - 1;
-  }
+  if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) grow_locked();
   // Ids are ours to choose: the next one whose slot is free. At most half
   // the slots are taken, and replies come back roughly in order, so this
   // is nearly always the next number.
@@ -782,7 +784,7 @@ Result<BlockView> Connection::block_reply(Outgoing out) {
     const PoolMapping& pm = **mapped;
     return BlockView{.id = info->block_id,
                      .pool_index = info->pool_index,
-                     .pool = std::move(info->pool_name),
+                     .pool = pm.name,
                      .type = pm.type,
                      .offset = info->offset,
                      .size = info->size,

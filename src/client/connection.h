@@ -66,6 +66,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -82,7 +83,9 @@ namespace pmm::client {
 struct BlockView {
   uint64_t id = 0;
   uint32_t pool_index = 0;
-  std::string pool;
+  // The pool's name, kept by the connection (its PoolMapping) and
+  // NUL-terminated; valid as long as `data`.
+  std::string_view pool;
   proto::PoolType type = proto::PoolType::kShmem;
   uint64_t offset = 0;
   uint64_t size = 0;
@@ -295,6 +298,8 @@ class Connection {
   // Takes a free slot for a new request under a new id (never one in
   // flight or abandoned; its slot is id & mask, so lookup is one index).
   [[nodiscard]] InFlight& register_locked(const Outgoing& out);
+  // Doubles slots_ (at least kFirstSlots), each slot at its id's new place.
+  void grow_locked();
   [[nodiscard]] InFlight* find_locked(uint32_t id) {
     if (id == 0 || slots_.empty()) return nullptr;
     InFlight& f = slots_[id & slot_mask_];
