@@ -53,6 +53,15 @@ proto::Envelope& reply_buffer() {
   return envelope;
 }
 
+// Put, encoded once: each block's last put only patches it (U64Request).
+// nullptr if the codec's encoding does not allow that (then it is encoded
+// each time).
+const proto::U64Request* put_request() {
+  static const Result<proto::U64Request> put =
+      proto::U64Request::make(proto::Put{.block_id = proto::U64Request::kMarker});
+  return put ? &*put : nullptr;
+}
+
 // The request table's first size (a power of two; it doubles when half
 // full). Small, since a slot has room for any reply: a connection that
 // only says hello builds no more, and one thread's request beside its
@@ -331,6 +340,8 @@ Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoin
       sent = proto::send_encoded(sock_.get(), alloc_cache_.bytes, MSG_DONTWAIT);
     } else if (out.alloc != nullptr) {
       sent = proto::send_encoded(sock_.get(), copy, MSG_DONTWAIT);
+    } else if (out.u64 != nullptr) {
+      sent = out.u64->send(sock_.get(), id, out.block_id, MSG_DONTWAIT);
     } else {
       out.message->request_id = id;
       sent = proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
@@ -697,9 +708,10 @@ void Connection::notify_waiters() {
   replied_.notify_all();
 }
 
-Status Connection::post(proto::Message& m, uint64_t block_id) {
+Status Connection::post(const Outgoing& out) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
-  const proto::MessageType type = proto::type_of(m.body);
+  const proto::MessageType type = out.type;
+  const uint64_t block_id = out.block_id;
   std::unique_lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   // Answers to earlier posts are read by whichever call reads next (a
@@ -716,7 +728,6 @@ Status Connection::post(proto::Message& m, uint64_t block_id) {
                 "it stopped or hung?); {} of block {} was not sent",
                 path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
   if (dead_) return std::unexpected(*dead_);
-  const Outgoing out{.message = &m, .type = type, .block_id = block_id};
   InFlight& f = register_locked(out);
   f.abandoned = true;
   f.posted = true;
@@ -735,13 +746,16 @@ Status Connection::post(proto::Message& m, uint64_t block_id) {
 }
 
 Status Connection::post_put(uint64_t block_id) {
+  if (const proto::U64Request* put = put_request())
+    return post(Outgoing{.u64 = put, .type = proto::MessageType::kPut, .block_id = block_id});
   proto::Message m{.body = proto::Put{.block_id = block_id}};
-  return post(m, block_id);
+  return post(Outgoing{.message = &m, .type = proto::MessageType::kPut, .block_id = block_id});
 }
 
 Status Connection::post_watch_release(uint64_t block_id) {
   proto::Message m{.body = proto::WatchRelease{.block_id = block_id}};
-  return post(m, block_id);
+  return post(
+      Outgoing{.message = &m, .type = proto::MessageType::kWatchRelease, .block_id = block_id});
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {
@@ -753,18 +767,20 @@ std::optional<Error> Connection::connection_refusal_locked() {
 }
 
 template <typename Reply>
+Result<Reply> Connection::expect(proto::Envelope& env, proto::MessageType request_type) {
+  if (auto* r = std::get_if<Reply>(&env.message.body)) return std::move(*r);
+  return die_locked(
+      Error{Errc::kProtocol,
+            fmt::format("pmmd at {} answered {} with {}; expected {}", path_,
+                        proto::message_type_name(request_type), reply_name(env.message.body),
+                        proto::message_type_name(Reply::kType))});
+}
+
+template <typename Reply>
 Result<Reply> Connection::call(proto::Message m, uint64_t block_id) {
   const proto::MessageType type = proto::type_of(m.body);
-  return request<Reply>(
-      Outgoing{.message = &m, .type = type, .block_id = block_id},
-      [&](proto::Envelope& env) -> Result<Reply> {
-        if (auto* r = std::get_if<Reply>(&env.message.body)) return std::move(*r);
-        return die_locked(
-            Error{Errc::kProtocol,
-                  fmt::format("pmmd at {} answered {} with {}; expected {}", path_,
-                              proto::message_type_name(type), reply_name(env.message.body),
-                              proto::message_type_name(Reply::kType))});
-      });
+  return request<Reply>(Outgoing{.message = &m, .type = type, .block_id = block_id},
+                        [&](proto::Envelope& env) { return expect<Reply>(env, type); });
 }
 
 Result<BlockView> Connection::block_reply(Outgoing out) {
@@ -835,7 +851,14 @@ Status Connection::get(uint64_t block_id) {
 }
 
 Status Connection::put(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::Message{.body = proto::Put{.block_id = block_id}});
+  Result<proto::Ok> r;
+  if (const proto::U64Request* encoded = put_request()) {
+    r = request<proto::Ok>(
+        Outgoing{.u64 = encoded, .type = proto::MessageType::kPut, .block_id = block_id},
+        [&](proto::Envelope& env) { return expect<proto::Ok>(env, proto::MessageType::kPut); });
+  } else {
+    r = call<proto::Ok>(proto::Message{.body = proto::Put{.block_id = block_id}});
+  }
   if (!r) return std::unexpected(r.error());
   return {};
 }

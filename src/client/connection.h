@@ -237,8 +237,9 @@ class Connection {
   };
   // What a request is, for the table and the socket.
   struct Outgoing {
-    proto::Message* message = nullptr;  // encoded at each send, or
-    const AllocArgs* alloc = nullptr;   // sent as alloc_cache_.bytes, its id patched
+    proto::Message* message = nullptr;       // encoded at each send, or
+    const AllocArgs* alloc = nullptr;        // sent as alloc_cache_.bytes, its id patched, or
+    const proto::U64Request* u64 = nullptr;  // this, with block_id
     proto::MessageType type{};
     uint64_t block_id = 0;
     bool fd_possible = false;
@@ -264,7 +265,7 @@ class Connection {
   template <typename T, typename Take>
   [[nodiscard]] Result<T> request(Outgoing out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
-  [[nodiscard]] Status post(proto::Message& m, uint64_t block_id);
+  [[nodiscard]] Status post(const Outgoing& out);
   // Waits (reading the socket when no other thread does) until done() or
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
   // `own`: the caller's condition (request), else it waits on replied_.
@@ -286,6 +287,10 @@ class Connection {
   // request + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
+  // The reply of `env` if it is a Reply; else the connection dies
+  // (kProtocol naming what came for `request_type`). Under mu_.
+  template <typename Reply>
+  [[nodiscard]] Result<Reply> expect(proto::Envelope& env, proto::MessageType request_type);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
   [[nodiscard]] Result<BlockView> block_reply(Outgoing out);
   // After the socket was found closed or reset: the daemon's Error with

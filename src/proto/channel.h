@@ -19,6 +19,8 @@
 // Thread safety: as os/socket.h; one sender and one receiver per socket.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -65,6 +67,30 @@ struct Envelope {
 // then unusable on this connection, never a wild pointer. An fd beside any
 // other message is the daemon's fault and is simply gone.
 [[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible);
+
+// A request encoded once and sent again and again with two fields new: the
+// header's request_id and one u64 field of the payload, found where the
+// codec wrote a marker value (so its place is the codec's, not assumed
+// here). Sending costs a copy and two stores instead of an encoding:
+// libpmm's Put of each block's last reference.
+//   auto put = U64Request::make(Put{.block_id = U64Request::kMarker});
+//   put->send(sock, id, block_id, MSG_DONTWAIT);
+class U64Request {
+ public:
+  static constexpr uint64_t kMarker = 0x6d6d702d6669656cULL;
+  static constexpr size_t kMaxSize = 64;
+  // kInvalidArgument if the body does not encode, is larger than
+  // kMaxSize, or does not hold kMarker exactly once in its payload.
+  [[nodiscard]] static Result<U64Request> make(const Body& with_marker);
+  // As send(sock, m, -1, flags) of the body with the field set to `value`.
+  [[nodiscard]] Status send(int sock, uint32_t request_id, uint64_t value, int flags = 0) const;
+
+ private:
+  U64Request() = default;
+  std::array<std::byte, kMaxSize> bytes_{};
+  size_t size_ = 0;
+  size_t field_ = 0;
+};
 
 // Sends a message encoded earlier (encode_into), e.g. a request repeated
 // with only its id changed (set_request_id). No fd travels with it.

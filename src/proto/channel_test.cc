@@ -157,6 +157,57 @@ TEST(Channel, ReplyReadWithoutRoomForAnFdLosesItVisibly) {
   ::close(pipe_fds[0]);
 }
 
+// An Ok read without room for fds skips the general decoder, but not its
+// rules: another version's Ok, or one with a payload, is refused as
+// decode_reply refuses it.
+TEST(Channel, OkIsCheckedLikeAnyReply) {
+  Pair p = make_pair();
+  auto ok = encode({.request_id = 8, .body = Ok{}});
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->size(), kHeaderSize);
+  Envelope e;
+  ASSERT_TRUE(os::send_message(p.daemon.get(), *ok, {}));
+  auto good = receive_reply_into(p.client.get(), e, 0, false);
+  ASSERT_TRUE(good && *good);
+  EXPECT_EQ(e.message.request_id, 8u);
+  EXPECT_TRUE(std::holds_alternative<Ok>(e.message.body));
+
+  std::vector<std::byte> old = *ok;
+  old[4] = std::byte{1};  // version 1
+  old[5] = std::byte{0};
+  ASSERT_TRUE(os::send_message(p.daemon.get(), old, {}));
+  auto refused = receive_reply_into(p.client.get(), e, 0, false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kProtocol);
+  EXPECT_THAT(refused.error().message, HasSubstr("protocol version 1"));
+
+  std::vector<std::byte> longer = *ok;
+  longer.push_back(std::byte{0});
+  longer[12] = std::byte{1};  // payload_length 1
+  ASSERT_TRUE(os::send_message(p.daemon.get(), longer, {}));
+  auto trailing = receive_reply_into(p.client.get(), e, 0, false);
+  ASSERT_FALSE(trailing);
+  EXPECT_EQ(trailing.error().code, Errc::kProtocol);
+}
+
+// A U64Request sends what encoding the same body with the new value would.
+TEST(Channel, U64RequestSendsTheEncodingWithItsFieldsPatched) {
+  Pair p = make_pair();
+  auto put = U64Request::make(Put{.block_id = U64Request::kMarker});
+  ASSERT_TRUE(put) << put.error().describe();
+  for (uint64_t block : {uint64_t{1}, uint64_t{0x0102030405060708}, ~uint64_t{0}}) {
+    ASSERT_TRUE(put->send(p.client.get(), 77, block));
+    auto in = receive_request(p.daemon.get());
+    ASSERT_TRUE(in && *in) << (in ? "nothing" : in.error().describe());
+    EXPECT_EQ((*in)->message.request_id, 77u);
+    ASSERT_TRUE(std::holds_alternative<Put>((*in)->message.body));
+    EXPECT_EQ(std::get<Put>((*in)->message.body).block_id, block);
+  }
+  auto no_field = U64Request::make(Ok{});
+  ASSERT_FALSE(no_field);
+  EXPECT_EQ(no_field.error().code, Errc::kInvalidArgument);
+}
+
 TEST(Channel, SenderRefusesAMismatchedFd) {
   Pair p = make_pair();
   auto needs_fd =
