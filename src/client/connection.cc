@@ -1,19 +1,25 @@
-// See connection.h. Two rules shape this file:
+// See connection.h. These rules shape this file:
 // - A connection is either alive, or dead with a remembered Error that every
 //   later call returns without touching the socket, so an application whose
 //   daemon died sees the same clear message from every call instead of a
 //   mix of EPIPE, EBADF and hangs.
-// - No lock is held while waiting on the socket. mu_ guards the tables of
-//   requests in flight; the socket is read by one waiting thread at a time
+// - No lock is held while waiting on the socket. mu_ guards the table of
+//   requests in flight (slots_); the socket is read by one waiting thread at a time
 //   (reading_), which hands each reply to its thread (waking that thread
 //   only, through its own condition) and, when it leaves, wakes one other
 //   waiter to read in its place (hand_off_locked).
 //   The socket fd stays open until the destructor, so a thread polling or
 //   reading it never sees its number reused; dying shuts it down to wake
-//   them (a blocked recvmsg then returns end of stream).
-// - A reply costs one recvmsg: the reading thread blocks in recvmsg, bounded
-//   by SO_RCVTIMEO (blocking_wait_, a little under the timeout), as long as
-//   its deadline is at least that far; only a shorter wait polls first.
+//   them (a blocked read then returns end of stream).
+// - A reply costs one read: the reading thread blocks in it, bounded by
+//   SO_RCVTIMEO (blocking_wait_, a little under the timeout), as long as
+//   its deadline is at least that far; only a shorter wait polls first. The
+//   read is recv() unless the reply may bring a pool's fd, then recvmsg()
+//   (fd_possible_locked says when).
+// - Nothing is allocated or formatted per request in steady state: slots
+//   are reused, the last Allocate and every Put are sent from encodings
+//   made once, a reply is taken in place, and names are formatted only
+//   into errors.
 #include "client/connection.h"
 
 #include <fcntl.h>
@@ -94,7 +100,7 @@ uint32_t fork_generation() {
 // SO_RCVTIMEO for a connection whose waits are `timeout` long: short enough
 // that a fresh request's wait (the timeout less the send) is at least that
 // long, with room for the kernel rounding it up to whole ticks (up to 10 ms);
-// 0 (never block in recvmsg) when the timeout leaves no such room.
+// 0 (never block in a read) when the timeout leaves no such room.
 std::chrono::milliseconds blocking_wait_for(std::chrono::milliseconds timeout) {
   constexpr std::chrono::milliseconds kMargin{20};
   if (timeout < 2 * kMargin) return std::chrono::milliseconds(0);

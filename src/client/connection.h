@@ -23,6 +23,11 @@
 // Blocks come back as BlockView: a pointer into this connection's mapping of
 // the block's pool (see pool_mappings.h: each pool's fd arrives once; it is
 // kept, and the pool mapped when first used, retried after a failure).
+// Since it arrives once, a reply that cannot bring one (every pool its
+// request names has its fd here, or the reply is no BlockInfo) is read
+// without room for one; a daemon that sends one there anyway has it
+// dropped by the kernel, and that pool is then unusable on this connection
+// (kSystem, saying so), as after a full fd table.
 //
 // Failure modes a user must be able to tell apart:
 //   - nothing listens on the socket: Errc::kNoDaemon at connect(), naming the
@@ -117,7 +122,7 @@ class Connection {
                                                                    const std::string& device);
   // Handshakes over an already connected socket (tests, in-process links);
   // the socket is made blocking with a receive timeout (SO_RCVTIMEO)
-  // shorter than `timeout`: a reply is then awaited in recvmsg itself, and
+  // shorter than `timeout`: a reply is then awaited in the read itself, and
   // sends and reads that must not wait pass MSG_DONTWAIT.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake(
       os::UniqueFd sock, const std::string& label, const std::string& device,
@@ -161,7 +166,7 @@ class Connection {
   static constexpr size_t kMaxPosted = 64;
   // A post reads earlier posts' answers itself only once this many are
   // unread; below it they wait in the socket for the next read, which is
-  // the next call's own (so a lone alloc + last put costs one recvmsg per
+  // the next call's own (so a lone alloc + last put costs one read per
   // reply, none finding nothing).
   static constexpr size_t kDrainPosted = 16;
   // Called, under the connection's lock, with the block id of each Released
@@ -346,7 +351,7 @@ class Connection {
   std::string path_;
   std::string device_;
   std::chrono::milliseconds timeout_;
-  // sock_'s SO_RCVTIMEO: a wait at least this long is a blocking recvmsg
+  // sock_'s SO_RCVTIMEO: a wait at least this long is a blocking read
   // (one system call per reply, no poll); a shorter one polls. 0: always
   // poll (a timeout too short to leave room for the kernel's rounding).
   std::chrono::milliseconds blocking_wait_;

@@ -101,7 +101,7 @@ struct ReceivedMessage {
 
 // As receive_message, into `buffer` (its size is the most accepted): the
 // bytes are the start of `buffer`, valid until it is written again. The
-// hot paths (pmmd's requests, libpmm's replies) receive this way into
+// hot paths (pmmd's requests, libpmm's replies that may bring an fd) receive this way into
 // storage allocated once and never zero-filled. `flags` are added to
 // recvmsg's: MSG_DONTWAIT reads without waiting on a blocking socket; a
 // blocking read that SO_RCVTIMEO ends returns nullopt as EAGAIN does.

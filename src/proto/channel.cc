@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <utility>
@@ -28,6 +30,14 @@ std::span<std::byte> thread_buffer(size_t size) {
   thread_local const std::unique_ptr<std::byte[]> storage =
       std::make_unique_for_overwrite<std::byte[]>(kMaxReplySize);
   return {storage.get(), size};
+}
+
+// `v` little-endian at `at` (the wire's byte order), one store on a
+// little-endian machine.
+template <typename T>
+void store_le(std::byte* at, T v) {
+  if constexpr (std::endian::native != std::endian::little) v = std::byteswap(v);
+  std::memcpy(at, &v, sizeof v);
 }
 
 // An Ok is its header alone: when `bytes` is one whose header checks out
@@ -144,10 +154,10 @@ Result<U64Request> U64Request::make(const Body& with_marker) {
 }
 
 Status U64Request::send(int sock, uint32_t request_id, uint64_t value, int flags) const {
-  std::array<std::byte, kMaxSize> out = bytes_;
+  std::array<std::byte, kMaxSize> out;
+  std::memcpy(out.data(), bytes_.data(), size_);
   set_request_id(out, request_id);
-  for (size_t i = 0; i < 8; ++i)
-    out[field_ + i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
+  store_le(out.data() + field_, value);
   return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
 }
 
@@ -156,8 +166,7 @@ Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
 }
 
 void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
-  for (size_t i = 0; i < 4; ++i)
-    bytes[8 + i] = static_cast<std::byte>((request_id >> (8 * i)) & 0xff);
+  store_le(bytes.data() + 8, request_id);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {
