@@ -89,13 +89,18 @@ std::string reply_name(const proto::Body& body) {
 // a raw clone() system call is not told, and not detected).
 std::atomic<uint32_t> g_forks{0};
 
-uint32_t fork_generation() {
+// The count now; the first call (a Connection's constructor) registers the
+// handler, so any fork after a connection exists is counted.
+uint32_t fork_generation_registering() {
   static const bool registered = ::pthread_atfork(nullptr, nullptr, [] {
                                    g_forks.fetch_add(1, std::memory_order_relaxed);
                                  }) == 0;
   (void)registered;
   return g_forks.load(std::memory_order_relaxed);
 }
+
+// The count now, for the calls (no one-time check on their path).
+uint32_t fork_generation() { return g_forks.load(std::memory_order_relaxed); }
 
 // SO_RCVTIMEO for a connection whose waits are `timeout` long: short enough
 // that a fresh request's wait (the timeout less the send) is at least that
@@ -112,7 +117,7 @@ std::chrono::milliseconds blocking_wait_for(std::chrono::milliseconds timeout) {
 Connection::Connection(os::UniqueFd sock, std::string path, std::string device,
                        std::chrono::milliseconds timeout)
     : pid_(::getpid()),
-      fork_generation_(fork_generation()),
+      fork_generation_(fork_generation_registering()),
       sock_(std::move(sock)),
       path_(std::move(path)),
       device_(std::move(device)),
@@ -397,8 +402,9 @@ Status Connection::prepare_allocate_locked(const AllocArgs& a) {
 
 Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool far,
                                   bool fd_possible) {
+  proto::Envelope& buffer = reply_buffer();
   if (try_first) {
-    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), buffer, MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
   for (;;) {
@@ -411,7 +417,7 @@ Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool fa
     // cost ~40%). `far`: the caller knows the deadline is that far.
     if (!try_first && blocking_wait_.count() > 0 &&
         (far || deadline - std::chrono::steady_clock::now() >= blocking_wait_)) {
-      auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), 0, fd_possible);
+      auto in = proto::receive_reply_into(sock_.get(), buffer, 0, fd_possible);
       if (!in || *in) return in;
       far = false;
       continue;  // SO_RCVTIMEO ran out: what is left is shorter
@@ -419,7 +425,7 @@ Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool fa
     auto ready = os::wait_readable(sock_.get(), deadline);
     if (!ready) return std::unexpected(ready.error());
     if (!*ready) return false;
-    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), buffer, MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
   }
 }
