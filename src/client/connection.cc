@@ -59,13 +59,42 @@ proto::Envelope& reply_buffer() {
   return envelope;
 }
 
-// Put, encoded once: each block's last put only patches it (U64Request).
-// nullptr if the codec's encoding does not allow that (then it is encoded
-// each time).
-const proto::U64Request* put_request() {
-  static const Result<proto::U64Request> put =
-      proto::U64Request::make(proto::Put{.block_id = proto::U64Request::kMarker});
+// Requests sent from an encoding made once, with their one varying field
+// patched (proto::FieldRequest): Put (each block's last put), Import, and
+// Export for the last max_imports/lifetime this thread asked for. nullptr
+// if the codec's encoding does not allow that; the request is then encoded
+// each time.
+const proto::FieldRequest* put_request() {
+  static const Result<proto::FieldRequest> put =
+      proto::FieldRequest::make(proto::Put{.block_id = proto::FieldRequest::kU64Marker},
+                                proto::FieldRequest::u64(proto::FieldRequest::kU64Marker));
   return put ? &*put : nullptr;
+}
+
+const proto::FieldRequest* import_request() {
+  static const Result<proto::FieldRequest> import =
+      proto::FieldRequest::make(proto::Import{.token = proto::FieldRequest::kTokenMarker},
+                                proto::FieldRequest::token(proto::FieldRequest::kTokenMarker));
+  return import ? &*import : nullptr;
+}
+
+const proto::FieldRequest* export_request(uint32_t max_imports, uint32_t lifetime_ms) {
+  struct Last {
+    uint32_t max_imports = 0;
+    uint32_t lifetime_ms = 0;
+    std::optional<Result<proto::FieldRequest>> request;
+  };
+  thread_local Last last;
+  if (!last.request || last.max_imports != max_imports || last.lifetime_ms != lifetime_ms) {
+    last.request =
+        proto::FieldRequest::make(proto::Export{.block_id = proto::FieldRequest::kU64Marker,
+                                                .max_imports = max_imports,
+                                                .lifetime_ms = lifetime_ms},
+                                  proto::FieldRequest::u64(proto::FieldRequest::kU64Marker));
+    last.max_imports = max_imports;
+    last.lifetime_ms = lifetime_ms;
+  }
+  return *last.request ? &**last.request : nullptr;
 }
 
 // The request table's first size (a power of two; it doubles when half
@@ -351,8 +380,8 @@ Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoin
       sent = proto::send_encoded(sock_.get(), alloc_cache_.bytes, MSG_DONTWAIT);
     } else if (out.alloc != nullptr) {
       sent = proto::send_encoded(sock_.get(), copy, MSG_DONTWAIT);
-    } else if (out.u64 != nullptr) {
-      sent = out.u64->send(sock_.get(), id, out.block_id, MSG_DONTWAIT);
+    } else if (out.field != nullptr) {
+      sent = out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
     } else {
       out.message->request_id = id;
       sent = proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
@@ -758,8 +787,13 @@ Status Connection::post(const Outgoing& out) {
 }
 
 Status Connection::post_put(uint64_t block_id) {
-  if (const proto::U64Request* put = put_request())
-    return post(Outgoing{.u64 = put, .type = proto::MessageType::kPut, .block_id = block_id});
+  if (const proto::FieldRequest* put = put_request()) {
+    const auto value = proto::FieldRequest::u64(block_id);
+    return post(Outgoing{.field = put,
+                         .field_value = value,
+                         .type = proto::MessageType::kPut,
+                         .block_id = block_id});
+  }
   proto::Message m{.body = proto::Put{.block_id = block_id}};
   return post(Outgoing{.message = &m, .type = proto::MessageType::kPut, .block_id = block_id});
 }
@@ -851,6 +885,12 @@ Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pool
 }
 
 Result<BlockView> Connection::import(const proto::Token& token) {
+  // Any pool's block may come, so its reply may bring an fd.
+  if (const proto::FieldRequest* encoded = import_request())
+    return block_reply(Outgoing{.field = encoded,
+                                .field_value = proto::FieldRequest::token(token),
+                                .type = proto::MessageType::kImport,
+                                .fd_possible = true});
   proto::Message m{.body = proto::Import{.token = token}};
   return block_reply(
       Outgoing{.message = &m, .type = proto::MessageType::kImport, .fd_possible = true});
@@ -864,9 +904,13 @@ Status Connection::get(uint64_t block_id) {
 
 Status Connection::put(uint64_t block_id) {
   Result<proto::Ok> r;
-  if (const proto::U64Request* encoded = put_request()) {
+  if (const proto::FieldRequest* encoded = put_request()) {
+    const auto value = proto::FieldRequest::u64(block_id);
     r = request<proto::Ok>(
-        Outgoing{.u64 = encoded, .type = proto::MessageType::kPut, .block_id = block_id},
+        Outgoing{.field = encoded,
+                 .field_value = value,
+                 .type = proto::MessageType::kPut,
+                 .block_id = block_id},
         [&](proto::Envelope& env) { return expect<proto::Ok>(env, proto::MessageType::kPut); });
   } else {
     r = call<proto::Ok>(proto::Message{.body = proto::Put{.block_id = block_id}});
@@ -877,9 +921,19 @@ Status Connection::put(uint64_t block_id) {
 
 Result<proto::Token> Connection::export_block(uint64_t block_id, uint32_t max_imports,
                                               uint32_t lifetime_ms) {
-  auto r = call<proto::TokenReply>(proto::Message{
-      .body = proto::Export{
-          .block_id = block_id, .max_imports = max_imports, .lifetime_ms = lifetime_ms}});
+  Result<proto::TokenReply> r;
+  if (const proto::FieldRequest* encoded = export_request(max_imports, lifetime_ms)) {
+    const auto value = proto::FieldRequest::u64(block_id);
+    r = request<proto::TokenReply>(
+        Outgoing{.field = encoded, .field_value = value, .type = proto::MessageType::kExport},
+        [&](proto::Envelope& env) {
+          return expect<proto::TokenReply>(env, proto::MessageType::kExport);
+        });
+  } else {
+    r = call<proto::TokenReply>(proto::Message{.body = proto::Export{.block_id = block_id,
+                                                                     .max_imports = max_imports,
+                                                                     .lifetime_ms = lifetime_ms}});
+  }
   if (!r) return std::unexpected(r.error());
   return r->token;
 }

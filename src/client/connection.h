@@ -70,6 +70,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -242,9 +243,10 @@ class Connection {
   };
   // What a request is, for the table and the socket.
   struct Outgoing {
-    proto::Message* message = nullptr;       // encoded at each send, or
-    const AllocArgs* alloc = nullptr;        // sent as alloc_cache_.bytes, its id patched, or
-    const proto::U64Request* u64 = nullptr;  // this, with block_id
+    proto::Message* message = nullptr;           // encoded at each send, or
+    const AllocArgs* alloc = nullptr;            // sent as alloc_cache_.bytes, its id patched, or
+    const proto::FieldRequest* field = nullptr;  // this, with its field set to
+    std::span<const std::byte> field_value{};    // these bytes
     proto::MessageType type{};
     uint64_t block_id = 0;
     bool fd_possible = false;

@@ -131,33 +131,46 @@ Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_poss
   return true;
 }
 
-Result<U64Request> U64Request::make(const Body& with_marker) {
-  U64Request r;
+std::array<std::byte, 8> FieldRequest::u64(uint64_t v) {
+  std::array<std::byte, 8> out;
+  store_le(out.data(), v);
+  return out;
+}
+
+Result<FieldRequest> FieldRequest::make(const Body& with_marker,
+                                        std::span<const std::byte> marker) {
+  FieldRequest r;
+  const std::string_view name = message_type_name(type_of(with_marker));
+  if (marker.empty() || marker.size() > kMaxField)
+    return fail(Errc::kInvalidArgument, "{}: a field marker is 1 to {} bytes, not {}", name,
+                kMaxField, marker.size());
   std::vector<std::byte> bytes;
   if (auto s = encode_into(Message{.request_id = 0, .body = with_marker}, bytes); !s)
     return std::unexpected(s.error());
   if (bytes.size() > r.bytes_.size())
-    return fail(Errc::kInvalidArgument, "{} encodes to {} bytes; a U64Request holds {}",
-                message_type_name(type_of(with_marker)), bytes.size(), r.bytes_.size());
+    return fail(Errc::kInvalidArgument, "{} encodes to {} bytes; a FieldRequest holds {}", name,
+                bytes.size(), r.bytes_.size());
   // The field is where the codec wrote the marker, once, in the payload.
-  std::array<std::byte, 8> marker;
-  for (size_t i = 0; i < 8; ++i) marker[i] = static_cast<std::byte>((kMarker >> (8 * i)) & 0xff);
   const auto payload = std::span<const std::byte>(bytes).subspan(kHeaderSize);
   const auto at = std::ranges::search(payload, marker);
-  if (at.empty() || !std::ranges::search(std::span(at.end(), payload.end()), marker).empty())
-    return fail(Errc::kInvalidArgument, "{}: the marker is not in its encoding exactly once",
-                message_type_name(type_of(with_marker)));
+  if (at.empty() || !std::ranges::search(std::span(at.begin() + 1, payload.end()), marker).empty())
+    return fail(Errc::kInvalidArgument, "{}: the marker is not in its encoding exactly once", name);
   r.size_ = bytes.size();
   r.field_ = kHeaderSize + static_cast<size_t>(at.begin() - payload.begin());
+  r.field_size_ = marker.size();
   std::copy(bytes.begin(), bytes.end(), r.bytes_.begin());
   return r;
 }
 
-Status U64Request::send(int sock, uint32_t request_id, uint64_t value, int flags) const {
+Status FieldRequest::send(int sock, uint32_t request_id, std::span<const std::byte> value,
+                          int flags) const {
+  if (value.size() != field_size_)
+    return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_,
+                value.size());
   std::array<std::byte, kMaxSize> out;
   std::memcpy(out.data(), bytes_.data(), size_);
   set_request_id(out, request_id);
-  store_le(out.data() + field_, value);
+  std::memcpy(out.data() + field_, value.data(), field_size_);
   return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
 }
 

@@ -69,27 +69,43 @@ struct Envelope {
 [[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible);
 
 // A request encoded once and sent again and again with two fields new: the
-// header's request_id and one u64 field of the payload, found where the
-// codec wrote a marker value (so its place is the codec's, not assumed
-// here). Sending costs a copy and two stores instead of an encoding:
-// libpmm's Put of each block's last reference.
-//   auto put = U64Request::make(Put{.block_id = U64Request::kMarker});
-//   put->send(sock, id, block_id, MSG_DONTWAIT);
-class U64Request {
+// header's request_id and one field of the payload, found where the codec
+// wrote a marker value (so its place is the codec's, not assumed here).
+// Sending costs a copy and two stores instead of an encoding: libpmm's Put
+// of each block's last reference, its Export and Import.
+//   auto put = FieldRequest::make(Put{.block_id = FieldRequest::kU64Marker},
+//                                 FieldRequest::u64(FieldRequest::kU64Marker));
+//   put->send(sock, id, FieldRequest::u64(block_id), MSG_DONTWAIT);
+class FieldRequest {
  public:
-  static constexpr uint64_t kMarker = 0x6d6d702d6669656cULL;
+  static constexpr uint64_t kU64Marker = 0x6d6d702d6669656cULL;
+  static constexpr Token kTokenMarker = {'p', 'm', 'm', '-', 'f', 'i', 'e', 'l',
+                                         'd', '-', 'm', 'a', 'r', 'k', 'e', 'r'};
   static constexpr size_t kMaxSize = 64;
-  // kInvalidArgument if the body does not encode, is larger than
-  // kMaxSize, or does not hold kMarker exactly once in its payload.
-  [[nodiscard]] static Result<U64Request> make(const Body& with_marker);
-  // As send(sock, m, -1, flags) of the body with the field set to `value`.
-  [[nodiscard]] Status send(int sock, uint32_t request_id, uint64_t value, int flags = 0) const;
+  static constexpr size_t kMaxField = 16;
+  // A u64 field's bytes as the wire has them (little-endian).
+  [[nodiscard]] static std::array<std::byte, 8> u64(uint64_t v);
+  // A token field's bytes.
+  [[nodiscard]] static std::span<const std::byte, 16> token(const Token& t) {
+    return std::as_bytes(std::span<const uint8_t, 16>(t));
+  }
+  // `with_marker` is the body with the field set to the marker whose wire
+  // bytes are `marker` (at most kMaxField). kInvalidArgument if the body
+  // does not encode, encodes to more than kMaxSize bytes, or does not hold
+  // the marker exactly once in its payload.
+  [[nodiscard]] static Result<FieldRequest> make(const Body& with_marker,
+                                                 std::span<const std::byte> marker);
+  // As send(sock, m, -1, flags) of the body with the field's bytes set to
+  // `value` (as many as the marker had).
+  [[nodiscard]] Status send(int sock, uint32_t request_id, std::span<const std::byte> value,
+                            int flags = 0) const;
 
  private:
-  U64Request() = default;
+  FieldRequest() = default;
   std::array<std::byte, kMaxSize> bytes_{};
   size_t size_ = 0;
   size_t field_ = 0;
+  size_t field_size_ = 0;
 };
 
 // Sends a message encoded earlier (encode_into), e.g. a request repeated

@@ -190,20 +190,33 @@ TEST(Channel, OkIsCheckedLikeAnyReply) {
   EXPECT_EQ(trailing.error().code, Errc::kProtocol);
 }
 
-// A U64Request sends what encoding the same body with the new value would.
-TEST(Channel, U64RequestSendsTheEncodingWithItsFieldsPatched) {
+// A FieldRequest sends what encoding the same body with the new value
+// would: a u64 (Put's block id) and a token (Import's).
+TEST(Channel, FieldRequestSendsTheEncodingWithItsFieldsPatched) {
   Pair p = make_pair();
-  auto put = U64Request::make(Put{.block_id = U64Request::kMarker});
+  auto put = FieldRequest::make(Put{.block_id = FieldRequest::kU64Marker},
+                                FieldRequest::u64(FieldRequest::kU64Marker));
   ASSERT_TRUE(put) << put.error().describe();
   for (uint64_t block : {uint64_t{1}, uint64_t{0x0102030405060708}, ~uint64_t{0}}) {
-    ASSERT_TRUE(put->send(p.client.get(), 77, block));
+    ASSERT_TRUE(put->send(p.client.get(), 77, FieldRequest::u64(block)));
     auto in = receive_request(p.daemon.get());
     ASSERT_TRUE(in && *in) << (in ? "nothing" : in.error().describe());
     EXPECT_EQ((*in)->message.request_id, 77u);
     ASSERT_TRUE(std::holds_alternative<Put>((*in)->message.body));
     EXPECT_EQ(std::get<Put>((*in)->message.body).block_id, block);
   }
-  auto no_field = U64Request::make(Ok{});
+  auto import = FieldRequest::make(Import{.token = FieldRequest::kTokenMarker},
+                                   FieldRequest::token(FieldRequest::kTokenMarker));
+  ASSERT_TRUE(import) << import.error().describe();
+  const Token t = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  ASSERT_TRUE(import->send(p.client.get(), 0xfedcba98, FieldRequest::token(t)));
+  auto in = receive_request(p.daemon.get());
+  ASSERT_TRUE(in && *in);
+  EXPECT_EQ((*in)->message.request_id, 0xfedcba98u);
+  EXPECT_EQ(std::get<Import>((*in)->message.body).token, t);
+  EXPECT_FALSE(import->send(p.client.get(), 1, FieldRequest::u64(1)));  // not its size
+
+  auto no_field = FieldRequest::make(Ok{}, FieldRequest::u64(FieldRequest::kU64Marker));
   ASSERT_FALSE(no_field);
   EXPECT_EQ(no_field.error().code, Errc::kInvalidArgument);
 }
