@@ -216,6 +216,40 @@ size = "4MiB"
   }
 }
 
+// pmm_alloc keeps the last pool list it parsed on each thread, and the
+// last Allocate encoded: a list changed in place (same pointer, new text),
+// or other sizes, must reach the daemon as written. Handles freed by a last
+// put are reused: a new block's handle says the new block's pool and size.
+TEST(CApi, ChangedPoolListsAndReusedHandlesSayWhatWasAskedFor) {
+  DaemonProcess d(kConfig);
+  ASSERT_TRUE(d.ok()) << d.log();
+  pmm_conn* c = nullptr;
+  ASSERT_EQ(pmm_connect(d.socket().c_str(), "dev", &c), PMM_OK) << pmm_last_error();
+  char pools[16] = "general";
+  for (int round = 0; round < 3; ++round) {
+    std::strcpy(pools, "general");
+    pmm_block* a = nullptr;
+    ASSERT_EQ(pmm_alloc(c, pools, 4096, 0, 0, &a), PMM_OK) << pmm_last_error();
+    EXPECT_STREQ(pmm_block_pool(a), "general");
+    EXPECT_EQ(pmm_block_size(a), 4096u);
+    ASSERT_EQ(pmm_block_put(a), PMM_OK) << pmm_last_error();
+
+    std::strcpy(pools, "display");  // the same buffer, another pool
+    pmm_block* b = nullptr;
+    ASSERT_EQ(pmm_alloc(c, pools, 2 * 4096, 0, 0, &b), PMM_OK) << pmm_last_error();
+    EXPECT_STREQ(pmm_block_pool(b), "display");
+    EXPECT_EQ(pmm_block_size(b), 2u * 4096);
+    std::memset(pmm_block_ptr(b), 0x5a, pmm_block_size(b));
+    ASSERT_EQ(pmm_block_put(b), PMM_OK) << pmm_last_error();
+
+    std::strcpy(pools, "nowhere");
+    pmm_block* none = nullptr;
+    EXPECT_EQ(pmm_alloc(c, pools, 4096, 0, 0, &none), PMM_E_NOT_FOUND) << pmm_last_error();
+    EXPECT_NE(std::string(pmm_last_error()).find("nowhere"), std::string::npos) << pmm_last_error();
+  }
+  pmm_disconnect(c);
+}
+
 // Gets and puts of one handle from several threads at once, with requests
 // pipelined: the handle outlives them all and the daemon's count ends where
 // it began (the last put frees the block).
