@@ -698,6 +698,8 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
   // Woken by its reply, a hand-off or death. One per thread: a thread
   // waits for one request at a time.
   thread_local std::condition_variable mine;
+  // Dead while the send waited for room without mu_: the table is gone.
+  if (dead_) return std::unexpected(*dead_);
   find_locked(id)->waiter = &mine;
   ++sleepers_;
   drive_locked(
