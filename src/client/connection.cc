@@ -21,6 +21,7 @@
 //   made once, a reply is taken in place, and names are formatted only
 //   into errors.
 #include "client/connection.h"
+#include "client/connection_request.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -43,74 +44,15 @@
 namespace pmm::client {
 namespace {
 
-// Pages of an admin listing we follow before deciding the daemon loops.
-constexpr size_t kMaxPages = 1 << 20;
-
 // How long a closing connection waits for the daemon to confirm it has let go
 // (at most; the connection's own timeout when that is shorter).
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
-
-// Where this thread's reads land, kept between reads (a message's storage
-// is reused). Per thread, not per connection: a reply that is the reading
-// thread's own stays here until that thread takes it, which it does before
-// it reads again, whatever other threads read meanwhile.
-proto::Envelope& reply_buffer() {
-  thread_local proto::Envelope envelope;
-  return envelope;
-}
-
-// Requests sent from an encoding made once, with their one varying field
-// patched (proto::FieldRequest): Put (each block's last put), Import, and
-// Export for the last max_imports/lifetime this thread asked for. nullptr
-// if the codec's encoding does not allow that; the request is then encoded
-// each time.
-const proto::FieldRequest* put_request() {
-  static const Result<proto::FieldRequest> put =
-      proto::FieldRequest::make(proto::Put{.block_id = proto::FieldRequest::kU64Marker},
-                                proto::FieldRequest::u64(proto::FieldRequest::kU64Marker));
-  return put ? &*put : nullptr;
-}
-
-const proto::FieldRequest* import_request() {
-  static const Result<proto::FieldRequest> import =
-      proto::FieldRequest::make(proto::Import{.token = proto::FieldRequest::kTokenMarker},
-                                proto::FieldRequest::token(proto::FieldRequest::kTokenMarker));
-  return import ? &*import : nullptr;
-}
-
-const proto::FieldRequest* export_request(uint32_t max_imports, uint32_t lifetime_ms) {
-  struct Last {
-    uint32_t max_imports = 0;
-    uint32_t lifetime_ms = 0;
-    std::optional<Result<proto::FieldRequest>> request;
-  };
-  thread_local Last last;
-  if (!last.request || last.max_imports != max_imports || last.lifetime_ms != lifetime_ms) {
-    last.request =
-        proto::FieldRequest::make(proto::Export{.block_id = proto::FieldRequest::kU64Marker,
-                                                .max_imports = max_imports,
-                                                .lifetime_ms = lifetime_ms},
-                                  proto::FieldRequest::u64(proto::FieldRequest::kU64Marker));
-    last.max_imports = max_imports;
-    last.lifetime_ms = lifetime_ms;
-  }
-  return *last.request ? &**last.request : nullptr;
-}
 
 // The request table's first size (a power of two; it doubles when half
 // full). Small, since a slot has room for any reply: a connection that
 // only says hello builds no more, and one thread's request beside its
 // posted put grows it once, to 8.
 constexpr size_t kFirstSlots = 4;
-
-bool is_disconnect(const Error& e) {
-  return e.code == Errc::kDisconnected ||
-         (e.code == Errc::kSystem && (e.sys_errno == EPIPE || e.sys_errno == ECONNRESET));
-}
-
-std::string reply_name(const proto::Body& body) {
-  return std::string(proto::message_type_name(proto::type_of(body)));
-}
 
 // Counts fork()s in this process's line (in the child), so that a
 // connection can tell it was inherited without a getpid() system call
@@ -142,6 +84,10 @@ std::chrono::milliseconds blocking_wait_for(std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+using detail::is_disconnect;
+using detail::reply_buffer;
+using detail::reply_name;
 
 Connection::Connection(os::UniqueFd sock, std::string path, std::string device,
                        std::chrono::milliseconds timeout)
@@ -570,58 +516,6 @@ void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& u
   }
 }
 
-template <typename Done>
-bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& done,
-                              os::Deadline deadline, std::condition_variable* own, bool fresh) {
-  bool read = false;
-  bool result = true;
-  for (;;) {
-    if (dead_ || done()) break;
-    // `fresh`: the deadline was set a moment ago; no clock read to know it
-    // is far (a request's first read).
-    bool far = fresh;
-    if (!fresh) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) {
-        result = false;
-        break;
-      }
-      far = deadline - now >= blocking_wait_;
-    }
-    fresh = false;
-    if (reading_) {
-      if (own != nullptr) {
-        own->wait_until(lock, deadline);
-      } else {
-        ++shared_waiters_;
-        replied_.wait_until(lock, deadline);
-        --shared_waiters_;
-      }
-      continue;
-    }
-    reading_ = true;
-    read = true;
-    // More than this thread's request in flight: a reply is likely queued
-    // already, so try to read before waiting.
-    const bool try_first = waiting_ > 1;
-    const bool fd_possible = fd_possible_locked();
-    lock.unlock();
-    auto in = read_one(deadline, try_first, far, fd_possible);
-    lock.lock();
-    reading_ = false;
-    std::vector<proto::Body> undo;
-    take_locked(in, undo, own);
-    if (!undo.empty()) {
-      lock.unlock();
-      send_undo(std::move(undo));
-      lock.lock();
-    }
-  }
-  // This thread read and now leaves: another waiter takes over the socket.
-  if (read && !reading_) hand_off_locked();
-  return result;
-}
-
 void Connection::hand_off_locked() {
   if (sleepers_ > 0) {
     for (InFlight& f : slots_) {
@@ -656,78 +550,6 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
     send_undo(std::move(undo));
     lock.lock();
   }
-}
-
-template <typename T, typename Take>
-Result<T> Connection::request(Outgoing out, Take&& take) {
-  if (auto e = inherited()) return std::unexpected(std::move(*e));
-  const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
-  std::unique_lock lock(mu_);
-  if (dead_) return std::unexpected(*dead_);
-  // A request sent without waiting was refused: this call says so.
-  if (posted_error_) {
-    Error e = std::move(*posted_error_);
-    posted_error_.reset();
-    e.message += fmt::format("; this {} was not sent", proto::message_type_name(out.type));
-    return std::unexpected(std::move(e));
-  }
-  if (out.alloc != nullptr) {
-    if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
-    out.fd_possible = !alloc_cache_.settled;
-  }
-  const uint32_t id = register_locked(out).id;
-  bool waited = false;  // for room in the socket: then the deadline is no longer fresh
-  if (auto sent = send_locked(lock, out, id, deadline, &waited); !sent) {
-    if (InFlight* f = find_locked(id)) remove_locked(*f);
-    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
-    // bad argument), a timeout or a send that failed with an errno
-    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
-    // peer, or a short send (a message cut in half reached the daemon),
-    // ends the connection.
-    const Error& e = sent.error();
-    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
-                              (e.code == Errc::kSystem && e.sys_errno != 0);
-    if (is_disconnect(e)) {
-      // The daemon may have refused the connection and closed it before our
-      // request went out: its reason is still queued for us to read.
-      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
-    }
-    if (!nothing_sent || is_disconnect(e)) return die_locked(e);
-    return std::unexpected(e);
-  }
-  // Woken by its reply, a hand-off or death. One per thread: a thread
-  // waits for one request at a time.
-  thread_local std::condition_variable mine;
-  // Dead while the send waited for room without mu_: the table is gone.
-  if (dead_) return std::unexpected(*dead_);
-  find_locked(id)->waiter = &mine;
-  ++sleepers_;
-  drive_locked(
-      lock,
-      [&] {
-        const InFlight* f = find_locked(id);
-        return f == nullptr || f->answered();
-      },
-      deadline, &mine, /*fresh=*/!waited);
-  if (dead_) return std::unexpected(*dead_);
-  InFlight& f = *find_locked(id);
-  f.waiter = nullptr;
-  if (f.answered()) {
-    Result<T> r = f.in_reader ? take(reply_buffer())
-                  : *f.reply  ? take(**f.reply)
-                              : Result<T>(std::unexpected(std::move(f.reply->error())));
-    if (!dead_) remove_locked(f);  // `take` may have ended the connection (and the table)
-    return r;
-  }
-  // Given up: the id stays taken until the late reply comes and is undone.
-  --sleepers_;
-  f.abandoned = true;
-  --waiting_;
-  return fail(Errc::kTimeout,
-              "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
-              "request is abandoned: if the daemon carries it out later, what it gives is "
-              "given back, and the connection stays usable",
-              path_, proto::message_type_name(out.type), (timeout_ + out.extra_wait).count());
 }
 
 Result<bool> Connection::pump(const std::function<bool()>& done, os::Deadline deadline) {
@@ -788,246 +610,12 @@ Status Connection::post(const Outgoing& out) {
   return {};
 }
 
-Status Connection::post_put(uint64_t block_id) {
-  if (const proto::FieldRequest* put = put_request()) {
-    const auto value = proto::FieldRequest::u64(block_id);
-    return post(Outgoing{.field = put,
-                         .field_value = value,
-                         .type = proto::MessageType::kPut,
-                         .block_id = block_id});
-  }
-  proto::Message m{.body = proto::Put{.block_id = block_id}};
-  return post(Outgoing{.message = &m, .type = proto::MessageType::kPut, .block_id = block_id});
-}
-
-Status Connection::post_watch_release(uint64_t block_id) {
-  proto::Message m{.body = proto::WatchRelease{.block_id = block_id}};
-  return post(
-      Outgoing{.message = &m, .type = proto::MessageType::kWatchRelease, .block_id = block_id});
-}
-
 std::optional<Error> Connection::connection_refusal_locked() {
   auto in = proto::receive_reply(sock_.get(), MSG_DONTWAIT);
   if (!in || !*in) return std::nullopt;
   auto* err = std::get_if<proto::ErrorReply>(&(*in)->message.body);
   if (err == nullptr || (*in)->message.request_id != 0) return std::nullopt;
   return proto::to_error(*err);
-}
-
-template <typename Reply>
-Result<Reply> Connection::expect(proto::Envelope& env, proto::MessageType request_type) {
-  if (auto* r = std::get_if<Reply>(&env.message.body)) return std::move(*r);
-  return die_locked(
-      Error{Errc::kProtocol,
-            fmt::format("pmmd at {} answered {} with {}; expected {}", path_,
-                        proto::message_type_name(request_type), reply_name(env.message.body),
-                        proto::message_type_name(Reply::kType))});
-}
-
-template <typename Reply>
-Result<Reply> Connection::call(proto::Message m, uint64_t block_id) {
-  const proto::MessageType type = proto::type_of(m.body);
-  return request<Reply>(Outgoing{.message = &m, .type = type, .block_id = block_id},
-                        [&](proto::Envelope& env) { return expect<Reply>(env, type); });
-}
-
-Result<BlockView> Connection::block_reply(Outgoing out) {
-  uint64_t give_back = 0;
-  auto view = request<BlockView>(out, [&](proto::Envelope& env) -> Result<BlockView> {
-    auto* info = std::get_if<proto::BlockInfo>(&env.message.body);
-    if (info == nullptr)
-      return die_locked(
-          Error{Errc::kProtocol,
-                fmt::format("pmmd at {} answered {} with {}; expected BlockInfo", path_,
-                            proto::message_type_name(out.type), reply_name(env.message.body))});
-    auto mapped = pools_.map(*info);
-    if (!mapped) {
-      give_back = info->block_id;
-      return std::unexpected(mapped.error());
-    }
-    const PoolMapping& pm = **mapped;
-    return BlockView{.id = info->block_id,
-                     .pool_index = info->pool_index,
-                     .pool = pm.name,
-                     .type = pm.type,
-                     .offset = info->offset,
-                     .size = info->size,
-                     .phys = info->phys,
-                     .data = pm.data + info->offset,
-                     .fd = pm.fd,
-                     .shmid = pm.shmid};
-  });
-  // The session holds a reference we cannot use: give it back, so a
-  // failed call leaves the block as it found it.
-  if (give_back != 0) (void)put(give_back);
-  return view;
-}
-
-Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
-                                       uint64_t alignment, uint32_t flags) {
-  const AllocArgs a{.pools = &pools, .size = size, .alignment = alignment, .flags = flags};
-  return block_reply(Outgoing{.alloc = &a, .type = proto::MessageType::kAllocate});
-}
-
-Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pools, uint64_t size,
-                                            uint64_t alignment, uint32_t flags,
-                                            std::chrono::milliseconds wait) {
-  const auto ms = std::clamp<int64_t>(wait.count(), 0, proto::kMaxAllocateWaitMs);
-  proto::Message m{.body = proto::AllocateWait{.pools = pools,
-                                               .size = size,
-                                               .alignment = alignment,
-                                               .flags = flags,
-                                               .wait_ms = static_cast<uint32_t>(ms)}};
-  // Its reply may come after later ones' (it waits in the daemon), so it
-  // always counts as one that may bring an fd (fd_possible_locked).
-  return block_reply(Outgoing{.message = &m,
-                              .type = proto::MessageType::kAllocateWait,
-                              .fd_possible = true,
-                              .extra_wait = std::chrono::milliseconds(ms)});
-}
-
-Result<BlockView> Connection::import(const proto::Token& token) {
-  // Any pool's block may come, so its reply may bring an fd.
-  if (const proto::FieldRequest* encoded = import_request())
-    return block_reply(Outgoing{.field = encoded,
-                                .field_value = proto::FieldRequest::token(token),
-                                .type = proto::MessageType::kImport,
-                                .fd_possible = true});
-  proto::Message m{.body = proto::Import{.token = token}};
-  return block_reply(
-      Outgoing{.message = &m, .type = proto::MessageType::kImport, .fd_possible = true});
-}
-
-Status Connection::get(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::Message{.body = proto::Get{.block_id = block_id}}, block_id);
-  if (!r) return std::unexpected(r.error());
-  return {};
-}
-
-Status Connection::put(uint64_t block_id) {
-  Result<proto::Ok> r;
-  if (const proto::FieldRequest* encoded = put_request()) {
-    const auto value = proto::FieldRequest::u64(block_id);
-    r = request<proto::Ok>(
-        Outgoing{.field = encoded,
-                 .field_value = value,
-                 .type = proto::MessageType::kPut,
-                 .block_id = block_id},
-        [&](proto::Envelope& env) { return expect<proto::Ok>(env, proto::MessageType::kPut); });
-  } else {
-    r = call<proto::Ok>(proto::Message{.body = proto::Put{.block_id = block_id}});
-  }
-  if (!r) return std::unexpected(r.error());
-  return {};
-}
-
-Result<proto::Token> Connection::export_block(uint64_t block_id, uint32_t max_imports,
-                                              uint32_t lifetime_ms) {
-  Result<proto::TokenReply> r;
-  if (const proto::FieldRequest* encoded = export_request(max_imports, lifetime_ms)) {
-    const auto value = proto::FieldRequest::u64(block_id);
-    r = request<proto::TokenReply>(
-        Outgoing{.field = encoded, .field_value = value, .type = proto::MessageType::kExport},
-        [&](proto::Envelope& env) {
-          return expect<proto::TokenReply>(env, proto::MessageType::kExport);
-        });
-  } else {
-    r = call<proto::TokenReply>(proto::Message{.body = proto::Export{.block_id = block_id,
-                                                                     .max_imports = max_imports,
-                                                                     .lifetime_ms = lifetime_ms}});
-  }
-  if (!r) return std::unexpected(r.error());
-  return r->token;
-}
-
-Status Connection::unexport(const proto::Token& token) {
-  auto r = call<proto::Ok>(proto::Message{.body = proto::Unexport{.token = token}});
-  if (!r) return std::unexpected(r.error());
-  return {};
-}
-
-Result<proto::SysvSegment> Connection::sysv_export(uint64_t block_id) {
-  return call<proto::SysvSegment>(proto::Message{.body = proto::SysvExport{.block_id = block_id}},
-                                  block_id);
-}
-
-Status Connection::sysv_unexport(uint64_t block_id) {
-  auto r = call<proto::Ok>(proto::Message{.body = proto::SysvUnexport{.block_id = block_id}});
-  if (!r) return std::unexpected(r.error());
-  return {};
-}
-
-Result<std::vector<proto::PoolInfo>> Connection::list_pools() {
-  auto r = call<proto::PoolList>(proto::Message{.body = proto::ListPools{}});
-  if (!r) return std::unexpected(r.error());
-  return std::move(r->pools);
-}
-
-Result<proto::StatsReply> Connection::stats() {
-  return call<proto::StatsReply>(proto::Message{.body = proto::StatsRequest{}});
-}
-
-namespace {
-
-// Follows a paginated listing: `page(after_id)` returns one reply; `items`
-// picks its entries. A cursor that does not advance is a protocol error, not
-// an endless loop.
-template <typename Reply, typename Entry, typename Page>
-Result<std::vector<Entry>> collect(Page page, std::vector<Entry> Reply::*items) {
-  std::vector<Entry> all;
-  uint64_t after = 0;
-  for (size_t n = 0; n < kMaxPages; ++n) {
-    Result<Reply> r = page(after);
-    if (!r) return std::unexpected(r.error());
-    for (Entry& e : (*r).*items) all.push_back(std::move(e));
-    if (!r->more) return all;
-    if (r->next_after_id <= after)
-      return fail(Errc::kProtocol, "{} page cursor went from {} to {}; it must grow",
-                  proto::message_type_name(Reply::kType), after, r->next_after_id);
-    after = r->next_after_id;
-  }
-  return fail(Errc::kProtocol, "{} has more than {} pages", proto::message_type_name(Reply::kType),
-              kMaxPages);
-}
-
-}  // namespace
-
-Result<std::vector<proto::BlockEntry>> Connection::list_blocks() {
-  return collect<proto::BlockList>(
-      [this](uint64_t after) {
-        return call<proto::BlockList>(proto::Message{.body = proto::ListBlocks{.after_id = after}});
-      },
-      &proto::BlockList::blocks);
-}
-
-Result<std::vector<proto::SessionEntry>> Connection::list_sessions() {
-  return collect<proto::SessionList>(
-      [this](uint64_t after) {
-        return call<proto::SessionList>(
-            proto::Message{.body = proto::ListSessions{.after_id = after}});
-      },
-      &proto::SessionList::sessions);
-}
-
-Result<std::vector<proto::DeviceEntry>> Connection::list_devices() {
-  return collect<proto::DeviceList>(
-      [this](uint64_t after) {
-        return call<proto::DeviceList>(
-            proto::Message{.body = proto::ListDevices{.after_id = after}});
-      },
-      &proto::DeviceList::devices);
-}
-
-Result<proto::CheckReply> Connection::check() {
-  return call<proto::CheckReply>(proto::Message{.body = proto::CheckRequest{}});
-}
-
-Result<proto::MetricsReply> Connection::metrics() {
-  return call<proto::MetricsReply>(proto::Message{.body = proto::MetricsRequest{}});
-}
-
-Result<proto::PoolMapReply> Connection::pool_map(const proto::PoolMapRequest& request) {
-  return call<proto::PoolMapReply>(proto::Message{.body = request});
 }
 
 }  // namespace pmm::client

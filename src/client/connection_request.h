@@ -1,0 +1,164 @@
+// The template parts of pmm::client::Connection's request path, shared by
+// connection.cc (the machinery, the handshake) and connection_calls.cc (the
+// calls): a private header of src/client, not installed. See connection.h
+// for the contract and connection.cc for the rules behind it.
+#pragma once
+
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "client/connection.h"
+#include "proto/channel.h"
+
+namespace pmm::client {
+namespace detail {
+
+// Where this thread's reads land, kept between reads (a message's storage
+// is reused). Per thread, not per connection: a reply that is the reading
+// thread's own stays here until that thread takes it, which it does before
+// it reads again, whatever other threads read meanwhile.
+inline proto::Envelope& reply_buffer() {
+  thread_local proto::Envelope envelope;
+  return envelope;
+}
+
+inline bool is_disconnect(const Error& e) {
+  return e.code == Errc::kDisconnected ||
+         (e.code == Errc::kSystem && (e.sys_errno == EPIPE || e.sys_errno == ECONNRESET));
+}
+
+inline std::string reply_name(const proto::Body& body) {
+  return std::string(proto::message_type_name(proto::type_of(body)));
+}
+
+}  // namespace detail
+
+template <typename Done>
+bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& done,
+                              os::Deadline deadline, std::condition_variable* own, bool fresh) {
+  bool read = false;
+  bool result = true;
+  for (;;) {
+    if (dead_ || done()) break;
+    // `fresh`: the deadline was set a moment ago; no clock read to know it
+    // is far (a request's first read).
+    bool far = fresh;
+    if (!fresh) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        result = false;
+        break;
+      }
+      far = deadline - now >= blocking_wait_;
+    }
+    fresh = false;
+    if (reading_) {
+      if (own != nullptr) {
+        own->wait_until(lock, deadline);
+      } else {
+        ++shared_waiters_;
+        replied_.wait_until(lock, deadline);
+        --shared_waiters_;
+      }
+      continue;
+    }
+    reading_ = true;
+    read = true;
+    // More than this thread's request in flight: a reply is likely queued
+    // already, so try to read before waiting.
+    const bool try_first = waiting_ > 1;
+    const bool fd_possible = fd_possible_locked();
+    lock.unlock();
+    auto in = read_one(deadline, try_first, far, fd_possible);
+    lock.lock();
+    reading_ = false;
+    std::vector<proto::Body> undo;
+    take_locked(in, undo, own);
+    if (!undo.empty()) {
+      lock.unlock();
+      send_undo(std::move(undo));
+      lock.lock();
+    }
+  }
+  // This thread read and now leaves: another waiter takes over the socket.
+  if (read && !reading_) hand_off_locked();
+  return result;
+}
+
+template <typename T, typename Take>
+Result<T> Connection::request(Outgoing out, Take&& take) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
+  std::unique_lock lock(mu_);
+  if (dead_) return std::unexpected(*dead_);
+  // A request sent without waiting was refused: this call says so.
+  if (posted_error_) {
+    Error e = std::move(*posted_error_);
+    posted_error_.reset();
+    e.message += fmt::format("; this {} was not sent", proto::message_type_name(out.type));
+    return std::unexpected(std::move(e));
+  }
+  if (out.alloc != nullptr) {
+    if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
+    out.fd_possible = !alloc_cache_.settled;
+  }
+  const uint32_t id = register_locked(out).id;
+  bool waited = false;  // for room in the socket: then the deadline is no longer fresh
+  if (auto sent = send_locked(lock, out, id, deadline, &waited); !sent) {
+    if (InFlight* f = find_locked(id)) remove_locked(*f);
+    // SEQPACKET sends all or nothing, so an encoding refusal (the caller's
+    // bad argument), a timeout or a send that failed with an errno
+    // (ENOBUFS, ENOMEM) sent nothing: the socket is as it was. A closed
+    // peer, or a short send (a message cut in half reached the daemon),
+    // ends the connection.
+    const Error& e = sent.error();
+    const bool nothing_sent = e.code == Errc::kInvalidArgument || e.code == Errc::kTimeout ||
+                              (e.code == Errc::kSystem && e.sys_errno != 0);
+    if (detail::is_disconnect(e)) {
+      // The daemon may have refused the connection and closed it before our
+      // request went out: its reason is still queued for us to read.
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+    }
+    if (!nothing_sent || detail::is_disconnect(e)) return die_locked(e);
+    return std::unexpected(e);
+  }
+  // Woken by its reply, a hand-off or death. One per thread: a thread
+  // waits for one request at a time.
+  thread_local std::condition_variable mine;
+  // Dead while the send waited for room without mu_: the table is gone.
+  if (dead_) return std::unexpected(*dead_);
+  find_locked(id)->waiter = &mine;
+  ++sleepers_;
+  drive_locked(
+      lock,
+      [&] {
+        const InFlight* f = find_locked(id);
+        return f == nullptr || f->answered();
+      },
+      deadline, &mine, /*fresh=*/!waited);
+  if (dead_) return std::unexpected(*dead_);
+  InFlight& f = *find_locked(id);
+  f.waiter = nullptr;
+  if (f.answered()) {
+    Result<T> r = f.in_reader ? take(detail::reply_buffer())
+                  : *f.reply  ? take(**f.reply)
+                              : Result<T>(std::unexpected(std::move(f.reply->error())));
+    if (!dead_) remove_locked(f);  // `take` may have ended the connection (and the table)
+    return r;
+  }
+  // Given up: the id stays taken until the late reply comes and is undone.
+  --sleepers_;
+  f.abandoned = true;
+  --waiting_;
+  return fail(Errc::kTimeout,
+              "pmmd at {} did not answer {} within {} ms (is it stopped or hung?); the "
+              "request is abandoned: if the daemon carries it out later, what it gives is "
+              "given back, and the connection stays usable",
+              path_, proto::message_type_name(out.type), (timeout_ + out.extra_wait).count());
+}
+
+}  // namespace pmm::client
