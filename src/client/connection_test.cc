@@ -304,7 +304,7 @@ TEST(ConnectionTest, RefusalKeepsTheConnectionAlive) {
 
 // A put sent without waiting (libpmm's last put of a block) is answered like
 // any request. Its answer is read by the next call that reads the socket (a
-// round trip reads it, one recvmsg, before its own reply), or by a post once
+// round trip reads it, one read, before its own reply), or by a post once
 // kDrainPosted answers are unread: a long run of posts never fills the
 // socket nor loses an answer. A refusal is returned by the call after the
 // one that read it, naming the block, and that call is not sent.
