@@ -7,6 +7,9 @@
 #include <mutex>
 
 namespace pmm::os {
+
+std::atomic<int> detail::g_faults_armed{0};
+
 namespace {
 
 struct Plan {
@@ -18,14 +21,13 @@ struct Plan {
   uint64_t hits = 0;
 };
 
-std::atomic<int> g_armed{0};  // plans armed; 0: the fast path
 std::mutex g_mutex;
 std::array<Plan, kCallCount> g_plans;
 
 Plan& plan(Call call) { return g_plans[static_cast<size_t>(call)]; }
 
 void disarm_locked(Plan& p) {
-  if (p.armed) g_armed.fetch_sub(1, std::memory_order_relaxed);
+  if (p.armed) detail::g_faults_armed.fetch_sub(1, std::memory_order_relaxed);
   p.armed = false;
 }
 
@@ -41,7 +43,7 @@ void inject_fault(Call call, Fault fault, uint64_t nth, uint64_t times) {
     p.armed = false;
     return;
   }
-  g_armed.fetch_add(1, std::memory_order_relaxed);
+  detail::g_faults_armed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void clear_faults() {
@@ -54,8 +56,7 @@ uint64_t fault_hits(Call call) {
   return plan(call).hits;
 }
 
-std::optional<Fault> take_fault(Call call) {
-  if (g_armed.load(std::memory_order_relaxed) == 0) return std::nullopt;
+std::optional<Fault> detail::take_armed_fault(Call call) {
   std::lock_guard lock(g_mutex);
   Plan& p = plan(call);
   if (!p.armed) return std::nullopt;
@@ -64,7 +65,7 @@ std::optional<Fault> take_fault(Call call) {
   ++p.hits;
   if (n == p.last) {
     // Keep the hit count readable; stop counting.
-    g_armed.fetch_sub(1, std::memory_order_relaxed);
+    detail::g_faults_armed.fetch_sub(1, std::memory_order_relaxed);
     p.armed = false;
   }
   return p.fault;
