@@ -178,6 +178,8 @@ class SegmentStrategy final : public Strategy {
     return st;
   }
 
+  [[nodiscard]] uint64_t bytes_used() const override { return bytes_used_; }
+
   [[nodiscard]] uint64_t last_op_steps() const override { return steps_; }
 
   [[nodiscard]] Status check_invariants() const override;

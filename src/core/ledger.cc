@@ -240,16 +240,20 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                                       uint64_t alignment, AllocFlags flags) {
   if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
   Pool& pool = *pools_[p].pool;
-  // The strategy's figures only: Pool::stats() also reads the pool's health,
-  // an fstat() of its memory file for a resident pool, on every allocate.
-  const alloc::Stats st{pool.strategy().stats()};
+  // The strategy's size and bytes used only: Pool::stats() also reads the
+  // pool's health (an fstat() of its memory file for a resident pool), and
+  // the strategy's full stats() finds the largest free extent, which only a
+  // refusal names.
+  const alloc::Strategy& strategy = pool.strategy();
+  const uint64_t pool_size = pool.region().size();  // the strategy's too (Pool::create)
   // The allocator calls a size beyond its space a bad argument; to a client
   // it is a valid request this pool cannot meet, and the next pool may.
-  if (size > st.size) {
+  if (size > pool_size) {
     return fail(Errc::kNoMemory, "pool {}: {} asked but the pool has {} (largest free extent {})",
-                pool.name(), format_size(size), format_size(st.size), format_size(st.largest_free));
+                pool.name(), format_size(size), format_size(pool_size),
+                format_size(strategy.stats().largest_free));
   }
-  uint64_t free_before = st.bytes_free;
+  uint64_t free_before = pool_size - strategy.bytes_used();
   if (auto ok = devices_.admit(sr.device, p, pool.name(), size, free_before); !ok) {
     return std::unexpected(ok.error());
   }

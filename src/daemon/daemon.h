@@ -78,6 +78,7 @@
 #include "daemon/service.h"
 #include "os/event_fds.h"
 #include "os/socket.h"
+#include "proto/codec.h"
 
 namespace pmm::daemon {
 
@@ -163,6 +164,9 @@ class Daemon {
   // Sends a protocol error for a datagram that could not be read, then drops.
   void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);
+  // Encodes and sends a reply (with the pool fd it carries, or -1), as
+  // proto::send does.
+  [[nodiscard]] Status send_reply(int sock, const proto::Message& m, int pool_fd);
   void rearm_timer();
   // Sends what the service has for sessions other than the one served:
   // waiting allocations' answers, release notifications (issue 10).
@@ -201,7 +205,15 @@ class Daemon {
   // once, never zero-filled; a request is decoded from its slot.
   std::unique_ptr<std::byte[]> inbox_;
   std::array<std::span<std::byte>, kReadBatch> inbox_slots_{};
+  // The kernel's headers for inbox_slots_, built once (serve()).
+  std::unique_ptr<os::MessageBatch> inbox_batch_;
   std::array<os::Datagram, kReadBatch> datagrams_{};
+  // Requests are decoded into these, one Message per type (answer()).
+  proto::RequestSlots requests_;
+  // Replies are encoded here: kMaxReplySize, allocated once, never
+  // zero-filled (send_reply()).
+  std::unique_ptr<std::byte[]> outbox_ =
+      std::make_unique_for_overwrite<std::byte[]>(proto::kMaxReplySize);
   bool stopping_ = false;
 };
 

@@ -165,8 +165,10 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                          core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
                                           .zero = (req.flags & proto::kAllocZero) != 0});
           // What the pools found of memory punched by clients (core/pool.h).
-          for (size_t i = 0; i < l.pool_count(); ++i)
+          for (size_t i = 0; i < l.pool_count(); ++i) {
+            if (!l.pool(i).has_notices()) continue;
             for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
+          }
           if (!b) {
             return error(s, id, b.error(), lazy([&] {
                            return fmt::format("allocate of {}", format_size(req.size));
