@@ -94,6 +94,9 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   std::string name = devices_.device(sr.device).config.name;
   uid_sessions_.emplace(sr.info.uid, sr.info.id);
   uid_device_change(sr.info.uid, sr.device, 0, 0, 1);
+  sr.uid_device = &uid_devices_.find({sr.info.uid, sr.device})->second;
+  sr.quota = &uid_use_[sr.info.uid];
+  ++sr.quota->sessions;
   sessions_.emplace(sr.info.id, std::move(sr));
   return name;
 }
@@ -147,12 +150,12 @@ void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
     if (h.sysv()) {
       --sysv_exports_;
       --sr.sysv_exports;
-      --use_of(sr.info.uid).sysv_exports;
+      --sr.quota->sysv_exports;
     }
     sum.references_dropped += n;
     const uint64_t size = rec.size;
     rec.total -= n - 1;  // drop_reference takes the last one and frees at zero
-    if (drop_reference(slot)) {
+    if (drop_reference(slot, &sr)) {
       sum.bytes_freed += size;
       ++sum.blocks_freed;
     }
@@ -161,6 +164,7 @@ void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
 
 void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   devices_.session_closed(it->second.device);
+  --it->second.quota->sessions;
   tidy_use(it->second.info.uid);
   uid_sessions_.erase({it->second.info.uid, it->first});
   uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
@@ -280,10 +284,13 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
   rec.size = blk->size;
   rec.handle = blk->handle;
   rec.uid = sr.info.uid;
-  ++use_of(rec.uid).blocks;
+  ++sr.quota->blocks;
   rec.total = 1;
   devices_.charge(sr.device, p, blk->size);
-  uid_device_change(sr.info.uid, sr.device, static_cast<int64_t>(blk->size), 1, 0);
+  // What uid_device_change(uid, device, size, 1, 0) does, without the
+  // lookup: the entry holds this session, so it is not erased.
+  sr.uid_device->bytes += blk->size;
+  ++sr.uid_device->blocks;
   add_holder(sr, *slot).references = 1;
   ++sr.references;
   BlockInfo out = info(*slot);
@@ -321,22 +328,34 @@ Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
   --(*sr)->references;
   const uint32_t slot = slot_of(b);
   if (h.empty()) remove_holder(**sr, slot);
-  drop_reference(slot);
+  drop_reference(slot, *sr);
   return left;
 }
 
-bool Ledger::drop_reference(uint32_t slot) {
+bool Ledger::drop_reference(uint32_t slot, SessionRecord* by) {
   BlockRecord& rec = slab_[slot];
   if (--rec.total > 0) return false;
   // Nothing holds it: back to the pool. Release of a handle the pool gave
   // us cannot fail; check_invariants() would catch a pool that disagrees.
   (void)pools_[rec.pool()].pool->release(rec.handle);
   devices_.uncharge(rec.device(), rec.pool(), rec.size);
-  uint32_t uid = rec.uid;
-  uid_device_change(uid, rec.device(), -static_cast<int64_t>(rec.size), -1, 0);
+  const uint32_t uid = rec.uid;
+  const size_t device = rec.device();
+  const uint64_t size = rec.size;
   free_slot(slot);
-  --use_of(uid).blocks;
-  tidy_use(uid);
+  if (by != nullptr && by->info.uid == uid) {
+    // The session's own uid: its entries are at hand and stay (it is open).
+    --by->quota->blocks;
+    if (by->device == device) {
+      by->uid_device->bytes -= size;
+      --by->uid_device->blocks;
+      return true;
+    }
+  } else {
+    --use_of(uid).blocks;
+    tidy_use(uid);
+  }
+  uid_device_change(uid, device, -static_cast<int64_t>(size), -1, 0);
   return true;
 }
 

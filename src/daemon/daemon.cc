@@ -191,8 +191,9 @@ Status Daemon::run() {
       if (!service_.reaping()) trim_due_ = true;
     }
     const auto now = Clock::now();
-    send_outgoing(now);
-    expire_hellos(now);
+    // Both are out of line for their rare work; most turns have none.
+    if (service_.outgoing_possible()) send_outgoing(now);
+    if (!hello_deadlines_.empty() && hello_deadlines_.front().first <= now) expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
     maybe_trim(now);
     rearm_timer();
@@ -431,15 +432,14 @@ void Daemon::serve(uint64_t id) {
         if (d.error->code == Errc::kDisconnected) return drop(id, "disconnected");
         return refuse(id, 0, *d.error);
       }
-      if (!answer(id, inbox_slots_[i].first(d.size))) return;
+      if (!answer(s, id, inbox_slots_[i].first(d.size))) return;
     }
     served += static_cast<int>(*got);
     if (*got < inbox_slots_.size()) return;  // the queue is empty
   }
 }
 
-bool Daemon::answer(uint64_t id, std::span<const std::byte> bytes) {
-  Session& s = sessions_.find(id)->second;
+bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
   // Into the Message kept for its type: nothing is allocated or moved per
   // request (an Allocate's pool list keeps its storage).
   auto decoded = requests_.decode(bytes);

@@ -160,7 +160,8 @@ class Daemon {
   void serve(uint64_t id);
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).
-  bool answer(uint64_t id, std::span<const std::byte> bytes);
+  // `s` is session `id`'s (found once per receive by serve()).
+  bool answer(Session& s, uint64_t id, std::span<const std::byte> bytes);
   // Sends a protocol error for a datagram that could not be read, then drops.
   void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);

@@ -76,26 +76,34 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
 Reply Service::block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b) {
   const core::Pool& pool = ledger_->pool(b.pool);
   const mem::Region& region = pool.region();
-  proto::PoolMemory memory{.type = pool_type(region.type()),
-                           .fd_attached = false,
-                           .pool_size = region.size(),
-                           .page_size = region.page_size(),
-                           .shmid = region.type() == mem::MemoryType::kSysv ? region.shmid() : -1};
-  Reply r;
-  if (region.type() != mem::MemoryType::kSysv && !s.fd_sent[b.pool]) {
-    memory.fd_attached = true;
+  const mem::MemoryType type = region.type();
+  // Built in place in the reply: every allocate and import answers with one.
+  Reply r{.message = {.request_id = request_id,
+                      .body = proto::Body(std::in_place_type<proto::BlockInfo>)}};
+  auto& info = *std::get_if<proto::BlockInfo>(&r.message.body);
+  info.block_id = b.id;
+  info.pool_index = static_cast<uint32_t>(b.pool);
+  info.pool_name.assign(b.pool_name);
+  info.offset = b.offset;
+  info.size = b.size;
+  // Only to whom pagemap would show it (viewer(s).phys).
+  info.phys = sees_physical(s) ? b.phys : 0;
+  info.memory = proto::PoolMemory{.type = pool_type(type),
+                                  .fd_attached = false,
+                                  .pool_size = region.size(),
+                                  .page_size = region.page_size(),
+                                  .shmid = type == mem::MemoryType::kSysv ? region.shmid() : -1};
+  if (type != mem::MemoryType::kSysv && !s.fd_sent[b.pool]) {
+    info.memory.fd_attached = true;
     r.fd = region.fd();
     r.fd_pool = b.pool;
   }
-  r.message = reply(request_id, proto::BlockInfo{.block_id = b.id,
-                                                 .pool_index = static_cast<uint32_t>(b.pool),
-                                                 .pool_name = b.pool_name,
-                                                 .offset = b.offset,
-                                                 .size = b.size,
-                                                 // Only to whom pagemap would show it.
-                                                 .phys = viewer(s).phys ? b.phys : 0,
-                                                 .memory = memory});
   return r;
+}
+
+Reply Service::ok_reply(uint32_t request_id) {
+  return Reply{
+      .message = {.request_id = request_id, .body = proto::Body(std::in_place_type<proto::Ok>)}};
 }
 
 proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
@@ -183,7 +191,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
             return error(s, id, n.error(),
                          lazy([&] { return fmt::format("get of block {}", req.block_id); }));
           log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::Put>) {
           auto n = l.put(s.id, req.block_id);
           if (!n)
@@ -198,7 +206,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                       lazy([&] {
                         return l.block(req.block_id) ? "" : "; the block went back to its pool";
                       }));
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::Export>) {
           auto t = l.export_block(s.id, req.block_id, req.max_imports,
                                   std::chrono::milliseconds(req.lifetime_ms), now);
@@ -227,7 +235,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                          lazy([&] { return fmt::format("unexport of {}…", t.short_hex()); }));
           after_drop();
           log_.detail("{} withdrew export {}…", who(s), lazy([&] { return t.short_hex(); }));
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
           auto seg = l.sysv_export(s.id, req.block_id);
           if (!seg) {
@@ -249,7 +257,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           }
           after_put(req.block_id);
           log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
           proto::StatsReply st;
           st.sessions = l.session_count();

@@ -136,6 +136,10 @@ class Service {
   }
   static Reply refusal(uint32_t request_id, const Error& e);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
+  // An Ok, built in place (no Body made and moved).
+  static Reply ok_reply(uint32_t request_id);
+  // viewer(s).phys, without asking whether the session is an admin.
+  static bool sees_physical(const SessionState& s) { return s.peer.uid == 0 && s.cap_sys_admin; }
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
   proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
   Reply list_blocks(const SessionState& s, uint32_t request_id, const proto::ListBlocks& r,

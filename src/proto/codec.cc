@@ -34,12 +34,13 @@ class FieldPath {
   std::string name(std::string_view field) const {
     std::string out;
     for (size_t i = 0; i < depth_ && i < kMaxDepth; ++i)
-      out += fmt::format("{}[{}].", frames_[i].list, frames_[i].index);
+      out += fmt::format("{}[{}].", std::string_view(frames_[i].list, frames_[i].length),
+                         frames_[i].index);
     out += field;
     return out;
   }
   size_t push(std::string_view list, size_t index) {
-    if (depth_ < kMaxDepth) frames_[depth_] = Frame{list, index};
+    if (depth_ < kMaxDepth) frames_[depth_] = Frame{list.data(), list.size(), index};
     return depth_++;
   }
   void pop(size_t saved) { depth_ = saved; }
@@ -47,11 +48,15 @@ class FieldPath {
  private:
   // Deeper than any message nests lists (two: blocks[i].holders[j]).
   static constexpr size_t kMaxDepth = 4;
+  // Trivial, and left uninitialised: only frames below depth_ are read,
+  // each written by push() first, so a Reader or Writer (one per message)
+  // costs no stores for them.
   struct Frame {
-    std::string_view list;
-    size_t index = 0;
+    const char* list;
+    size_t length;
+    size_t index;
   };
-  std::array<Frame, kMaxDepth> frames_{};
+  std::array<Frame, kMaxDepth> frames_;
   size_t depth_ = 0;
 };
 
@@ -60,28 +65,27 @@ class FieldPath {
 class IoBase {
  public:
   IoBase(MessageType message, Errc code) : message_(message), code_(code) {}
-  [[nodiscard]] bool ok() const { return ok_; }
-  [[nodiscard]] Error take_error() { return std::move(error_); }
+  [[nodiscard]] bool ok() const { return !error_; }
+  [[nodiscard]] Error take_error() { return std::move(*error_); }
 
   // A rule that is not about a single field's encoding (flags, limits,
   // consistency between fields). `what` says what was wrong and what is allowed.
   template <typename... Args>
   void require(bool cond, fmt::format_string<Args...> what, Args&&... args) {
-    if (ok_ && !cond) set_error(fmt::format(what, std::forward<Args>(args)...));
+    if (ok() && !cond) set_error(fmt::format(what, std::forward<Args>(args)...));
   }
 
  protected:
   void set_error(std::string text) {
-    if (!ok_) return;
-    ok_ = false;
+    if (error_) return;
     error_ = Error{code_, fmt::format("{}: {}", message_type_name(message_), text), 0};
   }
 
   FieldPath path_;
   MessageType message_;
   Errc code_;
-  bool ok_ = true;
-  Error error_;
+  // The first error; none (nothing to build or destroy) while all is well.
+  std::optional<Error> error_;
 };
 
 // Range checks for the enums on the wire.
@@ -629,9 +633,11 @@ std::optional<size_t> body_index(MessageType type) {
   return std::nullopt;
 }
 
-Status decode_body(MessageType type, std::span<const std::byte> payload, Body& body) {
+// `index` is body_index(type), found by the caller.
+Status decode_body(MessageType type, std::optional<size_t> index,
+                   std::span<const std::byte> payload, Body& body) {
   // The refusal is formatted only for a type that matched nothing.
-  if (auto i = body_index(type)) return kDecoders[*i].decode(payload, body);
+  if (index) return kDecoders[*index].decode(payload, body);
   return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
 }
 
@@ -714,7 +720,9 @@ namespace {
 
 // decode() after its header has been read and checked (decode_request and
 // decode_reply read it once, not twice), into `out`.
-Status decode_after_header(const Header& h, std::span<const std::byte> bytes, Message& out) {
+// `index` is body_index(h.type).
+Status decode_after_header(const Header& h, std::optional<size_t> index,
+                           std::span<const std::byte> bytes, Message& out) {
   if (!is_request(h.type) && !is_reply(h.type)) {
     return fail(Errc::kProtocol,
                 "unknown message type {}; docs/protocol.md lists the known ones (requests "
@@ -726,7 +734,7 @@ Status decode_after_header(const Header& h, std::span<const std::byte> bytes, Me
                 message_type_name(h.type), h.version, kProtocolVersion);
   }
   out.request_id = h.request_id;
-  return decode_body(h.type, bytes.subspan(kHeaderSize), out.body);
+  return decode_body(h.type, index, bytes.subspan(kHeaderSize), out.body);
 }
 
 // The checks decode_request and decode_reply make before the payload's.
@@ -753,7 +761,8 @@ Result<Message> decode_new(std::span<const std::byte> bytes, Status (*check)(con
     if (auto c = check(*h); !c) return std::unexpected(c.error());
   }
   Result<Message> m(std::in_place);
-  if (auto s = decode_after_header(*h, bytes, *m); !s) return std::unexpected(s.error());
+  if (auto s = decode_after_header(*h, body_index(h->type), bytes, *m); !s)
+    return std::unexpected(s.error());
   return m;
 }
 
@@ -779,8 +788,9 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
   // A type with no slot is refused by decode_after_header before it writes
   // anything; slot 0 only stands in.
   static_assert(std::tuple_size_v<decltype(slots_)> == kDecoders.size());
-  Message& m = slots_[body_index(h->type).value_or(0)];
-  if (auto s = decode_after_header(*h, bytes, m); !s) return std::unexpected(s.error());
+  const std::optional<size_t> index = body_index(h->type);
+  Message& m = slots_[index.value_or(0)];
+  if (auto s = decode_after_header(*h, index, bytes, m); !s) return std::unexpected(s.error());
   return &m;
 }
 
