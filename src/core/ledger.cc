@@ -215,25 +215,32 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
 
   // The pools to try, in order: the device's, or the named ones, every name
   // checked before any is tried. No list is built (a heap allocation per
-  // allocate): a named pool is looked up again when its turn comes.
+  // allocate): a named pool after the first is looked up again when its
+  // turn comes (the first, usually the only one, is kept).
   const size_t count = pools.empty() ? dev.pools.size() : pools.size();
-  for (const auto& name : pools) {
-    if (!find_pool(name)) {
+  size_t first = 0;
+  for (size_t k = 0; k < pools.size(); ++k) {
+    auto i = find_pool(pools[k]);
+    if (!i) {
       std::string all;
       for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
-      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
+      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", pools[k], all);
     }
+    if (k == 0) first = *i;
   }
   if (count == 0) {
     return fail(Errc::kNotFound, "device {} has no pools to allocate from", dev.config.name);
   }
+  auto pool_at = [&](size_t k) {
+    return pools.empty() ? dev.pools[k] : k == 0 ? first : *find_pool(pools[k]);
+  };
+  if (count == 1) return allocate_in(**sr, pool_at(0), size, alignment, flags);
   std::string reasons;
   Error last;
   for (size_t k = 0; k < count; ++k) {
-    const size_t p = pools.empty() ? dev.pools[k] : *find_pool(pools[k]);
-    auto r = allocate_in(**sr, p, size, alignment, flags);
+    auto r = allocate_in(**sr, pool_at(k), size, alignment, flags);
     if (r) return r;
-    if (r.error().code == Errc::kInvalidArgument || count == 1) return r;
+    if (r.error().code == Errc::kInvalidArgument) return r;
     reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", r.error().message);
     last = std::move(r.error());
   }

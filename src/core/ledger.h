@@ -601,6 +601,9 @@ class Ledger {
   // Recently ended tokens and why, so a late import says "expired" rather
   // than "never heard of it". Bounded: the oldest are forgotten first.
   std::unordered_map<Token, DeadReason> dead_;
+  // The nodes of the export last removed, reused by the next export_block.
+  std::unordered_map<Token, Export>::node_type spare_export_;
+  std::set<std::pair<SteadyTime, Token>>::node_type spare_deadline_;
   std::deque<Token> dead_order_;
   uint64_t sysv_exports_ = 0;
   std::unordered_map<uint32_t, UidUse> uid_use_;

@@ -86,7 +86,7 @@ Status Ledger::admit_export(const SessionRecord& sr) const {
                                 "withdraw exports or let them be imported or expire"));
   }
   if (sr.info.uid == 0) return {};
-  uint64_t use = quota_use(sr.info.uid).exports;
+  uint64_t use = sr.quota->exports;  // quota_use(uid).exports
   if (use < q.exports_per_uid) return {};
   return std::unexpected(
       over(fmt::format("export: uid {} has {} live exports (also those of its closed sessions)",
