@@ -366,8 +366,8 @@ void fields(auto& io, Is<PoolMemory> auto& m) {
   if (m.type == PoolType::kSysv) {
     io.require(!m.fd_attached, "memory.fd_attached is set for a sysv pool; sysv travels as shmid");
     io.require(m.shmid >= 0, "memory.shmid is {} for a sysv pool; it must be >= 0", m.shmid);
-  } else {
-    io.require(m.shmid == -1, "memory.shmid is {} for a {} pool; it must be -1", m.shmid,
+  } else if (m.shmid != -1) {  // the type's name is looked up only for the refusal
+    io.require(false, "memory.shmid is {} for a {} pool; it must be -1", m.shmid,
                pool_type_name(m.type));
   }
 }
@@ -580,9 +580,10 @@ bool layout_frozen(MessageType t) {
   return t == MessageType::kHello || t == MessageType::kWelcome || t == MessageType::kError;
 }
 
-// Makes `m` a default T again, keeping the capacity of its lists where it
-// has any: a daemon decoding every request into one Message allocates
-// nothing for an Allocate's pool list after the first (decode_request_into).
+// Makes `m` a default T again before it is decoded into, except that an
+// Allocate keeps its pool list as it is: the decoder sizes the list to the
+// count on the wire and assigns every name, so a client naming the same
+// pools each time costs no string built or freed (RequestSlots).
 template <typename T>
 void reset(T& m) {
   m = T{};
@@ -591,7 +592,6 @@ template <typename T>
 requires std::same_as<T, Allocate> || std::same_as<T, AllocateWait>
 void reset(T& m) {
   std::vector<std::string> pools = std::move(m.pools);
-  pools.clear();
   m = T{};
   m.pools = std::move(pools);
 }
@@ -625,12 +625,23 @@ constexpr auto kDecoders = []<size_t... I>(std::index_sequence<I...>) {
 }
 (std::make_index_sequence<std::variant_size_v<Body>>{});
 
+// Body's alternative for each type value below 256 (every type is: see
+// messages.cc), -1 for none: a load per message rather than a search.
+constexpr auto kBodyIndex = [] {
+  std::array<int8_t, 256> index{};
+  index.fill(-1);
+  for (size_t i = 0; i < kDecoders.size(); ++i) {
+    index[static_cast<uint16_t>(kDecoders[i].type)] = static_cast<int8_t>(i);
+  }
+  return index;
+}();
+static_assert(std::variant_size_v<Body> < 128);
+
 // The index in Body of the alternative of `type`.
 std::optional<size_t> body_index(MessageType type) {
-  for (size_t i = 0; i < kDecoders.size(); ++i) {
-    if (kDecoders[i].type == type) return i;
-  }
-  return std::nullopt;
+  const auto v = static_cast<uint16_t>(type);
+  if (v >= kBodyIndex.size() || kBodyIndex[v] < 0) return std::nullopt;
+  return static_cast<size_t>(kBodyIndex[v]);
 }
 
 // `index` is body_index(type), found by the caller.
@@ -778,19 +789,28 @@ Result<Message> decode_request(std::span<const std::byte> bytes) {
 }
 
 Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
-  // decode_request's checks, in its order (the same message for the same bytes).
-  if (bytes.size() > kMaxRequestSize) {
-    return fail(Errc::kProtocol, "request is {} bytes; at most {}", bytes.size(), kMaxRequestSize);
-  }
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
-  if (auto c = check_request(*h); !c) return std::unexpected(c.error());
-  // A type with no slot is refused by decode_after_header before it writes
-  // anything; slot 0 only stands in.
   static_assert(std::tuple_size_v<decltype(slots_)> == kDecoders.size());
-  const std::optional<size_t> index = body_index(h->type);
-  Message& m = slots_[index.value_or(0)];
-  if (auto s = decode_after_header(*h, index, bytes, m); !s) return std::unexpected(s.error());
+  // The common case, checked inline: a header of this version announcing
+  // the bytes that follow, for a known request type. Anything else takes
+  // decode_request's path, so every refusal (and every accepted frozen
+  // layout of another version) is exactly decode_request's.
+  if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxRequestSize) [[likely]] {
+    const auto type = static_cast<MessageType>(load_u16(bytes, 6));
+    if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
+        load_u32(bytes, 12) == bytes.size() - kHeaderSize && is_request(type)) [[likely]] {
+      if (const std::optional<size_t> index = body_index(type)) [[likely]] {
+        Message& m = slots_[*index];
+        m.request_id = load_u32(bytes, 8);
+        if (auto s = kDecoders[*index].decode(bytes.subspan(kHeaderSize), m.body); !s)
+          return std::unexpected(s.error());
+        return &m;
+      }
+    }
+  }
+  auto whole = decode_request(bytes);
+  if (!whole) return std::unexpected(whole.error());
+  Message& m = slots_[*body_index(type_of(whole->body))];
+  m = std::move(*whole);
   return &m;
 }
 
