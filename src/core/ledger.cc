@@ -167,16 +167,27 @@ void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   --it->second.quota->sessions;
   tidy_use(it->second.info.uid);
   uid_sessions_.erase({it->second.info.uid, it->first});
+  if (auto& c = session_cache_[it->first % kSessionCache]; c.second == &it->second) c = {};
   uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
   sessions_.erase(it);
 }
 
 Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
-  auto it = sessions_.find(s);
-  if (it == sessions_.end() || it->second.closing) {
+  auto& cached = session_cache_[s % kSessionCache];
+  SessionRecord* sr = nullptr;
+  if (cached.second != nullptr && cached.first == s) {
+    sr = cached.second;
+  } else {
+    auto it = sessions_.find(s);
+    if (it != sessions_.end()) {
+      sr = &it->second;
+      cached = {s, sr};
+    }
+  }
+  if (sr == nullptr || sr->closing) {
     return fail(Errc::kNotFound, "no session {}; open a session first", s);
   }
-  return &it->second;
+  return sr;
 }
 
 Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, std::string_view op) {

@@ -37,6 +37,7 @@
 // Thread safety: none; one owner (the daemon's thread).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -590,7 +591,14 @@ class Ledger {
   size_t order_dead_ = 0;
   uint64_t next_block_serial_ = 1;
   std::map<SessionId, SessionRecord> sessions_;  // ordered: the listing's cursor
-  std::deque<SessionId> closing_;                // begin_close() order, for reap()
+  // Recently looked-up sessions, by id modulo the size (the daemon numbers
+  // sessions in order, so open ones rarely share an entry): every request
+  // finds its session, and a tree walk per request grows with the number
+  // of sessions. An entry names a record in sessions_ (map nodes do not
+  // move); finish_close() forgets it before the record goes.
+  static constexpr size_t kSessionCache = 256;
+  std::array<std::pair<SessionId, SessionRecord*>, kSessionCache> session_cache_{};
+  std::deque<SessionId> closing_;  // begin_close() order, for reap()
   // Views: (uid, session) for each open session; (uid, device) -> that
   // uid's use of the device. Which blocks a uid sees is read from each
   // block's holders and exports.

@@ -198,6 +198,7 @@ class Daemon {
   // so the front is always the earliest.
   std::deque<std::pair<Clock::time_point, uint64_t>> hello_deadlines_;
   bool trim_due_ = false;
+  bool answered_ = false;  // a request was handled in this turn of run()
   uint64_t requests_since_trim_ = 0;
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;

@@ -129,8 +129,9 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
   // `now` was read just before the call: it is the request's start too (one
   // clock read fewer per request).
   Reply r = dispatch(s, m, now);
+  handled_at_ = std::chrono::steady_clock::now();
   metrics_.record(proto::type_of(m.body), std::holds_alternative<proto::ErrorReply>(r.message.body),
-                  std::chrono::steady_clock::now() - now);
+                  handled_at_ - now);
   return r;
 }
 

@@ -77,6 +77,8 @@ class Service {
   void set_admins(AdminAccess admins) { admins_ = std::move(admins); }
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
+  // When the last handle() returned (the clock read that timed it).
+  [[nodiscard]] core::SteadyTime handled_at() const { return handled_at_; }
   // The session's socket closed (or the loop drops it): every reference
   // goes, in slices that reap() drops (Ledger::begin_close). Safe for a
   // session that never said Hello.
@@ -181,6 +183,7 @@ class Service {
   AdminAccess admins_{};
   Refusals refusals_;
   RequestMetrics metrics_{std::chrono::steady_clock::now()};
+  core::SteadyTime handled_at_{};
 };
 
 }  // namespace pmm::daemon
