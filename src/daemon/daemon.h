@@ -20,11 +20,16 @@
 //
 // The request path costs what the socket costs: per request one recvmmsg
 // (which takes everything the session has queued, up to kReadBatch, into
-// buffers allocated once and never cleared), one sendmsg, and an
-// epoll_wait shared by every ready session; the export timerfd is set only
-// when the earliest deadline moves earlier; log lines that are not written
-// format nothing (log.h). bench/daemon measures it against a raw
-// SOCK_SEQPACKET ping-pong.
+// buffers allocated once and never cleared, through kernel headers built
+// once), one send, and an epoll_wait shared by every ready session; the
+// export timerfd is set only when the earliest deadline moves earlier; log
+// lines that are not written format nothing (log.h). In user space an
+// allocate or a put allocates no heap in steady state: it is decoded into the
+// Message kept for its type (proto::RequestSlots), its reply built in place
+// and encoded into a buffer kept for it (send_reply), and its session's
+// ledger records found through cached pointers. bench/daemon measures it
+// against a raw SOCK_SEQPACKET ping-pong (bench/daemon/instructions counts
+// the instructions each side spends).
 //
 // Under attack (docs/config.md [limits]; the tests in
 // tests/integration/exhaustion_test.cc):
