@@ -541,7 +541,9 @@ class Ledger {
   void add_export_token(BlockRecord& rec, const Token& t);
   void remove_export_token(BlockRecord& rec, const Token& t);
   // Drops `rec.extra` once it holds nothing.
-  static void tidy_extra(BlockRecord& rec);
+  void tidy_extra(BlockRecord& rec);
+  // A side record for a block: the spare one tidy_extra kept, or a new one.
+  std::unique_ptr<BlockExtra> new_extra();
   // Whether a non-admin `uid` sees the block: a session of its uid holds it
   // or its uid exported it.
   [[nodiscard]] bool visible_to(uint32_t uid, const BlockRecord& rec) const;
@@ -609,6 +611,8 @@ class Ledger {
   // Recently ended tokens and why, so a late import says "expired" rather
   // than "never heard of it". Bounded: the oldest are forgotten first.
   std::unordered_map<Token, DeadReason> dead_;
+  // An emptied side record kept for reuse (tidy_extra, new_extra).
+  std::unique_ptr<BlockExtra> spare_extra_;
   // The nodes of the export last removed, reused by the next export_block.
   std::unordered_map<Token, Export>::node_type spare_export_;
   std::set<std::pair<SteadyTime, Token>>::node_type spare_deadline_;
