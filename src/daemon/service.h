@@ -171,6 +171,14 @@ class Service {
   void check_watches(core::BlockId block);
 
   std::unique_ptr<core::Ledger> ledger_;
+  // Per pool, what a BlockInfo says of its memory, and the fd it carries
+  // (none for sysv).
+  struct PoolMemory {
+    proto::PoolMemory memory;
+    bool sysv = false;
+    int fd = -1;
+  };
+  std::vector<PoolMemory> pool_memory_;
   core::AllocWaiters waiters_;
   // (block, watching session), ordered so a block's watches are adjacent.
   // -> how many WatchRelease requests the coming Released answers.
