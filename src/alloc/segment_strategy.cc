@@ -16,7 +16,7 @@ std::string describe_bytes(uint64_t n) {
   return fmt::format("{} bytes", n);
 }
 
-Status check_request(uint64_t region, uint64_t size, uint64_t alignment) {
+Status refuse_request(uint64_t region, uint64_t size, uint64_t alignment) {
   const uint64_t max_align = std::bit_floor(region);
   if (size == 0)
     return fail(Errc::kInvalidArgument,
@@ -33,7 +33,7 @@ Status check_request(uint64_t region, uint64_t size, uint64_t alignment) {
     return fail(Errc::kInvalidArgument,
                 "alignment {} is larger than the region ({} bytes); use a power of two up to {}",
                 alignment, region, describe_bytes(max_align));
-  return {};
+  return {};  // not reached: check_request calls this only for an invalid request
 }
 
 }  // namespace pmm::alloc::detail

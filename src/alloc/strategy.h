@@ -102,6 +102,9 @@ class Strategy {
   [[nodiscard]] virtual Status set_barriers(std::span<const uint64_t> offsets) = 0;
 
   [[nodiscard]] virtual Stats stats() const = 0;
+  // stats().bytes_used alone, without finding the largest free extent: the
+  // pool asks it after every allocation.
+  [[nodiscard]] virtual uint64_t bytes_used() const { return stats().bytes_used; }
 
   // Work done by the most recent allocate() or release(): tree nodes visited,
   // bins and free-list entries scanned, free neighbours merged.

@@ -94,6 +94,9 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   std::string name = devices_.device(sr.device).config.name;
   uid_sessions_.emplace(sr.info.uid, sr.info.id);
   uid_device_change(sr.info.uid, sr.device, 0, 0, 1);
+  sr.uid_device = &uid_devices_.find({sr.info.uid, sr.device})->second;
+  sr.quota = &uid_use_[sr.info.uid];
+  ++sr.quota->sessions;
   sessions_.emplace(sr.info.id, std::move(sr));
   return name;
 }
@@ -147,12 +150,12 @@ void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
     if (h.sysv()) {
       --sysv_exports_;
       --sr.sysv_exports;
-      --use_of(sr.info.uid).sysv_exports;
+      --sr.quota->sysv_exports;
     }
     sum.references_dropped += n;
     const uint64_t size = rec.size;
     rec.total -= n - 1;  // drop_reference takes the last one and frees at zero
-    if (drop_reference(slot)) {
+    if (drop_reference(slot, &sr)) {
       sum.bytes_freed += size;
       ++sum.blocks_freed;
     }
@@ -161,18 +164,30 @@ void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
 
 void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   devices_.session_closed(it->second.device);
+  --it->second.quota->sessions;
   tidy_use(it->second.info.uid);
   uid_sessions_.erase({it->second.info.uid, it->first});
+  if (auto& c = session_cache_[it->first % kSessionCache]; c.second == &it->second) c = {};
   uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
   sessions_.erase(it);
 }
 
 Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
-  auto it = sessions_.find(s);
-  if (it == sessions_.end() || it->second.closing) {
+  auto& cached = session_cache_[s % kSessionCache];
+  SessionRecord* sr = nullptr;
+  if (cached.second != nullptr && cached.first == s) {
+    sr = cached.second;
+  } else {
+    auto it = sessions_.find(s);
+    if (it != sessions_.end()) {
+      sr = &it->second;
+      cached = {s, sr};
+    }
+  }
+  if (sr == nullptr || sr->closing) {
     return fail(Errc::kNotFound, "no session {}; open a session first", s);
   }
-  return &it->second;
+  return sr;
 }
 
 Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, std::string_view op) {
@@ -211,25 +226,32 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
 
   // The pools to try, in order: the device's, or the named ones, every name
   // checked before any is tried. No list is built (a heap allocation per
-  // allocate): a named pool is looked up again when its turn comes.
+  // allocate): a named pool after the first is looked up again when its
+  // turn comes (the first, usually the only one, is kept).
   const size_t count = pools.empty() ? dev.pools.size() : pools.size();
-  for (const auto& name : pools) {
-    if (!find_pool(name)) {
+  size_t first = 0;
+  for (size_t k = 0; k < pools.size(); ++k) {
+    auto i = find_pool(pools[k]);
+    if (!i) {
       std::string all;
       for (const auto& p : pools_) all += (all.empty() ? "" : ", ") + p.pool->name();
-      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", name, all);
+      return fail(Errc::kNotFound, "no pool named '{}'; the pools are: {}", pools[k], all);
     }
+    if (k == 0) first = *i;
   }
   if (count == 0) {
     return fail(Errc::kNotFound, "device {} has no pools to allocate from", dev.config.name);
   }
+  auto pool_at = [&](size_t k) {
+    return pools.empty() ? dev.pools[k] : k == 0 ? first : *find_pool(pools[k]);
+  };
+  if (count == 1) return allocate_in(**sr, pool_at(0), size, alignment, flags);
   std::string reasons;
   Error last;
   for (size_t k = 0; k < count; ++k) {
-    const size_t p = pools.empty() ? dev.pools[k] : *find_pool(pools[k]);
-    auto r = allocate_in(**sr, p, size, alignment, flags);
+    auto r = allocate_in(**sr, pool_at(k), size, alignment, flags);
     if (r) return r;
-    if (r.error().code == Errc::kInvalidArgument || count == 1) return r;
+    if (r.error().code == Errc::kInvalidArgument) return r;
     reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", r.error().message);
     last = std::move(r.error());
   }
@@ -240,16 +262,20 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
                                       uint64_t alignment, AllocFlags flags) {
   if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
   Pool& pool = *pools_[p].pool;
-  // The strategy's figures only: Pool::stats() also reads the pool's health,
-  // an fstat() of its memory file for a resident pool, on every allocate.
-  const alloc::Stats st{pool.strategy().stats()};
+  // The strategy's size and bytes used only: Pool::stats() also reads the
+  // pool's health (an fstat() of its memory file for a resident pool), and
+  // the strategy's full stats() finds the largest free extent, which only a
+  // refusal names.
+  const alloc::Strategy& strategy = pool.strategy();
+  const uint64_t pool_size = pool.region().size();  // the strategy's too (Pool::create)
   // The allocator calls a size beyond its space a bad argument; to a client
   // it is a valid request this pool cannot meet, and the next pool may.
-  if (size > st.size) {
+  if (size > pool_size) {
     return fail(Errc::kNoMemory, "pool {}: {} asked but the pool has {} (largest free extent {})",
-                pool.name(), format_size(size), format_size(st.size), format_size(st.largest_free));
+                pool.name(), format_size(size), format_size(pool_size),
+                format_size(strategy.stats().largest_free));
   }
-  uint64_t free_before = st.bytes_free;
+  uint64_t free_before = pool_size - strategy.bytes_used();
   if (auto ok = devices_.admit(sr.device, p, pool.name(), size, free_before); !ok) {
     return std::unexpected(ok.error());
   }
@@ -276,10 +302,13 @@ Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size
   rec.size = blk->size;
   rec.handle = blk->handle;
   rec.uid = sr.info.uid;
-  ++use_of(rec.uid).blocks;
+  ++sr.quota->blocks;
   rec.total = 1;
   devices_.charge(sr.device, p, blk->size);
-  uid_device_change(sr.info.uid, sr.device, static_cast<int64_t>(blk->size), 1, 0);
+  // What uid_device_change(uid, device, size, 1, 0) does, without the
+  // lookup: the entry holds this session, so it is not erased.
+  sr.uid_device->bytes += blk->size;
+  ++sr.uid_device->blocks;
   add_holder(sr, *slot).references = 1;
   ++sr.references;
   BlockInfo out = info(*slot);
@@ -317,22 +346,34 @@ Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
   --(*sr)->references;
   const uint32_t slot = slot_of(b);
   if (h.empty()) remove_holder(**sr, slot);
-  drop_reference(slot);
+  drop_reference(slot, *sr);
   return left;
 }
 
-bool Ledger::drop_reference(uint32_t slot) {
+bool Ledger::drop_reference(uint32_t slot, SessionRecord* by) {
   BlockRecord& rec = slab_[slot];
   if (--rec.total > 0) return false;
   // Nothing holds it: back to the pool. Release of a handle the pool gave
   // us cannot fail; check_invariants() would catch a pool that disagrees.
   (void)pools_[rec.pool()].pool->release(rec.handle);
   devices_.uncharge(rec.device(), rec.pool(), rec.size);
-  uint32_t uid = rec.uid;
-  uid_device_change(uid, rec.device(), -static_cast<int64_t>(rec.size), -1, 0);
+  const uint32_t uid = rec.uid;
+  const size_t device = rec.device();
+  const uint64_t size = rec.size;
   free_slot(slot);
-  --use_of(uid).blocks;
-  tidy_use(uid);
+  if (by != nullptr && by->info.uid == uid) {
+    // The session's own uid: its entries are at hand and stay (it is open).
+    --by->quota->blocks;
+    if (by->device == device) {
+      by->uid_device->bytes -= size;
+      --by->uid_device->blocks;
+      return true;
+    }
+  } else {
+    --use_of(uid).blocks;
+    tidy_use(uid);
+  }
+  uid_device_change(uid, device, -static_cast<int64_t>(size), -1, 0);
   return true;
 }
 

@@ -37,6 +37,7 @@
 // Thread safety: none; one owner (the daemon's thread).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -438,9 +439,27 @@ class Ledger {
   };
   // docs/config.md's bytes per block assume this.
   static_assert(sizeof(BlockRecord) == 64, "a block record is 64 bytes");
+  // One uid's use of one device, for the views of non-admins.
+  struct UidDeviceUse {
+    uint64_t bytes = 0;
+    uint64_t blocks = 0;
+    uint64_t sessions = 0;
+  };
+  // A uid's quota use, kept while it has a session open even when all its
+  // counts are zero, so that its sessions may point at it.
+  struct UidUse : QuotaUse {
+    uint64_t sessions = 0;  // open sessions of the uid
+  };
   struct SessionRecord {
     SessionInfo info;
     size_t device = 0;
+    // Its uid's entries in uid_use_ and uid_devices_ (for its device), found
+    // once at open: each request of the session would otherwise look them up
+    // by uid (a hash and a tree lookup per allocate and per put). Valid while
+    // it is open: its own session count keeps both entries (tidy_use,
+    // uid_device_change), and map nodes do not move.
+    UidUse* quota = nullptr;
+    UidDeviceUse* uid_device = nullptr;
     std::vector<uint32_t> holds;  // slots of the blocks where it has a Holder
     uint64_t serial = 0;          // unique over the ledger's life (ids may be reused)
     uint64_t exports = 0;         // live tokens it made
@@ -449,12 +468,6 @@ class Ledger {
     uint64_t bytes = 0;       // sizes of the blocks it holds (for views)
     bool closing = false;     // begin_close() was called; reap() is dropping its holds
     CloseSummary closed{};    // what reap() dropped of it so far
-  };
-  // One uid's use of one device, for the views of non-admins.
-  struct UidDeviceUse {
-    uint64_t bytes = 0;
-    uint64_t blocks = 0;
-    uint64_t sessions = 0;
   };
   struct Export {
     BlockId block = 0;
@@ -485,7 +498,9 @@ class Ledger {
   void finish_close(std::map<SessionId, SessionRecord>::iterator it);
   // Drops one reference held by an export/sysv/session bookkeeping done by
   // the caller; frees the block at zero. Returns true if it was freed.
-  bool drop_reference(uint32_t slot);
+  // `by`: the session dropping it, if any (its cached entries serve when the
+  // block is its uid's on its device).
+  bool drop_reference(uint32_t slot, SessionRecord* by = nullptr);
   // By value: callers pass references into the containers it erases from.
   void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);
@@ -526,7 +541,9 @@ class Ledger {
   void add_export_token(BlockRecord& rec, const Token& t);
   void remove_export_token(BlockRecord& rec, const Token& t);
   // Drops `rec.extra` once it holds nothing.
-  static void tidy_extra(BlockRecord& rec);
+  void tidy_extra(BlockRecord& rec);
+  // A side record for a block: the spare one tidy_extra kept, or a new one.
+  std::unique_ptr<BlockExtra> new_extra();
   // Whether a non-admin `uid` sees the block: a session of its uid holds it
   // or its uid exported it.
   [[nodiscard]] bool visible_to(uint32_t uid, const BlockRecord& rec) const;
@@ -544,7 +561,8 @@ class Ledger {
   // `size` rounded up to the block granule; kInvalidArgument on overflow.
   Result<uint64_t> granular(uint64_t size) const;
   QuotaUse& use_of(uint32_t uid) { return uid_use_[uid]; }
-  // Forgets a uid whose counts are all back to zero.
+  // Forgets a uid whose counts are all back to zero and that has no session
+  // open.
   void tidy_use(uint32_t uid);
   // The exporter of `e`, if that very session is still open.
   SessionRecord* live_exporter(const Export& e);
@@ -575,7 +593,14 @@ class Ledger {
   size_t order_dead_ = 0;
   uint64_t next_block_serial_ = 1;
   std::map<SessionId, SessionRecord> sessions_;  // ordered: the listing's cursor
-  std::deque<SessionId> closing_;                // begin_close() order, for reap()
+  // Recently looked-up sessions, by id modulo the size (the daemon numbers
+  // sessions in order, so open ones rarely share an entry): every request
+  // finds its session, and a tree walk per request grows with the number
+  // of sessions. An entry names a record in sessions_ (map nodes do not
+  // move); finish_close() forgets it before the record goes.
+  static constexpr size_t kSessionCache = 256;
+  std::array<std::pair<SessionId, SessionRecord*>, kSessionCache> session_cache_{};
+  std::deque<SessionId> closing_;  // begin_close() order, for reap()
   // Views: (uid, session) for each open session; (uid, device) -> that
   // uid's use of the device. Which blocks a uid sees is read from each
   // block's holders and exports.
@@ -586,9 +611,14 @@ class Ledger {
   // Recently ended tokens and why, so a late import says "expired" rather
   // than "never heard of it". Bounded: the oldest are forgotten first.
   std::unordered_map<Token, DeadReason> dead_;
+  // An emptied side record kept for reuse (tidy_extra, new_extra).
+  std::unique_ptr<BlockExtra> spare_extra_;
+  // The nodes of the export last removed, reused by the next export_block.
+  std::unordered_map<Token, Export>::node_type spare_export_;
+  std::set<std::pair<SteadyTime, Token>>::node_type spare_deadline_;
   std::deque<Token> dead_order_;
   uint64_t sysv_exports_ = 0;
-  std::unordered_map<uint32_t, QuotaUse> uid_use_;
+  std::unordered_map<uint32_t, UidUse> uid_use_;
   uint64_t next_serial_ = 1;
   InvariantCadence checks_;
 };

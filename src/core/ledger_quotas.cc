@@ -29,14 +29,16 @@ Error over(std::string_view what, std::string_view limit, uint64_t value, uint64
 
 QuotaUse Ledger::quota_use(uint32_t uid) const {
   auto it = uid_use_.find(uid);
-  return it == uid_use_.end() ? QuotaUse{} : it->second;
+  return it == uid_use_.end() ? QuotaUse{} : static_cast<const QuotaUse&>(it->second);
 }
 
 void Ledger::tidy_use(uint32_t uid) {
   auto it = uid_use_.find(uid);
   if (it == uid_use_.end()) return;
-  const QuotaUse& u = it->second;
-  if (u.blocks == 0 && u.exports == 0 && u.sysv_exports == 0) uid_use_.erase(it);
+  const UidUse& u = it->second;
+  if (u.blocks == 0 && u.exports == 0 && u.sysv_exports == 0 && u.sessions == 0) {
+    uid_use_.erase(it);
+  }
 }
 
 Ledger::SessionRecord* Ledger::live_exporter(const Export& e) {
@@ -66,7 +68,7 @@ Status Ledger::admit_new_block(const SessionRecord& sr) const {
   const Quotas& q = options_.quotas;
   if (auto s = admit_hold(sr, "allocate"); !s) return s;
   if (sr.info.uid == 0) return {};
-  uint64_t use = quota_use(sr.info.uid).blocks;
+  uint64_t use = sr.quota->blocks;  // quota_use(uid).blocks
   if (use < q.blocks_per_uid) return {};
   return std::unexpected(over(
       fmt::format("allocate: uid {} has {} live blocks over all its sessions (blocks that "
@@ -84,7 +86,7 @@ Status Ledger::admit_export(const SessionRecord& sr) const {
                                 "withdraw exports or let them be imported or expire"));
   }
   if (sr.info.uid == 0) return {};
-  uint64_t use = quota_use(sr.info.uid).exports;
+  uint64_t use = sr.quota->exports;  // quota_use(uid).exports
   if (use < q.exports_per_uid) return {};
   return std::unexpected(
       over(fmt::format("export: uid {} has {} live exports (also those of its closed sessions)",
@@ -129,9 +131,22 @@ Status Ledger::check_quota_invariants() const {
       ++per_session[e.exporter].first;
     }
   }
+  std::unordered_map<uint32_t, uint64_t> sessions_of;
+  for (const auto& [id, sr] : sessions_) {
+    ++sessions_of[sr.info.uid];
+    (void)want[sr.info.uid];  // a uid with a session open keeps its record
+    if (sr.quota != &uid_use_.at(sr.info.uid) ||
+        sr.uid_device != &uid_devices_.at({sr.info.uid, sr.device})) {
+      return fail(Errc::kSystem, "invariant: session {} points at another uid's records", id);
+    }
+  }
   for (const auto& [uid, u] : uid_use_) {
-    if (u.blocks == 0 && u.exports == 0 && u.sysv_exports == 0) {
+    if (u.blocks == 0 && u.exports == 0 && u.sysv_exports == 0 && u.sessions == 0) {
       return fail(Errc::kSystem, "invariant: uid {} keeps an empty quota record", uid);
+    }
+    auto open = sessions_of.find(uid);
+    if (u.sessions != (open == sessions_of.end() ? 0 : open->second)) {
+      return fail(Errc::kSystem, "invariant: uid {} counted {} open sessions", uid, u.sessions);
     }
   }
   for (const auto& [uid, w] : want) {

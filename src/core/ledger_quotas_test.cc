@@ -184,6 +184,52 @@ TEST(LedgerQuotas, SysvExportsPerSessionAndPerUid) {
   EXPECT_TRUE(r.l->sysv_export(3, d->id)) << "uid 1000 has room again";
 }
 
+// A session finds its records through caches (by id modulo 256, and its
+// uid's quota and (uid, device) entries): ids that share a cache entry, an
+// id reused by another uid after a close, and a uid whose last session
+// closes while its blocks live on must each be counted against the right
+// uid, exactly as before.
+TEST(LedgerQuotas, SessionsSharingACacheEntryOrAReusedIdCountForTheirOwnUid) {
+  Rig r(Quotas{.blocks_per_session = 8, .blocks_per_uid = 3});
+  ASSERT_TRUE(r.l->open_session(user(5, 1000)));
+  ASSERT_TRUE(r.l->open_session(user(5 + 256, 2000)));  // the same cache entry
+  auto a = r.alloc(5);
+  auto b = r.alloc(5 + 256);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(r.l->quota_use(1000).blocks, 1u);
+  EXPECT_EQ(r.l->quota_use(2000).blocks, 1u);
+  ASSERT_TRUE(r.alloc(5 + 256));
+  ASSERT_TRUE(r.alloc(5 + 256));
+  expect_limit(r.alloc(5 + 256).error(), "blocks_per_uid", 3);
+  ASSERT_TRUE(r.alloc(5));  // uid 1000 has its own budget
+  // Session 5 exports a block and goes; its id comes back as uid 3000's.
+  auto t = r.l->export_block(5, a->id, 1, 10s, r.clock.now());
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(r.l->close_session(5));
+  EXPECT_EQ(r.l->quota_use(1000).blocks, 1u) << "the exported block lives on for uid 1000";
+  EXPECT_EQ(r.l->quota_use(1000).exports, 1u);
+  EXPECT_FALSE(r.l->put(5, a->id)) << "a closed session is gone, cache or not";
+  ASSERT_TRUE(r.l->open_session(user(5, 3000)));
+  EXPECT_FALSE(r.l->put(5, a->id)) << "the new session 5 holds nothing";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(r.alloc(5));
+  expect_limit(r.alloc(5).error(), "blocks_per_uid", 3);
+  EXPECT_EQ(r.l->quota_use(3000).blocks, 3u);
+  EXPECT_EQ(r.l->quota_use(1000).blocks, 1u);
+  // Uid 2000 imports uid 1000's block (the export ends) and puts it: the
+  // block and the export go from uid 1000's count, which no session of
+  // uid 1000 is open to hold.
+  auto imp = r.l->import_block(5 + 256, *t, r.clock.now());
+  ASSERT_TRUE(imp);
+  EXPECT_EQ(r.l->quota_use(1000).exports, 0u);
+  ASSERT_TRUE(r.l->put(5 + 256, imp->id));
+  EXPECT_EQ(r.l->quota_use(1000).blocks, 0u);
+  EXPECT_EQ(r.l->quota_use(2000).blocks, 3u);
+  ASSERT_TRUE(r.l->close_session(5));
+  EXPECT_EQ(r.l->quota_use(3000).blocks, 0u);
+  auto check = r.l->check_invariants();
+  EXPECT_TRUE(check) << check.error().message;
+}
+
 TEST(LedgerQuotas, RootIsHeldToPerSessionLimitsOnly) {
   Rig r(Quotas{.blocks_per_session = 3, .blocks_per_uid = 3});
   ASSERT_TRUE(r.l->open_session(user(1, 0)));

@@ -50,12 +50,27 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
            .exporter_pid = (*sr)->info.pid,
            .exporter_device = (*sr)->device,
            .exporter_serial = (*sr)->serial};
-  deadlines_.emplace(e.deadline, t);
-  exports_.emplace(t, e);
+  // Into the nodes the last removed export left, when there are: a
+  // producer exporting frame after frame allocates no map nodes.
+  if (!spare_deadline_.empty()) {
+    spare_deadline_.value() = {e.deadline, t};
+    deadlines_.insert(std::move(spare_deadline_));
+    spare_deadline_ = {};
+  } else {
+    deadlines_.emplace(e.deadline, t);
+  }
+  if (!spare_export_.empty()) {
+    spare_export_.key() = t;
+    spare_export_.mapped() = e;
+    exports_.insert(std::move(spare_export_));
+    spare_export_ = {};
+  } else {
+    exports_.emplace(t, e);
+  }
   add_export_token(**rec, t);
   ++(*rec)->total;
   ++(*sr)->exports;
-  ++use_of(e.exporter_uid).exports;
+  ++(*sr)->quota->exports;  // use_of(uid).exports, the session's own uid
   return t;
 }
 
@@ -217,23 +232,38 @@ std::optional<SteadyTime> Ledger::next_deadline() const {
 void Ledger::remove_export(Token t, DeadReason why) {
   auto it = exports_.find(t);
   Export e = it->second;
-  exports_.erase(it);
-  if (SessionRecord* sr = live_exporter(e)) --sr->exports;
-  --use_of(e.exporter_uid).exports;
-  tidy_use(e.exporter_uid);
-  deadlines_.erase({e.deadline, t});
+  // Kept for the next export (one node at most).
+  spare_export_ = exports_.extract(it);
+  if (SessionRecord* sr = live_exporter(e)) {
+    --sr->exports;
+    --sr->quota->exports;  // its uid is the exporter's: its entry stays
+  } else {
+    --use_of(e.exporter_uid).exports;
+    tidy_use(e.exporter_uid);
+  }
+  spare_deadline_ = deadlines_.extract({e.deadline, t});
   remove_export_token(slab_[slot_of(e.block)], t);
   remember_dead(t, why);
   drop_reference(slot_of(e.block));
 }
 
 void Ledger::remember_dead(const Token& t, DeadReason why) {
-  dead_.emplace(t, why);
-  dead_order_.push_back(t);
-  if (dead_order_.size() > kDeadTokensRemembered) {
-    dead_.erase(dead_order_.front());
+  if (dead_order_.size() >= kDeadTokensRemembered) {
+    // The oldest is forgotten, and its node carries the new token: once
+    // the memory is full, an ended export frees and allocates nothing here.
+    auto node = dead_.extract(dead_order_.front());
     dead_order_.pop_front();
+    if (!node.empty()) {
+      node.key() = t;
+      node.mapped() = why;
+      dead_.insert(std::move(node));
+    } else {
+      dead_.emplace(t, why);
+    }
+  } else {
+    dead_.emplace(t, why);
   }
+  dead_order_.push_back(t);
 }
 
 }  // namespace pmm::core

@@ -141,7 +141,7 @@ Ledger::Holder& Ledger::add_holder(SessionRecord& sr, uint32_t slot) {
     rec.holder.packed |= Holder::kHolderUsed;
     return rec.holder;
   }
-  if (!rec.extra) rec.extra = std::make_unique<BlockExtra>();
+  if (!rec.extra) rec.extra = new_extra();
   auto& hs = rec.extra->holders;
   auto it = std::lower_bound(hs.begin(), hs.end(), h.session, by_session<Holder>);
   return *hs.insert(it, h);
@@ -171,7 +171,7 @@ void Ledger::remove_holder(SessionRecord& sr, uint32_t slot) {
 }
 
 void Ledger::add_export_token(BlockRecord& rec, const Token& t) {
-  if (!rec.extra) rec.extra = std::make_unique<BlockExtra>();
+  if (!rec.extra) rec.extra = new_extra();
   rec.extra->exports.push_back(t);
 }
 
@@ -184,7 +184,23 @@ void Ledger::remove_export_token(BlockRecord& rec, const Token& t) {
 }
 
 void Ledger::tidy_extra(BlockRecord& rec) {
-  if (rec.extra && rec.extra->holders.empty() && rec.extra->exports.empty()) rec.extra.reset();
+  if (!rec.extra || !rec.extra->holders.empty() || !rec.extra->exports.empty()) return;
+  // One emptied side record is kept for the next block that needs one: a
+  // block exported and imported frame after frame would otherwise cost an
+  // allocation and a free of the record and its list per export. Only a
+  // small one: the spare is memory no block accounts for.
+  constexpr size_t kSpareKept = 4;
+  if (!spare_extra_ && rec.extra->holders.capacity() <= kSpareKept &&
+      rec.extra->exports.capacity() <= kSpareKept) {
+    spare_extra_ = std::move(rec.extra);
+  } else {
+    rec.extra.reset();
+  }
+}
+
+std::unique_ptr<Ledger::BlockExtra> Ledger::new_extra() {
+  if (spare_extra_) return std::move(spare_extra_);
+  return std::make_unique<BlockExtra>();
 }
 
 bool Ledger::visible_to(uint32_t uid, const BlockRecord& rec) const {

@@ -275,6 +275,14 @@ Status Ledger::check_view_indexes() const {
 
 Status Ledger::check_invariants() const {
   if (auto s = check_slab(); !s) return s;
+  for (const auto& [id, sr] : session_cache_) {
+    if (sr == nullptr) continue;
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || &it->second != sr) {
+      return fail(Errc::kSystem, "invariant: the session cache names session {}, not open there",
+                  id);
+    }
+  }
   std::vector<uint64_t> pool_bytes(pools_.size(), 0), pool_blocks(pools_.size(), 0);
   std::vector<std::vector<uint64_t>> charged(devices_.size(),
                                              std::vector<uint64_t>(pools_.size(), 0));

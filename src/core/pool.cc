@@ -71,7 +71,8 @@ Pool::Pool(std::string name, std::unique_ptr<mem::Region> region,
     : name_(std::move(name)),
       region_(std::move(region)),
       strategy_(std::move(strategy)),
-      zero_on_alloc_(zero_on_alloc) {}
+      zero_on_alloc_(zero_on_alloc),
+      huge_(mem::uses_huge_pages(*region_)) {}
 
 Pool::~Pool() = default;
 
@@ -137,7 +138,7 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
     return refuse(s.error());
   }
   ++allocations_;
-  peak_bytes_used_ = std::max(peak_bytes_used_, strategy_->stats().bytes_used);
+  peak_bytes_used_ = std::max(peak_bytes_used_, strategy_->bytes_used());
   return b;
 }
 
@@ -150,7 +151,7 @@ Status Pool::make_ready(Block& b, const AllocRequest& req) {
   // Only huge pages can be missing for good (none free: SIGBUS on touch);
   // a punched normal page is faulted back in by the next touch, the memset
   // included, so shmem pools skip the walk (118 us per 2 MiB block).
-  const bool huge = mem::uses_huge_pages(*region_);
+  const bool huge = huge_;
   const bool resident = region_->resident();
   const uint64_t punched_before = resident ? mem::punched_bytes(*region_).value_or(0) : 0;
   if (huge) {

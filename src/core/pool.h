@@ -135,6 +135,8 @@ class Pool {
   // const because draining the log changes nothing a caller can observe of
   // the pool (the daemon holds its pools through const views).
   [[nodiscard]] std::vector<std::string> take_notices() const;
+  // Whether take_notices() has anything (asked after every allocation).
+  [[nodiscard]] bool has_notices() const { return !notices_.empty(); }
 
   // The physical address of byte `offset`, 0 when unknown (or out of range).
   [[nodiscard]] uint64_t physical_address(uint64_t offset) const;
@@ -160,6 +162,9 @@ class Pool {
   std::unique_ptr<mem::Region> region_;
   std::unique_ptr<alloc::Strategy> strategy_;
   bool zero_on_alloc_ = false;
+  // mem::uses_huge_pages(*region_), fixed with the region: make_ready asks
+  // per allocation, and the base page size is a sysconf() call.
+  bool huge_ = false;
   uint64_t largest_run_ = 0;
   uint64_t allocations_ = 0;
   uint64_t failed_allocations_ = 0;

@@ -17,6 +17,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,16 @@ struct Token {
   [[nodiscard]] std::string short_hex() const;
 
   friend auto operator<=>(const Token&, const Token&) = default;
+  // In full, as two 8-byte words and without a branch on where they differ
+  // (the maps of exports and ended tokens compare on every lookup; the
+  // array's == was a memcmp call).
+  friend bool operator==(const Token& a, const Token& b) {
+    uint64_t x[2];
+    uint64_t y[2];
+    std::memcpy(x, a.bytes.data(), sizeof x);
+    std::memcpy(y, b.bytes.data(), sizeof y);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+  }
 };
 
 }  // namespace pmm::core
@@ -47,9 +58,10 @@ struct Token {
 template <>
 struct std::hash<pmm::core::Token> {
   size_t operator()(const pmm::core::Token& t) const noexcept {
-    // The bytes are already uniformly random; any 8 of them make a good hash.
+    // The bytes are already uniformly random; any 8 of them make a good hash
+    // (one load).
     uint64_t h = 0;
-    for (int i = 0; i < 8; ++i) h = (h << 8) | t.bytes[static_cast<size_t>(i)];
+    std::memcpy(&h, t.bytes.data(), sizeof h);
     return static_cast<size_t>(h);
   }
 };

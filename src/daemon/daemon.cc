@@ -136,6 +136,7 @@ Daemon::Daemon(std::string socket_path, DaemonOptions options, std::unique_ptr<c
   for (size_t i = 0; i < kReadBatch; ++i) {
     inbox_slots_[i] = {inbox_.get() + i * proto::kMaxRequestSize, proto::kMaxRequestSize};
   }
+  inbox_batch_ = std::make_unique<os::MessageBatch>(inbox_slots_);
 }
 
 Daemon::~Daemon() {
@@ -185,13 +186,22 @@ Status Daemon::run() {
     if (stopping_) break;
     // A closed session's blocks go back in slices, between other requests;
     // once the last is back, the heap they used is worth trimming.
+    bool reaped = false;
     if (service_.reaping()) {
       service_.reap();
+      reaped = true;
       if (!service_.reaping()) trim_due_ = true;
     }
-    const auto now = Clock::now();
-    send_outgoing(now);
-    expire_hellos(now);
+    // The end of the last request answered in this turn, a send or two ago,
+    // is `now` for the deadlines below unless reaping came after it: one
+    // clock read fewer per turn. A deadline it makes look a few
+    // microseconds early is not missed: rearm_timer arms the timerfd for
+    // it, which then fires at once.
+    const auto now = answered_ && !reaped ? service_.handled_at() : Clock::now();
+    answered_ = false;
+    // Both are out of line for their rare work; most turns have none.
+    if (service_.outgoing_possible()) send_outgoing(now);
+    if (!hello_deadlines_.empty() && hello_deadlines_.front().first <= now) expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
     maybe_trim(now);
     rearm_timer();
@@ -408,7 +418,7 @@ void Daemon::serve(uint64_t id) {
     Session& s = it->second;
     // Requests never carry fds: one that comes is a protocol error (and the
     // kernel closes it).
-    auto got = os::receive_messages(s.fd.get(), inbox_slots_, datagrams_);
+    auto got = os::receive_messages(s.fd.get(), *inbox_batch_, datagrams_);
     if (!got) {
       if (got.error().code == Errc::kDisconnected) return drop(id, "disconnected");
       // The system failed the read (ENOMEM, ENOBUFS): the request may be
@@ -430,34 +440,37 @@ void Daemon::serve(uint64_t id) {
         if (d.error->code == Errc::kDisconnected) return drop(id, "disconnected");
         return refuse(id, 0, *d.error);
       }
-      if (!answer(id, inbox_slots_[i].first(d.size))) return;
+      if (!answer(s, id, inbox_slots_[i].first(d.size))) return;
     }
     served += static_cast<int>(*got);
     if (*got < inbox_slots_.size()) return;  // the queue is empty
   }
 }
 
-bool Daemon::answer(uint64_t id, std::span<const std::byte> bytes) {
-  Session& s = sessions_.find(id)->second;
-  auto msg = proto::decode_request(bytes);
-  if (!msg) {
+bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
+  // Into the Message kept for its type: nothing is allocated or moved per
+  // request (an Allocate's pool list keeps its storage).
+  auto decoded = requests_.decode(bytes);
+  if (!decoded) {
     auto h = proto::decode_header(bytes);
-    refuse(id, h ? h->request_id : 0, msg.error());
+    refuse(id, h ? h->request_id : 0, decoded.error());
     return false;
   }
-  Reply r = service_.handle(s.state, *msg, std::chrono::steady_clock::now());
+  const proto::Message& msg = **decoded;
+  Reply r = service_.handle(s.state, msg, std::chrono::steady_clock::now());
+  answered_ = true;
   if (r.deferred) return true;  // answered later, by send_outgoing
   // Many puts in a live session free heap too; look now and then.
   if (++requests_since_trim_ >= kTrimEveryRequests) {
     requests_since_trim_ = 0;
     trim_due_ = true;
   }
-  auto sent = proto::send(s.fd.get(), r.message, r.fd);
+  auto sent = send_reply(s.fd.get(), r.message, r.fd);
   if (!sent && sent.error().code == Errc::kInvalidArgument) {
     // Our reply did not encode: a daemon bug, not the client's fault.
     Error e{Errc::kSystem, "pmmd could not encode its reply: " + sent.error().message};
     options_.log.info("{}: {}", Service::who(s.state), e.message);
-    sent = proto::send(s.fd.get(), {.request_id = msg->request_id, .body = proto::from_error(e)});
+    sent = send_reply(s.fd.get(), {.request_id = msg.request_id, .body = proto::from_error(e)}, -1);
     r.fd_pool.reset();
   }
   if (!sent) {
@@ -472,6 +485,23 @@ bool Daemon::answer(uint64_t id, std::span<const std::byte> bytes) {
     return false;
   }
   return true;
+}
+
+Status Daemon::send_reply(int sock, const proto::Message& m, int pool_fd) {
+  // proto::send's contract (an fd exactly when a BlockInfo says one is
+  // attached), encoding into outbox_ rather than a thread's vector.
+  const size_t want = proto::fds_expected(m.body);
+  const size_t have = pool_fd >= 0 ? 1 : 0;
+  if (want != have) {
+    return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
+                proto::message_type_name(proto::type_of(m.body)), want, have);
+  }
+  auto size = proto::encode_into(m, std::span<std::byte>(outbox_.get(), proto::kMaxReplySize));
+  if (!size) return std::unexpected(size.error());
+  // kMaxReplySize holds whatever encodes (encode_into checks the limit).
+  const std::array<int, 1> fds{pool_fd};
+  return os::send_message(sock, std::span<const std::byte>(outbox_.get(), *size),
+                          std::span<const int>(fds.data(), have), 0);
 }
 
 void Daemon::refuse(uint64_t id, uint32_t request_id, const Error& e) {
@@ -512,7 +542,7 @@ void Daemon::send_outgoing(Clock::time_point now) {
     for (Outgoing& o : out) {
       auto it = sessions_.find(o.session);
       if (it == sessions_.end()) continue;
-      auto sent = proto::send(it->second.fd.get(), o.reply.message, o.reply.fd);
+      auto sent = send_reply(it->second.fd.get(), o.reply.message, o.reply.fd);
       if (!sent) {
         bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
         drop(o.session, full ? "its socket buffer is full: it does not read what pmmd sends"

@@ -20,11 +20,16 @@
 //
 // The request path costs what the socket costs: per request one recvmmsg
 // (which takes everything the session has queued, up to kReadBatch, into
-// buffers allocated once and never cleared), one sendmsg, and an
-// epoll_wait shared by every ready session; the export timerfd is set only
-// when the earliest deadline moves earlier; log lines that are not written
-// format nothing (log.h). bench/daemon measures it against a raw
-// SOCK_SEQPACKET ping-pong.
+// buffers allocated once and never cleared, through kernel headers built
+// once), one send, and an epoll_wait shared by every ready session; the
+// export timerfd is set only when the earliest deadline moves earlier; log
+// lines that are not written format nothing (log.h). In user space an
+// allocate or a put allocates no heap in steady state: it is decoded into the
+// Message kept for its type (proto::RequestSlots), its reply built in place
+// and encoded into a buffer kept for it (send_reply), and its session's
+// ledger records found through cached pointers. bench/daemon measures it
+// against a raw SOCK_SEQPACKET ping-pong (bench/daemon/instructions counts
+// the instructions each side spends).
 //
 // Under attack (docs/config.md [limits]; the tests in
 // tests/integration/exhaustion_test.cc):
@@ -78,6 +83,7 @@
 #include "daemon/service.h"
 #include "os/event_fds.h"
 #include "os/socket.h"
+#include "proto/codec.h"
 
 namespace pmm::daemon {
 
@@ -159,10 +165,14 @@ class Daemon {
   void serve(uint64_t id);
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).
-  bool answer(uint64_t id, std::span<const std::byte> bytes);
+  // `s` is session `id`'s (found once per receive by serve()).
+  bool answer(Session& s, uint64_t id, std::span<const std::byte> bytes);
   // Sends a protocol error for a datagram that could not be read, then drops.
   void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);
+  // Encodes and sends a reply (with the pool fd it carries, or -1), as
+  // proto::send does.
+  [[nodiscard]] Status send_reply(int sock, const proto::Message& m, int pool_fd);
   void rearm_timer();
   // Sends what the service has for sessions other than the one served:
   // waiting allocations' answers, release notifications (issue 10).
@@ -193,6 +203,7 @@ class Daemon {
   // so the front is always the earliest.
   std::deque<std::pair<Clock::time_point, uint64_t>> hello_deadlines_;
   bool trim_due_ = false;
+  bool answered_ = false;  // a request was handled in this turn of run()
   uint64_t requests_since_trim_ = 0;
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
@@ -201,7 +212,15 @@ class Daemon {
   // once, never zero-filled; a request is decoded from its slot.
   std::unique_ptr<std::byte[]> inbox_;
   std::array<std::span<std::byte>, kReadBatch> inbox_slots_{};
+  // The kernel's headers for inbox_slots_, built once (serve()).
+  std::unique_ptr<os::MessageBatch> inbox_batch_;
   std::array<os::Datagram, kReadBatch> datagrams_{};
+  // Requests are decoded into these, one Message per type (answer()).
+  proto::RequestSlots requests_;
+  // Replies are encoded here: kMaxReplySize, allocated once, never
+  // zero-filled (send_reply()).
+  std::unique_ptr<std::byte[]> outbox_ =
+      std::make_unique_for_overwrite<std::byte[]>(proto::kMaxReplySize);
   bool stopping_ = false;
 };
 

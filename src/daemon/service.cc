@@ -30,7 +30,23 @@ proto::Message reply(uint32_t request_id, proto::Body body) {
 }  // namespace
 
 Service::Service(std::unique_ptr<core::Ledger> ledger, const Log& log)
-    : ledger_(std::move(ledger)), log_(log) {}
+    : ledger_(std::move(ledger)), log_(log) {
+  // A pool's memory never changes after it is made (the ledger's pools are
+  // fixed at its creation): what a BlockInfo says of it is read once here,
+  // not through five virtual calls per allocate and import.
+  for (size_t i = 0; i < ledger_->pool_count(); ++i) {
+    const mem::Region& region = ledger_->pool(i).region();
+    const mem::MemoryType type = region.type();
+    pool_memory_.push_back(PoolMemory{
+        .memory = proto::PoolMemory{.type = pool_type(type),
+                                    .fd_attached = false,
+                                    .pool_size = region.size(),
+                                    .page_size = region.page_size(),
+                                    .shmid = type == mem::MemoryType::kSysv ? region.shmid() : -1},
+        .sysv = type == mem::MemoryType::kSysv,
+        .fd = type == mem::MemoryType::kSysv ? -1 : region.fd()});
+  }
+}
 
 Reply Service::refusal(uint32_t request_id, const Error& e) {
   return Reply{.message = reply(request_id, proto::from_error(e))};
@@ -74,28 +90,31 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
 }
 
 Reply Service::block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b) {
-  const core::Pool& pool = ledger_->pool(b.pool);
-  const mem::Region& region = pool.region();
-  proto::PoolMemory memory{.type = pool_type(region.type()),
-                           .fd_attached = false,
-                           .pool_size = region.size(),
-                           .page_size = region.page_size(),
-                           .shmid = region.type() == mem::MemoryType::kSysv ? region.shmid() : -1};
-  Reply r;
-  if (region.type() != mem::MemoryType::kSysv && !s.fd_sent[b.pool]) {
-    memory.fd_attached = true;
-    r.fd = region.fd();
+  const PoolMemory& pm = pool_memory_[b.pool];
+  // Built in place in the reply: every allocate and import answers with one.
+  Reply r{.message = {.request_id = request_id,
+                      .body = proto::Body(std::in_place_type<proto::BlockInfo>)}};
+  auto& info = *std::get_if<proto::BlockInfo>(&r.message.body);
+  info.block_id = b.id;
+  info.pool_index = static_cast<uint32_t>(b.pool);
+  info.pool_name.assign(b.pool_name);
+  info.offset = b.offset;
+  info.size = b.size;
+  // Only to whom pagemap would show it (viewer(s).phys).
+  info.phys = sees_physical(s) ? b.phys : 0;
+  info.memory = pm.memory;
+  // A sysv pool travels as its shmid; any other sends its fd once per session.
+  if (!pm.sysv && !s.fd_sent[b.pool]) {
+    info.memory.fd_attached = true;
+    r.fd = pm.fd;
     r.fd_pool = b.pool;
   }
-  r.message = reply(request_id, proto::BlockInfo{.block_id = b.id,
-                                                 .pool_index = static_cast<uint32_t>(b.pool),
-                                                 .pool_name = b.pool_name,
-                                                 .offset = b.offset,
-                                                 .size = b.size,
-                                                 // Only to whom pagemap would show it.
-                                                 .phys = viewer(s).phys ? b.phys : 0,
-                                                 .memory = memory});
   return r;
+}
+
+Reply Service::ok_reply(uint32_t request_id) {
+  return Reply{
+      .message = {.request_id = request_id, .body = proto::Body(std::in_place_type<proto::Ok>)}};
 }
 
 proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
@@ -121,8 +140,9 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
   // `now` was read just before the call: it is the request's start too (one
   // clock read fewer per request).
   Reply r = dispatch(s, m, now);
+  handled_at_ = std::chrono::steady_clock::now();
   metrics_.record(proto::type_of(m.body), std::holds_alternative<proto::ErrorReply>(r.message.body),
-                  std::chrono::steady_clock::now() - now);
+                  handled_at_ - now);
   return r;
 }
 
@@ -165,8 +185,10 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                          core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
                                           .zero = (req.flags & proto::kAllocZero) != 0});
           // What the pools found of memory punched by clients (core/pool.h).
-          for (size_t i = 0; i < l.pool_count(); ++i)
+          for (size_t i = 0; i < l.pool_count(); ++i) {
+            if (!l.pool(i).has_notices()) continue;
             for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
+          }
           if (!b) {
             return error(s, id, b.error(), lazy([&] {
                            return fmt::format("allocate of {}", format_size(req.size));
@@ -181,7 +203,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
             return error(s, id, n.error(),
                          lazy([&] { return fmt::format("get of block {}", req.block_id); }));
           log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::Put>) {
           auto n = l.put(s.id, req.block_id);
           if (!n)
@@ -196,7 +218,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                       lazy([&] {
                         return l.block(req.block_id) ? "" : "; the block went back to its pool";
                       }));
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::Export>) {
           auto t = l.export_block(s.id, req.block_id, req.max_imports,
                                   std::chrono::milliseconds(req.lifetime_ms), now);
@@ -225,7 +247,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
                          lazy([&] { return fmt::format("unexport of {}…", t.short_hex()); }));
           after_drop();
           log_.detail("{} withdrew export {}…", who(s), lazy([&] { return t.short_hex(); }));
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::SysvExport>) {
           auto seg = l.sysv_export(s.id, req.block_id);
           if (!seg) {
@@ -247,7 +269,7 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           }
           after_put(req.block_id);
           log_.detail("{} withdrew the SysV export of block {}", who(s), req.block_id);
-          return Reply{.message = reply(id, proto::Ok{})};
+          return ok_reply(id);
         } else if constexpr (std::is_same_v<T, proto::StatsRequest>) {
           proto::StatsReply st;
           st.sessions = l.session_count();

@@ -77,6 +77,8 @@ class Service {
   void set_admins(AdminAccess admins) { admins_ = std::move(admins); }
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
+  // When the last handle() returned (the clock read that timed it).
+  [[nodiscard]] core::SteadyTime handled_at() const { return handled_at_; }
   // The session's socket closed (or the loop drops it): every reference
   // goes, in slices that reap() drops (Ledger::begin_close). Safe for a
   // session that never said Hello.
@@ -136,6 +138,10 @@ class Service {
   }
   static Reply refusal(uint32_t request_id, const Error& e);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
+  // An Ok, built in place (no Body made and moved).
+  static Reply ok_reply(uint32_t request_id);
+  // viewer(s).phys, without asking whether the session is an admin.
+  static bool sees_physical(const SessionState& s) { return s.peer.uid == 0 && s.cap_sys_admin; }
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
   proto::PoolInfo pool_info(size_t i, const SessionState& s) const;
   Reply list_blocks(const SessionState& s, uint32_t request_id, const proto::ListBlocks& r,
@@ -165,6 +171,14 @@ class Service {
   void check_watches(core::BlockId block);
 
   std::unique_ptr<core::Ledger> ledger_;
+  // Per pool, what a BlockInfo says of its memory, and the fd it carries
+  // (none for sysv).
+  struct PoolMemory {
+    proto::PoolMemory memory;
+    bool sysv = false;
+    int fd = -1;
+  };
+  std::vector<PoolMemory> pool_memory_;
   core::AllocWaiters waiters_;
   // (block, watching session), ordered so a block's watches are adjacent.
   // -> how many WatchRelease requests the coming Released answers.
@@ -177,6 +191,7 @@ class Service {
   AdminAccess admins_{};
   Refusals refusals_;
   RequestMetrics metrics_{std::chrono::steady_clock::now()};
+  core::SteadyTime handled_at_{};
 };
 
 }  // namespace pmm::daemon

@@ -47,7 +47,7 @@ core::Viewer Service::viewer(const SessionState& s) const {
   // process that later gains the capability (a setuid exec) does not count.
   return core::Viewer{.uid = s.peer.uid,
                       .all = admins_.includes(s.peer.uid, s.peer.gid, s.groups),
-                      .phys = s.peer.uid == 0 && s.cap_sys_admin};
+                      .phys = sees_physical(s)};
 }
 
 Reply Service::list_blocks(const SessionState& s, uint32_t request_id, const proto::ListBlocks& r,

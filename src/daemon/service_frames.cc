@@ -138,7 +138,7 @@ Reply Service::watch_release(SessionState& s, uint32_t request_id, const proto::
   }
   // Already nobody else's: tell it now (after this Ok).
   if (refs->others == 0) check_watches(r.block_id);
-  return Reply{.message = message(request_id, proto::Ok{})};
+  return ok_reply(request_id);
 }
 
 void Service::after_put(core::BlockId block) {

@@ -505,13 +505,13 @@ Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes,
   return std::optional<ReceivedMessage>(std::move(out));
 }
 
-Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
-                                std::span<Datagram> out) {
-  constexpr size_t kMaxBatch = 64;
-  const size_t count = std::min({buffers.size(), out.size(), kMaxBatch});
-  if (count == 0) return size_t{0};
-  std::array<iovec, kMaxBatch> iov;
-  std::array<mmsghdr, kMaxBatch> msgs;
+namespace {
+
+constexpr size_t kMaxBatch = 64;
+
+// The headers of `count` messages into buffers (iov must have room for them).
+void set_headers(std::span<const std::span<std::byte>> buffers, size_t count, iovec* iov,
+                 mmsghdr* msgs) {
   for (size_t i = 0; i < count; ++i) {
     iov[i] = iovec{buffers[i].data(), buffers[i].size()};
     msgs[i] = mmsghdr{};
@@ -520,6 +520,46 @@ Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> bu
     // No room for ancillary data: an fd (or credentials) sent with a
     // request sets MSG_CTRUNC, and the kernel closes what it could not pass.
   }
+}
+
+// recvmmsg into prepared headers. The kernel only writes what it reports
+// (msg_len, msg_flags, and the name and control lengths, which stay 0), so
+// the headers serve again as they are.
+Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count, std::span<Datagram> out);
+
+}  // namespace
+
+struct MessageBatch::Headers {
+  std::array<iovec, kMaxBatch> iov;
+  std::array<mmsghdr, kMaxBatch> msgs;
+  size_t count = 0;
+};
+
+MessageBatch::MessageBatch(std::span<const std::span<std::byte>> buffers)
+    : headers_(std::make_unique<Headers>()) {
+  headers_->count = std::min(buffers.size(), kMaxBatch);
+  set_headers(buffers, headers_->count, headers_->iov.data(), headers_->msgs.data());
+}
+MessageBatch::~MessageBatch() = default;
+size_t MessageBatch::size() const { return headers_->count; }
+
+Result<size_t> receive_messages(int fd, MessageBatch& batch, std::span<Datagram> out) {
+  return receive_into(fd, batch.headers_->msgs.data(), std::min(batch.size(), out.size()), out);
+}
+
+Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
+                                std::span<Datagram> out) {
+  const size_t count = std::min({buffers.size(), out.size(), kMaxBatch});
+  std::array<iovec, kMaxBatch> iov;
+  std::array<mmsghdr, kMaxBatch> msgs;
+  set_headers(buffers, count, iov.data(), msgs.data());
+  return receive_into(fd, msgs.data(), count, out);
+}
+
+namespace {
+
+Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count, std::span<Datagram> out) {
+  if (count == 0) return size_t{0};
   int got;
   for (;;) {
     const auto fault = take_fault(Call::kRecvmsg);
@@ -527,7 +567,7 @@ Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> bu
       errno = fault->err;
       got = -1;
     } else {
-      got = ::recvmmsg(fd, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+      got = ::recvmmsg(fd, msgs, static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
     }
     if (got > 0 && fault) {  // a short read: as if the first message had not fitted
       msgs[0].msg_len /= 2;
@@ -549,11 +589,12 @@ Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> bu
   while (n < static_cast<size_t>(got)) {
     const msghdr& h = msgs[n].msg_hdr;
     Datagram& d = out[n++];
-    d = Datagram{.size = msgs[n - 1].msg_len};
+    d.size = msgs[n - 1].msg_len;
+    d.error.reset();
     if ((h.msg_flags & MSG_TRUNC) != 0) {
       d.error = Error{Errc::kProtocol,
                       fmt::format("message larger than {} bytes (the largest allowed); dropped",
-                                  buffers[n - 1].size())};
+                                  h.msg_iov[0].iov_len)};
     } else if ((h.msg_flags & MSG_CTRUNC) != 0) {
       d.error = Error{Errc::kProtocol,
                       "message carried file descriptors or other ancillary data; requests carry "
@@ -566,6 +607,8 @@ Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> bu
   }
   return n;
 }
+
+}  // namespace
 
 Result<PeerCredentials> peer_credentials(int fd) {
   ucred cred{};

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -143,6 +144,25 @@ struct Datagram {
 };
 [[nodiscard]] Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
                                               std::span<Datagram> out);
+
+// The kernel's headers for receive_messages over the same buffers every
+// time, built once: a reader that receives per request (pmmd) then fills
+// no headers per call. The buffers must outlive it; at most 64 are used.
+class MessageBatch {
+ public:
+  explicit MessageBatch(std::span<const std::span<std::byte>> buffers);
+  ~MessageBatch();
+  MessageBatch(const MessageBatch&) = delete;
+  MessageBatch& operator=(const MessageBatch&) = delete;
+  [[nodiscard]] size_t size() const;
+
+ private:
+  friend Result<size_t> receive_messages(int fd, MessageBatch& batch, std::span<Datagram> out);
+  struct Headers;  // iovecs and mmsghdrs (socket.cc)
+  std::unique_ptr<Headers> headers_;
+};
+// As above, into the batch's buffers (message i in buffer i).
+[[nodiscard]] Result<size_t> receive_messages(int fd, MessageBatch& batch, std::span<Datagram> out);
 
 struct PeerCredentials {
   pid_t pid = 0;

@@ -9,6 +9,7 @@
 // its span and allocates only after a count has passed its limit.
 #include "proto/codec.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <concepts>
@@ -33,12 +34,13 @@ class FieldPath {
   std::string name(std::string_view field) const {
     std::string out;
     for (size_t i = 0; i < depth_ && i < kMaxDepth; ++i)
-      out += fmt::format("{}[{}].", frames_[i].list, frames_[i].index);
+      out += fmt::format("{}[{}].", std::string_view(frames_[i].list, frames_[i].length),
+                         frames_[i].index);
     out += field;
     return out;
   }
   size_t push(std::string_view list, size_t index) {
-    if (depth_ < kMaxDepth) frames_[depth_] = Frame{list, index};
+    if (depth_ < kMaxDepth) frames_[depth_] = Frame{list.data(), list.size(), index};
     return depth_++;
   }
   void pop(size_t saved) { depth_ = saved; }
@@ -46,40 +48,44 @@ class FieldPath {
  private:
   // Deeper than any message nests lists (two: blocks[i].holders[j]).
   static constexpr size_t kMaxDepth = 4;
+  // Trivial, and left uninitialised: only frames below depth_ are read,
+  // each written by push() first, so a Reader or Writer (one per message)
+  // costs no stores for them.
   struct Frame {
-    std::string_view list;
-    size_t index = 0;
+    const char* list;
+    size_t length;
+    size_t index;
   };
-  std::array<Frame, kMaxDepth> frames_{};
+  std::array<Frame, kMaxDepth> frames_;
   size_t depth_ = 0;
 };
 
-// Shared by Reader and Writer: the sticky first error.
+// Shared by Reader and Writer: the sticky first error. The message's name
+// is looked up only when an error names it.
 class IoBase {
  public:
-  IoBase(std::string_view message, Errc code) : message_(message), code_(code) {}
-  [[nodiscard]] bool ok() const { return ok_; }
-  [[nodiscard]] Error take_error() { return std::move(error_); }
+  IoBase(MessageType message, Errc code) : message_(message), code_(code) {}
+  [[nodiscard]] bool ok() const { return !error_; }
+  [[nodiscard]] Error take_error() { return std::move(*error_); }
 
   // A rule that is not about a single field's encoding (flags, limits,
   // consistency between fields). `what` says what was wrong and what is allowed.
   template <typename... Args>
   void require(bool cond, fmt::format_string<Args...> what, Args&&... args) {
-    if (ok_ && !cond) set_error(fmt::format(what, std::forward<Args>(args)...));
+    if (ok() && !cond) set_error(fmt::format(what, std::forward<Args>(args)...));
   }
 
  protected:
   void set_error(std::string text) {
-    if (!ok_) return;
-    ok_ = false;
-    error_ = Error{code_, fmt::format("{}: {}", message_, text), 0};
+    if (error_) return;
+    error_ = Error{code_, fmt::format("{}: {}", message_type_name(message_), text), 0};
   }
 
   FieldPath path_;
-  std::string_view message_;
+  MessageType message_;
   Errc code_;
-  bool ok_ = true;
-  Error error_;
+  // The first error; none (nothing to build or destroy) while all is well.
+  std::optional<Error> error_;
 };
 
 // Range checks for the enums on the wire.
@@ -97,24 +103,27 @@ std::string enum_allowed(Errc) {
   return fmt::format("an error code from 1 to {}", static_cast<int32_t>(kLastErrc));
 }
 
+// Writes at pos_ into `out`; what does not fit is counted, not written, so
+// size() says how large the message is either way. Each field is a compare,
+// a copy and an add, where a vector insert per field (its generic range
+// path) was most of what encoding a message cost.
 class Writer : public IoBase {
  public:
-  Writer(std::string_view message, std::vector<std::byte>& out)
-      : IoBase(message, Errc::kInvalidArgument), out_(out) {}
-  std::vector<std::byte>& bytes() { return out_; }
+  Writer(MessageType message, std::span<std::byte> out, size_t at)
+      : IoBase(message, Errc::kInvalidArgument), out_(out), pos_(at) {}
+  // The message's size, header included, whether or not it fitted.
+  [[nodiscard]] size_t size() const { return pos_; }
 
   template <std::integral T>
   void integer(std::string_view, const T& v) {
-    // Little-endian on the wire: one copy of the value's bytes, rather than
-    // a push_back (capacity check, size update) per byte.
+    // Little-endian on the wire: one copy of the value's bytes.
     auto u = static_cast<std::make_unsigned_t<T>>(v);
     if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
-    std::array<std::byte, sizeof(T)> b;
-    std::memcpy(b.data(), &u, sizeof(T));
-    out_.insert(out_.end(), b.begin(), b.end());
+    put(&u, sizeof(T));
   }
   void boolean(std::string_view, const bool& v) {
-    out_.push_back(std::byte{v ? uint8_t{1} : uint8_t{0}});
+    const uint8_t b = v ? 1 : 0;
+    put(&b, 1);
   }
   template <typename E, typename Wire>
   void enumeration(std::string_view field, const E& e, Wire) {
@@ -135,13 +144,9 @@ class Writer : public IoBase {
       return;
     }
     integer(field, static_cast<uint16_t>(s.size()));
-    const auto* p = reinterpret_cast<const std::byte*>(s.data());
-    out_.insert(out_.end(), p, p + s.size());
+    put(s.data(), s.size());
   }
-  void token(std::string_view, const Token& t) {
-    const auto* p = reinterpret_cast<const std::byte*>(t.data());
-    out_.insert(out_.end(), p, p + t.size());
-  }
+  void token(std::string_view, const Token& t) { put(t.data(), t.size()); }
   template <typename T, typename F>
   void list(std::string_view field, const std::vector<T>& v, size_t max, F&& item) {
     if (v.size() > max) {
@@ -157,12 +162,20 @@ class Writer : public IoBase {
   }
 
  private:
-  std::vector<std::byte>& out_;
+  // n bytes at pos_, which moves past them (written only where they fit).
+  void put(const void* p, size_t n) {
+    if (pos_ <= out_.size() && n <= out_.size() - pos_) [[likely]]
+      std::memcpy(out_.data() + pos_, p, n);
+    pos_ += n;
+  }
+
+  std::span<std::byte> out_;
+  size_t pos_;
 };
 
 class Reader : public IoBase {
  public:
-  Reader(std::string_view message, std::span<const std::byte> in)
+  Reader(MessageType message, std::span<const std::byte> in)
       : IoBase(message, Errc::kProtocol), in_(in) {}
   [[nodiscard]] size_t remaining() const { return in_.size() - pos_; }
 
@@ -353,8 +366,8 @@ void fields(auto& io, Is<PoolMemory> auto& m) {
   if (m.type == PoolType::kSysv) {
     io.require(!m.fd_attached, "memory.fd_attached is set for a sysv pool; sysv travels as shmid");
     io.require(m.shmid >= 0, "memory.shmid is {} for a sysv pool; it must be >= 0", m.shmid);
-  } else {
-    io.require(m.shmid == -1, "memory.shmid is {} for a {} pool; it must be -1", m.shmid,
+  } else if (m.shmid != -1) {  // the type's name is looked up only for the refusal
+    io.require(false, "memory.shmid is {} for a {} pool; it must be -1", m.shmid,
                pool_type_name(m.type));
   }
 }
@@ -567,18 +580,39 @@ bool layout_frozen(MessageType t) {
   return t == MessageType::kHello || t == MessageType::kWelcome || t == MessageType::kError;
 }
 
+// Makes `m` a default T again before it is decoded into, except that an
+// Allocate keeps its pool list as it is: the decoder sizes the list to the
+// count on the wire and assigns every name, so a client naming the same
+// pools each time costs no string built or freed (RequestSlots).
 template <typename T>
-Result<Body> decode_payload(std::string_view name, std::span<const std::byte> payload) {
-  T m{};
-  Reader r(name, payload);
-  fields(r, m);
-  r.finish();
-  if (!r.ok()) return std::unexpected(r.take_error());
-  // Built in place: a Body is large, and each move of one is a visit.
-  return Result<Body>(std::in_place, std::in_place_type<T>, std::move(m));
+void reset(T& m) {
+  m = T{};
+}
+template <typename T>
+requires std::same_as<T, Allocate> || std::same_as<T, AllocateWait>
+void reset(T& m) {
+  std::vector<std::string> pools = std::move(m.pools);
+  m = T{};
+  m.pools = std::move(pools);
 }
 
-using PayloadDecoder = Result<Body> (*)(std::string_view, std::span<const std::byte>);
+// Decodes a T into `body`, reusing the T it holds, if it holds one.
+template <typename T>
+Status decode_payload(std::span<const std::byte> payload, Body& body) {
+  T* m = std::get_if<T>(&body);
+  if (m != nullptr) {
+    reset(*m);
+  } else {
+    m = &body.emplace<T>();
+  }
+  Reader r(T::kType, payload);
+  fields(r, *m);
+  r.finish();
+  if (!r.ok()) return std::unexpected(r.take_error());
+  return {};
+}
+
+using PayloadDecoder = Status (*)(std::span<const std::byte>, Body&);
 struct DecoderEntry {
   MessageType type;
   PayloadDecoder decode;
@@ -591,12 +625,30 @@ constexpr auto kDecoders = []<size_t... I>(std::index_sequence<I...>) {
 }
 (std::make_index_sequence<std::variant_size_v<Body>>{});
 
-Result<Body> decode_body(MessageType type, std::span<const std::byte> payload) {
-  // The decoder's result is returned as it is, never moved through a
-  // holder; the refusal is formatted only for a type that matched nothing.
-  for (const DecoderEntry& d : kDecoders) {
-    if (d.type == type) return d.decode(message_type_name(type), payload);
+// Body's alternative for each type value below 256 (every type is: see
+// messages.cc), -1 for none: a load per message rather than a search.
+constexpr auto kBodyIndex = [] {
+  std::array<int8_t, 256> index{};
+  index.fill(-1);
+  for (size_t i = 0; i < kDecoders.size(); ++i) {
+    index[static_cast<uint16_t>(kDecoders[i].type)] = static_cast<int8_t>(i);
   }
+  return index;
+}();
+static_assert(std::variant_size_v<Body> < 128);
+
+// The index in Body of the alternative of `type`.
+std::optional<size_t> body_index(MessageType type) {
+  const auto v = static_cast<uint16_t>(type);
+  if (v >= kBodyIndex.size() || kBodyIndex[v] < 0) return std::nullopt;
+  return static_cast<size_t>(kBodyIndex[v]);
+}
+
+// `index` is body_index(type), found by the caller.
+Status decode_body(MessageType type, std::optional<size_t> index,
+                   std::span<const std::byte> payload, Body& body) {
+  // The refusal is formatted only for a type that matched nothing.
+  if (index) return kDecoders[*index].decode(payload, body);
   return fail(Errc::kProtocol, "unknown message type {}", static_cast<int>(type));
 }
 
@@ -634,82 +686,139 @@ Result<std::vector<std::byte>> encode(const Message& m) {
   return out;
 }
 
-Status encode_into(const Message& m, std::vector<std::byte>& out) {
+Result<size_t> encode_into(const Message& m, std::span<std::byte> out) {
   MessageType type = type_of(m.body);
-  Writer w(message_type_name(type), out);
-  out.clear();
-  out.resize(kHeaderSize);
+  Writer w(type, out, kHeaderSize);
   std::visit([&](const auto& body) { fields(w, body); }, m.body);
   if (!w.ok()) return std::unexpected(w.take_error());
+  const size_t size = w.size();
   size_t limit = is_request(type) ? kMaxRequestSize : kMaxReplySize;
-  if (out.size() > limit) {
+  if (size > limit) {
     return fail(Errc::kInvalidArgument, "{}: message would be {} bytes; at most {}",
-                message_type_name(type), out.size(), limit);
+                message_type_name(type), size, limit);
   }
-  auto put = [&](size_t at, uint64_t v, size_t n) {
-    for (size_t i = 0; i < n; ++i)
-      out[at + i] = static_cast<std::byte>(static_cast<uint8_t>(v >> (8 * i)));
+  if (size > out.size()) return size;  // the caller makes room and asks again
+  auto put = [&]<typename U>(size_t at, U v) {
+    if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
+    std::memcpy(out.data() + at, &v, sizeof(U));
   };
-  put(0, kMagic, 4);
-  put(4, kProtocolVersion, 2);
-  put(6, static_cast<uint16_t>(type), 2);
-  put(8, m.request_id, 4);
-  put(12, out.size() - kHeaderSize, 4);
+  put(0, uint32_t{kMagic});
+  put(4, uint16_t{kProtocolVersion});
+  put(6, static_cast<uint16_t>(type));
+  put(8, uint32_t{m.request_id});
+  put(12, static_cast<uint32_t>(size - kHeaderSize));
+  return size;
+}
+
+Status encode_into(const Message& m, std::vector<std::byte>& out) {
+  // Room for the common messages (every request, BlockInfo, Ok, Token are
+  // under 256 bytes) at once, and for a larger one once its size is known.
+  // (Not the whole capacity: a kept buffer of kilobytes would be zero-filled
+  // per message.)
+  out.resize(std::max<size_t>(256, kHeaderSize));
+  auto size = encode_into(m, std::span<std::byte>(out));
+  if (!size) return std::unexpected(size.error());
+  if (*size > out.size()) {
+    out.resize(*size);
+    size = encode_into(m, std::span<std::byte>(out));
+    if (!size) return std::unexpected(size.error());
+  }
+  out.resize(*size);
   return {};
 }
 
 namespace {
 
 // decode() after its header has been read and checked (decode_request and
-// decode_reply read it once, not twice).
-Result<Message> decode_after_header(const Header* h, std::span<const std::byte> bytes) {
-  if (!is_request(h->type) && !is_reply(h->type)) {
+// decode_reply read it once, not twice), into `out`.
+// `index` is body_index(h.type).
+Status decode_after_header(const Header& h, std::optional<size_t> index,
+                           std::span<const std::byte> bytes, Message& out) {
+  if (!is_request(h.type) && !is_reply(h.type)) {
     return fail(Errc::kProtocol,
                 "unknown message type {}; docs/protocol.md lists the known ones (requests "
                 "below 100, replies and events from 100)",
-                static_cast<uint16_t>(h->type));
+                static_cast<uint16_t>(h.type));
   }
-  if (h->version != kProtocolVersion && !layout_frozen(h->type)) {
+  if (h.version != kProtocolVersion && !layout_frozen(h.type)) {
     return fail(Errc::kProtocol, "{}: protocol version {}; this side speaks version {}",
-                message_type_name(h->type), h->version, kProtocolVersion);
+                message_type_name(h.type), h.version, kProtocolVersion);
   }
-  auto body = decode_body(h->type, bytes.subspan(kHeaderSize));
-  if (!body) return std::unexpected(body.error());
-  return Message{.request_id = h->request_id, .body = std::move(*body)};
+  out.request_id = h.request_id;
+  return decode_body(h.type, index, bytes.subspan(kHeaderSize), out.body);
+}
+
+// The checks decode_request and decode_reply make before the payload's.
+Status check_request(const Header& h) {
+  if (is_reply(h.type)) {
+    return fail(Errc::kProtocol, "{} is a reply; the daemon only accepts requests",
+                message_type_name(h.type));
+  }
+  return {};
+}
+Status check_reply(const Header& h) {
+  if (is_request(h.type)) {
+    return fail(Errc::kProtocol, "{} is a request; a reply was expected",
+                message_type_name(h.type));
+  }
+  return {};
+}
+
+// A fresh Message: decoded into, then returned as it is (no move of a Body).
+Result<Message> decode_new(std::span<const std::byte> bytes, Status (*check)(const Header&)) {
+  auto h = decode_header(bytes);
+  if (!h) return std::unexpected(h.error());
+  if (check != nullptr) {
+    if (auto c = check(*h); !c) return std::unexpected(c.error());
+  }
+  Result<Message> m(std::in_place);
+  if (auto s = decode_after_header(*h, body_index(h->type), bytes, *m); !s)
+    return std::unexpected(s.error());
+  return m;
 }
 
 }  // namespace
 
-Result<Message> decode(std::span<const std::byte> bytes) {
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
-  return decode_after_header(&*h, bytes);
-}
+Result<Message> decode(std::span<const std::byte> bytes) { return decode_new(bytes, nullptr); }
 
 Result<Message> decode_request(std::span<const std::byte> bytes) {
   if (bytes.size() > kMaxRequestSize) {
     return fail(Errc::kProtocol, "request is {} bytes; at most {}", bytes.size(), kMaxRequestSize);
   }
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
-  if (is_reply(h->type)) {
-    return fail(Errc::kProtocol, "{} is a reply; the daemon only accepts requests",
-                message_type_name(h->type));
+  return decode_new(bytes, &check_request);
+}
+
+Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
+  static_assert(std::tuple_size_v<decltype(slots_)> == kDecoders.size());
+  // The common case, checked inline: a header of this version announcing
+  // the bytes that follow, for a known request type. Anything else takes
+  // decode_request's path, so every refusal (and every accepted frozen
+  // layout of another version) is exactly decode_request's.
+  if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxRequestSize) [[likely]] {
+    const auto type = static_cast<MessageType>(load_u16(bytes, 6));
+    if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
+        load_u32(bytes, 12) == bytes.size() - kHeaderSize && is_request(type)) [[likely]] {
+      if (const std::optional<size_t> index = body_index(type)) [[likely]] {
+        Message& m = slots_[*index];
+        m.request_id = load_u32(bytes, 8);
+        if (auto s = kDecoders[*index].decode(bytes.subspan(kHeaderSize), m.body); !s)
+          return std::unexpected(s.error());
+        return &m;
+      }
+    }
   }
-  return decode_after_header(&*h, bytes);
+  auto whole = decode_request(bytes);
+  if (!whole) return std::unexpected(whole.error());
+  Message& m = slots_[*body_index(type_of(whole->body))];
+  m = std::move(*whole);
+  return &m;
 }
 
 Result<Message> decode_reply(std::span<const std::byte> bytes) {
   if (bytes.size() > kMaxReplySize) {
     return fail(Errc::kProtocol, "reply is {} bytes; at most {}", bytes.size(), kMaxReplySize);
   }
-  auto h = decode_header(bytes);
-  if (!h) return std::unexpected(h.error());
-  if (is_request(h->type)) {
-    return fail(Errc::kProtocol, "{} is a request; a reply was expected",
-                message_type_name(h->type));
-  }
-  return decode_after_header(&*h, bytes);
+  return decode_new(bytes, &check_reply);
 }
 
 size_t fds_expected(const Body& body) {

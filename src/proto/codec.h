@@ -17,8 +17,10 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <span>
+#include <variant>
 #include <vector>
 
 #include "base/error.h"
@@ -45,6 +47,12 @@ struct Header {
 // sender that keeps one buffer allocates nothing per message). On failure
 // `out` holds nothing usable.
 [[nodiscard]] Status encode_into(const Message& m, std::vector<std::byte>& out);
+// As encode_into, into the front of `out` (at least kHeaderSize bytes):
+// returns the message's size. A size above out.size() means it did not fit
+// and nothing usable was written (a buffer of kMaxReplySize always fits
+// what encodes). For a sender that keeps one uninitialised buffer: nothing
+// is allocated or zero-filled per message.
+[[nodiscard]] Result<size_t> encode_into(const Message& m, std::span<std::byte> out);
 
 // Any message type. The header's version must be kProtocolVersion, except
 // for Hello, Welcome and ErrorReply, whose layout every version shares: a
@@ -54,6 +62,20 @@ struct Header {
 // As decode, but only requests (<= kMaxRequestSize) / only replies.
 [[nodiscard]] Result<Message> decode_request(std::span<const std::byte> bytes);
 [[nodiscard]] Result<Message> decode_reply(std::span<const std::byte> bytes);
+// decode_request into a Message kept per message type: decoding the same
+// type again reuses its storage (an Allocate's pool list), and no Body is
+// built, moved or destroyed per message. pmmd decodes every request
+// through one. The Message returned stays valid until the next decode of
+// that type; on failure, what the slot of the type held is unusable.
+//   proto::RequestSlots slots;
+//   auto m = slots.decode(bytes);  // Result<const Message*>, as decode_request
+class RequestSlots {
+ public:
+  [[nodiscard]] Result<const Message*> decode(std::span<const std::byte> bytes);
+
+ private:
+  std::array<Message, std::variant_size_v<Body>> slots_{};
+};
 
 // How many fds must travel with this message: 1 for a BlockInfo whose
 // memory.fd_attached is set, else 0. A receiver refuses any other count.

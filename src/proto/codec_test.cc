@@ -272,6 +272,60 @@ TEST(Codec, ErrorReplyFromLongErrorIsCutAndEncodes) {
   EXPECT_EQ(to_error(r).code, Errc::kNoMemory);
 }
 
+// pmmd decodes every request through one RequestSlots, so a slot holds
+// whatever the previous request of its type left: the result must be what
+// decode_request gives for the same bytes, in every order, accepted or not.
+TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
+  RequestSlots slots;
+  std::vector<std::vector<std::byte>> inputs;
+  for (const auto& m : testing_samples()) inputs.push_back(encoded(m));
+  for (const auto& m : testing_largest_messages()) inputs.push_back(encoded(m));
+  // An Allocate with two pools, then one with none: no stale name survives.
+  inputs.push_back(encoded({3, Allocate{.pools = {"a", "bb"}, .size = 4096}}));
+  inputs.push_back(encoded({4, Allocate{.size = 8192}}));
+  inputs.push_back(encoded({5, Allocate{.pools = {"c"}, .size = 1}}));
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::vector<std::byte> b = inputs[round == 0 ? i : rng() % inputs.size()];
+      if (round == 2 && !b.empty()) b[rng() % b.size()] ^= std::byte{0x10};
+      auto want = decode_request(b);
+      auto got = slots.decode(b);
+      ASSERT_EQ(got.has_value(), want.has_value()) << i;
+      if (want) {
+        EXPECT_EQ(**got, *want);
+      } else {
+        EXPECT_EQ(got.error().code, want.error().code);
+        EXPECT_EQ(got.error().message, want.error().message);
+      }
+    }
+  }
+}
+
+// The span form writes the bytes the vector form does, says the size when
+// the buffer is too small, and refuses what does not encode the same way.
+TEST(Codec, EncodeIntoSpanMatchesEncodeAndReportsTheSizeItNeeds) {
+  for (const auto& m : testing_samples()) {
+    SCOPED_TRACE(message_type_name(type_of(m.body)));
+    auto want = encoded(m);
+    std::vector<std::byte> buf(kMaxReplySize);
+    auto n = encode_into(m, std::span<std::byte>(buf));
+    ASSERT_TRUE(n) << n.error().describe();
+    ASSERT_EQ(*n, want.size());
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), buf.begin()));
+    std::vector<std::byte> small(want.size() - 1);
+    auto short_n = encode_into(m, std::span<std::byte>(small));
+    ASSERT_TRUE(short_n);
+    EXPECT_EQ(*short_n, want.size());
+  }
+  Message bad{1, Hello{.device = std::string(kMaxNameLength + 1, 'x')}};
+  std::vector<std::byte> buf(kMaxReplySize);
+  auto n = encode_into(bad, std::span<std::byte>(buf));
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().message, encode(bad).error().message);
+  EXPECT_THAT(n.error().message, HasSubstr("Hello: device"));
+}
+
 double test_scale() {
   const char* s = std::getenv("PMM_TEST_SCALE");
   double v = s != nullptr ? std::atof(s) : 1.0;

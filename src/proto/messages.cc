@@ -2,11 +2,18 @@
 // ErrorReply <-> Error conversions.
 #include "proto/messages.h"
 
+#include <array>
+#include <cstdint>
 #include <utility>
+#include <variant>
 
 namespace pmm::proto {
 
-std::string_view message_type_name(MessageType t) {
+namespace {
+
+// constexpr so that the known types below can be a table built at compile
+// time from the same list.
+constexpr std::string_view type_name(MessageType t) {
   switch (t) {
     case MessageType::kHello:
       return "Hello";
@@ -80,6 +87,35 @@ std::string_view message_type_name(MessageType t) {
   return "unknown";
 }
 
+// Every type value that fits a byte, known or not: is_request and friends
+// ask per message (twice per request in pmmd), and a name lookup and a
+// string compare each time were a visible part of a request's cost.
+// Types are below 256 (static_assert below keeps it so).
+constexpr auto kKnown = [] {
+  std::array<bool, 256> known{};
+  for (size_t v = 0; v < known.size(); ++v)
+    known[v] = type_name(static_cast<MessageType>(v)) != "unknown";
+  return known;
+}();
+static_assert(type_name(static_cast<MessageType>(256)) == "unknown" &&
+                  type_name(static_cast<MessageType>(UINT16_MAX)) == "unknown",
+              "a message type at or above 256 needs a larger kKnown");
+
+constexpr bool known(MessageType t) {
+  auto v = static_cast<uint16_t>(t);
+  return v < kKnown.size() && kKnown[v];
+}
+
+// Body's alternatives' types by index: type_of is a load, not a visit.
+constexpr auto kTypeOfIndex = []<size_t... I>(std::index_sequence<I...>) {
+  return std::array<MessageType, sizeof...(I)>{std::variant_alternative_t<I, Body>::kType...};
+}
+(std::make_index_sequence<std::variant_size_v<Body>>{});
+
+}  // namespace
+
+std::string_view message_type_name(MessageType t) { return type_name(t); }
+
 std::string_view pool_type_name(PoolType t) {
   switch (t) {
     case PoolType::kShmem:
@@ -105,22 +141,25 @@ std::string_view holder_kind_name(HolderKind k) {
 }
 
 MessageType type_of(const Body& body) {
-  return std::visit([](const auto& m) { return std::decay_t<decltype(m)>::kType; }, body);
+  // A Body left valueless by a throwing assignment (bad_alloc) has no type:
+  // 0, which no message has and nothing accepts.
+  const size_t i = body.index();
+  return i < kTypeOfIndex.size() ? kTypeOfIndex[i] : MessageType{};
 }
 
 bool is_request(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= 1 && v < 100 && message_type_name(t) != "unknown";
+  return v >= 1 && v < 100 && known(t);
 }
 
 bool is_reply(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= 100 && message_type_name(t) != "unknown";
+  return v >= 100 && known(t);
 }
 
 bool is_event(MessageType t) {
   auto v = static_cast<uint16_t>(t);
-  return v >= 130 && v < 140 && message_type_name(t) != "unknown";
+  return v >= 130 && v < 140 && known(t);
 }
 
 ErrorReply from_error(const Error& e) {
