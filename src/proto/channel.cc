@@ -40,22 +40,6 @@ void store_le(std::byte* at, T v) {
   std::memcpy(at, &v, sizeof v);
 }
 
-// An Ok is its header alone: when `bytes` is one whose header checks out
-// (decode_header: magic, length; then this side's version, type Ok, no
-// payload, as decode_reply would require), it becomes `out` without the
-// general decoder, which costs ~10x more than the header for a message
-// that has nothing else. Anything else: false, and `out` is untouched.
-bool as_ok(std::span<const std::byte> bytes, Envelope& out) {
-  if (bytes.size() != kHeaderSize) return false;
-  auto h = decode_header(bytes);
-  if (!h || h->type != MessageType::kOk || h->version != kProtocolVersion) return false;
-  out.message.request_id = h->request_id;
-  if (!std::holds_alternative<Ok>(out.message.body)) out.message.body.emplace<Ok>();
-  out.fd.reset();
-  out.fd_lost.reset();
-  return true;
-}
-
 Result<std::optional<Envelope>> receive(int sock, size_t max_bytes, bool requests, int flags) {
   // Room for kMaxFdsPerMessage fds only: the kernel flags any more with
   // MSG_CTRUNC and closes them itself.
@@ -101,24 +85,39 @@ Status send(int sock, const Message& m, int fd, int flags) {
 }
 
 Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible) {
+  // Decoded in place (decode_reply_into): a reply of the type the last one
+  // was reuses its storage, and no Message or Envelope is built and moved.
   if (fd_possible) {
-    // (An Ok read this way is decoded in full: receive() owns the fds.)
-    auto in = receive(sock, kMaxReplySize, false, flags);
+    auto in =
+        os::receive_message_into(sock, thread_buffer(kMaxReplySize), kMaxFdsPerMessage, flags);
     if (!in) return std::unexpected(std::move(in.error()));
     if (!*in) return false;
-    out = std::move(**in);
+    os::ReceivedInto& raw = **in;  // its fds close when it goes, unless moved out
+    out.fd.reset();
+    out.fd_lost.reset();
+    if (auto s = decode_reply_into(raw.bytes, out.message); !s)
+      return std::unexpected(std::move(s.error()));
+    // As receive() judges them.
+    const size_t want = fds_expected(out.message.body);
+    if (raw.fds_lost && raw.fds.size() < want) {
+      out.fd_lost = std::move(raw.fds_lost);
+      return true;
+    }
+    if (raw.fds.size() != want) {
+      return fail(Errc::kProtocol, "{} came with {} file descriptors; it must carry {}",
+                  message_type_name(type_of(out.message.body)), raw.fds.size(), want);
+    }
+    if (want == 1) out.fd = std::move(raw.fds.front());
     return true;
   }
   auto in = os::receive_bytes_into(sock, thread_buffer(kMaxReplySize), flags);
   if (!in) return std::unexpected(std::move(in.error()));
   if (!*in) return false;
-  if (as_ok(**in, out)) return true;
-  auto m = decode_reply(**in);
-  if (!m) return std::unexpected(std::move(m.error()));
-  out.message = std::move(*m);
   out.fd.reset();
   out.fd_lost.reset();
-  if (fds_expected(out.message.body) != 0) {
+  if (auto s = decode_reply_into(**in, out.message); !s)
+    return std::unexpected(std::move(s.error()));
+  if (fds_expected(out.message.body) != 0) [[unlikely]] {
     const auto& info = std::get<BlockInfo>(out.message.body);
     out.fd_lost = Error{Errc::kSystem,
                         fmt::format("the daemon sent pool '{}''s file descriptor with a reply "

@@ -55,7 +55,9 @@ struct Envelope {
 
 // As receive_reply, into `out` (its message is replaced; its storage, e.g.
 // a string's, is reused): a reader that keeps one Envelope moves no
-// message around per reply. false: nothing to read yet.
+// message around per reply (decode_reply_into: same checks and errors as
+// decode_reply). false: nothing to read yet, and `out` is untouched; on an
+// error `out` holds nothing usable.
 //
 // `fd_possible` false reads with recv() instead of recvmsg(): no control
 // buffer, so any fd that came with the message is closed by the kernel

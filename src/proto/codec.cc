@@ -821,6 +821,27 @@ Result<Message> decode_reply(std::span<const std::byte> bytes) {
   return decode_new(bytes, &check_reply);
 }
 
+Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
+  // As RequestSlots::decode: the common case inline (this version, the
+  // length the header announces, a known reply type), the payload decoded
+  // over the alternative `out` holds when it is the same; anything else is
+  // decode_reply's, refusals included.
+  if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxReplySize) [[likely]] {
+    const auto type = static_cast<MessageType>(load_u16(bytes, 6));
+    if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
+        load_u32(bytes, 12) == bytes.size() - kHeaderSize && is_reply(type)) [[likely]] {
+      if (const std::optional<size_t> index = body_index(type)) [[likely]] {
+        out.request_id = load_u32(bytes, 8);
+        return kDecoders[*index].decode(bytes.subspan(kHeaderSize), out.body);
+      }
+    }
+  }
+  auto whole = decode_reply(bytes);
+  if (!whole) return std::unexpected(std::move(whole.error()));
+  out = std::move(*whole);
+  return {};
+}
+
 size_t fds_expected(const Body& body) {
   const auto* b = std::get_if<BlockInfo>(&body);
   return b != nullptr && b->memory.fd_attached ? 1 : 0;

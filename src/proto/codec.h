@@ -77,6 +77,15 @@ class RequestSlots {
   std::array<Message, std::variant_size_v<Body>> slots_{};
 };
 
+// decode_reply into `out`, reusing what it holds: a reply of the type it
+// held before is decoded over it (a BlockInfo's pool name keeps its
+// storage), and no Message is built, moved or destroyed. A well-formed
+// reply's header is checked inline; anything else takes decode_reply's
+// path, so it accepts and refuses exactly what decode_reply does, with the
+// same errors. On failure `out` holds nothing usable. libpmm reads every
+// reply through one per thread.
+[[nodiscard]] Status decode_reply_into(std::span<const std::byte> bytes, Message& out);
+
 // How many fds must travel with this message: 1 for a BlockInfo whose
 // memory.fd_attached is set, else 0. A receiver refuses any other count.
 [[nodiscard]] size_t fds_expected(const Body& body);

@@ -302,6 +302,49 @@ TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
   }
 }
 
+// libpmm decodes every reply into one Message per thread, so it holds
+// whatever the previous reply left: the result must be what decode_reply
+// gives for the same bytes, in every order, accepted or not (requests,
+// wrong lengths, other versions, fuzzed bytes).
+TEST(Codec, DecodeReplyIntoDecodesAsDecodeReplyWhateverCameBefore) {
+  Message into;
+  std::vector<std::vector<std::byte>> inputs;
+  for (const auto& m : testing_samples()) inputs.push_back(encoded(m));
+  for (const auto& m : testing_largest_messages()) inputs.push_back(encoded(m));
+  // BlockInfos of a long pool name, then a short one, then none: no stale
+  // byte of a name survives in the reused string.
+  BlockInfo info{.block_id = 9, .pool_name = std::string(kMaxNameLength, 'p'), .size = 4096};
+  inputs.push_back(encoded({3, info}));
+  info.pool_name = "g";
+  inputs.push_back(encoded({4, info}));
+  info.pool_name.clear();
+  inputs.push_back(encoded({5, info}));
+  inputs.push_back(encoded({6, Ok{}}));
+  // A frozen layout of another version, which decode_reply accepts.
+  auto other_version = encoded({7, ErrorReply{.code = Errc::kProtocol, .message = "v"}});
+  other_version[4] = std::byte{0x7f};
+  inputs.push_back(other_version);
+  inputs.push_back({});
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 4; ++round) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::vector<std::byte> b = inputs[round == 0 ? i : rng() % inputs.size()];
+      if (round >= 2 && !b.empty()) b[rng() % b.size()] ^= std::byte{uint8_t(1u << (rng() % 8))};
+      if (round == 3 && !b.empty() && rng() % 2 == 0) b.resize(rng() % b.size());
+      auto want = decode_reply(b);
+      auto got = decode_reply_into(b, into);
+      ASSERT_EQ(got.has_value(), want.has_value()) << round << " " << i;
+      if (want) {
+        EXPECT_EQ(into, *want);
+      } else {
+        EXPECT_EQ(got.error().code, want.error().code);
+        EXPECT_EQ(got.error().message, want.error().message);
+        // `into` is left half-decoded: the next round decodes over it.
+      }
+    }
+  }
+}
+
 // The span form writes the bytes the vector form does, says the size when
 // the buffer is too small, and refuses what does not encode the same way.
 TEST(Codec, EncodeIntoSpanMatchesEncodeAndReportsTheSizeItNeeds) {
