@@ -179,8 +179,10 @@ class Reader : public IoBase {
       : IoBase(message, Errc::kProtocol), in_(in) {}
   [[nodiscard]] size_t remaining() const { return in_.size() - pos_; }
 
+  // The field readers are inlined into each layout (a call per field cost
+  // more than the read); their refusals are formatted out of line.
   template <std::integral T>
-  void integer(std::string_view field, T& v) {
+  [[gnu::always_inline]] void integer(std::string_view field, T& v) {
     if (!take(field, sizeof(T))) return;
     // Little-endian on the wire: one load (and a swap on a big-endian host).
     std::make_unsigned_t<T> u;
@@ -188,25 +190,24 @@ class Reader : public IoBase {
     if constexpr (std::endian::native == std::endian::big) u = std::byteswap(u);
     v = static_cast<T>(u);
   }
-  void boolean(std::string_view field, bool& v) {
+  [[gnu::always_inline]] void boolean(std::string_view field, bool& v) {
     uint8_t raw = 0;
     integer(field, raw);
     if (!ok()) return;
-    if (raw > 1) {
-      set_error(fmt::format("{} is {}; a boolean is 0 or 1", path_.name(field), raw));
+    if (raw > 1) [[unlikely]] {
+      refuse_boolean(field, raw);
       return;
     }
     v = raw == 1;
   }
   template <typename E, typename Wire>
-  void enumeration(std::string_view field, E& e, Wire) {
+  [[gnu::always_inline]] void enumeration(std::string_view field, E& e, Wire) {
     Wire raw{};
     integer(field, raw);
     if (!ok()) return;
     E candidate = static_cast<E>(raw);
-    if (!enum_valid(candidate)) {
-      set_error(fmt::format("{} is {}; expected {}", path_.name(field), static_cast<int64_t>(raw),
-                            enum_allowed(candidate)));
+    if (!enum_valid(candidate)) [[unlikely]] {
+      refuse_enumeration(field, candidate, static_cast<int64_t>(raw));
       return;
     }
     e = candidate;
@@ -261,12 +262,21 @@ class Reader : public IoBase {
  private:
   // Inline for the bytes being there; the refusal is formatted out of line,
   // so every field's read stays a compare and an add.
-  bool take(std::string_view field, size_t n) {
+  [[gnu::always_inline]] bool take(std::string_view field, size_t n) {
     if (ok() && n <= remaining()) [[likely]] {
       pos_ += n;
       return true;
     }
     return refuse_take(field, n);
+  }
+  [[gnu::noinline, gnu::cold]] void refuse_boolean(std::string_view field, uint8_t raw) {
+    set_error(fmt::format("{} is {}; a boolean is 0 or 1", path_.name(field), raw));
+  }
+  template <typename E>
+  [[gnu::noinline, gnu::cold]] void refuse_enumeration(std::string_view field, E candidate,
+                                                       int64_t raw) {
+    set_error(
+        fmt::format("{} is {}; expected {}", path_.name(field), raw, enum_allowed(candidate)));
   }
   [[gnu::noinline, gnu::cold]] bool refuse_take(std::string_view field, size_t n) {
     if (!ok()) return false;
