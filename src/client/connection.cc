@@ -42,6 +42,13 @@
 #include "proto/codec.h"
 
 namespace pmm::client {
+
+// Counts fork()s in this process's line (in the child), so that a
+// connection can tell it was inherited without a getpid() system call
+// (pthread_atfork runs the handler in every child of fork(); a child made by
+// a raw clone() system call is not told, and not detected).
+std::atomic<uint32_t> detail::g_forks{0};
+
 namespace {
 
 // How long a closing connection waits for the daemon to confirm it has let go
@@ -54,11 +61,7 @@ constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 // posted put grows it once, to 8.
 constexpr size_t kFirstSlots = 4;
 
-// Counts fork()s in this process's line (in the child), so that a
-// connection can tell it was inherited without a getpid() system call
-// (pthread_atfork runs the handler in every child of fork(); a child made by
-// a raw clone() system call is not told, and not detected).
-std::atomic<uint32_t> g_forks{0};
+using detail::g_forks;
 
 // The count now; the first call (a Connection's constructor) registers the
 // handler, so any fork after a connection exists is counted.
@@ -69,9 +72,6 @@ uint32_t fork_generation_registering() {
   (void)registered;
   return g_forks.load(std::memory_order_relaxed);
 }
-
-// The count now, for the calls (no one-time check on their path).
-uint32_t fork_generation() { return g_forks.load(std::memory_order_relaxed); }
 
 // SO_RCVTIMEO for a connection whose waits are `timeout` long: short enough
 // that a fresh request's wait (the timeout less the send) is at least that
@@ -178,10 +178,8 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
   return c;
 }
 
-std::optional<Error> Connection::inherited() const {
-  // The cheap test first: local get/put asks this on every call, and
-  // getpid() is a system call.
-  if (fork_generation() == fork_generation_) return std::nullopt;
+std::optional<Error> Connection::inherited_after_fork() const {
+  // getpid() is a system call: asked only once a fork() has happened.
   const pid_t self = ::getpid();
   if (self == pid_) return std::nullopt;
   return Error{Errc::kInvalidArgument,
@@ -375,9 +373,8 @@ Status Connection::prepare_allocate_locked(const AllocArgs& a) {
   return {};
 }
 
-Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool far,
-                                  bool fd_possible) {
-  proto::Envelope& buffer = reply_buffer();
+Result<bool> Connection::read_one(proto::Envelope& buffer, os::Deadline deadline, bool try_first,
+                                  bool far, bool fd_possible) {
   if (try_first) {
     auto in = proto::receive_reply_into(sock_.get(), buffer, MSG_DONTWAIT, fd_possible);
     if (!in || *in) return in;
@@ -405,9 +402,8 @@ Result<bool> Connection::read_one(os::Deadline deadline, bool try_first, bool fa
   }
 }
 
-Status Connection::deliver_locked(std::vector<proto::Body>& undo,
+Status Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
                                   const std::condition_variable* own) {
-  proto::Envelope& env = reply_buffer();
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -503,8 +499,8 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& undo,
-                             const std::condition_variable* own) {
+void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
+                             std::vector<proto::Body>& undo, const std::condition_variable* own) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the
     // kernel report ECONNRESET before the reason it queued: read that too.
@@ -512,7 +508,7 @@ void Connection::take_locked(const Result<bool>& in, std::vector<proto::Body>& u
     if (is_disconnect(in.error())) refusal = connection_refusal_locked();
     (void)die_locked(refusal ? std::move(*refusal) : in.error());
   } else if (*in) {
-    if (auto s = deliver_locked(undo, own); !s) (void)die_locked(s.error());
+    if (auto s = deliver_locked(buffer, undo, own); !s) (void)die_locked(s.error());
   }
 }
 
@@ -532,15 +528,16 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
   if (reading_ || dead_) return;
   reading_ = true;
   std::vector<proto::Body> undo;
+  proto::Envelope& buffer = reply_buffer();
   // Bounded: what a daemon sends faster than we read waits for next time.
   // answers_only stops once no abandoned or posted request is unanswered.
   for (int i = 0; i < 64 && !dead_ && !(answers_only && used_ == waiting_); ++i) {
     const bool fd_possible = fd_possible_locked();
     lock.unlock();
-    auto in = proto::receive_reply_into(sock_.get(), reply_buffer(), MSG_DONTWAIT, fd_possible);
+    auto in = proto::receive_reply_into(sock_.get(), buffer, MSG_DONTWAIT, fd_possible);
     lock.lock();
     const bool more = in && *in;
-    take_locked(in, undo, nullptr);
+    take_locked(in, buffer, undo, nullptr);
     if (!more) break;
   }
   reading_ = false;

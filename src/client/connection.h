@@ -84,6 +84,12 @@
 
 namespace pmm::client {
 
+namespace detail {
+// fork()s seen in this process's line (connection.cc counts them in the
+// child, through pthread_atfork).
+extern std::atomic<uint32_t> g_forks;
+}  // namespace detail
+
 // One block as this process sees it. `data` stays valid while the
 // Connection lives (the pool mapping is never unmapped before).
 struct BlockView {
@@ -214,7 +220,13 @@ class Connection {
   // Set when this process is not the one that connected (a fork() child):
   // the error every call returns there. Takes no lock, so it is safe in a
   // child forked while another thread of the parent held one.
-  [[nodiscard]] std::optional<Error> inherited() const;
+  [[nodiscard]] std::optional<Error> inherited() const {
+    // The cheap test inline (every call asks; one relaxed load): no fork
+    // since this connection was made, so this is the process that made it.
+    if (detail::g_forks.load(std::memory_order_relaxed) == fork_generation_) [[likely]]
+      return std::nullopt;
+    return inherited_after_fork();
+  }
 
  private:
   // A request on its way: what its reply would have to undo if it came
@@ -265,6 +277,9 @@ class Connection {
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
 
+  // inherited() once a fork() has happened since: compares the pid.
+  [[nodiscard]] std::optional<Error> inherited_after_fork() const;
+
   // Registers and sends a request, and waits (bounded) for its reply,
   // reading the socket when no other thread does. A reply that is not an
   // ErrorReply is handed to `take` under mu_ (in place, not moved out).
@@ -286,10 +301,10 @@ class Connection {
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
   void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
-  // Hands what was read (reply_buffer()) to its waiter, or marks the
+  // Hands what was read (`buffer`: this thread's reply_buffer()) to its waiter, or marks the
   // connection dead. `own`: the reading thread's condition, when it awaits
   // a reply itself (its reply then stays where it was read).
-  void take_locked(const Result<bool>& in, std::vector<proto::Body>& undo,
+  void take_locked(const Result<bool>& in, proto::Envelope& buffer, std::vector<proto::Body>& undo,
                    const std::condition_variable* own);
   // request + the expected reply type.
   template <typename Reply>
@@ -332,14 +347,15 @@ class Connection {
   // Whether the next reply read may carry an fd (recvmsg with room for
   // it) or cannot (recv). Under mu_; see connection.cc.
   [[nodiscard]] bool fd_possible_locked() const;
-  // Reads one reply into reply_buffer() (connection.cc); false when none came before `deadline`.
+  // Reads one reply into `buffer` (the thread's reply_buffer(); see
+  // connection.cc); false when none came before `deadline`.
   // `try_first`: try a non-blocking read before waiting. `far`: the
   // deadline is known to be at least blocking_wait_ away.
-  [[nodiscard]] Result<bool> read_one(os::Deadline deadline, bool try_first, bool far,
-                                      bool fd_possible);
-  // Hands reply_buffer() to its waiter, or undoes an abandoned request's
+  [[nodiscard]] Result<bool> read_one(proto::Envelope& buffer, os::Deadline deadline,
+                                      bool try_first, bool far, bool fd_possible);
+  // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an abandoned request's
   // effect (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(std::vector<proto::Body>& undo,
+  [[nodiscard]] Status deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
                                       const std::condition_variable* own);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);

@@ -42,6 +42,8 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
                               os::Deadline deadline, std::condition_variable* own, bool fresh) {
   bool read = false;
   bool result = true;
+  proto::Envelope* buffer = nullptr;  // this thread's reply_buffer(), once it reads
+  std::vector<proto::Body> undo;      // what late replies gave, to give back
   for (;;) {
     if (dead_ || done()) break;
     // `fresh`: the deadline was set a moment ago; no clock read to know it
@@ -72,15 +74,15 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
     // already, so try to read before waiting.
     const bool try_first = waiting_ > 1;
     const bool fd_possible = fd_possible_locked();
+    if (buffer == nullptr) buffer = &detail::reply_buffer();
     lock.unlock();
-    auto in = read_one(deadline, try_first, far, fd_possible);
+    auto in = read_one(*buffer, deadline, try_first, far, fd_possible);
     lock.lock();
     reading_ = false;
-    std::vector<proto::Body> undo;
-    take_locked(in, undo, own);
-    if (!undo.empty()) {
+    take_locked(in, *buffer, undo, own);
+    if (!undo.empty()) [[unlikely]] {
       lock.unlock();
-      send_undo(std::move(undo));
+      send_undo(std::exchange(undo, {}));
       lock.lock();
     }
   }

@@ -831,6 +831,17 @@ Result<Message> decode_reply(std::span<const std::byte> bytes) {
   return decode_new(bytes, &check_reply);
 }
 
+namespace {
+// decode_reply_into's other path, out of line: its Result<Message> would
+// otherwise give the common path a large frame to set up.
+[[gnu::noinline]] Status decode_reply_moved(std::span<const std::byte> bytes, Message& out) {
+  auto whole = decode_reply(bytes);
+  if (!whole) return std::unexpected(std::move(whole.error()));
+  out = std::move(*whole);
+  return {};
+}
+}  // namespace
+
 Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
   // As RequestSlots::decode: the common case inline (this version, the
   // length the header announces, a known reply type), the payload decoded
@@ -846,10 +857,7 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
       }
     }
   }
-  auto whole = decode_reply(bytes);
-  if (!whole) return std::unexpected(std::move(whole.error()));
-  out = std::move(*whole);
-  return {};
+  return decode_reply_moved(bytes, out);
 }
 
 size_t fds_expected(const Body& body) {
