@@ -96,47 +96,49 @@ const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* erro
   // The last list this thread parsed: an application allocates frame
   // after frame from the same pools, and the same string need not be
   // split into a new vector of strings each time.
-  thread_local std::string last_text;
-  thread_local std::vector<std::string> last;
-  thread_local bool have_last = false;
-  if (have_last && last_text == pools) return &last;
+  struct Last {
+    std::string text;
+    std::vector<std::string> list;
+    bool have = false;
+  };
+  thread_local Last last;
+  if (last.have && std::strcmp(last.text.c_str(), pools) == 0) return &last.list;
   auto list = split_pools(pools);
   if (!list) {
     *error = std::move(list.error());
     return nullptr;
   }
-  last = std::move(*list);
-  last_text = pools;
-  have_last = true;
-  return &last;
+  last.list = std::move(*list);
+  last.text = pools;
+  last.have = true;
+  return &last.list;
 }
 
-pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view) {
+pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view) {
   bool extra = false;
   pmm_block* b = nullptr;
   {
     std::lock_guard lock(conn->mu);
-    auto it = conn->blocks.find(view.id);
-    if (it == conn->blocks.end()) {
+    b = conn->blocks.find(view.id);
+    if (b == nullptr) {
+      std::unique_ptr<pmm_block> fresh;
       if (!conn->spare_blocks.empty()) {
-        // A handle and table node the last put left: no heap allocation.
-        auto node = std::move(conn->spare_blocks.back());
+        // A handle the last put left: no heap allocation.
+        fresh = std::move(conn->spare_blocks.back());
         conn->spare_blocks.pop_back();
-        node.key() = view.id;
-        it = conn->blocks.insert(std::move(node)).position;
       } else {
-        it = conn->blocks.emplace(view.id, std::make_unique<pmm_block>()).first;
+        fresh = std::make_unique<pmm_block>();
       }
-      pmm_block& fresh = *it->second;
-      fresh.conn = conn;
-      fresh.view = std::move(view);
-      fresh.refs.store(0, std::memory_order_relaxed);
-      fresh.pool.store(nullptr, std::memory_order_relaxed);
+      fresh->conn = conn;
+      fresh->view = view;
+      fresh->refs.store(0, std::memory_order_relaxed);
+      fresh->pool.store(nullptr, std::memory_order_relaxed);
+      b = fresh.get();
+      conn->blocks.insert(view.id, std::move(fresh));
     } else {
       extra = true;
     }
-    it->second->refs.fetch_add(1, std::memory_order_relaxed);
-    b = it->second.get();
+    b->refs.fetch_add(1, std::memory_order_relaxed);
   }
   // The daemon holds one reference per handle: give back the one this
   // import added. A round trip (a rare path: importing a block already
@@ -320,19 +322,17 @@ pmm_status pmm_block_put(pmm_block* block) {
                                  block->view.id));
   }
   const uint64_t id = block->view.id;
-  std::optional<decltype(conn->blocks)::node_type> last;
+  std::unique_ptr<pmm_block> last;
   {
     std::lock_guard lock(conn->mu);
     // An import may have revived the handle since (adopt, under this lock).
     if (block->refs.load(std::memory_order_acquire) != 0) return ok();
-    auto node = conn->blocks.extract(id);
-    // `block` is no one's now: keep it, with its table node, for the next
-    // adopt, or free it below.
-    if (conn->spare_blocks.capacity() == 0) conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
-    if (conn->spare_blocks.size() < pmm_conn::kSpareBlocks)
-      conn->spare_blocks.push_back(std::move(node));
-    else
-      last = std::move(node);
+    last = conn->blocks.extract(id);
+    // `block` is no one's now: keep it for the next adopt, or free it below.
+    if (last != nullptr && conn->spare_blocks.size() < pmm_conn::kSpareBlocks) {
+      if (conn->spare_blocks.capacity() == 0) conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
+      conn->spare_blocks.push_back(std::move(last));
+    }
   }
   // The process's last reference: the daemon's goes too, without waiting.
   auto s = conn->rep->post_put(id);

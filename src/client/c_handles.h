@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client/block_table.h"
 #include "client/connection.h"
 #include "pmm/pmm.h"
 
@@ -38,11 +39,11 @@ struct pmm_block {
 struct pmm_conn {
   std::unique_ptr<pmm::client::Connection> rep;
   std::mutex mu;  // the block table
-  std::unordered_map<uint64_t, std::unique_ptr<pmm_block>> blocks;
-  // Handles freed by their last put, each still in its table node, for the
-  // next adopt (no heap allocation per block in steady state).
+  pmm::client::IdTable<pmm_block> blocks;
+  // Handles freed by their last put, for the next adopt (no heap
+  // allocation per block in steady state).
   static constexpr size_t kSpareBlocks = 8;
-  std::vector<decltype(blocks)::node_type> spare_blocks;
+  std::vector<std::unique_ptr<pmm_block>> spare_blocks;
   // Buffer pools by the block ids of their buffers, for release events.
   std::mutex pools_mu;
   std::unordered_map<uint64_t, pmm_bufpool*> pool_of_block;
@@ -63,7 +64,7 @@ pmm::Result<std::vector<std::string>> split_pools(const char* pools);
 const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error);
 // Adds the reference `view` stands for to this connection's handle of that
 // block (made now if there is none).
-pmm_block* adopt(pmm_conn* conn, pmm::client::BlockView view);
+pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view);
 // pmm_export's hook: a buffer of a pool was exported (bufpool.cc).
 void buffer_exported(pmm_block* block);
 

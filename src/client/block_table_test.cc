@@ -1,0 +1,90 @@
+// IdTable (block_table.h) against std::unordered_map over long random runs
+// of inserts, lookups and removals: every id put in is found with its own
+// object until it is taken out, and never after, whatever was removed
+// around it (the backward shift keeps every entry reachable).
+#include "client/block_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+namespace pmm::client {
+namespace {
+
+struct Obj {
+  uint64_t id;
+};
+
+TEST(IdTable, AgreesWithAnUnorderedMapOverRandomInsertsLookupsAndRemovals) {
+  IdTable<Obj> table;
+  std::unordered_map<uint64_t, const Obj*> model;
+  std::vector<uint64_t> live;
+  std::mt19937_64 rng(13);
+  for (int round = 0; round < 3; ++round) {
+    // Ids of a few shapes: dense (the daemon counts up), colliding in the
+    // low bits, and random.
+    auto next_id = [&](int i) -> uint64_t {
+      switch (round) {
+        case 0:
+          return static_cast<uint64_t>(i + 1);
+        case 1:
+          return (static_cast<uint64_t>(i) << 20) | 5;
+        default:
+          return rng() | 1;
+      }
+    };
+    int made = 0;
+    for (int step = 0; step < 20000; ++step) {
+      const uint64_t r = rng() % 10;
+      if (r < 5 || live.empty()) {
+        const uint64_t id = next_id(made++);
+        if (model.contains(id)) continue;
+        auto o = std::make_unique<Obj>(Obj{id});
+        model[id] = o.get();
+        table.insert(id, std::move(o));
+        live.push_back(id);
+      } else if (r < 8) {
+        const size_t k = rng() % live.size();
+        const uint64_t id = live[k];
+        live[k] = live.back();
+        live.pop_back();
+        auto o = table.extract(id);
+        ASSERT_NE(o, nullptr) << id;
+        EXPECT_EQ(o.get(), model[id]);
+        EXPECT_EQ(o->id, id);
+        model.erase(id);
+        EXPECT_EQ(table.find(id), nullptr);
+        EXPECT_EQ(table.extract(id), nullptr);
+      } else {
+        const uint64_t id = live[rng() % live.size()];
+        EXPECT_EQ(table.find(id), model[id]);
+        const uint64_t absent = rng() | (uint64_t{1} << 63);
+        if (!model.contains(absent)) {
+          EXPECT_EQ(table.find(absent), nullptr);
+        }
+      }
+      ASSERT_EQ(table.size(), model.size());
+    }
+    for (const auto& [id, o] : model) ASSERT_EQ(table.find(id), o) << id;
+    // Drained one by one, in random order, then cleared.
+    while (!live.empty() && round != 2) {
+      const uint64_t id = live.back();
+      live.pop_back();
+      ASSERT_NE(table.extract(id), nullptr);
+      model.erase(id);
+    }
+    for (const auto& [id, o] : model) ASSERT_EQ(table.find(id), o) << id;
+    table.clear();
+    model.clear();
+    live.clear();
+    EXPECT_EQ(table.size(), 0u);
+    EXPECT_EQ(table.find(1), nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace pmm::client
