@@ -314,26 +314,40 @@ bool Connection::fd_possible_locked() const {
   return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
 }
 
+[[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
+                                                          std::span<std::byte> alloc_bytes) {
+  if (out.alloc != nullptr) {
+    proto::set_request_id(alloc_bytes, id);
+    return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
+  }
+  if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
+  out.message->request_id = id;
+  return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
+}
+
+namespace {
+bool is_full(const Status& sent) {
+  return !sent && sent.error().code == Errc::kSystem && sent.error().sys_errno == EAGAIN;
+}
+}  // namespace
+
 Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out, uint32_t id,
                                os::Deadline deadline, bool* waited) {
-  std::vector<std::byte> copy;  // alloc_cache_'s bytes, once mu_ is let go
+  Status sent = send_now(out, id, alloc_cache_.bytes);
+  if (!is_full(sent)) [[likely]]
+    return sent;
+  return send_when_room_locked(lock, out, id, deadline, waited);
+}
+
+Status Connection::send_when_room_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
+                                         uint32_t id, os::Deadline deadline, bool* waited) {
+  // alloc_cache_ may change while mu_ is let go: an Allocate is sent from
+  // its own copy of the bytes.
+  std::vector<std::byte> copy;
+  if (out.alloc != nullptr) copy = alloc_cache_.bytes;
   for (;;) {
-    Status sent;
-    if (out.alloc != nullptr && copy.empty()) {
-      proto::set_request_id(alloc_cache_.bytes, id);
-      sent = proto::send_encoded(sock_.get(), alloc_cache_.bytes, MSG_DONTWAIT);
-    } else if (out.alloc != nullptr) {
-      sent = proto::send_encoded(sock_.get(), copy, MSG_DONTWAIT);
-    } else if (out.field != nullptr) {
-      sent = out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
-    } else {
-      out.message->request_id = id;
-      sent = proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
-    }
-    if (sent || sent.error().code != Errc::kSystem || sent.error().sys_errno != EAGAIN) return sent;
     // The socket is full: wait for room without mu_. Until this request
     // is sent, no reader may use recv() (fd_possible_locked).
-    if (out.alloc != nullptr && copy.empty()) copy = alloc_cache_.bytes;
     if (deadline == os::Deadline{}) deadline = std::chrono::steady_clock::now() + timeout_;
     ++unsent_;
     if (waited != nullptr) *waited = true;
@@ -347,6 +361,8 @@ Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoin
                   "pmmd at {} took no request for {} ms (the socket stayed full: is it stopped "
                   "or hung?); {} was not sent",
                   path_, timeout_.count(), proto::message_type_name(out.type));
+    Status sent = send_now(out, id, copy);
+    if (!is_full(sent)) return sent;
   }
 }
 
@@ -431,6 +447,21 @@ Status Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>
     }
     return {};
   }
+  // A posted request's answer that is no refusal (a last put's Ok): only
+  // counted.
+  if (f != nullptr && f->abandoned && f->posted &&
+      !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
+    remove_locked(*f);
+    --posted_;
+    if (shared_waiters_ > 0) replied_.notify_all();
+    return {};
+  }
+  return deliver_other_locked(env, f, undo);
+}
+
+Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
+                                        std::vector<proto::Body>& undo) {
+  const uint32_t id = env.message.request_id;
   // request_id 0 is never a request's: the daemon refuses or ends the
   // connection (a session limit, no fds left, no Hello in time) and closes it.
   if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body); err != nullptr && id == 0)

@@ -341,6 +341,13 @@ class Connection {
   // `waited` (if given) is set when it did.
   [[nodiscard]] Status send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
                                    uint32_t id, os::Deadline deadline, bool* waited = nullptr);
+  // send_locked's first try: one non-blocking send; an Allocate from
+  // `alloc_bytes` (alloc_cache_.bytes, or a copy of them), its id patched.
+  [[nodiscard]] Status send_now(const Outgoing& out, uint32_t id, std::span<std::byte> alloc_bytes);
+  // send_locked once the socket was full: waits for room and tries again.
+  [[gnu::noinline]] [[nodiscard]] Status send_when_room_locked(std::unique_lock<std::mutex>& lock,
+                                                               const Outgoing& out, uint32_t id,
+                                                               os::Deadline deadline, bool* waited);
   // Makes alloc_cache_ the encoding of `a` (encoding it when it differs
   // from the last) and judges whether its reply may bring an fd.
   [[nodiscard]] Status prepare_allocate_locked(const AllocArgs& a);
@@ -357,6 +364,11 @@ class Connection {
   // effect (appending the undo request to `undo`). Errors are fatal.
   [[nodiscard]] Status deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
                                       const std::condition_variable* own);
+  // deliver_locked past its common cases (an awaited reply, a posted
+  // request's Ok): events, refusals, late replies, protocol breaches.
+  // `f`: the request of env's id, if any.
+  [[gnu::noinline]] [[nodiscard]] Status deliver_other_locked(proto::Envelope& env, InFlight* f,
+                                                              std::vector<proto::Body>& undo);
   // Sends requests whose replies nobody waits for.
   void send_undo(std::vector<proto::Body> undo);
   // Marks the connection dead with `e`, wakes every waiter, returns `e`.
