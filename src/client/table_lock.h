@@ -1,0 +1,47 @@
+// pmm::client::TableLock — the mutex of the C API's block table
+// (pmm_conn::mu, c_handles.h): held for a lookup, an insert or a removal,
+// never across a call that waits, and taken twice per block (its adopt and
+// its last put).
+//
+// Uncontended, lock and unlock are one atomic instruction each, where
+// std::mutex's pthread calls cost about 50 instructions a pair (measured in
+// an alloc+put). Contended, a waiter sleeps in the kernel (a futex, through
+// std::atomic::wait) and never spins. The algorithm is the second mutex of
+// Drepper's "Futexes Are Tricky": 0 free, 1 held, 2 held and maybe waited for
+// (unlock wakes one waiter only then). Not recursive; usable with
+// std::lock_guard. No condition variable waits on it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace pmm::client {
+
+class TableLock {
+ public:
+  void lock() {
+    uint32_t seen = 0;
+    if (state_.compare_exchange_strong(seen, 1, std::memory_order_acquire)) [[likely]]
+      return;
+    lock_contended(seen);
+  }
+  void unlock() {
+    if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]]
+      state_.notify_one();
+  }
+
+ private:
+  [[gnu::noinline]] void lock_contended(uint32_t seen) {
+    // Mark it waited for (2) and sleep until the holder's unlock wakes us;
+    // whoever takes it that way leaves it at 2, so its unlock wakes the next.
+    if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
+    while (seen != 0) {
+      state_.wait(2, std::memory_order_relaxed);
+      seen = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+
+  std::atomic<uint32_t> state_{0};
+};
+
+}  // namespace pmm::client
