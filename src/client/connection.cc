@@ -128,7 +128,7 @@ Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& op
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  auto c = handshake(std::move(*sock), path, options.device, timeout);
+  auto c = handshake_owned(std::move(*sock), std::move(path), options.device, timeout);
   if (c && options.populate) (*c)->pools_.set_populate(true);  // before any block: no lock needed
   return c;
 }
@@ -142,17 +142,26 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
                                                           const std::string& label,
                                                           const std::string& device,
                                                           std::chrono::milliseconds timeout) {
-  std::unique_ptr<Connection> c(new Connection(std::move(sock), label, device, timeout));
+  return handshake_owned(std::move(sock), label, device, timeout);
+}
+
+Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd sock,
+                                                                std::string label,
+                                                                std::string device,
+                                                                std::chrono::milliseconds timeout) {
+  std::unique_ptr<Connection> c(
+      new Connection(std::move(sock), std::move(label), std::move(device), timeout));
+  const std::string& label_kept = c->path_;
   if (auto s = c->prepare_socket(); !s) return std::unexpected(s.error());
   proto::Message hello{.body = proto::Hello{.protocol_version = proto::kProtocolVersion,
-                                            .device = device,
+                                            .device = c->device_,
                                             .pid = static_cast<int32_t>(c->pid_)}};
   auto reply = c->request<proto::Welcome>(
       Outgoing{.message = &hello, .type = proto::MessageType::kHello},
       [&](proto::Envelope& env) -> Result<proto::Welcome> {
         auto* w = std::get_if<proto::Welcome>(&env.message.body);
         if (w == nullptr)
-          return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label,
+          return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label_kept,
                       reply_name(env.message.body));
         return std::move(*w);
       });
@@ -165,7 +174,7 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
       e.message = fmt::format(
           "pmmd at {} closed the connection during the handshake (see its log; a daemon that "
           "refuses this uid or is shutting down does that)",
-          label);
+          label_kept);
     return std::unexpected(std::move(e));
   }
   proto::Welcome* w = &*reply;
@@ -173,7 +182,7 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
     return fail(Errc::kProtocol,
                 "pmmd at {} speaks protocol version {}, this libpmm speaks {}; use a libpmm and "
                 "pmmd of the same release",
-                label, w->protocol_version, proto::kProtocolVersion);
+                label_kept, w->protocol_version, proto::kProtocolVersion);
   c->welcome_ = std::move(*w);
   return c;
 }

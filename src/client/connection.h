@@ -232,6 +232,10 @@ class Connection {
   // A request on its way: what its reply would have to undo if it came
   // after the caller gave up (abandoned). A slot of slots_; id 0: free.
   struct InFlight {
+    // User-provided, so that a table of them (grow_locked) is built member
+    // by member: an implicit one would zero-fill each slot's room for a
+    // reply (hundreds of bytes) first.
+    InFlight() {}  // NOLINT(modernize-use-equals-default)
     uint32_t id = 0;
     proto::MessageType type{};
     bool abandoned = false;    // nobody waits: timed out, posted or an undo
@@ -276,6 +280,9 @@ class Connection {
 
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
+  // handshake, keeping `label` and `device` without copying them again.
+  [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake_owned(
+      os::UniqueFd sock, std::string label, std::string device, std::chrono::milliseconds timeout);
 
   // inherited() once a fork() has happened since: compares the pid.
   [[nodiscard]] std::optional<Error> inherited_after_fork() const;
