@@ -52,10 +52,14 @@ namespace pmm::capi {
 
 namespace {
 thread_local std::string t_last_error;
+// Whether t_last_error may be non-empty: a plain flag (no thread_local
+// initialisation check) for ok(), which every successful call runs.
+thread_local bool t_error_set = false;
 }  // namespace
 
 pmm_status fail_with(const pmm::Error& e) {
   t_last_error = e.describe();
+  t_error_set = true;
   return static_cast<pmm_status>(e.code);
 }
 
@@ -64,7 +68,10 @@ pmm_status fail_with(pmm::Errc code, std::string message) {
 }
 
 pmm_status ok() {
-  if (!t_last_error.empty()) t_last_error.clear();
+  if (t_error_set) [[unlikely]] {
+    t_last_error.clear();
+    t_error_set = false;
+  }
   return PMM_OK;
 }
 

@@ -27,15 +27,23 @@ bool PoolMappings::fds_settled(const std::vector<std::string>& names) const {
   return true;
 }
 
+namespace {
+// Whether `info` describes the pool of `have` as before. The name too:
+// which pools' fds are here is judged by name (fds_settled), so an index
+// must not change names.
+bool same_pool(const PoolMapping& have, const proto::BlockInfo& info) {
+  const proto::PoolMemory& mem = info.memory;
+  return have.type == mem.type && have.size == mem.pool_size && have.name == info.pool_name &&
+         (have.type != proto::PoolType::kSysv || have.shmid == mem.shmid);
+}
+}  // namespace
+
 Result<PoolMapping*> PoolMappings::entry(const proto::BlockInfo& info) {
   const proto::PoolMemory& mem = info.memory;
   auto it = pools_.find(info.pool_index);
   if (it != pools_.end()) {
     PoolMapping& have = *it->second;
-    // The name too: which pools' fds are here is judged by name
-    // (fds_settled), so an index must not change names.
-    if (have.type != mem.type || have.size != mem.pool_size || have.name != info.pool_name ||
-        (have.type == proto::PoolType::kSysv && have.shmid != mem.shmid))
+    if (!same_pool(have, info))
       return fail(Errc::kProtocol,
                   "BlockInfo for pool '{}' (index {}) describes a different pool than before "
                   "(type, size, name or shmid changed)",
@@ -129,6 +137,18 @@ Status PoolMappings::populated(std::byte* data, uint64_t size, const proto::Bloc
 }
 
 Result<const PoolMapping*> PoolMappings::map(const proto::BlockInfo& info) {
+  // The common case first: a pool mapped before, described as before, and
+  // the block inside it (what map_new would find, without its Result).
+  if (auto it = pools_.find(info.pool_index); it != pools_.end()) [[likely]] {
+    const PoolMapping& m = *it->second;
+    if (m.data != nullptr && same_pool(m, info) && info.size != 0 && info.offset <= m.size &&
+        info.size <= m.size - info.offset) [[likely]]
+      return &m;
+  }
+  return map_new(info);
+}
+
+Result<const PoolMapping*> PoolMappings::map_new(const proto::BlockInfo& info) {
   auto e = entry(info);
   if (!e) return std::unexpected(e.error());
   PoolMapping& m = **e;

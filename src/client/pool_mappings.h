@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -96,6 +97,9 @@ class PoolMappings {
   void set_populate(bool on) { populate_ = on; }
 
  private:
+  // map() past its common case: a pool not mapped yet, or a BlockInfo it
+  // refuses.
+  [[nodiscard]] Result<const PoolMapping*> map_new(const proto::BlockInfo& info);
   // The entry for `info`'s pool, made if missing; kProtocol if an entry
   // exists and `info` describes the pool differently.
   [[nodiscard]] Result<PoolMapping*> entry(const proto::BlockInfo& info);
