@@ -262,45 +262,6 @@ void Connection::grow_locked() {
   slot_mask_ = slots_.size() - 1;
 }
 
-Connection::InFlight& Connection::register_locked(const Outgoing& out) {
-  if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) grow_locked();
-  // Ids are ours to choose: the next one whose slot is free. At most half
-  // the slots are taken, and replies come back roughly in order, so this
-  // is nearly always the next number.
-  const size_t mask = slot_mask_;
-  uint32_t id = 0;
-  while (id == 0 || slots_[id & mask].id != 0) {
-    id = next_request_id_++;
-    if (next_request_id_ == 0) next_request_id_ = 1;
-  }
-  InFlight& f = slots_[id & mask];
-  f.id = id;
-  f.type = out.type;
-  f.abandoned = false;
-  f.posted = false;
-  f.fd_possible = out.fd_possible;
-  f.block_id = out.block_id;
-  f.waiter = nullptr;
-  ++used_;
-  ++waiting_;
-  ++unanswered_;
-  if (f.fd_possible) ++fd_unanswered_;
-  return f;
-}
-
-void Connection::remove_locked(InFlight& f) {
-  if (!f.answered()) {
-    --unanswered_;
-    if (f.fd_possible) --fd_unanswered_;
-  }
-  if (!f.abandoned) --waiting_;
-  --used_;
-  f.id = 0;
-  f.in_reader = false;
-  f.reply.reset();
-  f.waiter = nullptr;
-}
-
 // A reply read with recv() instead of recvmsg() saves the kernel a msghdr
 // copy, an iovec import and the SCM_RIGHTS scan (~0.28 us a reply here),
 // but an fd sent with it is lost. The protocol bounds where an fd can come:
