@@ -166,10 +166,17 @@ Status FieldRequest::send(int sock, uint32_t request_id, std::span<const std::by
   if (value.size() != field_size_)
     return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_,
                 value.size());
-  std::array<std::byte, kMaxSize> out;
-  std::memcpy(out.data(), bytes_.data(), size_);
+  // Copies of constant sizes (the whole array, a u64 or a token), which
+  // the compiler makes a few moves, not calls.
+  std::array<std::byte, kMaxSize> out = bytes_;
   set_request_id(out, request_id);
-  std::memcpy(out.data() + field_, value.data(), field_size_);
+  if (field_size_ == 8) {
+    std::memcpy(out.data() + field_, value.data(), 8);
+  } else if (field_size_ == 16) {
+    std::memcpy(out.data() + field_, value.data(), 16);
+  } else {
+    std::memcpy(out.data() + field_, value.data(), field_size_);
+  }
   return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
 }
 
