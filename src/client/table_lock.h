@@ -6,10 +6,11 @@
 // Uncontended, lock and unlock are one atomic instruction each, where
 // std::mutex's pthread calls cost about 50 instructions a pair (measured in
 // an alloc+put). Contended, a waiter sleeps in the kernel (a futex, through
-// std::atomic::wait) and never spins. The algorithm is the second mutex of
-// Drepper's "Futexes Are Tricky": 0 free, 1 held, 2 held and maybe waited for
-// (unlock wakes one waiter only then). Not recursive; usable with
-// std::lock_guard. No condition variable waits on it.
+// std::atomic::wait, after the few pauses and yields libstdc++ tries
+// first). The algorithm is the second mutex of Drepper's "Futexes Are
+// Tricky": 0 free, 1 held, 2 held and maybe waited for (unlock wakes one
+// waiter only then). Not recursive; usable with std::lock_guard. No
+// condition variable waits on it.
 #pragma once
 
 #include <atomic>
