@@ -40,6 +40,18 @@ class LengthTree {
   // Removes node n; its index may be reused by the next find_or_add.
   void erase(uint32_t n, uint64_t& steps);
 
+  // Finds the node of `len` (which must be in the tree) and, when `to` lies
+  // strictly between the lengths of its neighbours in length order, gives it
+  // length `to` in place: the order holds, so the shape, heights and lists
+  // stay as they are (no erase, insert or rebalancing). Otherwise the tree is
+  // unchanged. The cost is one descent plus, on the side `to` moves to, a
+  // walk down the node's subtree to its neighbour there.
+  struct Rekeyed {
+    uint32_t node;  // the node of `len` (of `to` when done)
+    bool done;
+  };
+  [[nodiscard]] Rekeyed rekey(uint64_t len, uint64_t to, uint64_t& steps);
+
   // The node with the smallest length >= len, or kNone.
   [[nodiscard]] uint32_t lower_bound(uint64_t len, uint64_t& steps) const;
   // The next node in length order, or kNone.
