@@ -151,42 +151,6 @@ void LengthTree::erase(uint32_t z, uint64_t& steps) {
   retrace(start, steps);
 }
 
-LengthTree::Rekeyed LengthTree::rekey(uint64_t len, uint64_t to, uint64_t& steps) {
-  Node* t = nodes_.data();
-  // Descending, the last ancestor passed on the right is the nearest length
-  // below `len` outside its subtree, the last passed on the left the nearest
-  // above.
-  uint64_t below = 0, above = UINT64_MAX;
-  uint32_t x = root_;
-  while (t[x].len != len) {
-    ++steps;
-    if (len < t[x].len) {
-      above = t[x].len;
-      x = t[x].left;
-    } else {
-      below = t[x].len;
-      x = t[x].right;
-    }
-  }
-  ++steps;
-  // Inside its subtree, the neighbour on the side `to` moves to.
-  if (to > len) {
-    if (uint32_t y = t[x].right; y != kNone) {
-      for (++steps; t[y].left != kNone; ++steps) y = t[y].left;
-      above = t[y].len;
-    }
-    if (to >= above) return {x, false};
-  } else {
-    if (uint32_t y = t[x].left; y != kNone) {
-      for (++steps; t[y].right != kNone; ++steps) y = t[y].right;
-      below = t[y].len;
-    }
-    if (to <= below) return {x, false};
-  }
-  t[x].len = to;
-  return {x, true};
-}
-
 uint32_t LengthTree::lower_bound(uint64_t len, uint64_t& steps) const {
   uint32_t found = kNone;
   for (uint32_t x = root_; x != kNone;) {
