@@ -526,8 +526,10 @@ void set_headers(std::span<const std::span<std::byte>> buffers, size_t count, io
 
 // recvmmsg into prepared headers. The kernel only writes what it reports
 // (msg_len, msg_flags, and the name and control lengths, which stay 0), so
-// the headers serve again as they are.
-Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count, std::span<Datagram> out);
+// the headers serve again as they are. Inlined into both receive_messages:
+// a call between them copied the Result through once more per read.
+[[gnu::always_inline]] inline Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count,
+                                                          std::span<Datagram> out);
 
 }  // namespace
 
@@ -573,7 +575,8 @@ std::string peer_closed_text(int fd) {
   return text;
 }
 
-Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count, std::span<Datagram> out) {
+[[gnu::always_inline]] inline Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count,
+                                                          std::span<Datagram> out) {
   if (count == 0) return size_t{0};
   int got;
   for (;;) {
