@@ -172,7 +172,7 @@ void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   sessions_.erase(it);
 }
 
-Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
+Result<Ledger::SessionRecord*> Ledger::session_slow(SessionId s) {
   auto& cached = session_cache_[s % kSessionCache];
   SessionRecord* sr = nullptr;
   if (cached.second != nullptr && cached.first == s) {

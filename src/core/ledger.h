@@ -487,7 +487,15 @@ class Ledger {
   [[nodiscard]] size_t record_count() const {
     return live_blocks_ + sessions_.size() + exports_.size();
   }
-  Result<SessionRecord*> session(SessionId s);
+  // A live session by id: a hit in the cache inline, anything else (a
+  // miss, a closing or unknown session) through session_slow.
+  Result<SessionRecord*> session(SessionId s) {
+    const auto& cached = session_cache_[s % kSessionCache];
+    if (cached.first == s && cached.second != nullptr && !cached.second->closing) [[likely]]
+      return cached.second;
+    return session_slow(s);
+  }
+  Result<SessionRecord*> session_slow(SessionId s);
   Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
   Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
                                 AllocFlags flags);
