@@ -496,10 +496,27 @@ class Ledger {
     return session_slow(s);
   }
   Result<SessionRecord*> session_slow(SessionId s);
-  Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
+  // The block if session sr holds a reference to it; the refusal out of line.
+  Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op) {
+    if (BlockRecord* rec = find(b)) {
+      const Holder* h = holder(*rec, sr.info.id);
+      if (h != nullptr && h->references > 0) [[likely]]
+        return rec;
+    }
+    return refuse_held_block(sr, b, op);
+  }
+  [[gnu::cold]] std::unexpected<Error> refuse_held_block(const SessionRecord& sr, BlockId b,
+                                                         std::string_view op) const;
   Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
                                 AllocFlags flags);
-  Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const;
+  // Whether sr's uid may use the pool; the refusal out of line.
+  Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const {
+    if (pools_[pool].access.allows(sr.info.uid, sr.info.gid, sr.info.groups)) [[likely]]
+      return {};
+    return refuse_access(sr, pool, op);
+  }
+  [[gnu::cold]] std::unexpected<Error> refuse_access(const SessionRecord& sr, size_t pool,
+                                                     std::string_view op) const;
   // Drops at most `budget` of the session's holds (decrementing budget),
   // adding to `sum`; finish_close() then forgets the session.
   void drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum);
