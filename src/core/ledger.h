@@ -49,6 +49,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -538,9 +539,17 @@ class Ledger {
     return (slab_[slot].serial() << kSlotBits) | slot;
   }
   // The live block with id `b`, or null (never issued, freed, or its slot
-  // reused by a later block).
-  [[nodiscard]] BlockRecord* find(BlockId b);
-  [[nodiscard]] const BlockRecord* find(BlockId b) const;
+  // reused by a later block). Inline: every request naming a block asks.
+  [[nodiscard]] const BlockRecord* find(BlockId b) const {
+    const uint32_t slot = slot_of(b);
+    if (slot >= slab_.size()) return nullptr;
+    const BlockRecord& rec = slab_[slot];
+    if (!rec.live() || rec.serial() != (b >> kSlotBits)) return nullptr;
+    return &rec;
+  }
+  [[nodiscard]] BlockRecord* find(BlockId b) {
+    return const_cast<BlockRecord*>(std::as_const(*this).find(b));
+  }
   // A free slot (lowest first) for a new block with the next serial;
   // kLimit past kMaxLiveBlocks live blocks or kMaxSerial allocations.
   Result<uint32_t> take_slot();
@@ -548,8 +557,16 @@ class Ledger {
   void free_slot(uint32_t slot);
   [[nodiscard]] BlockInfo info(uint32_t slot) const;
   // Session `s`'s holder of the block, or null.
-  [[nodiscard]] Holder* holder(BlockRecord& rec, SessionId s);
-  [[nodiscard]] const Holder* holder(const BlockRecord& rec, SessionId s) const;
+  // Inline for the block's first holder (most blocks have one); the others
+  // are searched out of line.
+  [[nodiscard]] const Holder* holder(const BlockRecord& rec, SessionId s) const {
+    if (rec.holder.used() && rec.holder.session == s) return &rec.holder;
+    return other_holder(rec, s);
+  }
+  [[nodiscard]] Holder* holder(BlockRecord& rec, SessionId s) {
+    return const_cast<Holder*>(std::as_const(*this).holder(rec, s));
+  }
+  [[nodiscard]] const Holder* other_holder(const BlockRecord& rec, SessionId s) const;
   // Adds an empty holder of `sr` to the block in `slot` (which must have
   // none) and lists the block in sr.holds.
   Holder& add_holder(SessionRecord& sr, uint32_t slot);
