@@ -597,11 +597,25 @@ class Ledger {
   // Whether the session may hold one more block / make one more export /
   // SysV export; kLimit naming the limit, its value and the use otherwise.
   Status admit_hold(const SessionRecord& sr, std::string_view op) const;
-  Status admit_new_block(const SessionRecord& sr) const;
+  // Inline when the block is admitted; admit_new_block_slow refuses.
+  Status admit_new_block(const SessionRecord& sr) const {
+    const Quotas& q = options_.quotas;
+    if (sr.holds.size() < q.blocks_per_session &&
+        (sr.info.uid == 0 || sr.quota->blocks < q.blocks_per_uid)) [[likely]]
+      return {};
+    return admit_new_block_slow(sr);
+  }
+  Status admit_new_block_slow(const SessionRecord& sr) const;
   Status admit_export(const SessionRecord& sr) const;
   Status admit_sysv_export(const SessionRecord& sr) const;
   // `size` rounded up to the block granule; kInvalidArgument on overflow.
-  Result<uint64_t> granular(uint64_t size) const;
+  Result<uint64_t> granular(uint64_t size) const {
+    const uint64_t g = options_.quotas.block_granule;
+    if (size <= UINT64_MAX - (g - 1)) [[likely]]
+      return (size + g - 1) & ~(g - 1);
+    return refuse_granular(size);
+  }
+  [[gnu::cold]] static std::unexpected<Error> refuse_granular(uint64_t size);
   QuotaUse& use_of(uint32_t uid) { return uid_use_[uid]; }
   // Forgets a uid whose counts are all back to zero and that has no session
   // open.
