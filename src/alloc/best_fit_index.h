@@ -35,6 +35,10 @@ class BestFitIndex {
 
   void insert(Segment* s, uint32_t i, uint64_t& steps) { index_.insert({s}, i, steps); }
   void remove(Segment* s, uint32_t i, uint64_t& steps) { index_.remove({s}, i, steps); }
+  // Segment i, free and indexed under length `was`, has a new length.
+  void rekey(Segment* s, uint32_t i, uint64_t was, uint64_t& steps) {
+    index_.rekey({s}, i, was, steps);
+  }
 
   // The extent fit_index.h's rule picks for an ordinary request, or kNil;
   // `at` is where the request goes in it.

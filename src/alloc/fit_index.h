@@ -28,7 +28,10 @@
 // most (kScanLimit + 1) list or bin steps, two tree descents and a walk of
 // kScanLimit successors. The tree holds at most as many nodes as there are
 // free extents, so all of it is O(log n) in the worst case, and O(1) while
-// the extents are shorter than SizeBins::kBins.
+// the extents are shorter than SizeBins::kBins. rekey (a free extent's
+// length changed) is a remove and an insert, or, when the extent is alone
+// under its long key and the new key keeps the tree's order, one descent
+// and a walk to the node's neighbour on the side the key moves to.
 //
 // Links gives the per-extent words the index owns: key(i), and references
 // prev(i), next(i) (the list). A long key's tree node is found again by
@@ -82,9 +85,33 @@ class FitIndex {
   }
 
   // `i` must be in the index with the key it was inserted with.
-  void remove(Links l, uint32_t i, uint64_t& steps) {
-    ++steps;
+  void remove(Links l, uint32_t i, uint64_t& steps) { remove(l, i, l.key(i), steps); }
+
+  // Exactly remove(i) under its old key `was` then insert(i) under its key
+  // now (so i comes first among its new equals), for an extent whose length
+  // changed while it stayed free. When i is alone under a long key and its
+  // new key still lies strictly between the neighbouring keys, its tree node
+  // is re-keyed in place: one descent instead of an erase and an insert
+  // with their rebalancing (the largest extent shrinking as blocks are cut
+  // from it, or growing as they come back, is this case).
+  void rekey(Links l, uint32_t i, uint64_t was, uint64_t& steps) {
     const uint64_t k = l.key(i);
+    if (was >= SizeBins::kBins && k >= SizeBins::kBins && l.prev(i) == kNil && l.next(i) == kNil) {
+      ++steps;
+      const LengthTree::Rekeyed r = tree_.rekey(was, k, steps);
+      if (r.done) return;
+      tree_.erase(r.node, steps);  // i was its only extent
+      --count_;
+      insert(l, i, steps);
+      return;
+    }
+    remove(l, i, was, steps);
+    insert(l, i, steps);
+  }
+
+ private:
+  void remove(Links l, uint32_t i, uint64_t k, uint64_t& steps) {
+    ++steps;
     const uint32_t p = l.prev(i);
     const uint32_t n = l.next(i);
     if (n != kNil) l.prev(n) = p;
@@ -101,6 +128,7 @@ class FitIndex {
     --count_;
   }
 
+ public:
   // The extent the rule above picks, or kNil; `at` is where the request
   // goes in it. `runs` (or nullptr) is what "holds" asks (runs.h).
   [[nodiscard]] uint32_t find(Links l, const Segment* s, uint64_t size, uint64_t align,

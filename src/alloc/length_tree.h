@@ -40,6 +40,18 @@ class LengthTree {
   // Removes node n; its index may be reused by the next find_or_add.
   void erase(uint32_t n, uint64_t& steps);
 
+  // Finds the node of `len` (which must be in the tree) and, when `to` lies
+  // strictly between the lengths of its neighbours in length order, gives it
+  // length `to` in place: the order holds, so the shape, heights and lists
+  // stay as they are (no erase, insert or rebalancing). Otherwise the tree is
+  // unchanged. The cost is one descent plus, on the side `to` moves to, a
+  // walk down the node's subtree to its neighbour there.
+  struct Rekeyed {
+    uint32_t node;  // the node of `len` (of `to` when done)
+    bool done;
+  };
+  [[nodiscard]] Rekeyed rekey(uint64_t len, uint64_t to, uint64_t& steps);
+
   // The node with the smallest length >= len, or kNone.
   [[nodiscard]] uint32_t lower_bound(uint64_t len, uint64_t& steps) const;
   // The next node in length order, or kNone.
@@ -82,6 +94,43 @@ class LengthTree {
   uint32_t free_ = kNone;  // recycled nodes, linked through `parent`
   uint64_t count_ = 0;
 };
+
+// Inline: allocate and release call it on their common path.
+inline LengthTree::Rekeyed LengthTree::rekey(uint64_t len, uint64_t to, uint64_t& steps) {
+  Node* t = nodes_.data();
+  // Descending, the last ancestor passed on the right is the nearest length
+  // below `len` outside its subtree, the last passed on the left the nearest
+  // above.
+  uint64_t below = 0, above = UINT64_MAX;
+  uint32_t x = root_;
+  while (t[x].len != len) {
+    ++steps;
+    if (len < t[x].len) {
+      above = t[x].len;
+      x = t[x].left;
+    } else {
+      below = t[x].len;
+      x = t[x].right;
+    }
+  }
+  ++steps;
+  // Inside its subtree, the neighbour on the side `to` moves to.
+  if (to > len) {
+    if (uint32_t y = t[x].right; y != kNone) {
+      for (++steps; t[y].left != kNone; ++steps) y = t[y].left;
+      above = t[y].len;
+    }
+    if (to >= above) return {x, false};
+  } else {
+    if (uint32_t y = t[x].left; y != kNone) {
+      for (++steps; t[y].right != kNone; ++steps) y = t[y].right;
+      below = t[y].len;
+    }
+    if (to <= below) return {x, false};
+  }
+  t[x].len = to;
+  return {x, true};
+}
 
 template <typename Visit>
 Status LengthTree::check(Visit&& visit) const {

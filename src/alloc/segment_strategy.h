@@ -9,7 +9,10 @@
 // Allocation takes the extent E the index picks, places the block at
 // align_up(E.start, align) (a one-run request: where Runs::place() says),
 // and leaves the pieces before and after it free. Release merges the block
-// with its free neighbours. Barriers split nothing: free extents are always
+// with its free neighbours. A free extent keeps its record while it shrinks
+// or grows (a block cut from its front takes a fresh record; a block given
+// back is absorbed by its free neighbour), so the index re-keys it rather
+// than removing and inserting it (fit_index.h). Barriers split nothing: free extents are always
 // maximal between blocks, which check_invariants verifies, and an ordinary
 // block may span runs; only a one-run request consults them (runs.h).
 //
@@ -71,27 +74,43 @@ class SegmentStrategy final : public Strategy {
                   "allocate {} bytes: the strategy's limit of {} records is reached", size,
                   SegmentPool::kMaxSegments);
     Segment* s = segs_.data();
-    index_remove(e, steps_);
     const uint64_t start = s[e].start;
     const uint64_t end = start + s[e].len;
-    uint32_t b = e;
-    if (at > start) {  // the piece before stays free, in e
+    uint32_t b;
+    if (at == start && at + size < end) {
+      // The common case, a block cut from the front of e: the block takes a
+      // fresh record and e keeps the free rest, re-keyed in its index
+      // rather than removed and inserted again (the same order results).
       b = segs_.take();
-      s[e].len = at - start;
-      index_insert(e, steps_);
-      link_after(s, e, b);
+      link_before(s, e, b);
+      if (head_ == e) head_ = b;
       s[b].start = at;
+      s[b].len = size;
+      const uint64_t was = s[e].len;
+      s[e].start = at + size;
+      s[e].len = end - (at + size);
+      index_rekey(e, was, steps_);
     } else {
-      segs_.set_free_bit(e, false);
-    }
-    s[b].len = size;
-    if (at + size < end) {  // the piece after becomes a new free extent
-      uint32_t t = segs_.take();
-      s[t].start = at + size;
-      s[t].len = end - (at + size);
-      segs_.set_free_bit(t, true);
-      link_after(s, b, t);
-      index_insert(t, steps_);
+      index_remove(e, steps_);
+      b = e;
+      if (at > start) {  // the piece before stays free, in e
+        b = segs_.take();
+        s[e].len = at - start;
+        index_insert(e, steps_);
+        link_after(s, e, b);
+        s[b].start = at;
+      } else {
+        segs_.set_free_bit(e, false);
+      }
+      s[b].len = size;
+      if (at + size < end) {  // the piece after becomes a new free extent
+        uint32_t t = segs_.take();
+        s[t].start = at + size;
+        s[t].len = end - (at + size);
+        segs_.set_free_bit(t, true);
+        link_after(s, b, t);
+        index_insert(t, steps_);
+      }
     }
     // A block is in no free index, so its link words are free to hold the
     // stamp its handle must match (strategy.h, "Handles").
@@ -111,25 +130,38 @@ class SegmentStrategy final : public Strategy {
     // record is loaded only to merge it (segment.h).
     Segment* s = segs_.data();
     bytes_used_ -= s[b].len;
+    // A free neighbour absorbs the block and stays in its index, re-keyed
+    // (the same order as removing it and inserting the merged extent).
     const uint32_t n = s[b].next;
-    if (n != kNil && segs_.free_bit(n)) {
-      ++steps_;
-      index_remove(n, steps_);
-      s[b].len += s[n].len;
-      unlink(s, n);
-      segs_.put(n);
-    }
     const uint32_t p = s[b].prev;
+    const bool next_free = n != kNil && segs_.free_bit(n);
     if (p != kNil && segs_.free_bit(p)) {
       ++steps_;
-      index_remove(p, steps_);
+      const uint64_t was = s[p].len;
+      if (next_free) {
+        ++steps_;
+        index_remove(n, steps_);
+        s[p].len += s[n].len;
+        unlink(s, n);
+        segs_.put(n);
+      }
       s[p].len += s[b].len;
       unlink(s, b);
       segs_.put(b);
-      b = p;
+      index_rekey(p, was, steps_);
+    } else if (next_free) {
+      ++steps_;
+      const uint64_t was = s[n].len;
+      s[n].start = s[b].start;
+      s[n].len += s[b].len;
+      unlink(s, b);
+      if (head_ == b) head_ = n;
+      segs_.put(b);
+      index_rekey(n, was, steps_);
+    } else {
+      segs_.set_free_bit(b, true);
+      index_insert(b, steps_);
     }
-    segs_.set_free_bit(b, true);
-    index_insert(b, steps_);
     // The last block gone: start afresh, so the records a crowd of blocks
     // needed go back to the heap (the daemon's RSS returns to idle). O(1):
     // the space is one free extent again.
@@ -202,6 +234,12 @@ class SegmentStrategy final : public Strategy {
     if (s[a].next != kNil) s[s[a].next].prev = b;
     s[a].next = b;
   }
+  static void link_before(Segment* s, uint32_t a, uint32_t b) {
+    s[b].next = a;
+    s[b].prev = s[a].prev;
+    if (s[a].prev != kNil) s[s[a].prev].next = b;
+    s[a].prev = b;
+  }
   // Every free extent is in index_, and with barriers in one_run_ too.
   void index_insert(uint32_t i, uint64_t& steps) {
     index_.insert(segs_.data(), i, steps);
@@ -210,6 +248,15 @@ class SegmentStrategy final : public Strategy {
   void index_remove(uint32_t i, uint64_t& steps) {
     index_.remove(segs_.data(), i, steps);
     if (runs_.has_barriers()) one_run_.remove(i, steps);
+  }
+  // Free extent i, indexed under length `was`, has a new start or length.
+  // The one-run index takes it out and in again (its key depends on both).
+  void index_rekey(uint32_t i, uint64_t was, uint64_t& steps) {
+    index_.rekey(segs_.data(), i, was, steps);
+    if (runs_.has_barriers()) {
+      one_run_.remove(i, steps);
+      one_run_.insert(segs_.data(), segs_.extent(), i, runs_, steps);
+    }
   }
 
   static void unlink(Segment* s, uint32_t x) {

@@ -37,8 +37,21 @@ void TlsfIndex::insert(Segment* s, uint32_t i, uint64_t& steps) {
 }
 
 void TlsfIndex::remove(Segment* s, uint32_t i, uint64_t& steps) {
+  remove_from(s, i, tlsf_bin_of(s[i].len), steps);  // its length has not changed since insert
+}
+
+void TlsfIndex::rekey(Segment* s, uint32_t i, uint64_t was, uint64_t& steps) {
+  const uint32_t bin = tlsf_bin_of(was);
+  if (s[i].link[kPrev] == kNil && tlsf_bin_of(s[i].len) == bin) {
+    ++steps;
+    return;
+  }
+  remove_from(s, i, bin, steps);
+  insert(s, i, steps);
+}
+
+void TlsfIndex::remove_from(Segment* s, uint32_t i, uint32_t bin, uint64_t& steps) {
   ++steps;
-  uint32_t bin = tlsf_bin_of(s[i].len);  // its length has not changed since insert
   uint32_t prev = s[i].link[kPrev];
   uint32_t next = s[i].link[kNext];
   if (next != kNil) s[next].link[kPrev] = prev;

@@ -83,6 +83,10 @@ class TlsfIndex {
 
   void insert(Segment* s, uint32_t i, uint64_t& steps);
   void remove(Segment* s, uint32_t i, uint64_t& steps);
+  // Exactly remove(i) under its old length `was` then insert(i): segment i
+  // stayed free and its length changed. Still first in the same bin, it
+  // stays where it is.
+  void rekey(Segment* s, uint32_t i, uint64_t was, uint64_t& steps);
 
   // The extent the rule above picks, or kNil; `at` is where the request
   // goes in it.
@@ -98,6 +102,7 @@ class TlsfIndex {
   [[nodiscard]] Status check(const SegmentPool& segs) const;
 
  private:
+  void remove_from(Segment* s, uint32_t i, uint32_t bin, uint64_t& steps);
   // First non-empty bin >= bin, or kTlsfNoBin.
   [[nodiscard]] uint32_t first_nonempty(uint32_t bin) const;
 

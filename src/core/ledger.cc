@@ -172,7 +172,7 @@ void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   sessions_.erase(it);
 }
 
-Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
+Result<Ledger::SessionRecord*> Ledger::session_slow(SessionId s) {
   auto& cached = session_cache_[s % kSessionCache];
   SessionRecord* sr = nullptr;
   if (cached.second != nullptr && cached.first == s) {
@@ -190,11 +190,8 @@ Result<Ledger::SessionRecord*> Ledger::session(SessionId s) {
   return sr;
 }
 
-Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, std::string_view op) {
-  if (BlockRecord* rec = find(b)) {
-    const Holder* h = holder(*rec, sr.info.id);
-    if (h != nullptr && h->references > 0) return rec;
-  }
+std::unexpected<Error> Ledger::refuse_held_block(const SessionRecord& sr, BlockId b,
+                                                 std::string_view op) const {
   return fail(Errc::kNotFound,
               "{} block {}: session {} holds no reference to it; a session may {} only blocks "
               "it allocated or imported and has not put",
@@ -203,9 +200,9 @@ Result<Ledger::BlockRecord*> Ledger::held_block(SessionRecord& sr, BlockId b, st
 
 // ---- blocks -------------------------------------------------------------------
 
-Status Ledger::check_access(const SessionRecord& sr, size_t pool, std::string_view op) const {
+std::unexpected<Error> Ledger::refuse_access(const SessionRecord& sr, size_t pool,
+                                             std::string_view op) const {
   const LedgerPool& p = pools_[pool];
-  if (p.access.allows(sr.info.uid, sr.info.gid, sr.info.groups)) return {};
   return fail(Errc::kPermission, "{} in pool {}: uid {} gid {} may not use it; allowed: {}", op,
               p.pool->name(), sr.info.uid, sr.info.gid, p.access.describe());
 }

@@ -49,6 +49,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -487,11 +488,36 @@ class Ledger {
   [[nodiscard]] size_t record_count() const {
     return live_blocks_ + sessions_.size() + exports_.size();
   }
-  Result<SessionRecord*> session(SessionId s);
-  Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op);
+  // A live session by id: a hit in the cache inline, anything else (a
+  // miss, a closing or unknown session) through session_slow.
+  Result<SessionRecord*> session(SessionId s) {
+    const auto& cached = session_cache_[s % kSessionCache];
+    if (cached.first == s && cached.second != nullptr && !cached.second->closing) [[likely]]
+      return cached.second;
+    return session_slow(s);
+  }
+  Result<SessionRecord*> session_slow(SessionId s);
+  // The block if session sr holds a reference to it; the refusal out of line.
+  Result<BlockRecord*> held_block(SessionRecord& sr, BlockId b, std::string_view op) {
+    if (BlockRecord* rec = find(b)) {
+      const Holder* h = holder(*rec, sr.info.id);
+      if (h != nullptr && h->references > 0) [[likely]]
+        return rec;
+    }
+    return refuse_held_block(sr, b, op);
+  }
+  [[gnu::cold]] std::unexpected<Error> refuse_held_block(const SessionRecord& sr, BlockId b,
+                                                         std::string_view op) const;
   Result<BlockInfo> allocate_in(SessionRecord& sr, size_t pool, uint64_t size, uint64_t alignment,
                                 AllocFlags flags);
-  Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const;
+  // Whether sr's uid may use the pool; the refusal out of line.
+  Status check_access(const SessionRecord& sr, size_t pool, std::string_view op) const {
+    if (pools_[pool].access.allows(sr.info.uid, sr.info.gid, sr.info.groups)) [[likely]]
+      return {};
+    return refuse_access(sr, pool, op);
+  }
+  [[gnu::cold]] std::unexpected<Error> refuse_access(const SessionRecord& sr, size_t pool,
+                                                     std::string_view op) const;
   // Drops at most `budget` of the session's holds (decrementing budget),
   // adding to `sum`; finish_close() then forgets the session.
   void drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum);
@@ -513,9 +539,17 @@ class Ledger {
     return (slab_[slot].serial() << kSlotBits) | slot;
   }
   // The live block with id `b`, or null (never issued, freed, or its slot
-  // reused by a later block).
-  [[nodiscard]] BlockRecord* find(BlockId b);
-  [[nodiscard]] const BlockRecord* find(BlockId b) const;
+  // reused by a later block). Inline: every request naming a block asks.
+  [[nodiscard]] const BlockRecord* find(BlockId b) const {
+    const uint32_t slot = slot_of(b);
+    if (slot >= slab_.size()) return nullptr;
+    const BlockRecord& rec = slab_[slot];
+    if (!rec.live() || rec.serial() != (b >> kSlotBits)) return nullptr;
+    return &rec;
+  }
+  [[nodiscard]] BlockRecord* find(BlockId b) {
+    return const_cast<BlockRecord*>(std::as_const(*this).find(b));
+  }
   // A free slot (lowest first) for a new block with the next serial;
   // kLimit past kMaxLiveBlocks live blocks or kMaxSerial allocations.
   Result<uint32_t> take_slot();
@@ -523,8 +557,16 @@ class Ledger {
   void free_slot(uint32_t slot);
   [[nodiscard]] BlockInfo info(uint32_t slot) const;
   // Session `s`'s holder of the block, or null.
-  [[nodiscard]] Holder* holder(BlockRecord& rec, SessionId s);
-  [[nodiscard]] const Holder* holder(const BlockRecord& rec, SessionId s) const;
+  // Inline for the block's first holder (most blocks have one); the others
+  // are searched out of line.
+  [[nodiscard]] const Holder* holder(const BlockRecord& rec, SessionId s) const {
+    if (rec.holder.used() && rec.holder.session == s) return &rec.holder;
+    return other_holder(rec, s);
+  }
+  [[nodiscard]] Holder* holder(BlockRecord& rec, SessionId s) {
+    return const_cast<Holder*>(std::as_const(*this).holder(rec, s));
+  }
+  [[nodiscard]] const Holder* other_holder(const BlockRecord& rec, SessionId s) const;
   // Adds an empty holder of `sr` to the block in `slot` (which must have
   // none) and lists the block in sr.holds.
   Holder& add_holder(SessionRecord& sr, uint32_t slot);
@@ -555,11 +597,25 @@ class Ledger {
   // Whether the session may hold one more block / make one more export /
   // SysV export; kLimit naming the limit, its value and the use otherwise.
   Status admit_hold(const SessionRecord& sr, std::string_view op) const;
-  Status admit_new_block(const SessionRecord& sr) const;
+  // Inline when the block is admitted; admit_new_block_slow refuses.
+  Status admit_new_block(const SessionRecord& sr) const {
+    const Quotas& q = options_.quotas;
+    if (sr.holds.size() < q.blocks_per_session &&
+        (sr.info.uid == 0 || sr.quota->blocks < q.blocks_per_uid)) [[likely]]
+      return {};
+    return admit_new_block_slow(sr);
+  }
+  Status admit_new_block_slow(const SessionRecord& sr) const;
   Status admit_export(const SessionRecord& sr) const;
   Status admit_sysv_export(const SessionRecord& sr) const;
   // `size` rounded up to the block granule; kInvalidArgument on overflow.
-  Result<uint64_t> granular(uint64_t size) const;
+  Result<uint64_t> granular(uint64_t size) const {
+    const uint64_t g = options_.quotas.block_granule;
+    if (size <= UINT64_MAX - (g - 1)) [[likely]]
+      return (size + g - 1) & ~(g - 1);
+    return refuse_granular(size);
+  }
+  [[gnu::cold]] static std::unexpected<Error> refuse_granular(uint64_t size);
   QuotaUse& use_of(uint32_t uid) { return uid_use_[uid]; }
   // Forgets a uid whose counts are all back to zero and that has no session
   // open.

@@ -47,12 +47,8 @@ Ledger::SessionRecord* Ledger::live_exporter(const Export& e) {
   return &it->second;
 }
 
-Result<uint64_t> Ledger::granular(uint64_t size) const {
-  const uint64_t g = options_.quotas.block_granule;
-  if (size > UINT64_MAX - (g - 1)) {
-    return fail(Errc::kInvalidArgument, "size {} B is too large to be a block", size);
-  }
-  return (size + g - 1) & ~(g - 1);
+std::unexpected<Error> Ledger::refuse_granular(uint64_t size) {
+  return fail(Errc::kInvalidArgument, "size {} B is too large to be a block", size);
 }
 
 Status Ledger::admit_hold(const SessionRecord& sr, std::string_view op) const {
@@ -64,7 +60,7 @@ Status Ledger::admit_hold(const SessionRecord& sr, std::string_view op) const {
                               "put blocks it no longer needs"));
 }
 
-Status Ledger::admit_new_block(const SessionRecord& sr) const {
+Status Ledger::admit_new_block_slow(const SessionRecord& sr) const {
   const Quotas& q = options_.quotas;
   if (auto s = admit_hold(sr, "allocate"); !s) return s;
   if (sr.info.uid == 0) return {};

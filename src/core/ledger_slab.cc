@@ -14,18 +14,6 @@
 
 namespace pmm::core {
 
-Ledger::BlockRecord* Ledger::find(BlockId b) {
-  return const_cast<BlockRecord*>(std::as_const(*this).find(b));
-}
-
-const Ledger::BlockRecord* Ledger::find(BlockId b) const {
-  const uint32_t slot = slot_of(b);
-  if (slot >= slab_.size()) return nullptr;
-  const BlockRecord& rec = slab_[slot];
-  if (!rec.live() || rec.serial() != (b >> kSlotBits)) return nullptr;
-  return &rec;
-}
-
 Result<uint32_t> Ledger::take_slot() {
   if (live_blocks_ >= kMaxLiveBlocks) {
     return fail(Errc::kLimit,
@@ -118,16 +106,11 @@ namespace {
 bool by_session(const auto& h, SessionId s) { return h.session < s; }
 }  // namespace
 
-const Ledger::Holder* Ledger::holder(const BlockRecord& rec, SessionId s) const {
-  if (rec.holder.used() && rec.holder.session == s) return &rec.holder;
+const Ledger::Holder* Ledger::other_holder(const BlockRecord& rec, SessionId s) const {
   if (!rec.extra) return nullptr;
   const auto& hs = rec.extra->holders;
   auto it = std::lower_bound(hs.begin(), hs.end(), s, by_session<Holder>);
   return it != hs.end() && it->session == s ? &*it : nullptr;
-}
-
-Ledger::Holder* Ledger::holder(BlockRecord& rec, SessionId s) {
-  return const_cast<Holder*>(std::as_const(*this).holder(rec, s));
 }
 
 Ledger::Holder& Ledger::add_holder(SessionRecord& sr, uint32_t slot) {

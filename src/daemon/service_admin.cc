@@ -159,8 +159,10 @@ void Service::reap() {
   // Each slice gives blocks back: what others wait for, or watch.
   after_drop();
   for (const auto& [id, sum] : ledger_->reap(kReapPerTurn)) {
+    // The size is formatted only for a line the rate limit lets through.
     log_.info("session {}: dropped {} reference(s), {} block(s) back to their pools ({})", id,
-              sum.references_dropped, sum.blocks_freed, format_size(sum.bytes_freed));
+              sum.references_dropped, sum.blocks_freed,
+              lazy([&sum] { return format_size(sum.bytes_freed); }));
   }
 }
 

@@ -298,6 +298,42 @@ TEST(Socket, BytesOnlyReadTellsSizesAndDropsFds) {
   EXPECT_EQ(gone.error().code, Errc::kDisconnected);
 }
 
+// pmmd's read: the queued messages in one call, each its size; after the
+// peer closes, a datagram saying so with the connection's fd (the text is
+// built without fmt; it must read as fmt::format wrote it).
+TEST(Socket, BatchedReadTakesWhatIsQueuedAndSaysWhenThePeerClosed) {
+  auto pair = socket_pair();
+  ASSERT_TRUE(pair);
+  std::array<std::array<std::byte, 64>, 4> storage{};
+  std::array<std::span<std::byte>, 4> buffers;
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i] = storage[i];
+  MessageBatch batch(buffers);
+  std::array<Datagram, 4> got;
+
+  auto nothing = receive_messages(pair->second.get(), batch, got);
+  ASSERT_TRUE(nothing);
+  EXPECT_EQ(*nothing, 0u);
+
+  ASSERT_TRUE(send_message(pair->first.get(), as_bytes("one"), {}));
+  ASSERT_TRUE(send_message(pair->first.get(), as_bytes("three"), {}));
+  auto two = receive_messages(pair->second.get(), batch, got);
+  ASSERT_TRUE(two);
+  ASSERT_EQ(*two, 2u);
+  EXPECT_EQ(got[0].size, 3u);
+  EXPECT_FALSE(got[0].error);
+  EXPECT_EQ(got[1].size, 5u);
+  EXPECT_EQ(std::memcmp(storage[1].data(), "three", 5), 0);
+
+  pair->first.reset();
+  auto closed = receive_messages(pair->second.get(), batch, got);
+  ASSERT_TRUE(closed);
+  ASSERT_EQ(*closed, 1u);
+  ASSERT_TRUE(got[0].error);
+  EXPECT_EQ(got[0].error->code, Errc::kDisconnected);
+  EXPECT_EQ(got[0].error->message,
+            fmt::format("the peer closed the connection (fd {})", pair->second.get()));
+}
+
 TEST(Socket, DefaultPathFollowsTheEnvironment) {
   std::string saved_pmm = std::getenv("PMM_SOCKET") ? std::getenv("PMM_SOCKET") : "";
   std::string saved_xdg = std::getenv("XDG_RUNTIME_DIR") ? std::getenv("XDG_RUNTIME_DIR") : "";

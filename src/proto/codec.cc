@@ -163,8 +163,10 @@ class Writer : public IoBase {
 
  private:
   // n bytes at pos_, which moves past them (written only where they fit).
+  // One compare: pos_ + n cannot wrap (a message's fields add up to far
+  // less than 2^64 bytes, each list and string being bounded).
   void put(const void* p, size_t n) {
-    if (pos_ <= out_.size() && n <= out_.size() - pos_) [[likely]]
+    if (pos_ + n <= out_.size()) [[likely]]
       std::memcpy(out_.data() + pos_, p, n);
     pos_ += n;
   }
@@ -601,9 +603,19 @@ void reset(T& m) {
 template <typename T>
 requires std::same_as<T, Allocate> || std::same_as<T, AllocateWait>
 void reset(T& m) {
-  std::vector<std::string> pools = std::move(m.pools);
-  m = T{};
-  m.pools = std::move(pools);
+  // Every field but the list, as a default T has them (no vector moved out
+  // and back).
+  m.size = 0;
+  m.alignment = 0;
+  m.flags = 0;
+  if constexpr (std::same_as<T, AllocateWait>) {
+    m.wait_ms = 0;
+    static_assert(sizeof(T) == sizeof(m.pools) + 2 * sizeof(uint64_t) + 2 * sizeof(uint32_t),
+                  "a field added to AllocateWait must be reset here");
+  } else {
+    static_assert(sizeof(T) == sizeof(m.pools) + 2 * sizeof(uint64_t) + sizeof(uint64_t),
+                  "a field added to Allocate must be reset here");
+  }
 }
 
 // Decodes a T into `body`, reusing the T it holds, if it holds one.

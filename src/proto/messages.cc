@@ -106,13 +106,10 @@ constexpr bool known(MessageType t) {
   return v < kKnown.size() && kKnown[v];
 }
 
-// Body's alternatives' types by index: type_of is a load, not a visit.
-constexpr auto kTypeOfIndex = []<size_t... I>(std::index_sequence<I...>) {
-  return std::array<MessageType, sizeof...(I)>{std::variant_alternative_t<I, Body>::kType...};
-}
-(std::make_index_sequence<std::variant_size_v<Body>>{});
-
 }  // namespace
+
+// Constant-initialised: safe to read from any static initialiser.
+constinit const std::array<bool, 256> detail::kKnownTypes = kKnown;
 
 std::string_view message_type_name(MessageType t) { return type_name(t); }
 
@@ -138,23 +135,6 @@ std::string_view holder_kind_name(HolderKind k) {
       return "sysv_export";
   }
   return "unknown";
-}
-
-MessageType type_of(const Body& body) {
-  // A Body left valueless by a throwing assignment (bad_alloc) has no type:
-  // 0, which no message has and nothing accepts.
-  const size_t i = body.index();
-  return i < kTypeOfIndex.size() ? kTypeOfIndex[i] : MessageType{};
-}
-
-bool is_request(MessageType t) {
-  auto v = static_cast<uint16_t>(t);
-  return v >= 1 && v < 100 && known(t);
-}
-
-bool is_reply(MessageType t) {
-  auto v = static_cast<uint16_t>(t);
-  return v >= 100 && known(t);
 }
 
 bool is_event(MessageType t) {

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -637,11 +638,35 @@ struct Message {
   bool operator==(const Message&) const = default;
 };
 
-[[nodiscard]] MessageType type_of(const Body& body);
+// Inline, as loads from tables: pmmd asks these several times per request,
+// and a call each was a visible part of a request's cost.
+namespace detail {
+// Whether each type value below 256 is a known type (messages.cc; every
+// type is below 256).
+extern const std::array<bool, 256> kKnownTypes;
+// Body's alternatives' types by index.
+inline constexpr auto kTypeOfIndex = []<size_t... I>(std::index_sequence<I...>) {
+  return std::array<MessageType, sizeof...(I)>{std::variant_alternative_t<I, Body>::kType...};
+}
+(std::make_index_sequence<std::variant_size_v<Body>>{});
+}  // namespace detail
+
+[[nodiscard]] inline MessageType type_of(const Body& body) {
+  // A Body left valueless by a throwing assignment (bad_alloc) has no type:
+  // 0, which no message has and nothing accepts.
+  const size_t i = body.index();
+  return i < detail::kTypeOfIndex.size() ? detail::kTypeOfIndex[i] : MessageType{};
+}
 // Requests are the known types below 100; replies (and events, which also
 // go daemon -> client) the known types from 100 on.
-[[nodiscard]] bool is_request(MessageType t);
-[[nodiscard]] bool is_reply(MessageType t);
+[[nodiscard]] inline bool is_request(MessageType t) {
+  const auto v = static_cast<uint16_t>(t);
+  return v >= 1 && v < 100 && detail::kKnownTypes[v];
+}
+[[nodiscard]] inline bool is_reply(MessageType t) {
+  const auto v = static_cast<uint16_t>(t);
+  return v >= 100 && v < detail::kKnownTypes.size() && detail::kKnownTypes[v];
+}
 // An unsolicited daemon -> client message (request_id 0), e.g. Released.
 [[nodiscard]] bool is_event(MessageType t);
 
