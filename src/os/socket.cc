@@ -375,6 +375,40 @@ Error fds_not_installed(int fd) {
                err};
 }
 
+// One blocking-or-not read of a message through the fault seam (both reads
+// here are Call::kRecvmsg to a test), with the errno rules they share: the
+// byte count, nullopt for "nothing yet", or the error naming `call`.
+// `read()` makes the system call; `shorten(n)` is what an armed short-count
+// fault makes of its result.
+template <typename Read, typename Shorten>
+[[gnu::always_inline]] inline Result<std::optional<ssize_t>> read_one_message(int fd, int flags,
+                                                                              std::string_view call,
+                                                                              Read&& read,
+                                                                              Shorten&& shorten) {
+  for (;;) {
+    const auto fault = take_fault(Call::kRecvmsg);
+    ssize_t n;
+    if (fault && !fault->short_count) {
+      errno = fault->err;
+      n = -1;
+    } else {
+      n = read();
+    }
+    if (n >= 0 && fault) n = shorten(n);
+    if (n >= 0) return std::optional<ssize_t>(n);
+    const int err = errno;
+    // A blocking read waits up to the socket's SO_RCVTIMEO, which restarts
+    // with each call: after a signal, hand back "nothing yet" so the caller
+    // recomputes what is left of its deadline instead of waiting it afresh.
+    if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
+    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return std::optional<ssize_t>();
+    if (err == ECONNRESET) {
+      return fail(Errc::kDisconnected, "{}(fd {}): the peer reset the connection", call, fd);
+    }
+    return sys_fail(err, "{}(fd {})", call, fd);
+  }
+}
+
 }  // namespace
 
 Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::byte> buffer,
@@ -391,31 +425,15 @@ Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::
   // closes the extras itself. With max_fds 0, any fd is refused that way.
   msg.msg_controllen = max_fds == 0 ? 0 : CMSG_SPACE(sizeof(int) * max_fds);
   if (max_fds == 0) msg.msg_control = nullptr;
-  ssize_t n;
-  for (;;) {
-    const auto fault = take_fault(Call::kRecvmsg);
-    if (fault && !fault->short_count) {
-      errno = fault->err;
-      n = -1;
-    } else {
-      n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags);
-    }
-    if (n >= 0 && fault) {  // a short read: as if the message had not fitted
-      n /= 2;
-      msg.msg_flags |= MSG_TRUNC;
-    }
-    if (n >= 0) break;
-    int err = errno;
-    // A blocking read waits up to the socket's SO_RCVTIMEO, which restarts
-    // with each call: after a signal, hand back "nothing yet" so the caller
-    // recomputes what is left of its deadline instead of waiting it afresh.
-    if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
-    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return std::optional<ReceivedInto>();
-    if (err == ECONNRESET) {
-      return fail(Errc::kDisconnected, "recvmsg(fd {}): the peer reset the connection", fd);
-    }
-    return sys_fail(err, "recvmsg(fd {})", fd);
-  }
+  auto read = read_one_message(
+      fd, flags, "recvmsg", [&] { return ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | flags); },
+      [&](ssize_t n) {  // a short read: as if the message had not fitted
+        msg.msg_flags |= MSG_TRUNC;
+        return n / 2;
+      });
+  if (!read) return std::unexpected(std::move(read.error()));
+  if (!*read) return std::optional<ReceivedInto>();
+  const ssize_t n = **read;
   // Take ownership of every fd first, so each return below closes them.
   bool foreign_cmsg = false;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -459,30 +477,16 @@ Result<std::optional<ReceivedInto>> receive_message_into(int fd, std::span<std::
 
 Result<std::optional<std::span<std::byte>>> receive_bytes_into(int fd, std::span<std::byte> buffer,
                                                                int flags) {
-  ssize_t n;
-  for (;;) {
-    // The same fault seam as recvmsg: to a test, both are "the read".
-    const auto fault = take_fault(Call::kRecvmsg);
-    if (fault && !fault->short_count) {
-      errno = fault->err;
-      n = -1;
-    } else {
-      // MSG_TRUNC: the datagram's real length, so an oversized one is told
-      // from one that fits exactly (unix_dgram_recvmsg honours it for
-      // SEQPACKET too).
-      n = ::recv(fd, buffer.data(), buffer.size(), MSG_TRUNC | flags);
-    }
-    if (n >= 0 && fault) n = static_cast<ssize_t>(buffer.size()) + 1;  // a short read: too long
-    if (n >= 0) break;
-    int err = errno;
-    if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
-    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK)
-      return std::optional<std::span<std::byte>>();
-    if (err == ECONNRESET) {
-      return fail(Errc::kDisconnected, "recv(fd {}): the peer reset the connection", fd);
-    }
-    return sys_fail(err, "recv(fd {})", fd);
-  }
+  // MSG_TRUNC: the datagram's real length, so an oversized one is told from
+  // one that fits exactly (unix_dgram_recvmsg honours it for SEQPACKET too).
+  // An armed short-count fault reads as a message too long.
+  auto read = read_one_message(
+      fd, flags, "recv",
+      [&] { return ::recv(fd, buffer.data(), buffer.size(), MSG_TRUNC | flags); },
+      [&](ssize_t) { return static_cast<ssize_t>(buffer.size()) + 1; });
+  if (!read) return std::unexpected(std::move(read.error()));
+  if (!*read) return std::optional<std::span<std::byte>>();
+  const ssize_t n = **read;
   // Our protocol never sends an empty message: 0 bytes is the end of the
   // stream (a message of fds only cannot be told apart here, and the
   // protocol has none).
@@ -526,8 +530,8 @@ void set_headers(std::span<const std::span<std::byte>> buffers, size_t count, io
 
 // recvmmsg into prepared headers. The kernel only writes what it reports
 // (msg_len, msg_flags, and the name and control lengths, which stay 0), so
-// the headers serve again as they are. Inlined into both receive_messages:
-// a call between them copied the Result through once more per read.
+// the headers serve again as they are. Inlined into receive_messages: a
+// call between them copied the Result through once more per read.
 [[gnu::always_inline]] inline Result<size_t> receive_into(int fd, mmsghdr* msgs, size_t count,
                                                           std::span<Datagram> out);
 
@@ -549,15 +553,6 @@ size_t MessageBatch::size() const { return headers_->count; }
 
 Result<size_t> receive_messages(int fd, MessageBatch& batch, std::span<Datagram> out) {
   return receive_into(fd, batch.headers_->msgs.data(), std::min(batch.size(), out.size()), out);
-}
-
-Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
-                                std::span<Datagram> out) {
-  const size_t count = std::min({buffers.size(), out.size(), kMaxBatch});
-  std::array<iovec, kMaxBatch> iov;
-  std::array<mmsghdr, kMaxBatch> msgs;
-  set_headers(buffers, count, iov.data(), msgs.data());
-  return receive_into(fd, msgs.data(), count, out);
 }
 
 namespace {

@@ -129,25 +129,16 @@ struct ReceivedInto {
 [[nodiscard]] Result<std::optional<std::span<std::byte>>> receive_bytes_into(
     int fd, std::span<std::byte> buffer, int flags = 0);
 
-// Several messages that carry no fds, in one system call (recvmmsg), on a
-// non-blocking socket: message i lands in buffers[i] (its size is the most
-// accepted) and is described by out[i]. Returns how many entries of `out`
-// were filled, 0 when nothing was queued. Entries are messages up to the
-// first that is not, which carries `error` and is the last: kDisconnected
-// for the end of the stream, kProtocol for one larger than its buffer
-// (MSG_TRUNC) or one that came with fds or other ancillary data (the kernel
-// closes such fds). At most 64 per call. A reader that wants one system
-// call per request: fewer entries than buffers means the queue was empty.
+// What receive_messages says of one message.
 struct Datagram {
   size_t size = 0;
   std::optional<Error> error{};
 };
-[[nodiscard]] Result<size_t> receive_messages(int fd, std::span<const std::span<std::byte>> buffers,
-                                              std::span<Datagram> out);
 
-// The kernel's headers for receive_messages over the same buffers every
-// time, built once: a reader that receives per request (pmmd) then fills
-// no headers per call. The buffers must outlive it; at most 64 are used.
+// The kernel's headers for reading several messages into the same buffers
+// every time (recvmmsg), built once: a reader that receives per request
+// (pmmd) fills no headers per call. The buffers must outlive it; at most 64
+// are used.
 class MessageBatch {
  public:
   explicit MessageBatch(std::span<const std::span<std::byte>> buffers);
@@ -161,7 +152,16 @@ class MessageBatch {
   struct Headers;  // iovecs and mmsghdrs (socket.cc)
   std::unique_ptr<Headers> headers_;
 };
-// As above, into the batch's buffers (message i in buffer i).
+
+// Several messages that carry no fds, in one system call, on a non-blocking
+// socket: message i lands in the batch's buffer i (its size is the most
+// accepted) and is described by out[i]. Returns how many entries of `out`
+// were filled, 0 when nothing was queued. Entries are messages up to the
+// first that is not, which carries `error` and is the last: kDisconnected
+// for the end of the stream, kProtocol for one larger than its buffer
+// (MSG_TRUNC) or one that came with fds or other ancillary data (the kernel
+// closes such fds). A reader that wants one system call per request: fewer
+// entries than buffers means the queue was empty.
 [[nodiscard]] Result<size_t> receive_messages(int fd, MessageBatch& batch, std::span<Datagram> out);
 
 struct PeerCredentials {
