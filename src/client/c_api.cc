@@ -12,7 +12,6 @@
 // frees the child's copies only.
 //
 // Failures set a thread-local message: "<status name>: <what happened>".
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -98,30 +97,19 @@ pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
   }
 }
 
-const std::vector<std::string>* parsed_pools(const char* pools, uint64_t* version,
-                                             pmm::Error* error) {
-  // Versions name a list's contents (Connection::allocate_listed): the
-  // default list's never changes; a thread's list gets a new one, never
-  // used before, each time it is parsed anew.
+const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error) {
   static const std::vector<std::string> kDefault;
-  static std::atomic<uint64_t> next_version{2};
-  if (pools == nullptr || *pools == '\0') {
-    *version = 1;
-    return &kDefault;
-  }
+  if (pools == nullptr || *pools == '\0') return &kDefault;
   // The last list this thread parsed: an application allocates frame
   // after frame from the same pools, and the same string need not be
   // split into a new vector of strings each time.
   struct Last {
     std::string text;
     std::vector<std::string> list;
-    uint64_t version = 0;  // 0: none yet
+    bool parsed = false;
   };
   thread_local Last last;
-  if (last.version != 0 && std::strcmp(last.text.c_str(), pools) == 0) {
-    *version = last.version;
-    return &last.list;
-  }
+  if (last.parsed && std::strcmp(last.text.c_str(), pools) == 0) return &last.list;
   auto list = split_pools(pools);
   if (!list) {
     *error = std::move(list.error());
@@ -129,8 +117,7 @@ const std::vector<std::string>* parsed_pools(const char* pools, uint64_t* versio
   }
   last.list = std::move(*list);
   last.text = pools;
-  last.version = next_version.fetch_add(1, std::memory_order_relaxed);
-  *version = last.version;
+  last.parsed = true;
   return &last.list;
 }
 
@@ -270,10 +257,9 @@ pmm_status pmm_alloc(pmm_conn* conn, const char* pools, uint64_t size, uint64_t 
                                  "(0x1), PMM_ALLOC_ZERO (0x2)",
                                  flags & ~pmm::proto::kAllocKnownFlags));
   pmm::Error bad;
-  uint64_t version = 0;
-  const std::vector<std::string>* list = pmm::capi::parsed_pools(pools, &version, &bad);
+  const std::vector<std::string>* list = pmm::capi::parsed_pools(pools, &bad);
   if (list == nullptr) return fail_with(bad);
-  auto view = conn->rep->allocate_listed(*list, version, size, alignment, flags);
+  auto view = conn->rep->allocate(*list, size, alignment, flags);
   if (!view) return fail_with(view.error());
   *out = pmm::capi::adopt(conn, std::move(*view));
   return ok();
@@ -303,8 +289,7 @@ pmm_status pmm_alloc_opts(pmm_conn* conn, uint64_t bytes, const pmm_alloc_option
                                  "PMM_ALLOC_CONTIGUOUS (0x1), PMM_ALLOC_ZERO (0x2)",
                                  options->flags & ~pmm::proto::kAllocKnownFlags));
   pmm::Error bad;
-  uint64_t version = 0;
-  const std::vector<std::string>* list = pmm::capi::parsed_pools(options->pools, &version, &bad);
+  const std::vector<std::string>* list = pmm::capi::parsed_pools(options->pools, &bad);
   if (list == nullptr) return fail_with(bad);
   auto view = conn->rep->allocate_wait(*list, bytes, options->alignment, options->flags,
                                        std::chrono::milliseconds(options->wait_ms));

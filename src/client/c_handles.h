@@ -61,10 +61,8 @@ pmm_status ok();
 pmm::Result<std::vector<std::string>> split_pools(const char* pools);
 // The pools of a pmm_alloc as a list; NULL (with `error` set) when the
 // text is malformed. The list stays valid until the calling thread parses
-// another (the last text is kept parsed per thread). `version` is set to
-// the version of its contents (Connection::allocate_listed).
-const std::vector<std::string>* parsed_pools(const char* pools, uint64_t* version,
-                                             pmm::Error* error);
+// another (the last text is kept parsed per thread).
+const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error);
 // Adds the reference `view` stands for to this connection's handle of that
 // block (made now if there is none).
 pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view);

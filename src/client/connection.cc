@@ -338,11 +338,8 @@ Status Connection::send_when_room_locked(std::unique_lock<std::mutex>& lock, con
 
 Status Connection::prepare_allocate_locked(const AllocArgs& a) {
   AllocCache& c = alloc_cache_;
-  // The caller's list is the one last found equal, unchanged since.
-  const bool same_list =
-      a.pools_version != 0 && a.pools == c.source && a.pools_version == c.source_version;
   if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
-      (!same_list && c.pools != *a.pools)) {
+      c.pools != *a.pools) {
     proto::Message m{
         .request_id = 1,
         .body = proto::Allocate{
@@ -357,8 +354,6 @@ Status Connection::prepare_allocate_locked(const AllocArgs& a) {
     c.flags = a.flags;
     c.settled = false;
   }
-  c.source = a.pools;
-  c.source_version = a.pools_version;
   // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
   if (!c.settled) c.settled = pools_.fds_settled(c.pools);
   return {};

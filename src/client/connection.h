@@ -152,14 +152,6 @@ class Connection {
   // frame does.
   [[nodiscard]] Result<BlockView> allocate(const std::vector<std::string>& pools, uint64_t size,
                                            uint64_t alignment, uint32_t flags);
-  // allocate, for a caller that keeps its pool list in one place and can
-  // say when it changed (the C API's parsed list): `pools_version`, never
-  // 0 and never reused for other contents, names what `pools` holds, so
-  // the same list at the same address and version is not compared name by
-  // name again.
-  [[nodiscard]] Result<BlockView> allocate_listed(const std::vector<std::string>& pools,
-                                                  uint64_t pools_version, uint64_t size,
-                                                  uint64_t alignment, uint32_t flags);
   [[nodiscard]] Result<BlockView> import(const proto::Token& token);
   [[nodiscard]] Status get(uint64_t block_id);
   [[nodiscard]] Status put(uint64_t block_id);
@@ -261,7 +253,6 @@ class Connection {
   // An Allocate's arguments (allocate()).
   struct AllocArgs {
     const std::vector<std::string>* pools = nullptr;
-    uint64_t pools_version = 0;  // 0: unknown (allocate_listed)
     uint64_t size = 0;
     uint64_t alignment = 0;
     uint32_t flags = 0;
@@ -284,10 +275,7 @@ class Connection {
     uint64_t alignment = 0;
     uint32_t flags = 0;
     std::vector<std::byte> bytes;  // empty: none yet
-    // The list `pools` was last found equal to, at this version (0: none).
-    const std::vector<std::string>* source = nullptr;
-    uint64_t source_version = 0;
-    bool settled = false;  // every pool's fd is here: no reply brings one
+    bool settled = false;          // every pool's fd is here: no reply brings one
   };
 
   Connection(os::UniqueFd sock, std::string path, std::string device,

@@ -130,17 +130,7 @@ Result<BlockView> Connection::block_reply(Outgoing out) {
 
 Result<BlockView> Connection::allocate(const std::vector<std::string>& pools, uint64_t size,
                                        uint64_t alignment, uint32_t flags) {
-  return allocate_listed(pools, 0, size, alignment, flags);
-}
-
-Result<BlockView> Connection::allocate_listed(const std::vector<std::string>& pools,
-                                              uint64_t pools_version, uint64_t size,
-                                              uint64_t alignment, uint32_t flags) {
-  const AllocArgs a{.pools = &pools,
-                    .pools_version = pools_version,
-                    .size = size,
-                    .alignment = alignment,
-                    .flags = flags};
+  const AllocArgs a{.pools = &pools, .size = size, .alignment = alignment, .flags = flags};
   return block_reply(Outgoing{.alloc = &a, .type = proto::MessageType::kAllocate});
 }
 
