@@ -266,7 +266,9 @@ TEST(ViewsLoad, PmmctlBlocksPagesThroughEightyThousandBlocks) {
     EXPECT_GT(lines, kBlocks) << "every block is listed, past every page";
     // Not a speed test: a bound that only a listing that rebuilds every
     // block per page (27 s in a release build before the cursor) misses.
-    EXPECT_LT(ms, kSanitizedOrDebug ? 60'000.0 : 10'000.0)
+    // Alone it takes under a second; 20 s leaves room for a machine busy
+    // building (11 s was seen once at 10 s, with two builds running).
+    EXPECT_LT(ms, kSanitizedOrDebug ? 60'000.0 : 20'000.0)
         << "issue 8 measured 27 s before listings were paged by cursor";
   }
 }
