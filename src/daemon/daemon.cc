@@ -86,6 +86,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config, std::string socket
   std::unique_ptr<Daemon> d(new Daemon(std::move(socket_path), std::move(options),
                                        std::move(*ledger), std::move(*epoll), std::move(*timer),
                                        std::move(*wakeup)));
+  d->groups_matter_ =
+      !config.admin.gids.empty() ||
+      std::ranges::any_of(config.pools,
+                          [](const PoolConfig& p) { return !p.access.gids.empty(); }) ||
+      std::ranges::any_of(config.devices,
+                          [](const core::DeviceConfig& c) { return !c.access.gids.empty(); });
   d->service_.set_admins(std::move(config.admin));
   d->spare_ = std::move(*spare);
   d->limits_ = limits;
@@ -289,7 +295,9 @@ void Daemon::admit(os::UniqueFd fd) {
   // Only root may see physical addresses, so only root's /proc is read, and
   // only when a pool has any to show (two /proc reads were a third of
   // pmmd's time per connect+disconnect of a root client).
-  if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+  if (groups_matter_) {
+    if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+  }
   s.state.cap_sys_admin = cred->uid == 0 && physical_known_ &&
                           os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
   s.fd = std::move(fd);
@@ -517,7 +525,9 @@ void Daemon::drop(uint64_t id, std::string_view why) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   service_.close(it->second.state, why);
-  epoll_.remove(it->second.fd.get());
+  // No EPOLL_CTL_DEL: closing the socket below takes it out of the epoll
+  // set (pmmd holds its only descriptor), one system call fewer per
+  // session. Events already read for it carry its id, which is gone.
   if (uid_t uid = it->second.state.peer.uid; uid != 0) {
     --counted_sessions_;
     auto u = sessions_of_uid_.find(uid);

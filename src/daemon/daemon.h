@@ -198,6 +198,10 @@ class Daemon {
   // made): only then is a root peer's CAP_SYS_ADMIN worth reading from
   // /proc at connect, since without it there is nothing to hide.
   bool physical_known_ = false;
+  // Some access rule (a pool's, a device's, [admin]) names a gid: only then
+  // can a client's supplementary groups change an answer, so only then are
+  // they read at connect (SO_PEERGROUPS; fixed with the config).
+  bool groups_matter_ = false;
   std::unordered_map<uid_t, size_t> sessions_of_uid_;
   // (deadline, session) in accept order; the timeout is the same for all,
   // so the front is always the earliest.
