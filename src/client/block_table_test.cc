@@ -3,7 +3,7 @@
 // object until it is taken out, and never after, whatever was removed
 // around it (the backward shift keeps every entry reachable).
 #include "client/block_table.h"
-#include "client/table_lock.h"
+#include "client/futex_lock.h"
 
 #include <gtest/gtest.h>
 
@@ -92,8 +92,8 @@ TEST(IdTable, AgreesWithAnUnorderedMapOverRandomInsertsLookupsAndRemovals) {
 // The table's lock excludes: threads that update a plain counter and a
 // table under it, many times, contended, lose no update, and a holder
 // never sees another inside (the contended path sleeps and wakes in turn).
-TEST(TableLock, ExcludesUnderContention) {
-  TableLock lock;
+TEST(FutexLock, ExcludesUnderContention) {
+  FutexLock lock;
   IdTable<Obj> table;
   uint64_t counter = 0;
   int inside = 0;

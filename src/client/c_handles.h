@@ -25,7 +25,7 @@
 
 #include "client/block_table.h"
 #include "client/connection.h"
-#include "client/table_lock.h"
+#include "client/futex_lock.h"
 #include "pmm/pmm.h"
 
 struct pmm_block {
@@ -39,7 +39,7 @@ struct pmm_block {
 
 struct pmm_conn {
   std::unique_ptr<pmm::client::Connection> rep;
-  pmm::client::TableLock mu;  // the block table
+  pmm::client::FutexLock mu;  // the block table
   pmm::client::IdTable<pmm_block> blocks;
   // Handles freed by their last put, for the next adopt (no heap
   // allocation per block in steady state).

@@ -301,16 +301,16 @@ bool is_full(const Status& sent) {
 }
 }  // namespace
 
-Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out, uint32_t id,
-                               os::Deadline deadline, bool* waited) {
+Status Connection::send_locked(Lock& lock, const Outgoing& out, uint32_t id, os::Deadline deadline,
+                               bool* waited) {
   Status sent = send_now(out, id, alloc_cache_.bytes);
   if (!is_full(sent)) [[likely]]
     return sent;
   return send_when_room_locked(lock, out, id, deadline, waited);
 }
 
-Status Connection::send_when_room_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
-                                         uint32_t id, os::Deadline deadline, bool* waited) {
+Status Connection::send_when_room_locked(Lock& lock, const Outgoing& out, uint32_t id,
+                                         os::Deadline deadline, bool* waited) {
   // alloc_cache_ may change while mu_ is let go: an Allocate is sent from
   // its own copy of the bytes.
   std::vector<std::byte> copy;
@@ -389,7 +389,7 @@ Result<bool> Connection::read_one(proto::Envelope& buffer, os::Deadline deadline
 }
 
 Status Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                  const std::condition_variable* own) {
+                                  const Condition* own) {
   const uint32_t id = env.message.request_id;
   // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
   // it once per connection.
@@ -501,7 +501,7 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
 }
 
 void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
-                             std::vector<proto::Body>& undo, const std::condition_variable* own) {
+                             std::vector<proto::Body>& undo, const Condition* own) {
   if (!in) {
     // A daemon that closes a connection with our request unread makes the
     // kernel report ECONNRESET before the reason it queued: read that too.
@@ -525,7 +525,7 @@ void Connection::hand_off_locked() {
   if (shared_waiters_ > 0) replied_.notify_all();
 }
 
-void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only) {
+void Connection::drain_locked(Lock& lock, bool answers_only) {
   if (reading_ || dead_) return;
   reading_ = true;
   std::vector<proto::Body> undo;

@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "client/futex_lock.h"
 #include "client/pool_mappings.h"
 #include "os/socket_wait.h"
 #include "os/unique_fd.h"
@@ -229,6 +230,13 @@ class Connection {
   }
 
  private:
+  // mu_ and what waits on it: a futex lock, since a request takes it a few
+  // times (a pthread mutex's lock and unlock cost ~50 instructions a pair
+  // more), and condition_variable_any, which works with any lock and costs
+  // nothing unless a thread sleeps or wakes another.
+  using Lock = std::unique_lock<FutexLock>;
+  using Condition = std::condition_variable_any;
+
   // A request on its way: what its reply would have to undo if it came
   // after the caller gave up (abandoned). A slot of slots_; id 0: free.
   struct InFlight {
@@ -247,7 +255,7 @@ class Connection {
     // in place before it reads again.
     bool in_reader = false;
     std::optional<Result<proto::Envelope>> reply{};
-    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
+    Condition* waiter = nullptr;  // the awaiting thread's own
     [[nodiscard]] bool answered() const { return in_reader || reply.has_value(); }
   };
   // An Allocate's arguments (allocate()).
@@ -300,19 +308,19 @@ class Connection {
   // `own`: the caller's condition (request), else it waits on replied_.
   // `fresh`: the deadline was set a moment ago (saves a clock read).
   template <typename Done>
-  bool drive_locked(std::unique_lock<std::mutex>& lock, const Done& done, os::Deadline deadline,
-                    std::condition_variable* own = nullptr, bool fresh = false);
+  bool drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own = nullptr,
+                    bool fresh = false);
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
-  void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
+  void drain_locked(Lock& lock, bool answers_only = false);
   // Hands what was read (`buffer`: this thread's reply_buffer()) to its waiter, or marks the
   // connection dead. `own`: the reading thread's condition, when it awaits
   // a reply itself (its reply then stays where it was read).
   void take_locked(const Result<bool>& in, proto::Envelope& buffer, std::vector<proto::Body>& undo,
-                   const std::condition_variable* own);
+                   const Condition* own);
   // request + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
@@ -346,15 +354,15 @@ class Connection {
   // full it waits (bounded) with mu_ released, counted in unsent_.
   // A zero `deadline`: now + the timeout, read only if it must wait.
   // `waited` (if given) is set when it did.
-  [[nodiscard]] Status send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
-                                   uint32_t id, os::Deadline deadline, bool* waited = nullptr);
+  [[nodiscard]] Status send_locked(Lock& lock, const Outgoing& out, uint32_t id,
+                                   os::Deadline deadline, bool* waited = nullptr);
   // send_locked's first try: one non-blocking send; an Allocate from
   // `alloc_bytes` (alloc_cache_.bytes, or a copy of them), its id patched.
   [[nodiscard]] Status send_now(const Outgoing& out, uint32_t id, std::span<std::byte> alloc_bytes);
   // send_locked once the socket was full: waits for room and tries again.
-  [[gnu::noinline]] [[nodiscard]] Status send_when_room_locked(std::unique_lock<std::mutex>& lock,
-                                                               const Outgoing& out, uint32_t id,
-                                                               os::Deadline deadline, bool* waited);
+  [[gnu::noinline]] [[nodiscard]] Status send_when_room_locked(Lock& lock, const Outgoing& out,
+                                                               uint32_t id, os::Deadline deadline,
+                                                               bool* waited);
   // Makes alloc_cache_ the encoding of `a` (encoding it when it differs
   // from the last) and judges whether its reply may bring an fd.
   [[nodiscard]] Status prepare_allocate_locked(const AllocArgs& a);
@@ -370,7 +378,7 @@ class Connection {
   // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an abandoned request's
   // effect (appending the undo request to `undo`). Errors are fatal.
   [[nodiscard]] Status deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                      const std::condition_variable* own);
+                                      const Condition* own);
   // deliver_locked past its common cases (an awaited reply, a posted
   // request's Ok): events, refusals, late replies, protocol breaches.
   // `f`: the request of env's id, if any.
@@ -394,10 +402,10 @@ class Connection {
   std::chrono::milliseconds blocking_wait_;
   proto::Welcome welcome_;
 
-  mutable std::mutex mu_;  // guards everything below
+  mutable FutexLock mu_;  // guards everything below
   // pump() and post() waiters; an awaiting thread waits on its own
   // condition (InFlight::waiter), woken by its reply alone.
-  std::condition_variable replied_;
+  Condition replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
   // Requests in flight or abandoned, each at slots_[id & (size - 1)]; the

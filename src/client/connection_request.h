@@ -78,8 +78,8 @@ inline void Connection::remove_locked(InFlight& f) {
 }
 
 template <typename Done>
-bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& done,
-                              os::Deadline deadline, std::condition_variable* own, bool fresh) {
+bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own,
+                              bool fresh) {
   bool read = false;
   bool result = true;
   proto::Envelope* buffer = nullptr;  // this thread's reply_buffer(), once it reads
@@ -170,7 +170,7 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
   }
   // Woken by its reply, a hand-off or death. One per thread: a thread
   // waits for one request at a time.
-  thread_local std::condition_variable mine;
+  thread_local Condition mine;
   // Dead while the send waited for room without mu_: the table is gone.
   if (dead_) return std::unexpected(*dead_);
   find_locked(id)->waiter = &mine;
