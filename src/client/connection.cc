@@ -388,45 +388,15 @@ Result<bool> Connection::read_one(proto::Envelope& buffer, os::Deadline deadline
   }
 }
 
-Status Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                  const Condition* own) {
-  const uint32_t id = env.message.request_id;
-  // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
-  // it once per connection.
-  if (auto* info = std::get_if<proto::BlockInfo>(&env.message.body)) {
-    if (env.fd) {
-      if (auto s = pools_.keep_fd(*info, std::move(env.fd)); !s) return s;
-    } else if (env.fd_lost) {
-      pools_.lose_fd(*info, *env.fd_lost);
-    }
+void Connection::keep_pool_fd_locked(proto::Envelope& env) {
+  // A pool fd is kept on arrival, whoever the reply is for: the daemon
+  // sends it once per connection.
+  const auto& info = std::get<proto::BlockInfo>(env.message.body);
+  if (env.fd) {
+    if (auto s = pools_.keep_fd(info, std::move(env.fd)); !s) (void)die_locked(s.error());
+  } else if (env.fd_lost) {
+    pools_.lose_fd(info, *env.fd_lost);
   }
-  InFlight* f = find_locked(id);
-  if (f != nullptr && !f->abandoned && !f->answered()) {
-    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
-      f->reply.emplace(std::unexpected(proto::to_error(*err)));
-    else if (own != nullptr && f->waiter == own)
-      f->in_reader = true;  // this thread's own: taken where it lies
-    else
-      f->reply.emplace(std::move(env));
-    --unanswered_;
-    if (f->fd_possible) --fd_unanswered_;
-    // Only its own thread wakes: no herd of waiters per reply.
-    if (f->waiter != nullptr) {
-      --sleepers_;
-      if (f->waiter != own) f->waiter->notify_one();
-    }
-    return {};
-  }
-  // A posted request's answer that is no refusal (a last put's Ok): only
-  // counted.
-  if (f != nullptr && f->abandoned && f->posted &&
-      !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
-    remove_locked(*f);
-    --posted_;
-    if (shared_waiters_ > 0) replied_.notify_all();
-    return {};
-  }
-  return deliver_other_locked(env, f, undo);
 }
 
 Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
@@ -500,17 +470,12 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
-                             std::vector<proto::Body>& undo, const Condition* own) {
-  if (!in) {
-    // A daemon that closes a connection with our request unread makes the
-    // kernel report ECONNRESET before the reason it queued: read that too.
-    std::optional<Error> refusal;
-    if (is_disconnect(in.error())) refusal = connection_refusal_locked();
-    (void)die_locked(refusal ? std::move(*refusal) : in.error());
-  } else if (*in) {
-    if (auto s = deliver_locked(buffer, undo, own); !s) (void)die_locked(s.error());
-  }
+void Connection::read_failed_locked(const Error& e) {
+  // A daemon that closes a connection with our request unread makes the
+  // kernel report ECONNRESET before the reason it queued: read that too.
+  std::optional<Error> refusal;
+  if (is_disconnect(e)) refusal = connection_refusal_locked();
+  (void)die_locked(refusal ? std::move(*refusal) : e);
 }
 
 void Connection::hand_off_locked() {

@@ -316,11 +316,15 @@ class Connection {
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
   void drain_locked(Lock& lock, bool answers_only = false);
-  // Hands what was read (`buffer`: this thread's reply_buffer()) to its waiter, or marks the
-  // connection dead. `own`: the reading thread's condition, when it awaits
-  // a reply itself (its reply then stays where it was read).
+  // Hands what was read (`buffer`: this thread's reply_buffer()) to its
+  // waiter, or marks the connection dead. `own`: the reading thread's
+  // condition, when it awaits a reply itself (its reply then stays where it
+  // was read).
   void take_locked(const Result<bool>& in, proto::Envelope& buffer, std::vector<proto::Body>& undo,
                    const Condition* own);
+  // take_locked of a failed read: the connection ends, with the daemon's
+  // reason if it left one.
+  [[gnu::noinline]] void read_failed_locked(const Error& e);
   // request + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
@@ -375,10 +379,13 @@ class Connection {
   // deadline is known to be at least blocking_wait_ away.
   [[nodiscard]] Result<bool> read_one(proto::Envelope& buffer, os::Deadline deadline,
                                       bool try_first, bool far, bool fd_possible);
-  // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an abandoned request's
-  // effect (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                      const Condition* own);
+  // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an
+  // abandoned request's effect (appending the undo request to `undo`).
+  // Errors end the connection.
+  void deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo, const Condition* own);
+  // Keeps the pool fd that came with `env` (a BlockInfo), or records its
+  // loss; a second fd for a pool ends the connection.
+  [[gnu::noinline]] void keep_pool_fd_locked(proto::Envelope& env);
   // deliver_locked past its common cases (an awaited reply, a posted
   // request's Ok): events, refusals, late replies, protocol breaches.
   // `f`: the request of env's id, if any.

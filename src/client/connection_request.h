@@ -77,6 +77,54 @@ inline void Connection::remove_locked(InFlight& f) {
   f.waiter = nullptr;
 }
 
+// What a read gave, under mu_: a reply handed on, or the connection's end.
+inline void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
+                                    std::vector<proto::Body>& undo, const Condition* own) {
+  if (!in) [[unlikely]]
+    read_failed_locked(in.error());
+  else if (*in)
+    deliver_locked(buffer, undo, own);
+}
+
+// Per reply, so inline: the two common cases (the reply a thread awaits,
+// a posted request's Ok) are a lookup and a few stores.
+inline void Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
+                                       const Condition* own) {
+  if (env.fd || env.fd_lost) [[unlikely]] {
+    keep_pool_fd_locked(env);
+    if (dead_) return;
+  }
+  const uint32_t id = env.message.request_id;
+  InFlight* f = find_locked(id);
+  if (f != nullptr && !f->abandoned && !f->answered()) {
+    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body)) [[unlikely]]
+      f->reply.emplace(std::unexpected(proto::to_error(*err)));
+    else if (own != nullptr && f->waiter == own)
+      f->in_reader = true;  // this thread's own: taken where it lies
+    else
+      f->reply.emplace(std::move(env));
+    --unanswered_;
+    if (f->fd_possible) --fd_unanswered_;
+    // Only its own thread wakes: no herd of waiters per reply.
+    if (f->waiter != nullptr) {
+      --sleepers_;
+      if (f->waiter != own) f->waiter->notify_one();
+    }
+    return;
+  }
+  // A posted request's answer that is no refusal (a last put's Ok): only
+  // counted.
+  if (f != nullptr && f->abandoned && f->posted &&
+      !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
+    remove_locked(*f);
+    --posted_;
+    if (shared_waiters_ > 0) [[unlikely]]
+      replied_.notify_all();
+    return;
+  }
+  if (auto s = deliver_other_locked(env, f, undo); !s) (void)die_locked(s.error());
+}
+
 template <typename Done>
 bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own,
                               bool fresh) {
@@ -116,7 +164,12 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
     const bool fd_possible = fd_possible_locked();
     if (buffer == nullptr) buffer = &detail::reply_buffer();
     lock.unlock();
-    auto in = read_one(*buffer, deadline, try_first, far, fd_possible);
+    // A lone request with its deadline far blocks in the read itself
+    // (read_one's first case, without its call); SO_RCVTIMEO running out
+    // reads as nothing, and the loop looks at the clock again.
+    auto in = !try_first && far && blocking_wait_.count() > 0
+                  ? proto::receive_reply_into(sock_.get(), *buffer, 0, fd_possible)
+                  : read_one(*buffer, deadline, try_first, far, fd_possible);
     lock.lock();
     reading_ = false;
     take_locked(in, *buffer, undo, own);
