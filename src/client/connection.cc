@@ -280,34 +280,7 @@ void Connection::grow_locked() {
 // request that reader's choice counted, so its reply comes after the one
 // that ends the read. A daemon that sends an fd anyway loses it: the
 // BlockInfo comes back with fd_lost (channel.h), as for a full fd table.
-bool Connection::fd_possible_locked() const {
-  return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
-}
-
-[[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
-                                                          std::span<std::byte> alloc_bytes) {
-  if (out.alloc != nullptr) {
-    proto::set_request_id(alloc_bytes, id);
-    return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
-  }
-  if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
-  out.message->request_id = id;
-  return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
-}
-
-namespace {
-bool is_full(const Status& sent) {
-  return !sent && sent.error().code == Errc::kSystem && sent.error().sys_errno == EAGAIN;
-}
-}  // namespace
-
-Status Connection::send_locked(Lock& lock, const Outgoing& out, uint32_t id, os::Deadline deadline,
-                               bool* waited) {
-  Status sent = send_now(out, id, alloc_cache_.bytes);
-  if (!is_full(sent)) [[likely]]
-    return sent;
-  return send_when_room_locked(lock, out, id, deadline, waited);
-}
+// (fd_possible_locked itself is inline, in connection.h.)
 
 Status Connection::send_when_room_locked(Lock& lock, const Outgoing& out, uint32_t id,
                                          os::Deadline deadline, bool* waited) {
@@ -332,30 +305,25 @@ Status Connection::send_when_room_locked(Lock& lock, const Outgoing& out, uint32
                   "or hung?); {} was not sent",
                   path_, timeout_.count(), proto::message_type_name(out.type));
     Status sent = send_now(out, id, copy);
-    if (!is_full(sent)) return sent;
+    if (!detail::is_full(sent)) return sent;
   }
 }
 
-Status Connection::prepare_allocate_locked(const AllocArgs& a) {
+Status Connection::encode_allocate_locked(const AllocArgs& a) {
   AllocCache& c = alloc_cache_;
-  if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
-      c.pools != *a.pools) {
-    proto::Message m{
-        .request_id = 1,
-        .body = proto::Allocate{
-            .pools = *a.pools, .size = a.size, .alignment = a.alignment, .flags = a.flags}};
-    if (auto s = proto::encode_into(m, c.bytes); !s) {
-      c.bytes.clear();
-      return s;
-    }
-    c.pools = std::move(std::get<proto::Allocate>(m.body).pools);
-    c.size = a.size;
-    c.alignment = a.alignment;
-    c.flags = a.flags;
-    c.settled = false;
+  proto::Message m{
+      .request_id = 1,
+      .body = proto::Allocate{
+          .pools = *a.pools, .size = a.size, .alignment = a.alignment, .flags = a.flags}};
+  if (auto s = proto::encode_into(m, c.bytes); !s) {
+    c.bytes.clear();
+    return s;
   }
-  // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
-  if (!c.settled) c.settled = pools_.fds_settled(c.pools);
+  c.pools = std::move(std::get<proto::Allocate>(m.body).pools);
+  c.size = a.size;
+  c.alignment = a.alignment;
+  c.flags = a.flags;
+  c.settled = pools_.fds_settled(c.pools);
   return {};
 }
 
@@ -478,7 +446,7 @@ void Connection::read_failed_locked(const Error& e) {
   (void)die_locked(refusal ? std::move(*refusal) : e);
 }
 
-void Connection::hand_off_locked() {
+void Connection::hand_off_waiters_locked() {
   if (sleepers_ > 0) {
     for (InFlight& f : slots_) {
       if (f.id != 0 && f.waiter != nullptr && !f.answered()) {

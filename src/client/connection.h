@@ -312,6 +312,8 @@ class Connection {
                     bool fresh = false);
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
+  // hand_off_locked when some thread waits.
+  [[gnu::noinline]] void hand_off_waiters_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
@@ -346,7 +348,7 @@ class Connection {
   [[nodiscard]] InFlight& register_locked(const Outgoing& out);
   // Doubles slots_ (at least kFirstSlots), each slot at its id's new place.
   void grow_locked();
-  [[nodiscard]] InFlight* find_locked(uint32_t id) {
+  [[gnu::always_inline]] [[nodiscard]] InFlight* find_locked(uint32_t id) {
     if (id == 0 || slots_.empty()) return nullptr;
     InFlight& f = slots_[id & slot_mask_];
     return f.id == id ? &f : nullptr;
@@ -370,9 +372,13 @@ class Connection {
   // Makes alloc_cache_ the encoding of `a` (encoding it when it differs
   // from the last) and judges whether its reply may bring an fd.
   [[nodiscard]] Status prepare_allocate_locked(const AllocArgs& a);
+  // prepare_allocate_locked for arguments that differ from the last.
+  [[gnu::noinline]] [[nodiscard]] Status encode_allocate_locked(const AllocArgs& a);
   // Whether the next reply read may carry an fd (recvmsg with room for
   // it) or cannot (recv). Under mu_; see connection.cc.
-  [[nodiscard]] bool fd_possible_locked() const;
+  [[nodiscard]] bool fd_possible_locked() const {
+    return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
+  }
   // Reads one reply into `buffer` (the thread's reply_buffer(); see
   // connection.cc); false when none came before `deadline`.
   // `try_first`: try a non-blocking read before waiting. `far`: the

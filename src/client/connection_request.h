@@ -4,6 +4,8 @@
 // for the contract and connection.cc for the rules behind it.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -38,7 +40,8 @@ inline std::string reply_name(const proto::Body& body) {
 }  // namespace detail
 
 // Per request, so inline (the table's bookkeeping is a few stores).
-inline Connection::InFlight& Connection::register_locked(const Outgoing& out) {
+[[gnu::always_inline]] inline Connection::InFlight& Connection::register_locked(
+    const Outgoing& out) {
   if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) grow_locked();
   // Ids are ours to choose: the next one whose slot is free. At most half
   // the slots are taken, and replies come back roughly in order, so this
@@ -64,7 +67,7 @@ inline Connection::InFlight& Connection::register_locked(const Outgoing& out) {
   return f;
 }
 
-inline void Connection::remove_locked(InFlight& f) {
+[[gnu::always_inline]] inline void Connection::remove_locked(InFlight& f) {
   if (!f.answered()) {
     --unanswered_;
     if (f.fd_possible) --fd_unanswered_;
@@ -77,9 +80,52 @@ inline void Connection::remove_locked(InFlight& f) {
   f.waiter = nullptr;
 }
 
+[[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
+                                                          std::span<std::byte> alloc_bytes) {
+  if (out.alloc != nullptr) {
+    proto::set_request_id(alloc_bytes, id);
+    return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
+  }
+  if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
+  out.message->request_id = id;
+  return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
+}
+
+namespace detail {
+inline bool is_full(const Status& sent) {
+  return !sent && sent.error().code == Errc::kSystem && sent.error().sys_errno == EAGAIN;
+}
+}  // namespace detail
+
+[[gnu::always_inline]] inline Status Connection::send_locked(Lock& lock, const Outgoing& out,
+                                                             uint32_t id, os::Deadline deadline,
+                                                             bool* waited) {
+  Status sent = send_now(out, id, alloc_cache_.bytes);
+  if (!detail::is_full(sent)) [[likely]]
+    return sent;
+  return send_when_room_locked(lock, out, id, deadline, waited);
+}
+
+[[gnu::always_inline]] inline Status Connection::prepare_allocate_locked(const AllocArgs& a) {
+  AllocCache& c = alloc_cache_;
+  if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
+      c.pools != *a.pools) [[unlikely]]
+    return encode_allocate_locked(a);
+  // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
+  if (!c.settled) c.settled = pools_.fds_settled(c.pools);
+  return {};
+}
+
+inline void Connection::hand_off_locked() {
+  if (sleepers_ > 0 || shared_waiters_ > 0) [[unlikely]]
+    hand_off_waiters_locked();
+}
+
 // What a read gave, under mu_: a reply handed on, or the connection's end.
-inline void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
-                                    std::vector<proto::Body>& undo, const Condition* own) {
+[[gnu::always_inline]] inline void Connection::take_locked(const Result<bool>& in,
+                                                           proto::Envelope& buffer,
+                                                           std::vector<proto::Body>& undo,
+                                                           const Condition* own) {
   if (!in) [[unlikely]]
     read_failed_locked(in.error());
   else if (*in)
@@ -88,8 +134,9 @@ inline void Connection::take_locked(const Result<bool>& in, proto::Envelope& buf
 
 // Per reply, so inline: the two common cases (the reply a thread awaits,
 // a posted request's Ok) are a lookup and a few stores.
-inline void Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                       const Condition* own) {
+[[gnu::always_inline]] inline void Connection::deliver_locked(proto::Envelope& env,
+                                                              std::vector<proto::Body>& undo,
+                                                              const Condition* own) {
   if (env.fd || env.fd_lost) [[unlikely]] {
     keep_pool_fd_locked(env);
     if (dead_) return;

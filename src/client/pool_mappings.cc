@@ -139,11 +139,18 @@ Status PoolMappings::populated(std::byte* data, uint64_t size, const proto::Bloc
 Result<const PoolMapping*> PoolMappings::map(const proto::BlockInfo& info) {
   // The common case first: a pool mapped before, described as before, and
   // the block inside it (what map_new would find, without its Result).
-  if (auto it = pools_.find(info.pool_index); it != pools_.end()) [[likely]] {
-    const PoolMapping& m = *it->second;
-    if (m.data != nullptr && same_pool(m, info) && info.size != 0 && info.offset <= m.size &&
-        info.size <= m.size - info.offset) [[likely]]
-      return &m;
+  // The pool of the last block mapped is looked at first (a client
+  // allocating from one pool finds it without a hash lookup).
+  const PoolMapping* m = last_ != nullptr && last_index_ == info.pool_index ? last_ : nullptr;
+  if (m == nullptr) {
+    auto it = pools_.find(info.pool_index);
+    if (it != pools_.end()) m = it->second.get();
+  }
+  if (m != nullptr && m->data != nullptr && same_pool(*m, info) && info.size != 0 &&
+      info.offset <= m->size && info.size <= m->size - info.offset) [[likely]] {
+    last_ = m;
+    last_index_ = info.pool_index;
+    return m;
   }
   return map_new(info);
 }
@@ -156,8 +163,10 @@ Result<const PoolMapping*> PoolMappings::map_new(const proto::BlockInfo& info) {
     if (auto s = attach(m, info); !s) {
       // A failed first attach leaves an entry with nothing in it; harmless,
       // but keep the table to pools that have something to say.
-      if (!m.owned_fd && !m.fd_lost && m.type != proto::PoolType::kSysv)
+      if (!m.owned_fd && !m.fd_lost && m.type != proto::PoolType::kSysv) {
+        if (last_ == &m) last_ = nullptr;
         pools_.erase(info.pool_index);
+      }
       return std::unexpected(s.error());
     }
   }

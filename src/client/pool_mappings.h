@@ -89,7 +89,10 @@ class PoolMappings {
   [[nodiscard]] size_t size() const { return pools_.size(); }
 
   // Unmaps, detaches and closes everything.
-  void clear() { pools_.clear(); }
+  void clear() {
+    last_ = nullptr;
+    pools_.clear();
+  }
 
   // Populate each pool's whole mapping when it is made (MADV_POPULATE_WRITE,
   // else a touch per page): PMM_CONNECT_POPULATE. A populate that fails
@@ -110,6 +113,10 @@ class PoolMappings {
 
   // unique_ptr: PoolMapping addresses stay put when the table grows.
   std::unordered_map<uint32_t, std::unique_ptr<PoolMapping>> pools_;
+  // The entry map() last returned, under its index: found again without a
+  // lookup. Null when none (or it was erased).
+  const PoolMapping* last_ = nullptr;
+  uint32_t last_index_ = 0;
   bool populate_ = false;
 };
 
