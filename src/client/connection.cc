@@ -427,7 +427,7 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
     if (dead_) return;
     proto::Message m{.body = std::move(body)};
     const Outgoing out{.message = &m, .type = proto::type_of(m.body)};
-    InFlight& f = register_locked(out);
+    InFlight& f = register_locked(out, out.fd_possible);
     f.abandoned = true;
     --waiting_;
     const uint32_t id = f.id;
@@ -524,7 +524,7 @@ Status Connection::post(const Outgoing& out) {
                 "it stopped or hung?); {} of block {} was not sent",
                 path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
   if (dead_) return std::unexpected(*dead_);
-  InFlight& f = register_locked(out);
+  InFlight& f = register_locked(out, out.fd_possible);
   f.abandoned = true;
   f.posted = true;
   --waiting_;

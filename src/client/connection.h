@@ -300,7 +300,7 @@ class Connection {
   // ErrorReply is handed to `take` under mu_ (in place, not moved out).
   // One lock acquisition to register and send, one per reply read.
   template <typename T, typename Take>
-  [[nodiscard]] Result<T> request(Outgoing out, Take&& take);
+  [[nodiscard]] Result<T> request(const Outgoing& out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
   [[nodiscard]] Status post(const Outgoing& out);
   // Waits (reading the socket when no other thread does) until done() or
@@ -335,7 +335,7 @@ class Connection {
   template <typename Reply>
   [[nodiscard]] Result<Reply> expect(proto::Envelope& env, proto::MessageType request_type);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
-  [[nodiscard]] Result<BlockView> block_reply(Outgoing out);
+  [[nodiscard]] Result<BlockView> block_reply(const Outgoing& out);
   // After the socket was found closed or reset: the daemon's Error with
   // request_id 0, if it left one (why it refused or ended the connection).
   // Under mu_; the peer is gone, so the read cannot block.
@@ -345,7 +345,9 @@ class Connection {
   [[nodiscard]] Status prepare_socket();
   // Takes a free slot for a new request under a new id (never one in
   // flight or abandoned; its slot is id & mask, so lookup is one index).
-  [[nodiscard]] InFlight& register_locked(const Outgoing& out);
+  // `fd_possible`: whether its reply may bring a pool's fd (out.fd_possible,
+  // or for an Allocate what prepare_allocate_locked found).
+  [[nodiscard]] InFlight& register_locked(const Outgoing& out, bool fd_possible);
   // Doubles slots_ (at least kFirstSlots), each slot at its id's new place.
   void grow_locked();
   [[gnu::always_inline]] [[nodiscard]] InFlight* find_locked(uint32_t id) {

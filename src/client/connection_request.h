@@ -40,8 +40,8 @@ inline std::string reply_name(const proto::Body& body) {
 }  // namespace detail
 
 // Per request, so inline (the table's bookkeeping is a few stores).
-[[gnu::always_inline]] inline Connection::InFlight& Connection::register_locked(
-    const Outgoing& out) {
+[[gnu::always_inline]] inline Connection::InFlight& Connection::register_locked(const Outgoing& out,
+                                                                                bool fd_possible) {
   if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) grow_locked();
   // Ids are ours to choose: the next one whose slot is free. At most half
   // the slots are taken, and replies come back roughly in order, so this
@@ -57,7 +57,7 @@ inline std::string reply_name(const proto::Body& body) {
   f.type = out.type;
   f.abandoned = false;
   f.posted = false;
-  f.fd_possible = out.fd_possible;
+  f.fd_possible = fd_possible;
   f.block_id = out.block_id;
   f.waiter = nullptr;
   ++used_;
@@ -232,7 +232,7 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
 }
 
 template <typename T, typename Take>
-Result<T> Connection::request(Outgoing out, Take&& take) {
+Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
   std::unique_lock lock(mu_);
@@ -244,11 +244,12 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
     e.message += fmt::format("; this {} was not sent", proto::message_type_name(out.type));
     return std::unexpected(std::move(e));
   }
+  bool fd_possible = out.fd_possible;
   if (out.alloc != nullptr) {
     if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
-    out.fd_possible = !alloc_cache_.settled;
+    fd_possible = !alloc_cache_.settled;
   }
-  const uint32_t id = register_locked(out).id;
+  const uint32_t id = register_locked(out, fd_possible).id;
   bool waited = false;  // for room in the socket: then the deadline is no longer fresh
   if (auto sent = send_locked(lock, out, id, deadline, &waited); !sent) {
     if (InFlight* f = find_locked(id)) remove_locked(*f);

@@ -175,31 +175,12 @@ Result<FieldRequest> FieldRequest::make(const Body& with_marker,
   return r;
 }
 
-Status FieldRequest::send(int sock, uint32_t request_id, std::span<const std::byte> value,
-                          int flags) const {
-  if (value.size() != field_size_)
-    return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_,
-                value.size());
-  // Copies of constant sizes (the whole array, a u64 or a token), which
-  // the compiler makes a few moves, not calls.
-  std::array<std::byte, kMaxSize> out = bytes_;
-  set_request_id(out, request_id);
-  if (field_size_ == 8) {
-    std::memcpy(out.data() + field_, value.data(), 8);
-  } else if (field_size_ == 16) {
-    std::memcpy(out.data() + field_, value.data(), 16);
-  } else {
-    std::memcpy(out.data() + field_, value.data(), field_size_);
-  }
-  return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
+Status FieldRequest::refuse_size(size_t given) const {
+  return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_, given);
 }
 
 Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
   return os::send_message(sock, bytes, {}, flags);
-}
-
-void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
-  store_le(bytes.data() + 8, request_id);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {
