@@ -232,7 +232,7 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
                                    options->flags & ~uint64_t{PMM_CONNECT_POPULATE}));
     o.populate = (options->flags & PMM_CONNECT_POPULATE) != 0;
   }
-  auto c = pmm::client::Connection::connect(o);
+  auto c = pmm::client::Connection::connect(std::move(o));
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
   conn->rep = std::move(*c);

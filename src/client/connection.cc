@@ -119,7 +119,13 @@ Connection::~Connection() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& options) {
-  std::string path = options.socket_path.empty() ? os::default_socket_path() : options.socket_path;
+  ConnectOptions copy = options;
+  return connect(std::move(copy));
+}
+
+Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions&& options) {
+  std::string path =
+      options.socket_path.empty() ? os::default_socket_path() : std::move(options.socket_path);
   const auto timeout = std::max(options.timeout, std::chrono::milliseconds(1));
   auto sock = os::connect_unix_within(path, std::chrono::steady_clock::now() + timeout);
   if (!sock) {
@@ -128,7 +134,7 @@ Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& op
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  auto c = handshake_owned(std::move(*sock), std::move(path), options.device, timeout);
+  auto c = handshake_owned(std::move(*sock), std::move(path), std::move(options.device), timeout);
   if (c && options.populate) (*c)->pools_.set_populate(true);  // before any block: no lock needed
   return c;
 }
@@ -227,7 +233,7 @@ std::unexpected<Error> Connection::die_locked(Error e) {
   used_ = waiting_ = unanswered_ = fd_unanswered_ = sleepers_ =
       0;  // unsent_: its threads count down
   posted_ = 0;
-  replied_.notify_all();
+  notify_replied_locked();
   return std::unexpected(std::move(e));
 }
 
@@ -377,7 +383,7 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
   // An event: only sent for what this connection asked to be told.
   if (auto* rel = std::get_if<proto::Released>(&env.message.body); rel != nullptr && id == 0) {
     if (on_released_) on_released_(rel->block_id, rel->watches);
-    if (shared_waiters_ > 0) replied_.notify_all();
+    if (shared_waiters_ > 0) notify_replied_locked();
     return {};
   }
   if (f != nullptr && f->abandoned) {
@@ -396,7 +402,7 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
                                 proto::message_type_name(gone_type), gone_block, e.message);
         posted_error_ = std::move(e);
       }
-      if (shared_waiters_ > 0) replied_.notify_all();
+      if (shared_waiters_ > 0) notify_replied_locked();
       return {};
     }
     if (auto* info = std::get_if<proto::BlockInfo>(&body)) {
@@ -455,7 +461,7 @@ void Connection::hand_off_waiters_locked() {
       }
     }
   }
-  if (shared_waiters_ > 0) replied_.notify_all();
+  if (shared_waiters_ > 0) notify_replied_locked();
 }
 
 void Connection::drain_locked(Lock& lock, bool answers_only) {
@@ -501,7 +507,7 @@ void Connection::set_release_handler(std::function<void(uint64_t, uint32_t)> han
 
 void Connection::notify_waiters() {
   std::lock_guard lock(mu_);
-  replied_.notify_all();
+  notify_replied_locked();
 }
 
 Status Connection::post(const Outgoing& out) {

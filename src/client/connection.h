@@ -124,6 +124,8 @@ struct ConnectOptions {
 class Connection {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const ConnectOptions& options);
+  // As above, keeping the options' strings without copying them.
+  [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(ConnectOptions&& options);
   // Connects to `socket_path` ("" = os::default_socket_path()) and
   // handshakes as `device` ("" = "default"), with the default timeout.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const std::string& socket_path,
@@ -310,6 +312,10 @@ class Connection {
   template <typename Done>
   bool drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own = nullptr,
                     bool fresh = false);
+  // Wakes every thread waiting on replied_ (none if it was never made).
+  void notify_replied_locked() {
+    if (replied_) replied_->notify_all();
+  }
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
   // hand_off_locked when some thread waits.
@@ -419,8 +425,10 @@ class Connection {
 
   mutable FutexLock mu_;  // guards everything below
   // pump() and post() waiters; an awaiting thread waits on its own
-  // condition (InFlight::waiter), woken by its reply alone.
-  Condition replied_;
+  // condition (InFlight::waiter), woken by its reply alone. Made when a
+  // thread first waits on it (a condition_variable_any allocates its
+  // mutex, which a connection that never has such a waiter need not pay).
+  std::unique_ptr<Condition> replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
   // Requests in flight or abandoned, each at slots_[id & (size - 1)]; the

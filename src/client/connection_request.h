@@ -166,7 +166,7 @@ inline void Connection::hand_off_locked() {
     remove_locked(*f);
     --posted_;
     if (shared_waiters_ > 0) [[unlikely]]
-      replied_.notify_all();
+      notify_replied_locked();
     return;
   }
   if (auto s = deliver_other_locked(env, f, undo); !s) (void)die_locked(s.error());
@@ -198,7 +198,8 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
         own->wait_until(lock, deadline);
       } else {
         ++shared_waiters_;
-        replied_.wait_until(lock, deadline);
+        if (!replied_) replied_ = std::make_unique<Condition>();
+        replied_->wait_until(lock, deadline);
         --shared_waiters_;
       }
       continue;

@@ -124,8 +124,9 @@ inline void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
   std::memcpy(bytes.data() + 8, &request_id, sizeof request_id);
 }
 
-inline Status FieldRequest::send(int sock, uint32_t request_id, std::span<const std::byte> value,
-                                 int flags) const {
+[[gnu::always_inline]] inline Status FieldRequest::send(int sock, uint32_t request_id,
+                                                        std::span<const std::byte> value,
+                                                        int flags) const {
   if (value.size() != field_size_) [[unlikely]]
     return refuse_size(value.size());
   // Copies of constant sizes (the whole array, a u64 or a token), which
