@@ -56,10 +56,12 @@ namespace {
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 
 // The request table's first size (a power of two; it doubles when half
-// full). Small, since a slot has room for any reply: a connection that
-// only says hello builds no more, and one thread's request beside its
-// posted put grows it once, to 8.
-constexpr size_t kFirstSlots = 4;
+// full). Small, since a slot has room for any reply (~380 bytes): a
+// connection that only says hello builds no more, and two slots stay
+// under the size malloc serves from its per-thread cache (a connection is
+// made and freed with no trip into its bins); one thread's request beside
+// its posted put grows it once, to 4.
+constexpr size_t kFirstSlots = 2;
 
 using detail::g_forks;
 

@@ -900,6 +900,25 @@ constexpr size_t kBlockInfoFixed = kBlockInfoNameAt + 46;  // + offset, size, ph
   return true;
 }
 
+// The answer to every Hello, as decode_block_info_fast (out of line: once
+// per connection): its three fields (protocol_version u16, session_id u64,
+// daemon_version string), the string's length bounded and free of NUL,
+// nothing after it.
+[[gnu::noinline]] bool decode_welcome_fast(std::span<const std::byte> p, Body& body) {
+  constexpr size_t kNameAt = 12;  // protocol_version, session_id, length u16
+  if (p.size() < kNameAt) return false;
+  const size_t len = load_u16(p, 10);
+  if (len > kMaxNameLength || p.size() != kNameAt + len) return false;
+  const char* name = reinterpret_cast<const char*>(p.data() + kNameAt);
+  if (std::memchr(name, '\0', len) != nullptr) return false;
+  Welcome* m = std::get_if<Welcome>(&body);
+  if (m == nullptr) m = &body.emplace<Welcome>();
+  m->protocol_version = load_u16(p, 0);
+  m->session_id = load_le<uint64_t>(p, 2);
+  m->daemon_version.assign(name, len);
+  return true;
+}
+
 }  // namespace
 
 Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
@@ -907,8 +926,8 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
   // length the header announces, a known reply type), the payload decoded
   // over the alternative `out` holds when it is the same; anything else is
   // decode_reply's, refusals included. The two replies of every alloc+put,
-  // a BlockInfo and an Ok, are read without the general decoder's Reader
-  // when they are well formed.
+  // a BlockInfo and an Ok, and a connection's Welcome are read without the
+  // general decoder's Reader when they are well formed.
   if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxReplySize) [[likely]] {
     const auto type = static_cast<MessageType>(load_u16(bytes, 6));
     if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
@@ -921,6 +940,7 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
           return {};
         }
         if (type == MessageType::kBlockInfo && decode_block_info_fast(payload, out.body)) return {};
+        if (type == MessageType::kWelcome && decode_welcome_fast(payload, out.body)) return {};
         return kDecoders[*index].decode(payload, out.body);
       }
     }
