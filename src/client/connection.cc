@@ -431,7 +431,7 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
 
 void Connection::send_undo(std::vector<proto::Body> undo) {
   for (proto::Body& body : undo) {
-    std::unique_lock lock(mu_);
+    Lock lock(mu_);
     if (dead_) return;
     proto::Message m{.body = std::move(body)};
     const Outgoing out{.message = &m, .type = proto::type_of(m.body)};
@@ -493,7 +493,7 @@ void Connection::drain_locked(Lock& lock, bool answers_only) {
 
 Result<bool> Connection::pump(const std::function<bool()>& done, os::Deadline deadline) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   if (done()) return true;
   drain_locked(lock);
@@ -516,7 +516,7 @@ Status Connection::post(const Outgoing& out) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const proto::MessageType type = out.type;
   const uint64_t block_id = out.block_id;
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   // Answers to earlier posts are read by whichever call reads next (a
   // round trip reads them before its own reply, one read each). Once

@@ -236,7 +236,7 @@ class Connection {
   // times (a pthread mutex's lock and unlock cost ~50 instructions a pair
   // more), and condition_variable_any, which works with any lock and costs
   // nothing unless a thread sleeps or wakes another.
-  using Lock = std::unique_lock<FutexLock>;
+  using Lock = FutexHold;
   using Condition = std::condition_variable_any;
 
   // A request on its way: what its reply would have to undo if it came

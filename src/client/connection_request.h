@@ -236,7 +236,7 @@ template <typename T, typename Take>
 Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   // A request sent without waiting was refused: this call says so.
   if (posted_error_) {

@@ -47,4 +47,31 @@ class FutexLock {
   std::atomic<uint32_t> state_{0};
 };
 
+// std::unique_lock for a FutexLock, without its checks: lock() and
+// unlock() are the lock's own, inline (std::unique_lock's unlock, which
+// may throw, stayed a call). The caller keeps the pairs right; the
+// destructor unlocks if it holds. Also what std::condition_variable_any
+// waits with.
+class FutexHold {
+ public:
+  explicit FutexHold(FutexLock& lock) : lock_(lock) { lock_.lock(); }
+  FutexHold(const FutexHold&) = delete;
+  FutexHold& operator=(const FutexHold&) = delete;
+  ~FutexHold() {
+    if (held_) lock_.unlock();
+  }
+  void lock() {
+    lock_.lock();
+    held_ = true;
+  }
+  void unlock() {
+    held_ = false;
+    lock_.unlock();
+  }
+
+ private:
+  FutexLock& lock_;
+  bool held_ = true;
+};
+
 }  // namespace pmm::client

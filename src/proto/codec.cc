@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -926,8 +927,9 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
   // length the header announces, a known reply type), the payload decoded
   // over the alternative `out` holds when it is the same; anything else is
   // decode_reply's, refusals included. The two replies of every alloc+put,
-  // a BlockInfo and an Ok, and a connection's Welcome are read without the
-  // general decoder's Reader when they are well formed.
+  // a BlockInfo and an Ok, an Export's TokenReply and a connection's
+  // Welcome are read without the general decoder's Reader when they are
+  // well formed.
   if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxReplySize) [[likely]] {
     const auto type = static_cast<MessageType>(load_u16(bytes, 6));
     if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
@@ -941,6 +943,13 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
         }
         if (type == MessageType::kBlockInfo && decode_block_info_fast(payload, out.body)) return {};
         if (type == MessageType::kWelcome && decode_welcome_fast(payload, out.body)) return {};
+        if (type == MessageType::kToken && payload.size() == std::tuple_size_v<Token>) {
+          // An Export's answer: the token's bytes, nothing else to check.
+          TokenReply* t = std::get_if<TokenReply>(&out.body);
+          if (t == nullptr) t = &out.body.emplace<TokenReply>();
+          std::memcpy(t->token.data(), payload.data(), t->token.size());
+          return {};
+        }
         return kDecoders[*index].decode(payload, out.body);
       }
     }

@@ -345,11 +345,11 @@ TEST(Codec, DecodeReplyIntoDecodesAsDecodeReplyWhateverCameBefore) {
   }
 }
 
-// The replies of every alloc+put (BlockInfo, Ok) and of every Hello
-// (Welcome) take a path of their own in decode_reply_into: every bit flipped and every cut of them
-// is accepted or refused exactly as decode_reply does, with the same message, whatever the Message
-// held before (another BlockInfo, an Ok, nothing).
-TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfABlockInfoAnOkAndAWelcome) {
+// The replies of every alloc+put (BlockInfo, Ok), of every Hello (Welcome)
+// and Export (TokenReply) take a path of their own in decode_reply_into: every bit flipped and
+// every cut of them is accepted or refused exactly as decode_reply does, with the same message,
+// whatever the Message held before (another BlockInfo, an Ok, nothing).
+TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfItsCommonReplies) {
   const BlockInfo shmem{.block_id = 0x1122334455667788,
                         .pool_index = 3,
                         .pool_name = "general",
@@ -373,7 +373,8 @@ TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfABlockInfoAnOkAndAWelcome) {
       encoded({3, unnamed}),
       encoded({4, Ok{}}),
       encoded({5, Welcome{.session_id = 0x0102030405060708, .daemon_version = "pmmd 0.1.0"}}),
-      encoded({6, Welcome{.daemon_version = ""}})};
+      encoded({6, Welcome{.daemon_version = ""}}),
+      encoded({7, TokenReply{.token = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}})};
   std::vector<std::vector<std::byte>> variants;
   for (const auto& b : inputs) {
     variants.push_back(b);
@@ -387,8 +388,8 @@ TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfABlockInfoAnOkAndAWelcome) {
     for (size_t n = 0; n < b.size(); ++n) variants.emplace_back(b.begin(), b.begin() + n);
   }
   size_t accepted = 0;
-  for (const Message& before :
-       {Message{0, shmem}, Message{0, Ok{}}, Message{0, sysv}, Message{0, Welcome{}}}) {
+  for (const Message& before : {Message{0, shmem}, Message{0, Ok{}}, Message{0, sysv},
+                                Message{0, Welcome{}}, Message{0, TokenReply{}}}) {
     for (const auto& b : variants) {
       Message into = before;
       auto want = decode_reply(b);
@@ -404,7 +405,7 @@ TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfABlockInfoAnOkAndAWelcome) {
     }
   }
   // Flips of ids, sizes and addresses are still messages: both paths ran.
-  EXPECT_GT(accepted, 4 * 6 * 100);
+  EXPECT_GT(accepted, 5 * 7 * 100);
 }
 
 // The span form writes the bytes the vector form does, says the size when
