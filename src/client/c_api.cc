@@ -146,7 +146,7 @@ pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view) {
           std::unique_ptr<pmm_block> fresh;
           if (conn->spare_count > 0) {
             // A handle the last put left: no heap allocation.
-            fresh = std::move(conn->spare_blocks[--conn->spare_count]);
+            fresh.reset(conn->spare_blocks[--conn->spare_count]);
           } else {
             fresh = std::make_unique<pmm_block>();
           }
@@ -246,8 +246,7 @@ void pmm_disconnect(pmm_conn* conn) {
     // A fork child's copy: free it without a lock (a parent thread may have
     // held one at fork time); the Connection closes only this copy's fd.
     conn->blocks.clear();
-    for (auto& spare : conn->spare_blocks) spare.reset();
-    conn->spare_count = 0;
+    conn->free_spare_blocks();
     conn->rep.reset();
     delete conn;
     return;
@@ -351,7 +350,7 @@ pmm_status pmm_block_put(pmm_block* block) {
     last = conn->blocks.extract(id);
     // `block` is no one's now: keep it for the next adopt, or free it below.
     if (last != nullptr && conn->spare_count < pmm_conn::kSpareBlocks)
-      conn->spare_blocks[conn->spare_count++] = std::move(last);
+      conn->spare_blocks[conn->spare_count++] = last.release();
   }
   // The process's last reference: the daemon's goes too, without waiting.
   auto s = conn->rep->post_put(id);

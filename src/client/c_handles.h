@@ -43,11 +43,17 @@ struct pmm_conn {
   pmm::client::FutexLock mu;  // the block table
   pmm::client::IdTable<pmm_block> blocks;
   // Handles freed by their last put, for the next adopt (no heap
-  // allocation per block in steady state).
-  // A fixed array: taking one and giving one back are a move each.
+  // allocation per block in steady state): spare_blocks[0, spare_count),
+  // owned here (raw pointers, so that a connection that never used them
+  // neither clears nor destroys a whole array). Under mu.
   static constexpr size_t kSpareBlocks = 8;
-  std::array<std::unique_ptr<pmm_block>, kSpareBlocks> spare_blocks;
-  size_t spare_count = 0;  // spare_blocks[0, spare_count) are kept
+  std::array<pmm_block*, kSpareBlocks> spare_blocks;  // set below spare_count only
+  size_t spare_count = 0;
+  void free_spare_blocks() {
+    for (size_t i = 0; i < spare_count; ++i) delete spare_blocks[i];
+    spare_count = 0;
+  }
+  ~pmm_conn() { free_spare_blocks(); }
   // Buffer pools by the block ids of their buffers, for release events.
   std::mutex pools_mu;
   std::unordered_map<uint64_t, pmm_bufpool*> pool_of_block;

@@ -272,7 +272,8 @@ class Connection {
     proto::Message* message = nullptr;           // encoded at each send, or
     const AllocArgs* alloc = nullptr;            // sent as alloc_cache_.bytes, its id patched, or
     const proto::FieldRequest* field = nullptr;  // this, with its field set to
-    std::span<const std::byte> field_value{};    // these bytes
+    std::span<const std::byte> field_value{};    // these bytes, or
+    std::vector<std::byte>* encoded = nullptr;   // these (the caller's own), their id patched
     proto::MessageType type{};
     uint64_t block_id = 0;
     bool fd_possible = false;

@@ -87,6 +87,10 @@ inline std::string reply_name(const proto::Body& body) {
     return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
   }
   if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
+  if (out.encoded != nullptr) {
+    proto::set_request_id(*out.encoded, id);
+    return proto::send_encoded(sock_.get(), *out.encoded, MSG_DONTWAIT);
+  }
   out.message->request_id = id;
   return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
 }

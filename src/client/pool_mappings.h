@@ -98,7 +98,7 @@ class PoolMappings {
   // Unmaps, detaches and closes everything.
   void clear() {
     last_ = nullptr;
-    pools_.clear();
+    if (!pools_.empty()) pools_.clear();  // an empty map's clear still wipes its buckets
   }
 
   // Populate each pool's whole mapping when it is made (MADV_POPULATE_WRITE,
