@@ -218,10 +218,13 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
                      fmt::format("pmm_connect_opts: options->size is {}; set it to "
                                  "sizeof(pmm_connect_options) ({})",
                                  options->size, sizeof(pmm_connect_options)));
-  pmm::client::ConnectOptions o;
-  if (options->socket_path != nullptr) o.socket_path = options->socket_path;
-  if (has_field(options, PMM_FIELD_END(device)) && options->device != nullptr)
-    o.device = options->device;
+  // The strings built in place (a constructor from the text, not an
+  // assignment over an empty string).
+  const char* device = has_field(options, PMM_FIELD_END(device)) && options->device != nullptr
+                           ? options->device
+                           : "";
+  pmm::client::ConnectOptions o{
+      .socket_path = options->socket_path != nullptr ? options->socket_path : "", .device = device};
   if (has_field(options, PMM_FIELD_END(timeout_ms)) && options->timeout_ms != 0)
     o.timeout = std::chrono::milliseconds(options->timeout_ms);
   if (has_field(options, PMM_FIELD_END(flags))) {

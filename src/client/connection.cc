@@ -190,7 +190,9 @@ Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd soc
         if (w == nullptr)
           return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label_kept,
                       reply_name(env.message.body));
-        return std::move(*w);
+        // Copied, not moved: the reply buffer keeps its daemon_version,
+        // so the next connection's Welcome finds it in place.
+        return *w;
       });
   if (!reply) {
     Error e = reply.error();

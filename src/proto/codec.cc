@@ -916,7 +916,10 @@ constexpr size_t kBlockInfoFixed = kBlockInfoNameAt + 46;  // + offset, size, ph
   if (m == nullptr) m = &body.emplace<Welcome>();
   m->protocol_version = load_u16(p, 0);
   m->session_id = load_le<uint64_t>(p, 2);
-  m->daemon_version.assign(name, len);
+  // Built and moved in, not assign()ed: a second assign() in this file
+  // made GCC stop inlining BlockInfo's.
+  if (std::string_view(m->daemon_version) != std::string_view(name, len))
+    m->daemon_version = std::string(name, len);
   return true;
 }
 
