@@ -46,6 +46,26 @@ class IdTable {
     ++used_;
   }
 
+  // The object under `id` if there is one (`made` false); else the object
+  // `make()` returns (not null), kept under `id` (`made` true). One probe
+  // where find() then insert() would take two.
+  template <typename Make>
+  [[nodiscard]] T* find_or_insert(uint64_t id, Make&& make, bool& made) {
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    size_t i = home(id);
+    for (; slots_[i].object; i = (i + 1) & mask_) {
+      if (slots_[i].id == id) {
+        made = false;
+        return slots_[i].object.get();
+      }
+    }
+    slots_[i].id = id;
+    slots_[i].object = make();
+    ++used_;
+    made = true;
+    return slots_[i].object.get();
+  }
+
   // Takes the object under `id` out of the table; nullptr if none.
   [[nodiscard]] std::unique_ptr<T> extract(uint64_t id) {
     if (used_ == 0) return nullptr;

@@ -1,9 +1,9 @@
 // IdTable (block_table.h) against std::unordered_map over long random runs
-// of inserts, lookups and removals: every id put in is found with its own
+// of inserts, lookups, find_or_inserts and removals: every id put in is found with its own
 // object until it is taken out, and never after, whatever was removed
 // around it (the backward shift keeps every entry reachable).
 #include "client/block_table.h"
-#include "client/table_lock.h"
+#include "client/futex_lock.h"
 
 #include <gtest/gtest.h>
 
@@ -62,6 +62,31 @@ TEST(IdTable, AgreesWithAnUnorderedMapOverRandomInsertsLookupsAndRemovals) {
         model.erase(id);
         EXPECT_EQ(table.find(id), nullptr);
         EXPECT_EQ(table.extract(id), nullptr);
+      } else if (r < 9) {
+        // find_or_insert: a live id gives its object and makes nothing; a
+        // new one keeps what make() gave.
+        const uint64_t id = rng() % 2 == 0 ? live[rng() % live.size()] : next_id(made++);
+        const bool present = model.contains(id);
+        bool fresh = !present;
+        bool called = false;
+        const Obj* got = table.find_or_insert(
+            id,
+            [&] {
+              called = true;
+              return std::make_unique<Obj>(Obj{id});
+            },
+            fresh);
+        ASSERT_NE(got, nullptr);
+        EXPECT_EQ(fresh, !present);
+        EXPECT_EQ(called, !present);
+        EXPECT_EQ(got->id, id);
+        if (present) {
+          EXPECT_EQ(got, model[id]);
+        } else {
+          model[id] = got;
+          live.push_back(id);
+        }
+        EXPECT_EQ(table.find(id), got);
       } else {
         const uint64_t id = live[rng() % live.size()];
         EXPECT_EQ(table.find(id), model[id]);
@@ -92,8 +117,8 @@ TEST(IdTable, AgreesWithAnUnorderedMapOverRandomInsertsLookupsAndRemovals) {
 // The table's lock excludes: threads that update a plain counter and a
 // table under it, many times, contended, lose no update, and a holder
 // never sees another inside (the contended path sleeps and wakes in turn).
-TEST(TableLock, ExcludesUnderContention) {
-  TableLock lock;
+TEST(FutexLock, ExcludesUnderContention) {
+  FutexLock lock;
   IdTable<Obj> table;
   uint64_t counter = 0;
   int inside = 0;

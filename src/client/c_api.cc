@@ -52,14 +52,13 @@ namespace pmm::capi {
 
 namespace {
 thread_local std::string t_last_error;
-// Whether t_last_error may be non-empty: a plain flag (no thread_local
-// initialisation check) for ok(), which every successful call runs.
-thread_local bool t_error_set = false;
 }  // namespace
+
+constinit thread_local bool detail::t_error_set = false;
 
 pmm_status fail_with(const pmm::Error& e) {
   t_last_error = e.describe();
-  t_error_set = true;
+  detail::t_error_set = true;
   return static_cast<pmm_status>(e.code);
 }
 
@@ -67,12 +66,9 @@ pmm_status fail_with(pmm::Errc code, std::string message) {
   return fail_with(pmm::Error{code, std::move(message), 0});
 }
 
-pmm_status ok() {
-  if (t_error_set) [[unlikely]] {
-    t_last_error.clear();
-    t_error_set = false;
-  }
-  return PMM_OK;
+void clear_error() {
+  t_last_error.clear();
+  detail::t_error_set = false;
 }
 
 const char* last_error() { return t_last_error.c_str(); }
@@ -97,19 +93,21 @@ pmm::Result<std::vector<std::string>> split_pools(const char* pools) {
   }
 }
 
-const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error) {
-  static const std::vector<std::string> kDefault;
-  if (pools == nullptr || *pools == '\0') return &kDefault;
-  // The last list this thread parsed: an application allocates frame
-  // after frame from the same pools, and the same string need not be
-  // split into a new vector of strings each time.
-  struct Last {
-    std::string text;
-    std::vector<std::string> list;
-    bool parsed = false;
-  };
-  thread_local Last last;
-  if (last.parsed && std::strcmp(last.text.c_str(), pools) == 0) return &last.list;
+namespace {
+// The last list this thread parsed: an application allocates frame after
+// frame from the same pools, and the same string need not be split into a
+// new vector of strings each time.
+struct LastPools {
+  std::string text;
+  std::vector<std::string> list;
+  bool parsed = false;
+};
+thread_local LastPools t_last_pools;
+
+// parsed_pools of a text other than the last one.
+[[gnu::noinline]] const std::vector<std::string>* parse_new_pools(const char* pools,
+                                                                  pmm::Error* error) {
+  LastPools& last = t_last_pools;
   auto list = split_pools(pools);
   if (!list) {
     *error = std::move(list.error());
@@ -121,37 +119,52 @@ const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* erro
   return &last.list;
 }
 
+const std::vector<std::string> kDefaultPools;
+}  // namespace
+
+// The pools of a pmm_alloc as a list; NULL (with `error` set) when the
+// text is malformed. The list stays valid until the calling thread parses
+// another (the last text is kept parsed per thread). Inline (every
+// pmm_alloc): a compare with the last text.
+[[gnu::always_inline]] inline const std::vector<std::string>* parsed_pools(const char* pools,
+                                                                           pmm::Error* error) {
+  if (pools == nullptr || *pools == '\0') return &kDefaultPools;
+  LastPools& last = t_last_pools;
+  if (last.parsed && std::strcmp(last.text.c_str(), pools) == 0) [[likely]]
+    return &last.list;
+  return parse_new_pools(pools, error);
+}
+
 pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view) {
-  bool extra = false;
+  bool made = false;
   pmm_block* b = nullptr;
   {
     std::lock_guard lock(conn->mu);
-    b = conn->blocks.find(view.id);
-    if (b == nullptr) {
-      std::unique_ptr<pmm_block> fresh;
-      if (!conn->spare_blocks.empty()) {
-        // A handle the last put left: no heap allocation.
-        fresh = std::move(conn->spare_blocks.back());
-        conn->spare_blocks.pop_back();
-      } else {
-        fresh = std::make_unique<pmm_block>();
-      }
-      fresh->conn = conn;
-      fresh->view = view;
-      fresh->refs.store(0, std::memory_order_relaxed);
-      fresh->pool.store(nullptr, std::memory_order_relaxed);
-      b = fresh.get();
-      conn->blocks.insert(view.id, std::move(fresh));
-    } else {
-      extra = true;
-    }
-    b->refs.fetch_add(1, std::memory_order_relaxed);
+    b = conn->blocks.find_or_insert(
+        view.id,
+        [&] {
+          std::unique_ptr<pmm_block> fresh;
+          if (conn->spare_count > 0) {
+            // A handle the last put left: no heap allocation.
+            fresh.reset(conn->spare_blocks[--conn->spare_count]);
+          } else {
+            fresh = std::make_unique<pmm_block>();
+          }
+          fresh->conn = conn;
+          fresh->view = view;
+          // Nobody else sees it before the lock is let go.
+          fresh->refs.store(1, std::memory_order_relaxed);
+          fresh->pool.store(nullptr, std::memory_order_relaxed);
+          return fresh;
+        },
+        made);
+    if (!made) b->refs.fetch_add(1, std::memory_order_relaxed);
   }
   // The daemon holds one reference per handle: give back the one this
   // import added. A round trip (a rare path: importing a block already
   // held), so that when the import returns the books say one reference.
   // Should it fail, the session keeps a spare one until it closes.
-  if (extra) (void)conn->rep->put(b->view.id);
+  if (!made) (void)conn->rep->put(b->view.id);
   return b;
 }
 
@@ -205,10 +218,13 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
                      fmt::format("pmm_connect_opts: options->size is {}; set it to "
                                  "sizeof(pmm_connect_options) ({})",
                                  options->size, sizeof(pmm_connect_options)));
-  pmm::client::ConnectOptions o;
-  if (options->socket_path != nullptr) o.socket_path = options->socket_path;
-  if (has_field(options, PMM_FIELD_END(device)) && options->device != nullptr)
-    o.device = options->device;
+  // The strings built in place (a constructor from the text, not an
+  // assignment over an empty string).
+  const char* device = has_field(options, PMM_FIELD_END(device)) && options->device != nullptr
+                           ? options->device
+                           : "";
+  pmm::client::ConnectOptions o{
+      .socket_path = options->socket_path != nullptr ? options->socket_path : "", .device = device};
   if (has_field(options, PMM_FIELD_END(timeout_ms)) && options->timeout_ms != 0)
     o.timeout = std::chrono::milliseconds(options->timeout_ms);
   if (has_field(options, PMM_FIELD_END(flags))) {
@@ -219,7 +235,7 @@ pmm_status pmm_connect_opts(const pmm_connect_options* options, pmm_conn** out) 
                                    options->flags & ~uint64_t{PMM_CONNECT_POPULATE}));
     o.populate = (options->flags & PMM_CONNECT_POPULATE) != 0;
   }
-  auto c = pmm::client::Connection::connect(o);
+  auto c = pmm::client::Connection::connect(std::move(o));
   if (!c) return fail_with(c.error());
   auto* conn = new pmm_conn;
   conn->rep = std::move(*c);
@@ -233,7 +249,7 @@ void pmm_disconnect(pmm_conn* conn) {
     // A fork child's copy: free it without a lock (a parent thread may have
     // held one at fork time); the Connection closes only this copy's fd.
     conn->blocks.clear();
-    conn->spare_blocks.clear();
+    conn->free_spare_blocks();
     conn->rep.reset();
     delete conn;
     return;
@@ -336,10 +352,8 @@ pmm_status pmm_block_put(pmm_block* block) {
     if (block->refs.load(std::memory_order_acquire) != 0) return ok();
     last = conn->blocks.extract(id);
     // `block` is no one's now: keep it for the next adopt, or free it below.
-    if (last != nullptr && conn->spare_blocks.size() < pmm_conn::kSpareBlocks) {
-      if (conn->spare_blocks.capacity() == 0) conn->spare_blocks.reserve(pmm_conn::kSpareBlocks);
-      conn->spare_blocks.push_back(std::move(last));
-    }
+    if (last != nullptr && conn->spare_count < pmm_conn::kSpareBlocks)
+      conn->spare_blocks[conn->spare_count++] = last.release();
   }
   // The process's last reference: the daemon's goes too, without waiting.
   auto s = conn->rep->post_put(id);

@@ -14,6 +14,7 @@
 // pmm_conn::mu. None is held across a round trip.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -25,7 +26,7 @@
 
 #include "client/block_table.h"
 #include "client/connection.h"
-#include "client/table_lock.h"
+#include "client/futex_lock.h"
 #include "pmm/pmm.h"
 
 struct pmm_block {
@@ -39,12 +40,20 @@ struct pmm_block {
 
 struct pmm_conn {
   std::unique_ptr<pmm::client::Connection> rep;
-  pmm::client::TableLock mu;  // the block table
+  pmm::client::FutexLock mu;  // the block table
   pmm::client::IdTable<pmm_block> blocks;
   // Handles freed by their last put, for the next adopt (no heap
-  // allocation per block in steady state).
+  // allocation per block in steady state): spare_blocks[0, spare_count),
+  // owned here (raw pointers, so that a connection that never used them
+  // neither clears nor destroys a whole array). Under mu.
   static constexpr size_t kSpareBlocks = 8;
-  std::vector<std::unique_ptr<pmm_block>> spare_blocks;
+  std::array<pmm_block*, kSpareBlocks> spare_blocks;  // set below spare_count only
+  size_t spare_count = 0;
+  void free_spare_blocks() {
+    for (size_t i = 0; i < spare_count; ++i) delete spare_blocks[i];
+    spare_count = 0;
+  }
+  ~pmm_conn() { free_spare_blocks(); }
   // Buffer pools by the block ids of their buffers, for release events.
   std::mutex pools_mu;
   std::unordered_map<uint64_t, pmm_bufpool*> pool_of_block;
@@ -56,13 +65,23 @@ namespace pmm::capi {
 // Sets the thread's last error; returns its status.
 pmm_status fail_with(const pmm::Error& e);
 pmm_status fail_with(pmm::Errc code, std::string message);
-pmm_status ok();
+namespace detail {
+// Whether the thread's last error may be non-empty: a plain flag (no
+// thread_local initialisation check) for ok(), which every successful call
+// runs.
+extern constinit thread_local bool t_error_set;
+}  // namespace detail
+// Clears the thread's last error (ok()'s rare case).
+[[gnu::noinline]] void clear_error();
+// PMM_OK, the thread's last error cleared. Inline: every successful call
+// ends here.
+inline pmm_status ok() {
+  if (detail::t_error_set) [[unlikely]]
+    clear_error();
+  return PMM_OK;
+}
 // "dma, general" -> {"dma", "general"}; NULL or "" -> {}.
 pmm::Result<std::vector<std::string>> split_pools(const char* pools);
-// The pools of a pmm_alloc as a list; NULL (with `error` set) when the
-// text is malformed. The list stays valid until the calling thread parses
-// another (the last text is kept parsed per thread).
-const std::vector<std::string>* parsed_pools(const char* pools, pmm::Error* error);
 // Adds the reference `view` stands for to this connection's handle of that
 // block (made now if there is none).
 pmm_block* adopt(pmm_conn* conn, const pmm::client::BlockView& view);

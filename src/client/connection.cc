@@ -56,10 +56,12 @@ namespace {
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 
 // The request table's first size (a power of two; it doubles when half
-// full). Small, since a slot has room for any reply: a connection that
-// only says hello builds no more, and one thread's request beside its
-// posted put grows it once, to 8.
-constexpr size_t kFirstSlots = 4;
+// full). Small, since a slot has room for any reply (~380 bytes): a
+// connection that only says hello builds no more, and two slots stay
+// under the size malloc serves from its per-thread cache (a connection is
+// made and freed with no trip into its bins); one thread's request beside
+// its posted put grows it once, to 4.
+constexpr size_t kFirstSlots = 2;
 
 using detail::g_forks;
 
@@ -119,7 +121,13 @@ Connection::~Connection() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& options) {
-  std::string path = options.socket_path.empty() ? os::default_socket_path() : options.socket_path;
+  ConnectOptions copy = options;
+  return connect(std::move(copy));
+}
+
+Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions&& options) {
+  std::string path =
+      options.socket_path.empty() ? os::default_socket_path() : std::move(options.socket_path);
   const auto timeout = std::max(options.timeout, std::chrono::milliseconds(1));
   auto sock = os::connect_unix_within(path, std::chrono::steady_clock::now() + timeout);
   if (!sock) {
@@ -128,7 +136,7 @@ Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& op
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  auto c = handshake_owned(std::move(*sock), std::move(path), options.device, timeout);
+  auto c = handshake_owned(std::move(*sock), std::move(path), std::move(options.device), timeout);
   if (c && options.populate) (*c)->pools_.set_populate(true);  // before any block: no lock needed
   return c;
 }
@@ -153,17 +161,38 @@ Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd soc
       new Connection(std::move(sock), std::move(label), std::move(device), timeout));
   const std::string& label_kept = c->path_;
   if (auto s = c->prepare_socket(); !s) return std::unexpected(s.error());
-  proto::Message hello{.body = proto::Hello{.protocol_version = proto::kProtocolVersion,
-                                            .device = c->device_,
-                                            .pid = static_cast<int32_t>(c->pid_)}};
+  // The Hello, encoded once per thread for the device and pid it names: a
+  // process that connects again and again as one device (a stage that
+  // reconnects, a test) sends the same bytes with only the id patched.
+  struct LastHello {
+    std::string device;
+    pid_t pid = 0;
+    std::vector<std::byte> bytes;  // empty: none (or the last did not encode)
+  };
+  thread_local LastHello last;
+  if (last.bytes.empty() || last.pid != c->pid_ || last.device != c->device_) {
+    const proto::Message hello{.body = proto::Hello{.protocol_version = proto::kProtocolVersion,
+                                                    .device = c->device_,
+                                                    .pid = static_cast<int32_t>(c->pid_)}};
+    if (auto s = proto::encode_into(hello, last.bytes); !s) {
+      // A device name the protocol cannot carry: nothing was sent.
+      last.bytes.clear();
+      (void)c->die(s.error());
+      return std::unexpected(s.error());
+    }
+    last.device = c->device_;
+    last.pid = c->pid_;
+  }
   auto reply = c->request<proto::Welcome>(
-      Outgoing{.message = &hello, .type = proto::MessageType::kHello},
+      Outgoing{.encoded = &last.bytes, .type = proto::MessageType::kHello},
       [&](proto::Envelope& env) -> Result<proto::Welcome> {
         auto* w = std::get_if<proto::Welcome>(&env.message.body);
         if (w == nullptr)
           return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label_kept,
                       reply_name(env.message.body));
-        return std::move(*w);
+        // Copied, not moved: the reply buffer keeps its daemon_version,
+        // so the next connection's Welcome finds it in place.
+        return *w;
       });
   if (!reply) {
     Error e = reply.error();
@@ -227,7 +256,7 @@ std::unexpected<Error> Connection::die_locked(Error e) {
   used_ = waiting_ = unanswered_ = fd_unanswered_ = sleepers_ =
       0;  // unsent_: its threads count down
   posted_ = 0;
-  replied_.notify_all();
+  notify_replied_locked();
   return std::unexpected(std::move(e));
 }
 
@@ -280,37 +309,10 @@ void Connection::grow_locked() {
 // request that reader's choice counted, so its reply comes after the one
 // that ends the read. A daemon that sends an fd anyway loses it: the
 // BlockInfo comes back with fd_lost (channel.h), as for a full fd table.
-bool Connection::fd_possible_locked() const {
-  return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
-}
+// (fd_possible_locked itself is inline, in connection.h.)
 
-[[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
-                                                          std::span<std::byte> alloc_bytes) {
-  if (out.alloc != nullptr) {
-    proto::set_request_id(alloc_bytes, id);
-    return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
-  }
-  if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
-  out.message->request_id = id;
-  return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
-}
-
-namespace {
-bool is_full(const Status& sent) {
-  return !sent && sent.error().code == Errc::kSystem && sent.error().sys_errno == EAGAIN;
-}
-}  // namespace
-
-Status Connection::send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out, uint32_t id,
-                               os::Deadline deadline, bool* waited) {
-  Status sent = send_now(out, id, alloc_cache_.bytes);
-  if (!is_full(sent)) [[likely]]
-    return sent;
-  return send_when_room_locked(lock, out, id, deadline, waited);
-}
-
-Status Connection::send_when_room_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
-                                         uint32_t id, os::Deadline deadline, bool* waited) {
+Status Connection::send_when_room_locked(Lock& lock, const Outgoing& out, uint32_t id,
+                                         os::Deadline deadline, bool* waited) {
   // alloc_cache_ may change while mu_ is let go: an Allocate is sent from
   // its own copy of the bytes.
   std::vector<std::byte> copy;
@@ -332,30 +334,25 @@ Status Connection::send_when_room_locked(std::unique_lock<std::mutex>& lock, con
                   "or hung?); {} was not sent",
                   path_, timeout_.count(), proto::message_type_name(out.type));
     Status sent = send_now(out, id, copy);
-    if (!is_full(sent)) return sent;
+    if (!detail::is_full(sent)) return sent;
   }
 }
 
-Status Connection::prepare_allocate_locked(const AllocArgs& a) {
+Status Connection::encode_allocate_locked(const AllocArgs& a) {
   AllocCache& c = alloc_cache_;
-  if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
-      c.pools != *a.pools) {
-    proto::Message m{
-        .request_id = 1,
-        .body = proto::Allocate{
-            .pools = *a.pools, .size = a.size, .alignment = a.alignment, .flags = a.flags}};
-    if (auto s = proto::encode_into(m, c.bytes); !s) {
-      c.bytes.clear();
-      return s;
-    }
-    c.pools = std::move(std::get<proto::Allocate>(m.body).pools);
-    c.size = a.size;
-    c.alignment = a.alignment;
-    c.flags = a.flags;
-    c.settled = false;
+  proto::Message m{
+      .request_id = 1,
+      .body = proto::Allocate{
+          .pools = *a.pools, .size = a.size, .alignment = a.alignment, .flags = a.flags}};
+  if (auto s = proto::encode_into(m, c.bytes); !s) {
+    c.bytes.clear();
+    return s;
   }
-  // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
-  if (!c.settled) c.settled = pools_.fds_settled(c.pools);
+  c.pools = std::move(std::get<proto::Allocate>(m.body).pools);
+  c.size = a.size;
+  c.alignment = a.alignment;
+  c.flags = a.flags;
+  c.settled = pools_.fds_settled(c.pools);
   return {};
 }
 
@@ -388,45 +385,15 @@ Result<bool> Connection::read_one(proto::Envelope& buffer, os::Deadline deadline
   }
 }
 
-Status Connection::deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                  const std::condition_variable* own) {
-  const uint32_t id = env.message.request_id;
-  // A pool fd is kept on arrival, whoever the reply is for: the daemon sends
-  // it once per connection.
-  if (auto* info = std::get_if<proto::BlockInfo>(&env.message.body)) {
-    if (env.fd) {
-      if (auto s = pools_.keep_fd(*info, std::move(env.fd)); !s) return s;
-    } else if (env.fd_lost) {
-      pools_.lose_fd(*info, *env.fd_lost);
-    }
+void Connection::keep_pool_fd_locked(proto::Envelope& env) {
+  // A pool fd is kept on arrival, whoever the reply is for: the daemon
+  // sends it once per connection.
+  const auto& info = std::get<proto::BlockInfo>(env.message.body);
+  if (env.fd) {
+    if (auto s = pools_.keep_fd(info, std::move(env.fd)); !s) (void)die_locked(s.error());
+  } else if (env.fd_lost) {
+    pools_.lose_fd(info, *env.fd_lost);
   }
-  InFlight* f = find_locked(id);
-  if (f != nullptr && !f->abandoned && !f->answered()) {
-    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body))
-      f->reply.emplace(std::unexpected(proto::to_error(*err)));
-    else if (own != nullptr && f->waiter == own)
-      f->in_reader = true;  // this thread's own: taken where it lies
-    else
-      f->reply.emplace(std::move(env));
-    --unanswered_;
-    if (f->fd_possible) --fd_unanswered_;
-    // Only its own thread wakes: no herd of waiters per reply.
-    if (f->waiter != nullptr) {
-      --sleepers_;
-      if (f->waiter != own) f->waiter->notify_one();
-    }
-    return {};
-  }
-  // A posted request's answer that is no refusal (a last put's Ok): only
-  // counted.
-  if (f != nullptr && f->abandoned && f->posted &&
-      !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
-    remove_locked(*f);
-    --posted_;
-    if (shared_waiters_ > 0) replied_.notify_all();
-    return {};
-  }
-  return deliver_other_locked(env, f, undo);
 }
 
 Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
@@ -439,7 +406,7 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
   // An event: only sent for what this connection asked to be told.
   if (auto* rel = std::get_if<proto::Released>(&env.message.body); rel != nullptr && id == 0) {
     if (on_released_) on_released_(rel->block_id, rel->watches);
-    if (shared_waiters_ > 0) replied_.notify_all();
+    if (shared_waiters_ > 0) notify_replied_locked();
     return {};
   }
   if (f != nullptr && f->abandoned) {
@@ -458,7 +425,7 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
                                 proto::message_type_name(gone_type), gone_block, e.message);
         posted_error_ = std::move(e);
       }
-      if (shared_waiters_ > 0) replied_.notify_all();
+      if (shared_waiters_ > 0) notify_replied_locked();
       return {};
     }
     if (auto* info = std::get_if<proto::BlockInfo>(&body)) {
@@ -485,11 +452,11 @@ Status Connection::deliver_other_locked(proto::Envelope& env, InFlight* f,
 
 void Connection::send_undo(std::vector<proto::Body> undo) {
   for (proto::Body& body : undo) {
-    std::unique_lock lock(mu_);
+    Lock lock(mu_);
     if (dead_) return;
     proto::Message m{.body = std::move(body)};
     const Outgoing out{.message = &m, .type = proto::type_of(m.body)};
-    InFlight& f = register_locked(out);
+    InFlight& f = register_locked(out, out.fd_possible);
     f.abandoned = true;
     --waiting_;
     const uint32_t id = f.id;
@@ -500,20 +467,15 @@ void Connection::send_undo(std::vector<proto::Body> undo) {
   }
 }
 
-void Connection::take_locked(const Result<bool>& in, proto::Envelope& buffer,
-                             std::vector<proto::Body>& undo, const std::condition_variable* own) {
-  if (!in) {
-    // A daemon that closes a connection with our request unread makes the
-    // kernel report ECONNRESET before the reason it queued: read that too.
-    std::optional<Error> refusal;
-    if (is_disconnect(in.error())) refusal = connection_refusal_locked();
-    (void)die_locked(refusal ? std::move(*refusal) : in.error());
-  } else if (*in) {
-    if (auto s = deliver_locked(buffer, undo, own); !s) (void)die_locked(s.error());
-  }
+void Connection::read_failed_locked(const Error& e) {
+  // A daemon that closes a connection with our request unread makes the
+  // kernel report ECONNRESET before the reason it queued: read that too.
+  std::optional<Error> refusal;
+  if (is_disconnect(e)) refusal = connection_refusal_locked();
+  (void)die_locked(refusal ? std::move(*refusal) : e);
 }
 
-void Connection::hand_off_locked() {
+void Connection::hand_off_waiters_locked() {
   if (sleepers_ > 0) {
     for (InFlight& f : slots_) {
       if (f.id != 0 && f.waiter != nullptr && !f.answered()) {
@@ -522,10 +484,10 @@ void Connection::hand_off_locked() {
       }
     }
   }
-  if (shared_waiters_ > 0) replied_.notify_all();
+  if (shared_waiters_ > 0) notify_replied_locked();
 }
 
-void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only) {
+void Connection::drain_locked(Lock& lock, bool answers_only) {
   if (reading_ || dead_) return;
   reading_ = true;
   std::vector<proto::Body> undo;
@@ -552,7 +514,7 @@ void Connection::drain_locked(std::unique_lock<std::mutex>& lock, bool answers_o
 
 Result<bool> Connection::pump(const std::function<bool()>& done, os::Deadline deadline) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   if (done()) return true;
   drain_locked(lock);
@@ -568,14 +530,14 @@ void Connection::set_release_handler(std::function<void(uint64_t, uint32_t)> han
 
 void Connection::notify_waiters() {
   std::lock_guard lock(mu_);
-  replied_.notify_all();
+  notify_replied_locked();
 }
 
 Status Connection::post(const Outgoing& out) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const proto::MessageType type = out.type;
   const uint64_t block_id = out.block_id;
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   // Answers to earlier posts are read by whichever call reads next (a
   // round trip reads them before its own reply, one read each). Once
@@ -591,7 +553,7 @@ Status Connection::post(const Outgoing& out) {
                 "it stopped or hung?); {} of block {} was not sent",
                 path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
   if (dead_) return std::unexpected(*dead_);
-  InFlight& f = register_locked(out);
+  InFlight& f = register_locked(out, out.fd_possible);
   f.abandoned = true;
   f.posted = true;
   --waiting_;

@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "client/futex_lock.h"
 #include "client/pool_mappings.h"
 #include "os/socket_wait.h"
 #include "os/unique_fd.h"
@@ -123,6 +124,8 @@ struct ConnectOptions {
 class Connection {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const ConnectOptions& options);
+  // As above, keeping the options' strings without copying them.
+  [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(ConnectOptions&& options);
   // Connects to `socket_path` ("" = os::default_socket_path()) and
   // handshakes as `device` ("" = "default"), with the default timeout.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> connect(const std::string& socket_path,
@@ -229,6 +232,13 @@ class Connection {
   }
 
  private:
+  // mu_ and what waits on it: a futex lock, since a request takes it a few
+  // times (a pthread mutex's lock and unlock cost ~50 instructions a pair
+  // more), and condition_variable_any, which works with any lock and costs
+  // nothing unless a thread sleeps or wakes another.
+  using Lock = FutexHold;
+  using Condition = std::condition_variable_any;
+
   // A request on its way: what its reply would have to undo if it came
   // after the caller gave up (abandoned). A slot of slots_; id 0: free.
   struct InFlight {
@@ -247,7 +257,7 @@ class Connection {
     // in place before it reads again.
     bool in_reader = false;
     std::optional<Result<proto::Envelope>> reply{};
-    std::condition_variable* waiter = nullptr;  // the awaiting thread's own
+    Condition* waiter = nullptr;  // the awaiting thread's own
     [[nodiscard]] bool answered() const { return in_reader || reply.has_value(); }
   };
   // An Allocate's arguments (allocate()).
@@ -262,7 +272,8 @@ class Connection {
     proto::Message* message = nullptr;           // encoded at each send, or
     const AllocArgs* alloc = nullptr;            // sent as alloc_cache_.bytes, its id patched, or
     const proto::FieldRequest* field = nullptr;  // this, with its field set to
-    std::span<const std::byte> field_value{};    // these bytes
+    std::span<const std::byte> field_value{};    // these bytes, or
+    std::vector<std::byte>* encoded = nullptr;   // these (the caller's own), their id patched
     proto::MessageType type{};
     uint64_t block_id = 0;
     bool fd_possible = false;
@@ -292,7 +303,7 @@ class Connection {
   // ErrorReply is handed to `take` under mu_ (in place, not moved out).
   // One lock acquisition to register and send, one per reply read.
   template <typename T, typename Take>
-  [[nodiscard]] Result<T> request(Outgoing out, Take&& take);
+  [[nodiscard]] Result<T> request(const Outgoing& out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
   [[nodiscard]] Status post(const Outgoing& out);
   // Waits (reading the socket when no other thread does) until done() or
@@ -300,19 +311,29 @@ class Connection {
   // `own`: the caller's condition (request), else it waits on replied_.
   // `fresh`: the deadline was set a moment ago (saves a clock read).
   template <typename Done>
-  bool drive_locked(std::unique_lock<std::mutex>& lock, const Done& done, os::Deadline deadline,
-                    std::condition_variable* own = nullptr, bool fresh = false);
+  bool drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own = nullptr,
+                    bool fresh = false);
+  // Wakes every thread waiting on replied_ (none if it was never made).
+  void notify_replied_locked() {
+    if (replied_) replied_->notify_all();
+  }
   // The reader leaves: wake one waiter to read in its place.
   void hand_off_locked();
+  // hand_off_locked when some thread waits.
+  [[gnu::noinline]] void hand_off_waiters_locked();
   // Reads what is already there, when no other thread reads. Under mu_.
   // `answers_only`: stop once no reply is outstanding instead of reading
   // until the socket is empty.
-  void drain_locked(std::unique_lock<std::mutex>& lock, bool answers_only = false);
-  // Hands what was read (`buffer`: this thread's reply_buffer()) to its waiter, or marks the
-  // connection dead. `own`: the reading thread's condition, when it awaits
-  // a reply itself (its reply then stays where it was read).
+  void drain_locked(Lock& lock, bool answers_only = false);
+  // Hands what was read (`buffer`: this thread's reply_buffer()) to its
+  // waiter, or marks the connection dead. `own`: the reading thread's
+  // condition, when it awaits a reply itself (its reply then stays where it
+  // was read).
   void take_locked(const Result<bool>& in, proto::Envelope& buffer, std::vector<proto::Body>& undo,
-                   const std::condition_variable* own);
+                   const Condition* own);
+  // take_locked of a failed read: the connection ends, with the daemon's
+  // reason if it left one.
+  [[gnu::noinline]] void read_failed_locked(const Error& e);
   // request + the expected reply type.
   template <typename Reply>
   [[nodiscard]] Result<Reply> call(proto::Message m, uint64_t block_id = 0);
@@ -321,7 +342,7 @@ class Connection {
   template <typename Reply>
   [[nodiscard]] Result<Reply> expect(proto::Envelope& env, proto::MessageType request_type);
   // Maps a BlockInfo's pool; when that fails, gives the reference back.
-  [[nodiscard]] Result<BlockView> block_reply(Outgoing out);
+  [[nodiscard]] Result<BlockView> block_reply(const Outgoing& out);
   // After the socket was found closed or reset: the daemon's Error with
   // request_id 0, if it left one (why it refused or ended the connection).
   // Under mu_; the peer is gone, so the read cannot block.
@@ -331,10 +352,12 @@ class Connection {
   [[nodiscard]] Status prepare_socket();
   // Takes a free slot for a new request under a new id (never one in
   // flight or abandoned; its slot is id & mask, so lookup is one index).
-  [[nodiscard]] InFlight& register_locked(const Outgoing& out);
+  // `fd_possible`: whether its reply may bring a pool's fd (out.fd_possible,
+  // or for an Allocate what prepare_allocate_locked found).
+  [[nodiscard]] InFlight& register_locked(const Outgoing& out, bool fd_possible);
   // Doubles slots_ (at least kFirstSlots), each slot at its id's new place.
   void grow_locked();
-  [[nodiscard]] InFlight* find_locked(uint32_t id) {
+  [[gnu::always_inline]] [[nodiscard]] InFlight* find_locked(uint32_t id) {
     if (id == 0 || slots_.empty()) return nullptr;
     InFlight& f = slots_[id & slot_mask_];
     return f.id == id ? &f : nullptr;
@@ -346,31 +369,38 @@ class Connection {
   // full it waits (bounded) with mu_ released, counted in unsent_.
   // A zero `deadline`: now + the timeout, read only if it must wait.
   // `waited` (if given) is set when it did.
-  [[nodiscard]] Status send_locked(std::unique_lock<std::mutex>& lock, const Outgoing& out,
-                                   uint32_t id, os::Deadline deadline, bool* waited = nullptr);
+  [[nodiscard]] Status send_locked(Lock& lock, const Outgoing& out, uint32_t id,
+                                   os::Deadline deadline, bool* waited = nullptr);
   // send_locked's first try: one non-blocking send; an Allocate from
   // `alloc_bytes` (alloc_cache_.bytes, or a copy of them), its id patched.
   [[nodiscard]] Status send_now(const Outgoing& out, uint32_t id, std::span<std::byte> alloc_bytes);
   // send_locked once the socket was full: waits for room and tries again.
-  [[gnu::noinline]] [[nodiscard]] Status send_when_room_locked(std::unique_lock<std::mutex>& lock,
-                                                               const Outgoing& out, uint32_t id,
-                                                               os::Deadline deadline, bool* waited);
+  [[gnu::noinline]] [[nodiscard]] Status send_when_room_locked(Lock& lock, const Outgoing& out,
+                                                               uint32_t id, os::Deadline deadline,
+                                                               bool* waited);
   // Makes alloc_cache_ the encoding of `a` (encoding it when it differs
   // from the last) and judges whether its reply may bring an fd.
   [[nodiscard]] Status prepare_allocate_locked(const AllocArgs& a);
+  // prepare_allocate_locked for arguments that differ from the last.
+  [[gnu::noinline]] [[nodiscard]] Status encode_allocate_locked(const AllocArgs& a);
   // Whether the next reply read may carry an fd (recvmsg with room for
   // it) or cannot (recv). Under mu_; see connection.cc.
-  [[nodiscard]] bool fd_possible_locked() const;
+  [[nodiscard]] bool fd_possible_locked() const {
+    return unanswered_ == 0 || fd_unanswered_ != 0 || unsent_ != 0;
+  }
   // Reads one reply into `buffer` (the thread's reply_buffer(); see
   // connection.cc); false when none came before `deadline`.
   // `try_first`: try a non-blocking read before waiting. `far`: the
   // deadline is known to be at least blocking_wait_ away.
   [[nodiscard]] Result<bool> read_one(proto::Envelope& buffer, os::Deadline deadline,
                                       bool try_first, bool far, bool fd_possible);
-  // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an abandoned request's
-  // effect (appending the undo request to `undo`). Errors are fatal.
-  [[nodiscard]] Status deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo,
-                                      const std::condition_variable* own);
+  // Hands `env` (the thread's reply_buffer()) to its waiter, or undoes an
+  // abandoned request's effect (appending the undo request to `undo`).
+  // Errors end the connection.
+  void deliver_locked(proto::Envelope& env, std::vector<proto::Body>& undo, const Condition* own);
+  // Keeps the pool fd that came with `env` (a BlockInfo), or records its
+  // loss; a second fd for a pool ends the connection.
+  [[gnu::noinline]] void keep_pool_fd_locked(proto::Envelope& env);
   // deliver_locked past its common cases (an awaited reply, a posted
   // request's Ok): events, refusals, late replies, protocol breaches.
   // `f`: the request of env's id, if any.
@@ -394,10 +424,12 @@ class Connection {
   std::chrono::milliseconds blocking_wait_;
   proto::Welcome welcome_;
 
-  mutable std::mutex mu_;  // guards everything below
+  mutable FutexLock mu_;  // guards everything below
   // pump() and post() waiters; an awaiting thread waits on its own
-  // condition (InFlight::waiter), woken by its reply alone.
-  std::condition_variable replied_;
+  // condition (InFlight::waiter), woken by its reply alone. Made when a
+  // thread first waits on it (a condition_variable_any allocates its
+  // mutex, which a connection that never has such a waiter need not pay).
+  std::unique_ptr<Condition> replied_;
   uint32_t next_request_id_ = 1;
   bool reading_ = false;  // a thread is reading the socket
   // Requests in flight or abandoned, each at slots_[id & (size - 1)]; the

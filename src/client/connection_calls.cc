@@ -24,14 +24,14 @@ constexpr size_t kMaxPages = 1 << 20;
 // Export for the last max_imports/lifetime this thread asked for. nullptr
 // if the codec's encoding does not allow that; the request is then encoded
 // each time.
-const proto::FieldRequest* put_request() {
+[[gnu::always_inline]] inline const proto::FieldRequest* put_request() {
   static const Result<proto::FieldRequest> put =
       proto::FieldRequest::make(proto::Put{.block_id = proto::FieldRequest::kU64Marker},
                                 proto::FieldRequest::u64(proto::FieldRequest::kU64Marker));
   return put ? &*put : nullptr;
 }
 
-const proto::FieldRequest* import_request() {
+[[gnu::always_inline]] inline const proto::FieldRequest* import_request() {
   static const Result<proto::FieldRequest> import =
       proto::FieldRequest::make(proto::Import{.token = proto::FieldRequest::kTokenMarker},
                                 proto::FieldRequest::token(proto::FieldRequest::kTokenMarker));
@@ -96,7 +96,7 @@ Result<Reply> Connection::call(proto::Message m, uint64_t block_id) {
                         [&](proto::Envelope& env) { return expect<Reply>(env, type); });
 }
 
-Result<BlockView> Connection::block_reply(Outgoing out) {
+Result<BlockView> Connection::block_reply(const Outgoing& out) {
   uint64_t give_back = 0;
   auto view = request<BlockView>(out, [&](proto::Envelope& env) -> Result<BlockView> {
     auto* info = std::get_if<proto::BlockInfo>(&env.message.body);

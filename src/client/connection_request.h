@@ -4,6 +4,8 @@
 // for the contract and connection.cc for the rules behind it.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -38,7 +40,8 @@ inline std::string reply_name(const proto::Body& body) {
 }  // namespace detail
 
 // Per request, so inline (the table's bookkeeping is a few stores).
-inline Connection::InFlight& Connection::register_locked(const Outgoing& out) {
+[[gnu::always_inline]] inline Connection::InFlight& Connection::register_locked(const Outgoing& out,
+                                                                                bool fd_possible) {
   if (slots_.empty() || 2 * (used_ + 1) > slot_mask_ + 1) grow_locked();
   // Ids are ours to choose: the next one whose slot is free. At most half
   // the slots are taken, and replies come back roughly in order, so this
@@ -54,7 +57,7 @@ inline Connection::InFlight& Connection::register_locked(const Outgoing& out) {
   f.type = out.type;
   f.abandoned = false;
   f.posted = false;
-  f.fd_possible = out.fd_possible;
+  f.fd_possible = fd_possible;
   f.block_id = out.block_id;
   f.waiter = nullptr;
   ++used_;
@@ -64,7 +67,7 @@ inline Connection::InFlight& Connection::register_locked(const Outgoing& out) {
   return f;
 }
 
-inline void Connection::remove_locked(InFlight& f) {
+[[gnu::always_inline]] inline void Connection::remove_locked(InFlight& f) {
   if (!f.answered()) {
     --unanswered_;
     if (f.fd_possible) --fd_unanswered_;
@@ -77,9 +80,105 @@ inline void Connection::remove_locked(InFlight& f) {
   f.waiter = nullptr;
 }
 
+[[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
+                                                          std::span<std::byte> alloc_bytes) {
+  if (out.alloc != nullptr) {
+    proto::set_request_id(alloc_bytes, id);
+    return proto::send_encoded(sock_.get(), alloc_bytes, MSG_DONTWAIT);
+  }
+  if (out.field != nullptr) return out.field->send(sock_.get(), id, out.field_value, MSG_DONTWAIT);
+  if (out.encoded != nullptr) {
+    proto::set_request_id(*out.encoded, id);
+    return proto::send_encoded(sock_.get(), *out.encoded, MSG_DONTWAIT);
+  }
+  out.message->request_id = id;
+  return proto::send(sock_.get(), *out.message, -1, MSG_DONTWAIT);
+}
+
+namespace detail {
+inline bool is_full(const Status& sent) {
+  return !sent && sent.error().code == Errc::kSystem && sent.error().sys_errno == EAGAIN;
+}
+}  // namespace detail
+
+[[gnu::always_inline]] inline Status Connection::send_locked(Lock& lock, const Outgoing& out,
+                                                             uint32_t id, os::Deadline deadline,
+                                                             bool* waited) {
+  Status sent = send_now(out, id, alloc_cache_.bytes);
+  if (!detail::is_full(sent)) [[likely]]
+    return sent;
+  return send_when_room_locked(lock, out, id, deadline, waited);
+}
+
+[[gnu::always_inline]] inline Status Connection::prepare_allocate_locked(const AllocArgs& a) {
+  AllocCache& c = alloc_cache_;
+  if (c.bytes.empty() || c.size != a.size || c.alignment != a.alignment || c.flags != a.flags ||
+      c.pools != *a.pools) [[unlikely]]
+    return encode_allocate_locked(a);
+  // Settled stays settled: a pool's fd, once here (or lost), is not sent again.
+  if (!c.settled) c.settled = pools_.fds_settled(c.pools);
+  return {};
+}
+
+inline void Connection::hand_off_locked() {
+  if (sleepers_ > 0 || shared_waiters_ > 0) [[unlikely]]
+    hand_off_waiters_locked();
+}
+
+// What a read gave, under mu_: a reply handed on, or the connection's end.
+[[gnu::always_inline]] inline void Connection::take_locked(const Result<bool>& in,
+                                                           proto::Envelope& buffer,
+                                                           std::vector<proto::Body>& undo,
+                                                           const Condition* own) {
+  if (!in) [[unlikely]]
+    read_failed_locked(in.error());
+  else if (*in)
+    deliver_locked(buffer, undo, own);
+}
+
+// Per reply, so inline: the two common cases (the reply a thread awaits,
+// a posted request's Ok) are a lookup and a few stores.
+[[gnu::always_inline]] inline void Connection::deliver_locked(proto::Envelope& env,
+                                                              std::vector<proto::Body>& undo,
+                                                              const Condition* own) {
+  if (env.fd || env.fd_lost) [[unlikely]] {
+    keep_pool_fd_locked(env);
+    if (dead_) return;
+  }
+  const uint32_t id = env.message.request_id;
+  InFlight* f = find_locked(id);
+  if (f != nullptr && !f->abandoned && !f->answered()) {
+    if (auto* err = std::get_if<proto::ErrorReply>(&env.message.body)) [[unlikely]]
+      f->reply.emplace(std::unexpected(proto::to_error(*err)));
+    else if (own != nullptr && f->waiter == own)
+      f->in_reader = true;  // this thread's own: taken where it lies
+    else
+      f->reply.emplace(std::move(env));
+    --unanswered_;
+    if (f->fd_possible) --fd_unanswered_;
+    // Only its own thread wakes: no herd of waiters per reply.
+    if (f->waiter != nullptr) {
+      --sleepers_;
+      if (f->waiter != own) f->waiter->notify_one();
+    }
+    return;
+  }
+  // A posted request's answer that is no refusal (a last put's Ok): only
+  // counted.
+  if (f != nullptr && f->abandoned && f->posted &&
+      !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
+    remove_locked(*f);
+    --posted_;
+    if (shared_waiters_ > 0) [[unlikely]]
+      notify_replied_locked();
+    return;
+  }
+  if (auto s = deliver_other_locked(env, f, undo); !s) (void)die_locked(s.error());
+}
+
 template <typename Done>
-bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& done,
-                              os::Deadline deadline, std::condition_variable* own, bool fresh) {
+bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own,
+                              bool fresh) {
   bool read = false;
   bool result = true;
   proto::Envelope* buffer = nullptr;  // this thread's reply_buffer(), once it reads
@@ -103,7 +202,8 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
         own->wait_until(lock, deadline);
       } else {
         ++shared_waiters_;
-        replied_.wait_until(lock, deadline);
+        if (!replied_) replied_ = std::make_unique<Condition>();
+        replied_->wait_until(lock, deadline);
         --shared_waiters_;
       }
       continue;
@@ -116,7 +216,12 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
     const bool fd_possible = fd_possible_locked();
     if (buffer == nullptr) buffer = &detail::reply_buffer();
     lock.unlock();
-    auto in = read_one(*buffer, deadline, try_first, far, fd_possible);
+    // A lone request with its deadline far blocks in the read itself
+    // (read_one's first case, without its call); SO_RCVTIMEO running out
+    // reads as nothing, and the loop looks at the clock again.
+    auto in = !try_first && far && blocking_wait_.count() > 0
+                  ? proto::receive_reply_into(sock_.get(), *buffer, 0, fd_possible)
+                  : read_one(*buffer, deadline, try_first, far, fd_possible);
     lock.lock();
     reading_ = false;
     take_locked(in, *buffer, undo, own);
@@ -132,10 +237,10 @@ bool Connection::drive_locked(std::unique_lock<std::mutex>& lock, const Done& do
 }
 
 template <typename T, typename Take>
-Result<T> Connection::request(Outgoing out, Take&& take) {
+Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
   const auto deadline = std::chrono::steady_clock::now() + timeout_ + out.extra_wait;
-  std::unique_lock lock(mu_);
+  Lock lock(mu_);
   if (dead_) return std::unexpected(*dead_);
   // A request sent without waiting was refused: this call says so.
   if (posted_error_) {
@@ -144,11 +249,12 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
     e.message += fmt::format("; this {} was not sent", proto::message_type_name(out.type));
     return std::unexpected(std::move(e));
   }
+  bool fd_possible = out.fd_possible;
   if (out.alloc != nullptr) {
     if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
-    out.fd_possible = !alloc_cache_.settled;
+    fd_possible = !alloc_cache_.settled;
   }
-  const uint32_t id = register_locked(out).id;
+  const uint32_t id = register_locked(out, fd_possible).id;
   bool waited = false;  // for room in the socket: then the deadline is no longer fresh
   if (auto sent = send_locked(lock, out, id, deadline, &waited); !sent) {
     if (InFlight* f = find_locked(id)) remove_locked(*f);
@@ -170,7 +276,7 @@ Result<T> Connection::request(Outgoing out, Take&& take) {
   }
   // Woken by its reply, a hand-off or death. One per thread: a thread
   // waits for one request at a time.
-  thread_local std::condition_variable mine;
+  thread_local Condition mine;
   // Dead while the send waited for room without mu_: the table is gone.
   if (dead_) return std::unexpected(*dead_);
   find_locked(id)->waiter = &mine;

@@ -66,6 +66,29 @@ TEST(ConnectionTest, HandshakeSendsDeviceAndVersion) {
   EXPECT_EQ((*c)->daemon_version(), "fake");
 }
 
+// A thread keeps its last Hello encoded: connecting again as the same
+// device sends it again, as another device sends that one, and a name the
+// protocol cannot carry is refused without a stale Hello going out.
+TEST(ConnectionTest, EachConnectionSaysTheDeviceItWasGiven) {
+  std::vector<std::string> devices;
+  FakeDaemon d([&](const proto::Message& m) -> Answer {
+    if (auto* h = std::get_if<proto::Hello>(&m.body)) devices.push_back(h->device);
+    return std::nullopt;
+  });
+  for (const char* device : {"decoder", "decoder", "scaler", "decoder"}) {
+    auto c = Connection::connect(d.path(), device);
+    ASSERT_TRUE(c) << c.error().describe();
+  }
+  auto c = Connection::connect(d.path(), std::string(proto::kMaxNameLength + 1, 'x'));
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Errc::kInvalidArgument) << c.error().describe();
+  EXPECT_NE(c.error().message.find("device"), std::string::npos) << c.error().message;
+  auto again = Connection::connect(d.path(), "scaler");
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(devices,
+            (std::vector<std::string>{"decoder", "decoder", "scaler", "decoder", "scaler"}));
+}
+
 TEST(ConnectionTest, VersionMismatchIsAProtocolErrorNamingBoth) {
   FakeDaemon d([](const proto::Message&) -> Answer {
     return FakeDaemon::Reply{

@@ -27,17 +27,6 @@ bool PoolMappings::fds_settled(const std::vector<std::string>& names) const {
   return true;
 }
 
-namespace {
-// Whether `info` describes the pool of `have` as before. The name too:
-// which pools' fds are here is judged by name (fds_settled), so an index
-// must not change names.
-bool same_pool(const PoolMapping& have, const proto::BlockInfo& info) {
-  const proto::PoolMemory& mem = info.memory;
-  return have.type == mem.type && have.size == mem.pool_size && have.name == info.pool_name &&
-         (have.type != proto::PoolType::kSysv || have.shmid == mem.shmid);
-}
-}  // namespace
-
 Result<PoolMapping*> PoolMappings::entry(const proto::BlockInfo& info) {
   const proto::PoolMemory& mem = info.memory;
   auto it = pools_.find(info.pool_index);
@@ -136,14 +125,16 @@ Status PoolMappings::populated(std::byte* data, uint64_t size, const proto::Bloc
   return {};
 }
 
-Result<const PoolMapping*> PoolMappings::map(const proto::BlockInfo& info) {
-  // The common case first: a pool mapped before, described as before, and
-  // the block inside it (what map_new would find, without its Result).
-  if (auto it = pools_.find(info.pool_index); it != pools_.end()) [[likely]] {
+Result<const PoolMapping*> PoolMappings::map_other(const proto::BlockInfo& info) {
+  // A pool mapped before, described as before, and the block inside it
+  // (what map_new would find, without its Result).
+  if (auto it = pools_.find(info.pool_index); it != pools_.end()) {
     const PoolMapping& m = *it->second;
-    if (m.data != nullptr && same_pool(m, info) && info.size != 0 && info.offset <= m.size &&
-        info.size <= m.size - info.offset) [[likely]]
+    if (m.data != nullptr && same_pool(m, info) && inside(m, info)) {
+      last_ = &m;
+      last_index_ = info.pool_index;
       return &m;
+    }
   }
   return map_new(info);
 }
@@ -156,12 +147,14 @@ Result<const PoolMapping*> PoolMappings::map_new(const proto::BlockInfo& info) {
     if (auto s = attach(m, info); !s) {
       // A failed first attach leaves an entry with nothing in it; harmless,
       // but keep the table to pools that have something to say.
-      if (!m.owned_fd && !m.fd_lost && m.type != proto::PoolType::kSysv)
+      if (!m.owned_fd && !m.fd_lost && m.type != proto::PoolType::kSysv) {
+        if (last_ == &m) last_ = nullptr;
         pools_.erase(info.pool_index);
+      }
       return std::unexpected(s.error());
     }
   }
-  if (info.size == 0 || info.offset > m.size || info.size > m.size - info.offset)
+  if (!inside(m, info))
     return fail(Errc::kProtocol,
                 "block {} at offset {} size {} does not lie inside pool '{}' of {} bytes",
                 info.block_id, info.offset, info.size, info.pool_name, m.size);

@@ -76,7 +76,14 @@ class PoolMappings {
   // The mapping of `info`'s pool, made now if it has not been yet. Checks
   // that the block lies inside the pool. The pointer stays valid until
   // clear(). A failed mmap/shmat is returned and tried again next time.
-  [[nodiscard]] Result<const PoolMapping*> map(const proto::BlockInfo& info);
+  [[nodiscard]] Result<const PoolMapping*> map(const proto::BlockInfo& info) {
+    // The pool of the last block mapped is looked at first, inline: a
+    // client allocating from one pool finds it without a call or a lookup.
+    if (last_ != nullptr && last_index_ == info.pool_index && same_pool(*last_, info) &&
+        inside(*last_, info)) [[likely]]
+      return last_;
+    return map_other(info);
+  }
 
   // Whether no BlockInfo of any of these pools can bring an fd any more:
   // each is known here with its fd kept or lost, or is sysv (the daemon
@@ -89,7 +96,10 @@ class PoolMappings {
   [[nodiscard]] size_t size() const { return pools_.size(); }
 
   // Unmaps, detaches and closes everything.
-  void clear() { pools_.clear(); }
+  void clear() {
+    last_ = nullptr;
+    if (!pools_.empty()) pools_.clear();  // an empty map's clear still wipes its buckets
+  }
 
   // Populate each pool's whole mapping when it is made (MADV_POPULATE_WRITE,
   // else a touch per page): PMM_CONNECT_POPULATE. A populate that fails
@@ -97,6 +107,20 @@ class PoolMappings {
   void set_populate(bool on) { populate_ = on; }
 
  private:
+  // Whether `info` describes the pool of `have` as before. The name too:
+  // which pools' fds are here is judged by name (fds_settled), so an index
+  // must not change names.
+  [[nodiscard]] static bool same_pool(const PoolMapping& have, const proto::BlockInfo& info) {
+    const proto::PoolMemory& mem = info.memory;
+    return have.type == mem.type && have.size == mem.pool_size && have.name == info.pool_name &&
+           (have.type != proto::PoolType::kSysv || have.shmid == mem.shmid);
+  }
+  // Whether `info`'s block lies inside the pool (and is not empty).
+  [[nodiscard]] static bool inside(const PoolMapping& m, const proto::BlockInfo& info) {
+    return info.size != 0 && info.offset <= m.size && info.size <= m.size - info.offset;
+  }
+  // map() when the last pool is not the one, or refuses `info`.
+  [[nodiscard]] Result<const PoolMapping*> map_other(const proto::BlockInfo& info);
   // map() past its common case: a pool not mapped yet, or a BlockInfo it
   // refuses.
   [[nodiscard]] Result<const PoolMapping*> map_new(const proto::BlockInfo& info);
@@ -110,6 +134,10 @@ class PoolMappings {
 
   // unique_ptr: PoolMapping addresses stay put when the table grows.
   std::unordered_map<uint32_t, std::unique_ptr<PoolMapping>> pools_;
+  // The entry map() last returned, under its index: found again without a
+  // lookup. Null when none (or it was erased).
+  const PoolMapping* last_ = nullptr;
+  uint32_t last_index_ = 0;
   bool populate_ = false;
 };
 

@@ -84,49 +84,63 @@ Status send(int sock, const Message& m, int fd, int flags) {
   return sent;
 }
 
+namespace {
+
+// receive_reply_into once it may bring an fd: recvmsg with room for one.
+[[gnu::noinline]] Result<bool> receive_reply_with_fd(int sock, Envelope& out, int flags) {
+  auto in = os::receive_message_into(sock, thread_buffer(kMaxReplySize), kMaxFdsPerMessage, flags);
+  if (!in) return std::unexpected(std::move(in.error()));
+  if (!*in) return false;
+  os::ReceivedInto& raw = **in;  // its fds close when it goes, unless moved out
+  out.fd.reset();
+  out.fd_lost.reset();
+  if (auto s = decode_reply_into(raw.bytes, out.message); !s)
+    return std::unexpected(std::move(s.error()));
+  // As receive() judges them.
+  const size_t want = fds_expected(out.message.body);
+  if (raw.fds_lost && raw.fds.size() < want) {
+    out.fd_lost = std::move(raw.fds_lost);
+    return true;
+  }
+  if (raw.fds.size() != want) {
+    return fail(Errc::kProtocol, "{} came with {} file descriptors; it must carry {}",
+                message_type_name(type_of(out.message.body)), raw.fds.size(), want);
+  }
+  if (want == 1) out.fd = std::move(raw.fds.front());
+  return true;
+}
+
+// A BlockInfo that announced an fd read with recv(): the kernel dropped it.
+[[gnu::noinline, gnu::cold]] void fd_dropped(Envelope& out) {
+  const auto& info = std::get<BlockInfo>(out.message.body);
+  out.fd_lost = Error{Errc::kSystem,
+                      fmt::format("the daemon sent pool '{}''s file descriptor with a reply "
+                                  "that was read without room for one (it had already sent "
+                                  "that pool's fd, or the request named only pools whose fds "
+                                  "this session holds), so the kernel dropped it",
+                                  info.pool_name),
+                      0};
+}
+
+}  // namespace
+
 Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible) {
   // Decoded in place (decode_reply_into): a reply of the type the last one
   // was reuses its storage, and no Message or Envelope is built and moved.
-  if (fd_possible) {
-    auto in =
-        os::receive_message_into(sock, thread_buffer(kMaxReplySize), kMaxFdsPerMessage, flags);
-    if (!in) return std::unexpected(std::move(in.error()));
-    if (!*in) return false;
-    os::ReceivedInto& raw = **in;  // its fds close when it goes, unless moved out
-    out.fd.reset();
-    out.fd_lost.reset();
-    if (auto s = decode_reply_into(raw.bytes, out.message); !s)
-      return std::unexpected(std::move(s.error()));
-    // As receive() judges them.
-    const size_t want = fds_expected(out.message.body);
-    if (raw.fds_lost && raw.fds.size() < want) {
-      out.fd_lost = std::move(raw.fds_lost);
-      return true;
-    }
-    if (raw.fds.size() != want) {
-      return fail(Errc::kProtocol, "{} came with {} file descriptors; it must carry {}",
-                  message_type_name(type_of(out.message.body)), raw.fds.size(), want);
-    }
-    if (want == 1) out.fd = std::move(raw.fds.front());
-    return true;
-  }
+  // The common case, a reply that cannot bring an fd, first and lean: what
+  // the Envelope held before is cleared only if it held something.
+  if (fd_possible) return receive_reply_with_fd(sock, out, flags);
   auto in = os::receive_bytes_into(sock, thread_buffer(kMaxReplySize), flags);
-  if (!in) return std::unexpected(std::move(in.error()));
+  if (!in) [[unlikely]]
+    return std::unexpected(std::move(in.error()));
   if (!*in) return false;
-  out.fd.reset();
-  out.fd_lost.reset();
-  if (auto s = decode_reply_into(**in, out.message); !s)
+  if (out.fd) out.fd.reset();
+  if (out.fd_lost) out.fd_lost.reset();
+  if (auto s = decode_reply_into(**in, out.message); !s) [[unlikely]]
     return std::unexpected(std::move(s.error()));
-  if (fds_expected(out.message.body) != 0) [[unlikely]] {
-    const auto& info = std::get<BlockInfo>(out.message.body);
-    out.fd_lost = Error{Errc::kSystem,
-                        fmt::format("the daemon sent pool '{}''s file descriptor with a reply "
-                                    "that was read without room for one (it had already sent "
-                                    "that pool's fd, or the request named only pools whose fds "
-                                    "this session holds), so the kernel dropped it",
-                                    info.pool_name),
-                        0};
-  }
+  if (const auto* info = std::get_if<BlockInfo>(&out.message.body);
+      info != nullptr && info->memory.fd_attached) [[unlikely]]
+    fd_dropped(out);
   return true;
 }
 
@@ -161,31 +175,12 @@ Result<FieldRequest> FieldRequest::make(const Body& with_marker,
   return r;
 }
 
-Status FieldRequest::send(int sock, uint32_t request_id, std::span<const std::byte> value,
-                          int flags) const {
-  if (value.size() != field_size_)
-    return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_,
-                value.size());
-  // Copies of constant sizes (the whole array, a u64 or a token), which
-  // the compiler makes a few moves, not calls.
-  std::array<std::byte, kMaxSize> out = bytes_;
-  set_request_id(out, request_id);
-  if (field_size_ == 8) {
-    std::memcpy(out.data() + field_, value.data(), 8);
-  } else if (field_size_ == 16) {
-    std::memcpy(out.data() + field_, value.data(), 16);
-  } else {
-    std::memcpy(out.data() + field_, value.data(), field_size_);
-  }
-  return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
+Status FieldRequest::refuse_size(size_t given) const {
+  return fail(Errc::kInvalidArgument, "a field of {} bytes was given {}", field_size_, given);
 }
 
 Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
   return os::send_message(sock, bytes, {}, flags);
-}
-
-void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
-  store_le(bytes.data() + 8, request_id);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {

@@ -20,8 +20,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 
@@ -99,11 +101,13 @@ class FieldRequest {
                                                  std::span<const std::byte> marker);
   // As send(sock, m, -1, flags) of the body with the field's bytes set to
   // `value` (as many as the marker had).
+  // Inline (below): a copy of at most kMaxSize bytes and two stores.
   [[nodiscard]] Status send(int sock, uint32_t request_id, std::span<const std::byte> value,
                             int flags = 0) const;
 
  private:
   FieldRequest() = default;
+  [[gnu::noinline, gnu::cold]] Status refuse_size(size_t given) const;
   std::array<std::byte, kMaxSize> bytes_{};
   size_t size_ = 0;
   size_t field_ = 0;
@@ -115,6 +119,28 @@ class FieldRequest {
 [[nodiscard]] Status send_encoded(int sock, std::span<const std::byte> bytes, int flags = 0);
 // Rewrites the request_id in an encoded message's header (messages.h:
 // bytes 8-11, little-endian). `bytes` must hold at least a header.
-void set_request_id(std::span<std::byte> bytes, uint32_t request_id);
+inline void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
+  if constexpr (std::endian::native != std::endian::little) request_id = std::byteswap(request_id);
+  std::memcpy(bytes.data() + 8, &request_id, sizeof request_id);
+}
+
+[[gnu::always_inline]] inline Status FieldRequest::send(int sock, uint32_t request_id,
+                                                        std::span<const std::byte> value,
+                                                        int flags) const {
+  if (value.size() != field_size_) [[unlikely]]
+    return refuse_size(value.size());
+  // Copies of constant sizes (the whole array, a u64 or a token), which
+  // the compiler makes a few moves, not calls.
+  std::array<std::byte, kMaxSize> out = bytes_;
+  set_request_id(out, request_id);
+  if (field_size_ == 8) {
+    std::memcpy(out.data() + field_, value.data(), 8);
+  } else if (field_size_ == 16) {
+    std::memcpy(out.data() + field_, value.data(), 16);
+  } else {
+    std::memcpy(out.data() + field_, value.data(), field_size_);
+  }
+  return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
+}
 
 }  // namespace pmm::proto

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -854,18 +856,104 @@ namespace {
 }
 }  // namespace
 
+namespace {
+
+// BlockInfo's wire layout (fields(BlockInfo) above): the fixed fields
+// around the pool name, and where each lies after it.
+constexpr size_t kBlockInfoNameAt = 14;  // block_id u64, pool_index u32, name length u16
+constexpr size_t kBlockInfoFixed = kBlockInfoNameAt + 46;  // + offset, size, phys, memory
+
+// The reply to every Allocate and Import read straight off the wire, when
+// it is well formed: the same rules as fields(BlockInfo) (name length and
+// no NUL, enum and boolean ranges, PoolMemory's consistency, no trailing
+// bytes), checked before anything is stored. The pool name is assigned
+// only when it differs from the one `out` holds (a client allocating from
+// one pool gets the same name every time). false: not accepted here, and
+// `body` untouched; the general decoder then accepts it or refuses it with
+// its message.
+[[gnu::always_inline]] inline bool decode_block_info_fast(std::span<const std::byte> p,
+                                                          Body& body) {
+  if (p.size() < kBlockInfoFixed) return false;
+  const size_t len = load_u16(p, 12);
+  if (len > kMaxNameLength || p.size() != kBlockInfoFixed + len) return false;
+  const char* name = reinterpret_cast<const char*>(p.data() + kBlockInfoNameAt);
+  if (std::memchr(name, '\0', len) != nullptr) return false;
+  const size_t at = kBlockInfoNameAt + len;
+  const auto type = static_cast<uint8_t>(p[at + 24]);
+  const auto fd_attached = static_cast<uint8_t>(p[at + 25]);
+  const auto shmid = static_cast<int32_t>(load_u32(p, at + 42));
+  if (fd_attached > 1 || !enum_valid(static_cast<PoolType>(type))) return false;
+  if (static_cast<PoolType>(type) == PoolType::kSysv ? fd_attached != 0 || shmid < 0 : shmid != -1)
+    return false;
+  BlockInfo* m = std::get_if<BlockInfo>(&body);
+  if (m == nullptr) m = &body.emplace<BlockInfo>();
+  m->block_id = load_le<uint64_t>(p, 0);
+  m->pool_index = load_u32(p, 8);
+  if (std::string_view(m->pool_name) != std::string_view(name, len)) m->pool_name.assign(name, len);
+  m->offset = load_le<uint64_t>(p, at);
+  m->size = load_le<uint64_t>(p, at + 8);
+  m->phys = load_le<uint64_t>(p, at + 16);
+  m->memory.type = static_cast<PoolType>(type);
+  m->memory.fd_attached = fd_attached == 1;
+  m->memory.pool_size = load_le<uint64_t>(p, at + 26);
+  m->memory.page_size = load_le<uint64_t>(p, at + 34);
+  m->memory.shmid = shmid;
+  return true;
+}
+
+// The answer to every Hello, as decode_block_info_fast (out of line: once
+// per connection): its three fields (protocol_version u16, session_id u64,
+// daemon_version string), the string's length bounded and free of NUL,
+// nothing after it.
+[[gnu::noinline]] bool decode_welcome_fast(std::span<const std::byte> p, Body& body) {
+  constexpr size_t kNameAt = 12;  // protocol_version, session_id, length u16
+  if (p.size() < kNameAt) return false;
+  const size_t len = load_u16(p, 10);
+  if (len > kMaxNameLength || p.size() != kNameAt + len) return false;
+  const char* name = reinterpret_cast<const char*>(p.data() + kNameAt);
+  if (std::memchr(name, '\0', len) != nullptr) return false;
+  Welcome* m = std::get_if<Welcome>(&body);
+  if (m == nullptr) m = &body.emplace<Welcome>();
+  m->protocol_version = load_u16(p, 0);
+  m->session_id = load_le<uint64_t>(p, 2);
+  // Built and moved in, not assign()ed: a second assign() in this file
+  // made GCC stop inlining BlockInfo's.
+  if (std::string_view(m->daemon_version) != std::string_view(name, len))
+    m->daemon_version = std::string(name, len);
+  return true;
+}
+
+}  // namespace
+
 Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
   // As RequestSlots::decode: the common case inline (this version, the
   // length the header announces, a known reply type), the payload decoded
   // over the alternative `out` holds when it is the same; anything else is
-  // decode_reply's, refusals included.
+  // decode_reply's, refusals included. The two replies of every alloc+put,
+  // a BlockInfo and an Ok, an Export's TokenReply and a connection's
+  // Welcome are read without the general decoder's Reader when they are
+  // well formed.
   if (bytes.size() >= kHeaderSize && bytes.size() <= kMaxReplySize) [[likely]] {
     const auto type = static_cast<MessageType>(load_u16(bytes, 6));
     if (load_u32(bytes, 0) == kMagic && load_u16(bytes, 4) == kProtocolVersion &&
         load_u32(bytes, 12) == bytes.size() - kHeaderSize && is_reply(type)) [[likely]] {
       if (const std::optional<size_t> index = body_index(type)) [[likely]] {
         out.request_id = load_u32(bytes, 8);
-        return kDecoders[*index].decode(bytes.subspan(kHeaderSize), out.body);
+        const auto payload = bytes.subspan(kHeaderSize);
+        if (type == MessageType::kOk && payload.empty()) {
+          if (!std::holds_alternative<Ok>(out.body)) out.body.emplace<Ok>();
+          return {};
+        }
+        if (type == MessageType::kBlockInfo && decode_block_info_fast(payload, out.body)) return {};
+        if (type == MessageType::kWelcome && decode_welcome_fast(payload, out.body)) return {};
+        if (type == MessageType::kToken && payload.size() == std::tuple_size_v<Token>) {
+          // An Export's answer: the token's bytes, nothing else to check.
+          TokenReply* t = std::get_if<TokenReply>(&out.body);
+          if (t == nullptr) t = &out.body.emplace<TokenReply>();
+          std::memcpy(t->token.data(), payload.data(), t->token.size());
+          return {};
+        }
+        return kDecoders[*index].decode(payload, out.body);
       }
     }
   }

@@ -345,6 +345,69 @@ TEST(Codec, DecodeReplyIntoDecodesAsDecodeReplyWhateverCameBefore) {
   }
 }
 
+// The replies of every alloc+put (BlockInfo, Ok), of every Hello (Welcome)
+// and Export (TokenReply) take a path of their own in decode_reply_into: every bit flipped and
+// every cut of them is accepted or refused exactly as decode_reply does, with the same message,
+// whatever the Message held before (another BlockInfo, an Ok, nothing).
+TEST(Codec, DecodeReplyIntoAgreesOnEveryBitOfItsCommonReplies) {
+  const BlockInfo shmem{.block_id = 0x1122334455667788,
+                        .pool_index = 3,
+                        .pool_name = "general",
+                        .offset = 4096,
+                        .size = 8192,
+                        .phys = 0x1000,
+                        .memory = {.type = PoolType::kShmem,
+                                   .fd_attached = true,
+                                   .pool_size = 1 << 20,
+                                   .page_size = 4096,
+                                   .shmid = -1}};
+  BlockInfo sysv = shmem;
+  sysv.pool_name = "x";
+  sysv.memory = {.type = PoolType::kSysv, .pool_size = 1 << 20, .page_size = 4096, .shmid = 7};
+  BlockInfo unnamed = shmem;
+  unnamed.pool_name.clear();
+  unnamed.memory.type = PoolType::kHugetlb;
+  std::vector<std::vector<std::byte>> inputs = {
+      encoded({1, shmem}),
+      encoded({2, sysv}),
+      encoded({3, unnamed}),
+      encoded({4, Ok{}}),
+      encoded({5, Welcome{.session_id = 0x0102030405060708, .daemon_version = "pmmd 0.1.0"}}),
+      encoded({6, Welcome{.daemon_version = ""}}),
+      encoded({7, TokenReply{.token = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}})};
+  std::vector<std::vector<std::byte>> variants;
+  for (const auto& b : inputs) {
+    variants.push_back(b);
+    for (size_t i = 0; i < b.size(); ++i) {
+      for (int bit = 0; bit < 8; ++bit) {
+        auto flipped = b;
+        flipped[i] ^= std::byte{static_cast<uint8_t>(1u << bit)};
+        variants.push_back(std::move(flipped));
+      }
+    }
+    for (size_t n = 0; n < b.size(); ++n) variants.emplace_back(b.begin(), b.begin() + n);
+  }
+  size_t accepted = 0;
+  for (const Message& before : {Message{0, shmem}, Message{0, Ok{}}, Message{0, sysv},
+                                Message{0, Welcome{}}, Message{0, TokenReply{}}}) {
+    for (const auto& b : variants) {
+      Message into = before;
+      auto want = decode_reply(b);
+      auto got = decode_reply_into(b, into);
+      ASSERT_EQ(got.has_value(), want.has_value());
+      if (want) {
+        ++accepted;
+        EXPECT_EQ(into, *want);
+      } else {
+        EXPECT_EQ(got.error().code, want.error().code);
+        EXPECT_EQ(got.error().message, want.error().message);
+      }
+    }
+  }
+  // Flips of ids, sizes and addresses are still messages: both paths ran.
+  EXPECT_GT(accepted, 5 * 7 * 100);
+}
+
 // The span form writes the bytes the vector form does, says the size when
 // the buffer is too small, and refuses what does not encode the same way.
 TEST(Codec, EncodeIntoSpanMatchesEncodeAndReportsTheSizeItNeeds) {

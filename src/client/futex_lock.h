@@ -1,7 +1,7 @@
-// pmm::client::TableLock — the mutex of the C API's block table
-// (pmm_conn::mu, c_handles.h): held for a lookup, an insert or a removal,
-// never across a call that waits, and taken twice per block (its adopt and
-// its last put).
+// pmm::client::FutexLock — libpmm's mutex: the C API's block table
+// (pmm_conn::mu, c_handles.h) and a Connection's request table (mu_,
+// connection.h). Each is held for a few stores or a lookup, never across a
+// call that waits, and taken several times per request.
 //
 // Uncontended, lock and unlock are one atomic instruction each, where
 // std::mutex's pthread calls cost about 50 instructions a pair (measured in
@@ -9,8 +9,10 @@
 // std::atomic::wait, after the few pauses and yields libstdc++ tries
 // first). The algorithm is the second mutex of Drepper's "Futexes Are
 // Tricky": 0 free, 1 held, 2 held and maybe waited for (unlock wakes one
-// waiter only then). Not recursive; usable with std::lock_guard. No
-// condition variable waits on it.
+// waiter only then). Not recursive; usable with std::lock_guard and
+// std::unique_lock, and std::condition_variable_any waits on it (its wait
+// and notify take a std::mutex of their own: only a thread that sleeps or
+// wakes one pays for that).
 #pragma once
 
 #include <atomic>
@@ -18,7 +20,7 @@
 
 namespace pmm::client {
 
-class TableLock {
+class FutexLock {
  public:
   void lock() {
     uint32_t seen = 0;
@@ -43,6 +45,33 @@ class TableLock {
   }
 
   std::atomic<uint32_t> state_{0};
+};
+
+// std::unique_lock for a FutexLock, without its checks: lock() and
+// unlock() are the lock's own, inline (std::unique_lock's unlock, which
+// may throw, stayed a call). The caller keeps the pairs right; the
+// destructor unlocks if it holds. Also what std::condition_variable_any
+// waits with.
+class FutexHold {
+ public:
+  explicit FutexHold(FutexLock& lock) : lock_(lock) { lock_.lock(); }
+  FutexHold(const FutexHold&) = delete;
+  FutexHold& operator=(const FutexHold&) = delete;
+  ~FutexHold() {
+    if (held_) lock_.unlock();
+  }
+  void lock() {
+    lock_.lock();
+    held_ = true;
+  }
+  void unlock() {
+    held_ = false;
+    lock_.unlock();
+  }
+
+ private:
+  FutexLock& lock_;
+  bool held_ = true;
 };
 
 }  // namespace pmm::client
