@@ -78,11 +78,13 @@ uint32_t fork_generation_registering() {
 // SO_RCVTIMEO for a connection whose waits are `timeout` long: short enough
 // that a fresh request's wait (the timeout less the send) is at least that
 // long, with room for the kernel rounding it up to whole ticks (up to 10 ms);
-// 0 (never block in a read) when the timeout leaves no such room.
+// 0 (never block in a read) when the timeout leaves no such room. At most
+// kGoodbyeTimeout, so that the goodbye can block in its read too (a longer
+// wait for a reply blocks in a read again, then polls the rest).
 std::chrono::milliseconds blocking_wait_for(std::chrono::milliseconds timeout) {
   constexpr std::chrono::milliseconds kMargin{20};
   if (timeout < 2 * kMargin) return std::chrono::milliseconds(0);
-  return timeout - std::max(kMargin, timeout / 8);
+  return std::min(timeout - std::max(kMargin, timeout / 8), kGoodbyeTimeout);
 }
 
 }  // namespace
@@ -117,7 +119,8 @@ Connection::~Connection() {
   if (inherited()) return;
   if (!dead_)
     os::shutdown_and_wait_for_peer(sock_.get(),
-                                   static_cast<int>(std::min(timeout_, kGoodbyeTimeout).count()));
+                                   static_cast<int>(std::min(timeout_, kGoodbyeTimeout).count()),
+                                   /*read_bounded=*/blocking_wait_.count() > 0);
 }
 
 Result<std::unique_ptr<Connection>> Connection::connect(const ConnectOptions& options) {
@@ -136,7 +139,8 @@ Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions&& options
       e.message += ": is pmmd running?";
     return std::unexpected(std::move(e));
   }
-  auto c = handshake_owned(std::move(*sock), std::move(path), std::move(options.device), timeout);
+  auto c = handshake_owned(std::move(*sock), std::move(path), std::move(options.device), timeout,
+                           /*fresh=*/true);
   if (c && options.populate) (*c)->pools_.set_populate(true);  // before any block: no lock needed
   return c;
 }
@@ -156,11 +160,12 @@ Result<std::unique_ptr<Connection>> Connection::handshake(os::UniqueFd sock,
 Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd sock,
                                                                 std::string label,
                                                                 std::string device,
-                                                                std::chrono::milliseconds timeout) {
+                                                                std::chrono::milliseconds timeout,
+                                                                bool fresh) {
   std::unique_ptr<Connection> c(
       new Connection(std::move(sock), std::move(label), std::move(device), timeout));
   const std::string& label_kept = c->path_;
-  if (auto s = c->prepare_socket(); !s) return std::unexpected(s.error());
+  if (auto s = c->prepare_socket(fresh); !s) return std::unexpected(s.error());
   // The Hello, encoded once per thread for the device and pid it names: a
   // process that connects again and again as one device (a stage that
   // reconnects, a test) sends the same bytes with only the id patched.
@@ -265,9 +270,10 @@ std::unexpected<Error> Connection::die(Error e) {
   return die_locked(std::move(e));
 }
 
-Status Connection::prepare_socket() {
+Status Connection::prepare_socket(bool fresh) {
   const int fd = sock_.get();
-  const int flags = ::fcntl(fd, F_GETFL);
+  // A caller's socket may carry other status flags (O_ASYNC): keep them.
+  const int flags = fresh ? O_NONBLOCK : ::fcntl(fd, F_GETFL);
   if (flags < 0) return os::sys_fail(errno, "fcntl(fd {}, F_GETFL)", fd);
   if ((flags & O_NONBLOCK) != 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
     return os::sys_fail(errno, "fcntl(fd {}, F_SETFL, blocking)", fd);

@@ -292,8 +292,10 @@ class Connection {
   Connection(os::UniqueFd sock, std::string path, std::string device,
              std::chrono::milliseconds timeout);
   // handshake, keeping `label` and `device` without copying them again.
+  // `fresh`: `sock` is connect_unix_within's, non-blocking and nothing else.
   [[nodiscard]] static Result<std::unique_ptr<Connection>> handshake_owned(
-      os::UniqueFd sock, std::string label, std::string device, std::chrono::milliseconds timeout);
+      os::UniqueFd sock, std::string label, std::string device, std::chrono::milliseconds timeout,
+      bool fresh = false);
 
   // inherited() once a fork() has happened since: compares the pid.
   [[nodiscard]] std::optional<Error> inherited_after_fork() const;
@@ -349,7 +351,8 @@ class Connection {
   std::optional<Error> connection_refusal_locked();
 
   // Makes sock_ blocking and sets its SO_RCVTIMEO to blocking_wait_.
-  [[nodiscard]] Status prepare_socket();
+  // `fresh`: O_NONBLOCK is its only status flag (one fcntl, not two).
+  [[nodiscard]] Status prepare_socket(bool fresh);
   // Takes a free slot for a new request under a new id (never one in
   // flight or abandoned; its slot is id & mask, so lookup is one index).
   // `fd_possible`: whether its reply may bring a pool's fd (out.fd_possible,

@@ -162,5 +162,38 @@ TEST(ConnectionTimeout, ConnectIsBoundedWhenTheDaemonAcceptsNobody) {
   ::rmdir(dir);
 }
 
+// Disconnecting waits for the daemon to close its side, so that what the
+// session held is back in the pools; a daemon that never does (stopped,
+// wedged) holds it only min(timeout, 2 s): the goodbye's read is bounded by
+// SO_RCVTIMEO, which is never longer.
+TEST(ConnectionTimeout, DisconnectFromADaemonThatNeverClosesIsBounded) {
+  for (auto [timeout, bound] : {std::pair{300ms, 300ms}, std::pair{3000ms, 2000ms}}) {
+    auto pair = os::socket_pair();
+    ASSERT_TRUE(pair) << pair.error().describe();
+    os::UniqueFd daemon_side = std::move(pair->second);
+    std::thread welcome([&] {  // answers the Hello, then neither reads nor closes
+      for (;;) {
+        auto in = proto::receive_request(daemon_side.get());
+        if (!in) return;
+        if (!*in) continue;
+        (void)proto::send(daemon_side.get(),
+                          {.request_id = (*in)->message.request_id,
+                           .body = proto::Welcome{.protocol_version = proto::kProtocolVersion,
+                                                  .session_id = 7,
+                                                  .daemon_version = "wedged"}});
+        return;
+      }
+    });
+    auto c = Connection::handshake(std::move(pair->first), "pair", "dev", timeout);
+    welcome.join();
+    ASSERT_TRUE(c) << c.error().describe();
+    const auto start = Clock::now();
+    c->reset();
+    const auto took = Clock::now() - start;
+    EXPECT_GE(took, bound / 2) << "the goodbye did not wait for the daemon at all";
+    EXPECT_LT(took, bound + 500ms) << "timeout " << timeout.count() << " ms";
+  }
+}
+
 }  // namespace
 }  // namespace pmm::client

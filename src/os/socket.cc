@@ -631,10 +631,19 @@ Result<PeerCredentials> peer_credentials(int fd) {
   return PeerCredentials{.pid = cred.pid, .uid = cred.uid, .gid = cred.gid};
 }
 
-void shutdown_and_wait_for_peer(int fd, int timeout_ms) {
+void shutdown_and_wait_for_peer(int fd, int timeout_ms, bool read_bounded) {
   if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) return;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   char sink[512];
+  while (read_bounded) {
+    // Blocks until the peer closes (0), a message comes, or SO_RCVTIMEO,
+    // which is within the bound, runs out (EAGAIN: give up).
+    ssize_t r = ::recv(fd, sink, sizeof sink, MSG_CMSG_CLOEXEC);
+    if (r == 0) return;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return;
+    break;  // a late reply: wait out the rest below, against the clock
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

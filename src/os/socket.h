@@ -176,6 +176,10 @@ struct PeerCredentials {
 // to close its side (reading and dropping anything still in flight). A
 // client uses it to leave only once the daemon has seen it leave, so what
 // the session held is back in the pools when pmm_disconnect returns.
-void shutdown_and_wait_for_peer(int fd, int timeout_ms);
+// `read_bounded`: `fd` is blocking and its SO_RCVTIMEO is at most
+// `timeout_ms`, so the first wait is the read itself (one system call when
+// nothing is in flight, as a plain recv loop makes) rather than a poll and
+// then a read.
+void shutdown_and_wait_for_peer(int fd, int timeout_ms, bool read_bounded = false);
 
 }  // namespace pmm::os
