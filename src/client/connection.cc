@@ -12,8 +12,9 @@
 //   reading it never sees its number reused; dying shuts it down to wake
 //   them (a blocked read then returns end of stream).
 // - A reply costs one read: the reading thread blocks in it, bounded by
-//   SO_RCVTIMEO (blocking_wait_, a little under the timeout), as long as
-//   its deadline is at least that far; only a shorter wait polls first. The
+//   SO_RCVTIMEO (blocking_wait_: a little under the timeout, at most 2 s),
+//   as long as its deadline is at least that far; only a shorter wait polls
+//   first. The
 //   read is recv() unless the reply may bring a pool's fd, then recvmsg()
 //   (fd_possible_locked says when).
 // - Nothing is allocated or formatted per request in steady state: slots
