@@ -451,57 +451,83 @@ bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
   // Into the Message kept for its type: nothing is allocated or moved per
   // request (an Allocate's pool list keeps its storage).
   auto decoded = requests_.decode(bytes);
-  if (!decoded) {
-    auto h = proto::decode_header(bytes);
-    refuse(id, h ? h->request_id : 0, decoded.error());
-    return false;
-  }
+  if (!decoded) [[unlikely]]
+    return undecodable(id, bytes, decoded.error());
   const proto::Message& msg = **decoded;
-  Reply r = service_.handle(s.state, msg, std::chrono::steady_clock::now());
   answered_ = true;
+  const auto now = Clock::now();
+  // An allocate, get, put or import is answered over the kept reply_.
+  if (!service_.handle_hot(s.state, msg, now, reply_)) [[unlikely]]
+    return answer_other(s, id, msg, now);
+  return deliver(s, id, msg.request_id, reply_);
+}
+
+bool Daemon::answer_other(Session& s, uint64_t id, const proto::Message& msg,
+                          Clock::time_point now) {
+  Reply r = service_.handle(s.state, msg, now);
+  return deliver(s, id, msg.request_id, r);
+}
+
+[[gnu::always_inline]] inline bool Daemon::deliver(Session& s, uint64_t id, uint32_t request_id,
+                                                   Reply& r) {
   if (r.deferred) return true;  // answered later, by send_outgoing
   // Many puts in a live session free heap too; look now and then.
-  if (++requests_since_trim_ >= kTrimEveryRequests) {
+  if (++requests_since_trim_ >= kTrimEveryRequests) [[unlikely]] {
     requests_since_trim_ = 0;
     trim_due_ = true;
   }
-  auto sent = send_reply(s.fd.get(), r.message, r.fd);
-  if (!sent && sent.error().code == Errc::kInvalidArgument) {
-    // Our reply did not encode: a daemon bug, not the client's fault.
-    Error e{Errc::kSystem, "pmmd could not encode its reply: " + sent.error().message};
-    options_.log.info("{}: {}", Service::who(s.state), e.message);
-    sent = send_reply(s.fd.get(), {.request_id = msg.request_id, .body = proto::from_error(e)}, -1);
-    r.fd_pool.reset();
-  }
-  if (!sent) {
-    bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
-    drop(id, full ? "its socket buffer is full: it does not read its replies"
-                  : sent.error().describe());
-    return false;
+  if (auto sent = send_reply(s.fd.get(), r.message, r.fd); !sent) [[unlikely]] {
+    if (!not_sent(s, id, request_id, sent.error())) return false;
+    r.fd_pool.reset();  // an ErrorReply went instead, with no fd
   }
   if (r.fd_pool) s.state.fd_sent[*r.fd_pool] = true;
-  if (r.close_after) {
+  if (r.close_after) [[unlikely]] {
     drop(id, "handshake refused");
     return false;
   }
   return true;
 }
 
+bool Daemon::undecodable(uint64_t id, std::span<const std::byte> bytes, const Error& e) {
+  auto h = proto::decode_header(bytes);
+  refuse(id, h ? h->request_id : 0, e);
+  return false;
+}
+
+bool Daemon::not_sent(Session& s, uint64_t id, uint32_t request_id, const Error& failed) {
+  Status sent = std::unexpected(failed);
+  if (failed.code == Errc::kInvalidArgument) {
+    // Our reply did not encode: a daemon bug, not the client's fault.
+    Error e{Errc::kSystem, "pmmd could not encode its reply: " + failed.message};
+    options_.log.info("{}: {}", Service::who(s.state), e.message);
+    sent = send_reply(s.fd.get(), {.request_id = request_id, .body = proto::from_error(e)}, -1);
+    if (sent) return true;
+  }
+  bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
+  drop(id,
+       full ? "its socket buffer is full: it does not read its replies" : sent.error().describe());
+  return false;
+}
+
 Status Daemon::send_reply(int sock, const proto::Message& m, int pool_fd) {
   // proto::send's contract (an fd exactly when a BlockInfo says one is
   // attached), encoding into outbox_ rather than a thread's vector.
-  const size_t want = proto::fds_expected(m.body);
   const size_t have = pool_fd >= 0 ? 1 : 0;
-  if (want != have) {
-    return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
-                proto::message_type_name(proto::type_of(m.body)), want, have);
-  }
-  auto size = proto::encode_into(m, std::span<std::byte>(outbox_.get(), proto::kMaxReplySize));
-  if (!size) return std::unexpected(size.error());
-  // kMaxReplySize holds whatever encodes (encode_into checks the limit).
+  if (proto::fds_expected(m.body) != have) [[unlikely]]
+    return fd_mismatch(m, have);
+  auto size =
+      proto::encode_reply_into(m, std::span<std::byte>(outbox_.get(), proto::kMaxReplySize));
+  if (!size) [[unlikely]]
+    return std::unexpected(std::move(size.error()));
+  // kMaxReplySize holds whatever encodes (encode_reply_into checks the limit).
   const std::array<int, 1> fds{pool_fd};
   return os::send_message(sock, std::span<const std::byte>(outbox_.get(), *size),
                           std::span<const int>(fds.data(), have), 0);
+}
+
+std::unexpected<Error> Daemon::fd_mismatch(const proto::Message& m, size_t have) {
+  return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
+              proto::message_type_name(proto::type_of(m.body)), proto::fds_expected(m.body), have);
 }
 
 void Daemon::refuse(uint64_t id, uint32_t request_id, const Error& e) {

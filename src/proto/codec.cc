@@ -9,6 +9,8 @@
 // its span and allocates only after a count has passed its limit.
 #include "proto/codec.h"
 
+#include "proto/codec_direct.h"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -810,6 +812,19 @@ Result<Message> decode_request(std::span<const std::byte> bytes) {
   return decode_new(bytes, &check_request);
 }
 
+namespace {
+// RequestSlots::decode's other path, out of line: its Result<Message> would
+// otherwise give the common path a large frame to set up.
+[[gnu::noinline]] Result<const Message*> decode_whole(std::span<const std::byte> bytes,
+                                                      std::span<Message> slots) {
+  auto whole = decode_request(bytes);
+  if (!whole) return std::unexpected(std::move(whole.error()));
+  Message& m = slots[*body_index(type_of(whole->body))];
+  m = std::move(*whole);
+  return &m;
+}
+}  // namespace
+
 Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
   static_assert(std::tuple_size_v<decltype(slots_)> == kDecoders.size());
   // The common case, checked inline: a header of this version announcing
@@ -823,17 +838,26 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
       if (const std::optional<size_t> index = body_index(type)) [[likely]] {
         Message& m = slots_[*index];
         m.request_id = load_u32(bytes, 8);
-        if (auto s = kDecoders[*index].decode(bytes.subspan(kHeaderSize), m.body); !s)
-          return std::unexpected(s.error());
+        const auto payload = bytes.subspan(kHeaderSize);
+        // The requests of an allocate and a put, read directly when they
+        // are well formed (codec_direct.h); anything else, refusals
+        // included, is read by the generic layout below.
+        if (auto* a = std::get_if<Allocate>(&m.body);
+            a != nullptr && detail::decode_allocate(payload, *a))
+          return &m;
+        if (auto* p = std::get_if<Put>(&m.body);
+            p != nullptr && detail::decode_block_id(payload, p->block_id))
+          return &m;
+        if (auto* g = std::get_if<Get>(&m.body);
+            g != nullptr && detail::decode_block_id(payload, g->block_id))
+          return &m;
+        if (auto s = kDecoders[*index].decode(payload, m.body); !s) [[unlikely]]
+          return std::unexpected(std::move(s.error()));
         return &m;
       }
     }
   }
-  auto whole = decode_request(bytes);
-  if (!whole) return std::unexpected(whole.error());
-  Message& m = slots_[*body_index(type_of(whole->body))];
-  m = std::move(*whole);
-  return &m;
+  return decode_whole(bytes, slots_);
 }
 
 Result<Message> decode_reply(std::span<const std::byte> bytes) {
