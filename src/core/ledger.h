@@ -303,7 +303,10 @@ class Ledger {
   // Drops every export whose deadline is <= now. Returns how many.
   size_t expire(SteadyTime now);
   // The earliest export deadline, for the daemon's timer.
-  [[nodiscard]] std::optional<SteadyTime> next_deadline() const;
+  [[nodiscard]] std::optional<SteadyTime> next_deadline() const {
+    if (deadlines_.empty()) return std::nullopt;
+    return deadlines_.begin()->first;
+  }
 
   // ---- views ---------------------------------------------------------------
   [[nodiscard]] size_t pool_count() const { return pools_.size(); }

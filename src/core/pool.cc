@@ -144,6 +144,11 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
 
 Status Pool::make_ready(Block& b, const AllocRequest& req) {
   const bool zero = req.zero || zero_on_alloc_;
+  // The common block — normal pages, not to be zeroed, in a pool that is
+  // not kept resident and knows no physical addresses — needs none of what
+  // follows (each step below is skipped for it anyway): no page walk, no
+  // region asked for its geometry.
+  if (!huge_ && !zero && !region_->resident() && !has_physical()) return {};
   const uint64_t page = region_->page_size();
   std::byte* const base = region_->data();
   const uint64_t first = b.offset / page * page;

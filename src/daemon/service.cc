@@ -2,6 +2,7 @@
 #include "daemon/service.h"
 
 #include "base/units.h"
+#include "daemon/steady_now.h"
 
 #ifndef PMM_VERSION
 #define PMM_VERSION "dev"
@@ -190,7 +191,7 @@ bool Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyT
 
 [[gnu::always_inline]] inline void Service::handled(const proto::Message& m, const Reply& r,
                                                     core::SteadyTime now) {
-  handled_at_ = std::chrono::steady_clock::now();
+  handled_at_ = steady_now();
   metrics_.record(proto::type_of(m.body), std::holds_alternative<proto::ErrorReply>(r.message.body),
                   handled_at_ - now);
 }

@@ -839,20 +839,34 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
         Message& m = slots_[*index];
         m.request_id = load_u32(bytes, 8);
         const auto payload = bytes.subspan(kHeaderSize);
-        // The requests of an allocate and a put, read directly when they
-        // are well formed (codec_direct.h); anything else, refusals
+        // The requests of an allocate, a put and a get, read directly when
+        // they are well formed (codec_direct.h); anything else, refusals
         // included, is read by the generic layout below.
-        if (auto* a = std::get_if<Allocate>(&m.body);
-            a != nullptr && detail::decode_allocate(payload, *a))
-          return &m;
-        if (auto* p = std::get_if<Put>(&m.body);
-            p != nullptr && detail::decode_block_id(payload, p->block_id))
-          return &m;
-        if (auto* g = std::get_if<Get>(&m.body);
-            g != nullptr && detail::decode_block_id(payload, g->block_id))
-          return &m;
-        if (auto s = kDecoders[*index].decode(payload, m.body); !s) [[unlikely]]
+        Body& body = m.body;
+        switch (type) {
+          case MessageType::kAllocate:
+            if (auto* a = std::get_if<Allocate>(&body); a && detail::decode_allocate(payload, *a))
+              return &m;
+            break;
+          case MessageType::kPut:
+            if (auto* p = std::get_if<Put>(&body);
+                p && detail::decode_block_id(payload, p->block_id))
+              return &m;
+            break;
+          case MessageType::kGet:
+            if (auto* g = std::get_if<Get>(&body);
+                g && detail::decode_block_id(payload, g->block_id))
+              return &m;
+            break;
+          default:
+            break;
+        }
+        if (auto s = kDecoders[*index].decode(payload, m.body); !s) [[unlikely]] {
+          // A failed decode may leave a name that broke the rules in the
+          // slot; the direct path trusts the names it holds.
+          if (auto* a = std::get_if<Allocate>(&body)) a->pools.clear();
           return std::unexpected(std::move(s.error()));
+        }
         return &m;
       }
     }
@@ -894,11 +908,6 @@ Status decode_reply_into(std::span<const std::byte> bytes, Message& out) {
     }
   }
   return decode_reply_moved(bytes, out);
-}
-
-size_t fds_expected(const Body& body) {
-  const auto* b = std::get_if<BlockInfo>(&body);
-  return b != nullptr && b->memory.fd_attached ? 1 : 0;
 }
 
 }  // namespace pmm::proto

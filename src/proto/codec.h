@@ -94,6 +94,10 @@ class RequestSlots {
 
 // How many fds must travel with this message: 1 for a BlockInfo whose
 // memory.fd_attached is set, else 0. A receiver refuses any other count.
-[[nodiscard]] size_t fds_expected(const Body& body);
+// (Inline: pmmd asks it of every reply.)
+[[nodiscard]] inline size_t fds_expected(const Body& body) {
+  const auto* b = std::get_if<BlockInfo>(&body);
+  return b != nullptr && b->memory.fd_attached ? 1 : 0;
+}
 
 }  // namespace pmm::proto

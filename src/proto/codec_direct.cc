@@ -1,7 +1,7 @@
-// The direct paths of the codec: the messages pmmd handles most, read and
-// written field by field without the generic layouts (codec.cc), which go
-// through a variant visit and a Reader or Writer that keeps a sticky error,
-// a field path and the bounds of every field.
+// The direct encoders of the codec (the decoders are in codec_direct.h):
+// the replies pmmd sends most, written field by field without the generic layouts (codec.cc), which
+// go through a variant visit and a Reader or Writer that keeps a sticky error, a field path and the
+// bounds of every field.
 //
 // Each direct path accepts a subset of what the generic path accepts and
 // produces the very same result for it (bytes when encoding, a Message when
@@ -10,25 +10,18 @@
 // codec_test.cc compares the two over many values, valid and not.
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "proto/codec.h"
-#include "proto/codec_direct.h"
 
 namespace pmm::proto::detail {
 namespace {
 
-// Little-endian stores and loads of fixed sizes: one move each.
+// Little-endian stores of fixed sizes: one move each.
 template <typename U>
 void store(std::byte* at, U v) {
   if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
   std::memcpy(at, &v, sizeof(U));
-}
-template <typename U>
-U load(const std::byte* at) {
-  U v;
-  std::memcpy(&v, at, sizeof(U));
-  if constexpr (std::endian::native == std::endian::big) v = std::byteswap(v);
-  return v;
 }
 
 void store_header(std::byte* out, MessageType type, uint32_t request_id, size_t payload) {
@@ -51,8 +44,7 @@ bool memory_valid(const PoolMemory& m) {
 // The fixed part of a BlockInfo's payload: every field but the name's bytes.
 constexpr size_t kBlockInfoFixed = 8 + 4 + 2 + 8 + 8 + 8 + 1 + 1 + 8 + 8 + 4;
 
-}  // namespace
-
+// A whole BlockInfo message (header and payload) at the front of `out`.
 std::optional<size_t> encode_block_info(uint32_t request_id, const BlockInfo& b,
                                         std::span<std::byte> out) {
   const std::string& name = b.pool_name;
@@ -80,6 +72,7 @@ std::optional<size_t> encode_block_info(uint32_t request_id, const BlockInfo& b,
   return kHeaderSize + payload;
 }
 
+// A whole message with no payload (Ok) at the front of `out`.
 std::optional<size_t> encode_empty(MessageType type, uint32_t request_id,
                                    std::span<std::byte> out) {
   if (out.size() < kHeaderSize) [[unlikely]]
@@ -88,48 +81,7 @@ std::optional<size_t> encode_empty(MessageType type, uint32_t request_id,
   return kHeaderSize;
 }
 
-bool decode_block_id(std::span<const std::byte> payload, uint64_t& block_id) {
-  if (payload.size() != sizeof(uint64_t)) [[unlikely]]
-    return false;
-  block_id = load<uint64_t>(payload.data());
-  return true;
-}
-
-bool decode_allocate(std::span<const std::byte> payload, Allocate& m) {
-  // pool count (u32), each name (u16 length, bytes), size, alignment (u64),
-  // flags (u32): codec.cc's allocate_fields.
-  const std::byte* p = payload.data();
-  const std::byte* const end = p + payload.size();
-  constexpr size_t kTail = 8 + 8 + 4;
-  if (payload.size() < 4 + kTail) [[unlikely]]
-    return false;
-  const uint32_t count = load<uint32_t>(p);
-  p += 4;
-  if (count > kMaxAllocatePools) [[unlikely]]
-    return false;
-  if (m.pools.size() != count) m.pools.resize(count);
-  for (std::string& name : m.pools) {
-    if (end - p < 2) [[unlikely]]
-      return false;
-    const uint16_t len = load<uint16_t>(p);
-    p += 2;
-    if (len > kMaxNameLength || static_cast<size_t>(end - p) < len) [[unlikely]]
-      return false;
-    const char* bytes = reinterpret_cast<const char*>(p);
-    if (std::memchr(bytes, 0, len) != nullptr) [[unlikely]]
-      return false;
-    // The same name as the last Allocate's (the common case): nothing to copy.
-    if (std::string_view(name) != std::string_view(bytes, len)) name.assign(bytes, len);
-    p += len;
-  }
-  if (static_cast<size_t>(end - p) != kTail) [[unlikely]]
-    return false;
-  m.size = load<uint64_t>(p);
-  m.alignment = load<uint64_t>(p + 8);
-  m.flags = load<uint32_t>(p + 16);
-  return (m.flags & ~kAllocKnownFlags) == 0;
-}
-
+}  // namespace
 }  // namespace pmm::proto::detail
 
 namespace pmm::proto {

@@ -291,6 +291,15 @@ TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
   inputs.push_back(encoded({8, Allocate{.pools = std::vector<std::string>(
                                             kMaxAllocatePools, std::string(kMaxNameLength, 'n')),
                                         .size = ~uint64_t{0}}}));
+  // A name with a NUL (the generic path assigns it, then refuses it), the
+  // same again, the name without it, and the NUL again: a refused name
+  // must not be taken for one that passed.
+  auto nul = encoded({11, Allocate{.pools = {"abc"}, .size = 5}});
+  nul[kHeaderSize + 4 + 2 + 1] = std::byte{0};
+  inputs.push_back(nul);
+  inputs.push_back(nul);
+  inputs.push_back(encoded({12, Allocate{.pools = {"abc"}, .size = 5}}));
+  inputs.push_back(nul);
   inputs.push_back(encoded({9, Put{.block_id = 77}}));
   inputs.push_back(encoded({10, Get{.block_id = ~uint64_t{0}}}));
   std::mt19937_64 rng(7);
