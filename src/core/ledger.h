@@ -530,6 +530,8 @@ class Ledger {
   // `by`: the session dropping it, if any (its cached entries serve when the
   // block is its uid's on its device).
   bool drop_reference(uint32_t slot, SessionRecord* by = nullptr);
+  // The same, for inlining into put() (ledger.cc), the hot caller.
+  bool drop_reference_inline(uint32_t slot, SessionRecord* by);
   // By value: callers pass references into the containers it erases from.
   void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);

@@ -127,7 +127,10 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
           .size = req.size,
           .phys = physical_address(got->offset),
           .handle = got->handle};
-  if (auto s = make_ready(b, req); !s) {
+  // make_ready's own first test, inline: most blocks need nothing.
+  const bool ready =
+      !huge_ && !req.zero && !zero_on_alloc_ && !region_->resident() && !has_physical();
+  if (auto s = ready ? Status{} : make_ready(b, req); !s) [[unlikely]] {
     (void)strategy_->release(b.handle);  // just allocated: cannot fail
     ++health_.refused;
     // Logged at the 1st, 2nd, 4th, 8th... refusal: a client that punched
