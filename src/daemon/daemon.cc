@@ -159,6 +159,12 @@ Status Daemon::run() {
     }
     for (size_t i = 0; i < *n && !stopping_; ++i) {
       const os::Epoll::Event& ev = events[i];
+      // A session (the common event) with one compare: the fixed fds'
+      // tags are the top values.
+      if (ev.tag < kSignalTag) [[likely]] {
+        serve(ev.tag);
+        continue;
+      }
       switch (ev.tag) {
         case kListenTag:
           accept_next();
@@ -180,7 +186,6 @@ Status Daemon::run() {
           break;
         }
         default:
-          serve(ev.tag);
           break;
       }
     }
@@ -459,7 +464,7 @@ bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
   const proto::Message& msg = **decoded;
   answered_ = true;
   const auto now = steady_now();
-  // An allocate, get, put or import is answered over the kept reply_.
+  // An allocate, get, put, export or import is answered over the kept reply_.
   if (!service_.handle_hot(s.state, msg, now, reply_)) [[unlikely]]
     return answer_other(s, id, msg, now);
   return deliver(s, id, msg.request_id, reply_);

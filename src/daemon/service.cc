@@ -182,6 +182,8 @@ bool Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyT
     on_get(s, id, *g, out);
   } else if (const auto* i = std::get_if<proto::Import>(&m.body)) {
     on_import(s, id, *i, now, out);
+  } else if (const auto* e = std::get_if<proto::Export>(&m.body)) {
+    on_export(s, id, *e, now, out);
   } else {
     return false;
   }
@@ -259,6 +261,30 @@ bool Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyT
   ok_reply(id, out);
 }
 
+[[gnu::always_inline]] inline void Service::on_export(SessionState& s, uint32_t id,
+                                                      const proto::Export& req,
+                                                      core::SteadyTime now, Reply& out) {
+  auto t = ledger_->export_block(s.id, req.block_id, req.max_imports,
+                                 std::chrono::milliseconds(req.lifetime_ms), now);
+  if (!t) [[unlikely]] {
+    out = error(s, id, t.error(),
+                lazy([&] { return fmt::format("export of block {}", req.block_id); }));
+    return;
+  }
+  log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
+              lazy([&] { return t->short_hex(); }), req.max_imports == 0 ? 1 : req.max_imports);
+  // Written over what `out` held, as block_reply and ok_reply do.
+  out.message.request_id = id;
+  auto* reply = std::get_if<proto::TokenReply>(&out.message.body);
+  if (reply == nullptr) [[unlikely]]
+    reply = &out.message.body.emplace<proto::TokenReply>();
+  reply->token = t->bytes;
+  out.fd = -1;
+  out.fd_pool.reset();
+  out.close_after = false;
+  out.deferred = false;
+}
+
 [[gnu::always_inline]] inline void Service::on_import(SessionState& s, uint32_t id,
                                                       const proto::Import& req,
                                                       core::SteadyTime now, Reply& out) {
@@ -313,15 +339,9 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           on_put(s, id, req, r);
           return r;
         } else if constexpr (std::is_same_v<T, proto::Export>) {
-          auto t = l.export_block(s.id, req.block_id, req.max_imports,
-                                  std::chrono::milliseconds(req.lifetime_ms), now);
-          if (!t)
-            return error(s, id, t.error(),
-                         lazy([&] { return fmt::format("export of block {}", req.block_id); }));
-          log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
-                      lazy([&] { return t->short_hex(); }),
-                      req.max_imports == 0 ? 1 : req.max_imports);
-          return Reply{.message = reply(id, proto::TokenReply{.token = t->bytes})};
+          Reply r;
+          on_export(s, id, req, now, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Import>) {
           Reply r;
           on_import(s, id, req, now, r);

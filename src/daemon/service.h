@@ -80,7 +80,7 @@ class Service {
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
   // handle() for the requests a client sends most — Allocate, Get, Put,
-  // Import of a greeted session — written over `out`, which the caller
+  // Export, Import of a greeted session — written over `out`, which the caller
   // keeps across requests: the BlockInfo or Ok the last one left is reused
   // (no Body built, moved and destroyed per request) and every field of the
   // Reply is set. The same answer, refusals, logs and metrics as handle().
@@ -157,6 +157,8 @@ class Service {
   void on_get(SessionState& s, uint32_t id, const proto::Get& req, Reply& out);
   void on_put(SessionState& s, uint32_t id, const proto::Put& req, Reply& out);
   void on_import(SessionState& s, uint32_t id, const proto::Import& req, core::SteadyTime now,
+                 Reply& out);
+  void on_export(SessionState& s, uint32_t id, const proto::Export& req, core::SteadyTime now,
                  Reply& out);
   // After a request is answered: when (handled_at()), and its metrics.
   void handled(const proto::Message& m, const Reply& r, core::SteadyTime now);

@@ -839,9 +839,9 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
         Message& m = slots_[*index];
         m.request_id = load_u32(bytes, 8);
         const auto payload = bytes.subspan(kHeaderSize);
-        // The requests of an allocate, a put and a get, read directly when
-        // they are well formed (codec_direct.h); anything else, refusals
-        // included, is read by the generic layout below.
+        // The requests of an allocate, put, get, export and import, read
+        // directly when they are well formed (codec_direct.h); anything
+        // else, refusals included, is read by the generic layout below.
         Body& body = m.body;
         switch (type) {
           case MessageType::kAllocate:
@@ -856,6 +856,14 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
           case MessageType::kGet:
             if (auto* g = std::get_if<Get>(&body);
                 g && detail::decode_block_id(payload, g->block_id))
+              return &m;
+            break;
+          case MessageType::kExport:
+            if (auto* e = std::get_if<Export>(&body); e && detail::decode_export(payload, *e))
+              return &m;
+            break;
+          case MessageType::kImport:
+            if (auto* i = std::get_if<Import>(&body); i && detail::decode_token(payload, i->token))
               return &m;
             break;
           default:

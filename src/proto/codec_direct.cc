@@ -1,7 +1,8 @@
 // The direct encoders of the codec (the decoders are in codec_direct.h):
-// the replies pmmd sends most, written field by field without the generic layouts (codec.cc), which
-// go through a variant visit and a Reader or Writer that keeps a sticky error, a field path and the
-// bounds of every field.
+// the replies pmmd sends most (BlockInfo, Ok, TokenReply), written field by
+// field without the generic layouts (codec.cc), which go through a variant
+// visit and a Writer that keeps a sticky error, a field path and the bounds
+// of every field.
 //
 // Each direct path accepts a subset of what the generic path accepts and
 // produces the very same result for it (bytes when encoding, a Message when
@@ -72,6 +73,16 @@ std::optional<size_t> encode_block_info(uint32_t request_id, const BlockInfo& b,
   return kHeaderSize + payload;
 }
 
+// A whole TokenReply message at the front of `out`.
+std::optional<size_t> encode_token(uint32_t request_id, const Token& token,
+                                   std::span<std::byte> out) {
+  if (out.size() < kHeaderSize + token.size()) [[unlikely]]
+    return std::nullopt;
+  store_header(out.data(), MessageType::kToken, request_id, token.size());
+  std::memcpy(out.data() + kHeaderSize, token.data(), token.size());
+  return kHeaderSize + token.size();
+}
+
 // A whole message with no payload (Ok) at the front of `out`.
 std::optional<size_t> encode_empty(MessageType type, uint32_t request_id,
                                    std::span<std::byte> out) {
@@ -92,6 +103,8 @@ Result<size_t> encode_reply_into(const Message& m, std::span<std::byte> out) {
     size = detail::encode_block_info(m.request_id, *b, out);
   } else if (std::holds_alternative<Ok>(m.body)) {
     size = detail::encode_empty(MessageType::kOk, m.request_id, out);
+  } else if (const auto* t = std::get_if<TokenReply>(&m.body)) {
+    size = detail::encode_token(m.request_id, t->token, out);
   }
   if (size) [[likely]]
     return *size;

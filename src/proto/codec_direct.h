@@ -40,6 +40,24 @@ inline bool decode_block_id(std::span<const std::byte> payload, uint64_t& block_
   return true;
 }
 
+// An Export's payload: block id (u64), max imports, lifetime in ms (u32).
+inline bool decode_export(std::span<const std::byte> payload, Export& m) {
+  if (payload.size() != 8 + 4 + 4) [[unlikely]]
+    return false;
+  m.block_id = load_le<uint64_t>(payload.data());
+  m.max_imports = load_le<uint32_t>(payload.data() + 8);
+  m.lifetime_ms = load_le<uint32_t>(payload.data() + 12);
+  return true;
+}
+
+// An Import's payload: the token's bytes.
+inline bool decode_token(std::span<const std::byte> payload, Token& token) {
+  if (payload.size() != token.size()) [[unlikely]]
+    return false;
+  std::memcpy(token.data(), payload.data(), token.size());
+  return true;
+}
+
 // An Allocate's payload into `m`, reusing its pool names' storage (a name
 // equal to the one it holds is not copied). Every name `m` holds must be
 // one that decoded (RequestSlots keeps it so). On false `m` is unusable.

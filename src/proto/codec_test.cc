@@ -301,6 +301,8 @@ TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
   inputs.push_back(encoded({12, Allocate{.pools = {"abc"}, .size = 5}}));
   inputs.push_back(nul);
   inputs.push_back(encoded({9, Put{.block_id = 77}}));
+  inputs.push_back(encoded({13, Export{.block_id = 5, .max_imports = 3, .lifetime_ms = 100}}));
+  inputs.push_back(encoded({14, Import{.token = testing_token(9)}}));
   inputs.push_back(encoded({10, Get{.block_id = ~uint64_t{0}}}));
   std::mt19937_64 rng(7);
   for (int round = 0; round < 5; ++round) {
@@ -432,6 +434,10 @@ TEST(Codec, EncodeReplyIntoMatchesEncodeIntoByteForByte) {
   }
   messages.push_back({0, Ok{}});
   messages.push_back({~uint32_t{0}, Ok{}});
+  for (int seed : {0, 1, 200}) {
+    messages.push_back(
+        {static_cast<uint32_t>(seed), TokenReply{testing_token(static_cast<uint8_t>(seed))}});
+  }
   size_t accepted = 0;
   for (size_t i = 0; i < messages.size(); ++i) {
     const Message& m = messages[i];
