@@ -122,8 +122,14 @@ Status Ledger::begin_close(SessionId s) {
 }
 
 std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
-  PMM_CHECK_ON_EXIT("Ledger::reap", checks_, record_count(), check_invariants());
   std::vector<std::pair<SessionId, CloseSummary>> done;
+  reap(budget, done);
+  return done;
+}
+
+void Ledger::reap(size_t budget, std::vector<std::pair<SessionId, CloseSummary>>& done) {
+  PMM_CHECK_ON_EXIT("Ledger::reap", checks_, record_count(), check_invariants());
+  done.clear();
   while (budget > 0 && !closing_.empty()) {
     auto it = sessions_.find(closing_.front());
     SessionRecord& sr = it->second;
@@ -133,7 +139,6 @@ std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
     finish_close(it);
     closing_.pop_front();
   }
-  return done;
 }
 
 void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {

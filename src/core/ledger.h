@@ -270,6 +270,9 @@ class Ledger {
   // blocks costs other clients a few milliseconds, not half a second.
   [[nodiscard]] Status begin_close(SessionId s);
   std::vector<std::pair<SessionId, CloseSummary>> reap(size_t budget);
+  // The same into `done` (cleared first; a caller that keeps it allocates
+  // nothing per call, as pmmd's loop does once per turn while reaping).
+  void reap(size_t budget, std::vector<std::pair<SessionId, CloseSummary>>& done);
   [[nodiscard]] bool reaping() const { return !closing_.empty(); }
 
   // ---- blocks --------------------------------------------------------------
@@ -310,6 +313,9 @@ class Ledger {
 
   // ---- views ---------------------------------------------------------------
   [[nodiscard]] size_t pool_count() const { return pools_.size(); }
+  // The most pools a ledger holds (create() refuses more): a pool's index
+  // is stored in 8 bits of each block record.
+  static constexpr size_t kMaxPools = 256;
   [[nodiscard]] const Pool& pool(size_t i) const { return *pools_[i].pool; }
   [[nodiscard]] const PoolAccess& access(size_t i) const { return pools_[i].access; }
   // Live export tokens plus SysV exports.
@@ -393,8 +399,7 @@ class Ledger {
   // exports): a client that loops on get() hits this rather than wrapping
   // the 32-bit count.
   static constexpr uint32_t kMaxReferences = uint32_t{1} << 31;
-  // Pools and devices are stored in a few bits of each record.
-  static constexpr size_t kMaxPools = 256;
+  // Devices are stored in a few bits of each record (pools too: kMaxPools).
   static constexpr size_t kMaxDevices = 1 << 15;
 
   // One session's hold on one block: its references and whether it has a

@@ -172,7 +172,7 @@ Status Daemon::run() {
         case kTimerTag:
           timer_.consume();
           armed_.reset();
-          service_.expire(std::chrono::steady_clock::now());
+          service_.expire(steady_now());
           break;
         case kWakeupTag:
           wakeup_.consume();
@@ -203,20 +203,23 @@ Status Daemon::run() {
     // clock read fewer per turn. A deadline it makes look a few
     // microseconds early is not missed: rearm_timer arms the timerfd for
     // it, which then fires at once.
-    const auto now = answered_ && !reaped ? service_.handled_at() : Clock::now();
+    const auto now = answered_ && !reaped ? service_.handled_at() : steady_now();
     answered_ = false;
     // Both are out of line for their rare work; most turns have none.
     if (service_.outgoing_possible()) send_outgoing(now);
     if (!hello_deadlines_.empty() && hello_deadlines_.front().first <= now) expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
-    maybe_trim(now);
+    if (trim_due_ && now >= last_trim_ + std::chrono::seconds(1)) [[unlikely]]
+      maybe_trim(now);
     rearm_timer();
   }
   shutdown();
   return {};
 }
 
-std::optional<Daemon::Clock::time_point> Daemon::next_deadline() const {
+// Inline into rearm_timer(), its one caller, which runs every turn.
+[[gnu::always_inline]] inline std::optional<Daemon::Clock::time_point> Daemon::next_deadline()
+    const {
   std::optional<Clock::time_point> next;
   auto consider = [&](Clock::time_point t) {
     if (!next || t < *next) next = t;
@@ -302,7 +305,7 @@ void Daemon::admit(os::UniqueFd fd) {
                           os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
   s.fd = std::move(fd);
   sessions_.emplace(id, std::move(s));
-  hello_deadlines_.emplace_back(Clock::now() + limits_.hello_timeout, id);
+  hello_deadlines_.emplace_back(steady_now() + limits_.hello_timeout, id);
 }
 
 void Daemon::refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
@@ -374,7 +377,7 @@ void Daemon::pause_listening(Clock::duration at_most) {
     epoll_.remove(listener_.get());
     listening_ = false;
   }
-  resume_at_ = Clock::now() + at_most;
+  resume_at_ = steady_now() + at_most;
 }
 
 void Daemon::resume_listening() {
@@ -383,7 +386,7 @@ void Daemon::resume_listening() {
   if (auto a = epoll_.add(listener_.get(), kListenTag); !a) {
     options_.log.info("cannot watch the listening socket: {}; retrying in 1 s",
                       a.error().describe());
-    resume_at_ = Clock::now() + std::chrono::seconds(1);
+    resume_at_ = steady_now() + std::chrono::seconds(1);
     return;
   }
   listening_ = true;

@@ -77,7 +77,7 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
   }
   s.greeted = true;
   s.device = *device;
-  s.fd_sent.assign(ledger_->pool_count(), false);
+  s.fd_sent.reset();
   if (h.device.empty() || h.device == *device) {
     log_.info("{} connected", who(s));
   } else {

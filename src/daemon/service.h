@@ -19,6 +19,7 @@
 // Thread safety: none; the loop's thread owns it.
 #pragma once
 
+#include <bitset>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,7 +49,9 @@ struct SessionState {
   bool cap_sys_admin = false;
   bool greeted = false;
   std::string device{};  // resolved by the ledger, after Hello
-  std::vector<bool> fd_sent{};
+  // Which pools' fds went to this session (indexed by pool; a fixed set, so
+  // that a connection allocates nothing for it).
+  std::bitset<core::Ledger::kMaxPools> fd_sent{};
 };
 
 // A session as log lines name it, "session 3 (pid 1234, uid 1000, device
@@ -207,6 +210,8 @@ class Service {
   std::map<std::pair<core::BlockId, core::SessionId>, uint32_t> watches_;
   std::unordered_map<core::SessionId, size_t> watches_of_;
   std::vector<Outgoing> outgoing_;
+  // What the last reap() finished, kept so that reaping allocates nothing.
+  std::vector<std::pair<core::SessionId, core::CloseSummary>> reaped_;
   bool waiters_due_ = false;  // memory may have freed: walk the queue
   bool watches_due_ = false;  // references dropped somewhere: walk the watches
   const Log& log_;
