@@ -25,9 +25,12 @@
 // export timerfd is set only when the earliest deadline moves earlier; log
 // lines that are not written format nothing (log.h). In user space an
 // allocate or a put allocates no heap in steady state: it is decoded into the
-// Message kept for its type (proto::RequestSlots), its reply built in place
-// and encoded into a buffer kept for it (send_reply), and its session's
-// ledger records found through cached pointers. bench/daemon measures it
+// Message kept for its type (proto::RequestSlots; the hot requests' payloads
+// read directly), its reply written over the one kept for the last hot
+// request (Service::handle_hot, reply_) and encoded, BlockInfo, Ok and
+// TokenReply field by field (proto::encode_reply_into), into a buffer kept
+// for it (send_reply), and its session's ledger records found through
+// cached pointers. bench/daemon measures it
 // against a raw SOCK_SEQPACKET ping-pong (bench/daemon/instructions counts
 // the instructions each side spends).
 //
