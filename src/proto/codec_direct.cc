@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "proto/codec.h"
+#include "proto/codec_direct.h"
 
 namespace pmm::proto::detail {
 namespace {
@@ -93,6 +94,49 @@ std::optional<size_t> encode_empty(MessageType type, uint32_t request_id,
 }
 
 }  // namespace
+
+// Out of line (codec_direct.h): inline, it made codec.cc large enough that
+// the compiler stopped inlining what the generic reader uses, which libpmm
+// paid for on every reply.
+bool decode_allocate(std::span<const std::byte> payload, Allocate& m) {
+  // pool count (u32), each name (u16 length, bytes), size, alignment (u64),
+  // flags (u32): codec.cc's allocate_fields.
+  const std::byte* p = payload.data();
+  const std::byte* const end = p + payload.size();
+  constexpr size_t kTail = 8 + 8 + 4;
+  if (payload.size() < 4 + kTail) [[unlikely]]
+    return false;
+  const uint32_t count = load_le<uint32_t>(p);
+  p += 4;
+  if (count > kMaxAllocatePools) [[unlikely]]
+    return false;
+  if (m.pools.size() != count) m.pools.resize(count);
+  for (std::string& name : m.pools) {
+    if (end - p < 2) [[unlikely]]
+      return false;
+    const uint16_t len = load_le<uint16_t>(p);
+    p += 2;
+    if (len > kMaxNameLength || static_cast<size_t>(end - p) < len) [[unlikely]]
+      return false;
+    const char* bytes = reinterpret_cast<const char*>(p);
+    // The same name as the last Allocate's (the common case): nothing to
+    // copy, and nothing to check: a name the slot holds passed these very
+    // checks (RequestSlots clears the list when a decode fails).
+    if (std::string_view(name) != std::string_view(bytes, len)) {
+      if (std::memchr(bytes, 0, len) != nullptr) [[unlikely]]
+        return false;
+      name.assign(bytes, len);
+    }
+    p += len;
+  }
+  if (static_cast<size_t>(end - p) != kTail) [[unlikely]]
+    return false;
+  m.size = load_le<uint64_t>(p);
+  m.alignment = load_le<uint64_t>(p + 8);
+  m.flags = load_le<uint32_t>(p + 16);
+  return (m.flags & ~kAllocKnownFlags) == 0;
+}
+
 }  // namespace pmm::proto::detail
 
 namespace pmm::proto {

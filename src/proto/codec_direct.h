@@ -1,7 +1,7 @@
 // pmm::proto::detail direct decoders — the hot requests' payloads read field
-// by field, inline, for codec.cc's RequestSlots (the direct encoders of the
-// hot replies are codec_direct.cc's, behind encode_reply_into). Private to
-// the proto layer.
+// by field for codec.cc's RequestSlots: inline, but for Allocate's (in
+// codec_direct.cc, with the direct encoders of the hot replies that
+// encode_reply_into uses). Private to the proto layer.
 //
 // Each returns false ("not handled") for anything it does not accept,
 // refusals included; the caller then takes the generic path, which gives the
@@ -61,43 +61,6 @@ inline bool decode_token(std::span<const std::byte> payload, Token& token) {
 // An Allocate's payload into `m`, reusing its pool names' storage (a name
 // equal to the one it holds is not copied). Every name `m` holds must be
 // one that decoded (RequestSlots keeps it so). On false `m` is unusable.
-inline bool decode_allocate(std::span<const std::byte> payload, Allocate& m) {
-  // pool count (u32), each name (u16 length, bytes), size, alignment (u64),
-  // flags (u32): codec.cc's allocate_fields.
-  const std::byte* p = payload.data();
-  const std::byte* const end = p + payload.size();
-  constexpr size_t kTail = 8 + 8 + 4;
-  if (payload.size() < 4 + kTail) [[unlikely]]
-    return false;
-  const uint32_t count = load_le<uint32_t>(p);
-  p += 4;
-  if (count > kMaxAllocatePools) [[unlikely]]
-    return false;
-  if (m.pools.size() != count) m.pools.resize(count);
-  for (std::string& name : m.pools) {
-    if (end - p < 2) [[unlikely]]
-      return false;
-    const uint16_t len = load_le<uint16_t>(p);
-    p += 2;
-    if (len > kMaxNameLength || static_cast<size_t>(end - p) < len) [[unlikely]]
-      return false;
-    const char* bytes = reinterpret_cast<const char*>(p);
-    // The same name as the last Allocate's (the common case): nothing to
-    // copy, and nothing to check: a name the slot holds passed these very
-    // checks (RequestSlots clears the list when a decode fails).
-    if (std::string_view(name) != std::string_view(bytes, len)) {
-      if (std::memchr(bytes, 0, len) != nullptr) [[unlikely]]
-        return false;
-      name.assign(bytes, len);
-    }
-    p += len;
-  }
-  if (static_cast<size_t>(end - p) != kTail) [[unlikely]]
-    return false;
-  m.size = load_le<uint64_t>(p);
-  m.alignment = load_le<uint64_t>(p + 8);
-  m.flags = load_le<uint32_t>(p + 16);
-  return (m.flags & ~kAllocKnownFlags) == 0;
-}
+bool decode_allocate(std::span<const std::byte> payload, Allocate& m);
 
 }  // namespace pmm::proto::detail
