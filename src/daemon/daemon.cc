@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <type_traits>
 #include <utility>
 
 #include <linux/capability.h>
@@ -300,7 +301,9 @@ void Daemon::admit(os::UniqueFd fd) {
   // Only root may see physical addresses, so only root's /proc is read, and
   // only when a pool has any to show (two /proc reads were a third of
   // pmmd's time per connect+disconnect of a root client).
-  if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+  // gid_t is uint32_t on Linux: the kernel's list is taken over, not copied.
+  static_assert(std::is_same_v<gid_t, uint32_t>);
+  if (auto g = os::peer_groups(fd.get())) s.state.groups = std::move(*g);
   s.state.cap_sys_admin = cred->uid == 0 && physical_known_ &&
                           os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
   s.fd = std::move(fd);
