@@ -22,9 +22,10 @@ bool Access::allows_uid(uint32_t uid) const {
          std::find(uids.begin(), uids.end(), uid) != uids.end();
 }
 
-bool Access::allows(uint32_t uid, uint32_t gid, std::span<const uint32_t> groups) const {
-  auto listed = [&](uint32_t g) { return std::find(gids.begin(), gids.end(), g) != gids.end(); };
-  return allows_uid(uid) || listed(gid) || std::any_of(groups.begin(), groups.end(), listed);
+bool Access::listed(uint32_t uid, uint32_t gid, std::span<const uint32_t> groups) const {
+  auto in_gids = [&](uint32_t g) { return std::find(gids.begin(), gids.end(), g) != gids.end(); };
+  return std::find(uids.begin(), uids.end(), uid) != uids.end() || in_gids(gid) ||
+         std::any_of(groups.begin(), groups.end(), in_gids);
 }
 
 std::string Access::describe() const {

@@ -31,10 +31,16 @@ struct Access {
 
   // `groups`: the client's supplementary groups (SO_PEERGROUPS), which
   // count like its primary gid, as they do for the kernel's own checks.
+  // (Inline for the common answers — everyone, root, the owner — asked on
+  // every allocate; the lists are searched out of line.)
   [[nodiscard]] bool allows(uint32_t uid, uint32_t gid,
-                            std::span<const uint32_t> groups = {}) const;
+                            std::span<const uint32_t> groups = {}) const {
+    return everyone || uid == 0 || uid == owner || listed(uid, gid, groups);
+  }
   // Whether `uid` gets in by its uid alone (everyone, root, owner, listed).
   [[nodiscard]] bool allows_uid(uint32_t uid) const;
+  // Whether `uid`, `gid` or one of `groups` is in uids or gids.
+  [[nodiscard]] bool listed(uint32_t uid, uint32_t gid, std::span<const uint32_t> groups) const;
   // "every user", "root", or "root; uid 1000 (pmmd's own); uids 1001; gids 44".
   [[nodiscard]] std::string describe() const;
 };

@@ -102,6 +102,7 @@ Result<DeviceTable> DeviceTable::create(std::vector<DeviceConfig> configs,
     has_default = has_default || c.name == kDefaultDevice;
     d.used_in_pool.assign(pool_names.size(), 0);
     d.config = std::move(c);
+    t.any_reserve_ = t.any_reserve_ || d.home_pool.has_value();
     t.devices_.push_back(std::move(d));
   }
   if (!has_default) {
@@ -142,12 +143,15 @@ Result<size_t> DeviceTable::claim(std::string_view name, uint32_t uid, uint32_t 
   d.used_in_pool.assign(pool_names_.size(), 0);
   d.blocks = 0;
   d.sessions = 0;
+  any_reserve_ = any_reserve_ || d.home_pool.has_value();
   devices_.push_back(std::move(d));
   default_by_uid_.emplace(uid, devices_.size() - 1);
   return devices_.size() - 1;
 }
 
 uint64_t DeviceTable::reserved_for_others(size_t pool, size_t except) const {
+  // No device keeps a guarantee (the common config): nothing to add up.
+  if (!any_reserve_) return 0;
   uint64_t sum = 0;
   for (size_t i = 0; i < devices_.size(); ++i) {
     if (i == except || devices_[i].home_pool != pool) continue;
@@ -158,6 +162,18 @@ uint64_t DeviceTable::reserved_for_others(size_t pool, size_t except) const {
 
 Status DeviceTable::admit(size_t d, size_t pool, std::string_view pool_name, uint64_t size,
                           uint64_t pool_free) const {
+  // The three rules inline; which one refused, and the message, out of line.
+  const Device& dev = devices_[d];
+  const uint64_t others = reserved_for_others(pool, d);
+  if (dev.may_use(pool) && size <= dev.headroom() &&
+      !(size <= pool_free && size > pool_free - std::min(others, pool_free))) [[likely]] {
+    return {};
+  }
+  return refuse(d, pool, pool_name, size, pool_free);
+}
+
+std::unexpected<Error> DeviceTable::refuse(size_t d, size_t pool, std::string_view pool_name,
+                                           uint64_t size, uint64_t pool_free) const {
   const Device& dev = devices_[d];
   if (!dev.may_use(pool)) {
     std::string allowed;
@@ -188,7 +204,9 @@ Status DeviceTable::admit(size_t d, size_t pool, std::string_view pool_name, uin
                 format_size(std::min(others, pool_free)), who,
                 format_size(pool_free - std::min(others, pool_free)));
   }
-  return {};
+  // admit() found a rule broken that none of the above names: a bug here.
+  return fail(Errc::kSystem, "pool {}: device {}: admission refused {} for no rule", pool_name,
+              dev.label(), format_size(size));
 }
 
 void DeviceTable::charge(size_t d, size_t pool, uint64_t size) {

@@ -139,7 +139,16 @@ class DeviceTable {
   void session_closed(size_t d) { --devices_[d].sessions; }
 
  private:
+  // admit()'s refusal: the first rule broken, named with what would fit.
+  [[gnu::cold, gnu::noinline]] std::unexpected<Error> refuse(size_t d, size_t pool,
+                                                             std::string_view pool_name,
+                                                             uint64_t size,
+                                                             uint64_t pool_free) const;
+
   std::vector<Device> devices_{};
+  // Some device keeps a guarantee (has a home pool): only then are the
+  // reserves added up (reserved_for_others).
+  bool any_reserve_ = false;
   std::vector<std::string> pool_names_{};
   size_t default_ = 0;
   std::unordered_map<uint32_t, size_t> default_by_uid_{};

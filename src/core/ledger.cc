@@ -122,8 +122,14 @@ Status Ledger::begin_close(SessionId s) {
 }
 
 std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
-  PMM_CHECK_ON_EXIT("Ledger::reap", checks_, record_count(), check_invariants());
   std::vector<std::pair<SessionId, CloseSummary>> done;
+  reap(budget, done);
+  return done;
+}
+
+void Ledger::reap(size_t budget, std::vector<std::pair<SessionId, CloseSummary>>& done) {
+  PMM_CHECK_ON_EXIT("Ledger::reap", checks_, record_count(), check_invariants());
+  done.clear();
   while (budget > 0 && !closing_.empty()) {
     auto it = sessions_.find(closing_.front());
     SessionRecord& sr = it->second;
@@ -133,7 +139,6 @@ std::vector<std::pair<SessionId, CloseSummary>> Ledger::reap(size_t budget) {
     finish_close(it);
     closing_.pop_front();
   }
-  return done;
 }
 
 void Ledger::drop_holds(SessionRecord& sr, size_t& budget, CloseSummary& sum) {
@@ -255,8 +260,11 @@ Result<BlockInfo> Ledger::allocate(SessionId s, std::span<const std::string> poo
   return fail(last.code, "no pool could give {}: {}", format_size(size), reasons);
 }
 
-Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p, uint64_t size,
-                                      uint64_t alignment, AllocFlags flags) {
+// Inline into allocate(): one frame for the common allocate from one pool.
+[[gnu::always_inline]] inline Result<BlockInfo> Ledger::allocate_in(SessionRecord& sr, size_t p,
+                                                                    uint64_t size,
+                                                                    uint64_t alignment,
+                                                                    AllocFlags flags) {
   if (auto a = check_access(sr, p, "allocate"); !a) return std::unexpected(a.error());
   Pool& pool = *pools_[p].pool;
   // The strategy's size and bytes used only: Pool::stats() also reads the
@@ -343,11 +351,15 @@ Result<uint64_t> Ledger::put(SessionId s, BlockId b) {
   --(*sr)->references;
   const uint32_t slot = slot_of(b);
   if (h.empty()) remove_holder(**sr, slot);
-  drop_reference(slot, *sr);
+  drop_reference_inline(slot, *sr);
   return left;
 }
 
 bool Ledger::drop_reference(uint32_t slot, SessionRecord* by) {
+  return drop_reference_inline(slot, by);
+}
+
+[[gnu::always_inline]] inline bool Ledger::drop_reference_inline(uint32_t slot, SessionRecord* by) {
   BlockRecord& rec = slab_[slot];
   if (--rec.total > 0) return false;
   // Nothing holds it: back to the pool. Release of a handle the pool gave

@@ -270,6 +270,9 @@ class Ledger {
   // blocks costs other clients a few milliseconds, not half a second.
   [[nodiscard]] Status begin_close(SessionId s);
   std::vector<std::pair<SessionId, CloseSummary>> reap(size_t budget);
+  // The same into `done` (cleared first; a caller that keeps it allocates
+  // nothing per call, as pmmd's loop does once per turn while reaping).
+  void reap(size_t budget, std::vector<std::pair<SessionId, CloseSummary>>& done);
   [[nodiscard]] bool reaping() const { return !closing_.empty(); }
 
   // ---- blocks --------------------------------------------------------------
@@ -303,10 +306,16 @@ class Ledger {
   // Drops every export whose deadline is <= now. Returns how many.
   size_t expire(SteadyTime now);
   // The earliest export deadline, for the daemon's timer.
-  [[nodiscard]] std::optional<SteadyTime> next_deadline() const;
+  [[nodiscard]] std::optional<SteadyTime> next_deadline() const {
+    if (deadlines_.empty()) return std::nullopt;
+    return deadlines_.begin()->first;
+  }
 
   // ---- views ---------------------------------------------------------------
   [[nodiscard]] size_t pool_count() const { return pools_.size(); }
+  // The most pools a ledger holds (create() refuses more): a pool's index
+  // is stored in 8 bits of each block record.
+  static constexpr size_t kMaxPools = 256;
   [[nodiscard]] const Pool& pool(size_t i) const { return *pools_[i].pool; }
   [[nodiscard]] const PoolAccess& access(size_t i) const { return pools_[i].access; }
   // Live export tokens plus SysV exports.
@@ -390,8 +399,7 @@ class Ledger {
   // exports): a client that loops on get() hits this rather than wrapping
   // the 32-bit count.
   static constexpr uint32_t kMaxReferences = uint32_t{1} << 31;
-  // Pools and devices are stored in a few bits of each record.
-  static constexpr size_t kMaxPools = 256;
+  // Devices are stored in a few bits of each record (pools too: kMaxPools).
   static constexpr size_t kMaxDevices = 1 << 15;
 
   // One session's hold on one block: its references and whether it has a
@@ -527,6 +535,8 @@ class Ledger {
   // `by`: the session dropping it, if any (its cached entries serve when the
   // block is its uid's on its device).
   bool drop_reference(uint32_t slot, SessionRecord* by = nullptr);
+  // The same, for inlining into put() (ledger.cc), the hot caller.
+  bool drop_reference_inline(uint32_t slot, SessionRecord* by);
   // By value: callers pass references into the containers it erases from.
   void remove_export(Token t, DeadReason why);
   void remember_dead(const Token& t, DeadReason why);

@@ -224,11 +224,6 @@ size_t Ledger::expire(SteadyTime now) {
   return n;
 }
 
-std::optional<SteadyTime> Ledger::next_deadline() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.begin()->first;
-}
-
 void Ledger::remove_export(Token t, DeadReason why) {
   auto it = exports_.find(t);
   Export e = it->second;

@@ -127,7 +127,10 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
           .size = req.size,
           .phys = physical_address(got->offset),
           .handle = got->handle};
-  if (auto s = make_ready(b, req); !s) {
+  // make_ready's own first test, inline: most blocks need nothing.
+  const bool ready =
+      !huge_ && !req.zero && !zero_on_alloc_ && !region_->resident() && !has_physical();
+  if (auto s = ready ? Status{} : make_ready(b, req); !s) [[unlikely]] {
     (void)strategy_->release(b.handle);  // just allocated: cannot fail
     ++health_.refused;
     // Logged at the 1st, 2nd, 4th, 8th... refusal: a client that punched
@@ -144,6 +147,11 @@ Result<Block> Pool::allocate(const AllocRequest& req) {
 
 Status Pool::make_ready(Block& b, const AllocRequest& req) {
   const bool zero = req.zero || zero_on_alloc_;
+  // The common block — normal pages, not to be zeroed, in a pool that is
+  // not kept resident and knows no physical addresses — needs none of what
+  // follows (each step below is skipped for it anyway): no page walk, no
+  // region asked for its geometry.
+  if (!huge_ && !zero && !region_->resident() && !has_physical()) return {};
   const uint64_t page = region_->page_size();
   std::byte* const base = region_->data();
   const uint64_t first = b.offset / page * page;

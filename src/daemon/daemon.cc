@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <type_traits>
 #include <utility>
 
 #include <linux/capability.h>
 
 #include "base/units.h"
 #include "daemon/kernel_report.h"
+#include "daemon/steady_now.h"
 #include "os/peer.h"
 #include "proto/channel.h"
 #include "proto/codec.h"
@@ -164,6 +166,12 @@ Status Daemon::run() {
     }
     for (size_t i = 0; i < *n && !stopping_; ++i) {
       const os::Epoll::Event& ev = events[i];
+      // A session (the common event) with one compare: the fixed fds'
+      // tags are the top values.
+      if (ev.tag < kSignalTag) [[likely]] {
+        serve(ev.tag);
+        continue;
+      }
       switch (ev.tag) {
         case kListenTag:
           accept_next();
@@ -171,7 +179,7 @@ Status Daemon::run() {
         case kTimerTag:
           timer_.consume();
           armed_.reset();
-          service_.expire(std::chrono::steady_clock::now());
+          service_.expire(steady_now());
           break;
         case kWakeupTag:
           wakeup_.consume();
@@ -185,7 +193,6 @@ Status Daemon::run() {
           break;
         }
         default:
-          serve(ev.tag);
           break;
       }
     }
@@ -203,20 +210,23 @@ Status Daemon::run() {
     // clock read fewer per turn. A deadline it makes look a few
     // microseconds early is not missed: rearm_timer arms the timerfd for
     // it, which then fires at once.
-    const auto now = answered_ && !reaped ? service_.handled_at() : Clock::now();
+    const auto now = answered_ && !reaped ? service_.handled_at() : steady_now();
     answered_ = false;
     // Both are out of line for their rare work; most turns have none.
     if (service_.outgoing_possible()) send_outgoing(now);
     if (!hello_deadlines_.empty() && hello_deadlines_.front().first <= now) expire_hellos(now);
     if (resume_at_ && now >= *resume_at_) resume_listening();
-    maybe_trim(now);
+    if (trim_due_ && now >= last_trim_ + std::chrono::seconds(1)) [[unlikely]]
+      maybe_trim(now);
     rearm_timer();
   }
   shutdown();
   return {};
 }
 
-std::optional<Daemon::Clock::time_point> Daemon::next_deadline() const {
+// Inline into rearm_timer(), its one caller, which runs every turn.
+[[gnu::always_inline]] inline std::optional<Daemon::Clock::time_point> Daemon::next_deadline()
+    const {
   std::optional<Clock::time_point> next;
   auto consider = [&](Clock::time_point t) {
     if (!next || t < *next) next = t;
@@ -225,7 +235,9 @@ std::optional<Daemon::Clock::time_point> Daemon::next_deadline() const {
   if (!hello_deadlines_.empty()) consider(hello_deadlines_.front().first);
   if (resume_at_) consider(*resume_at_);
   if (trim_due_) consider(last_trim_ + std::chrono::seconds(1));
-  if (auto w = service_.next_wait_deadline()) consider(*w);
+  if (service_.waiting_allocations() != 0) {
+    if (auto w = service_.next_wait_deadline()) consider(*w);
+  }
   return next;
 }
 
@@ -296,13 +308,15 @@ void Daemon::admit(os::UniqueFd fd) {
   // only when a pool has any to show (two /proc reads were a third of
   // pmmd's time per connect+disconnect of a root client).
   if (groups_matter_) {
-    if (auto g = os::peer_groups(fd.get())) s.state.groups.assign(g->begin(), g->end());
+    // gid_t is uint32_t on Linux: the kernel's list is taken over, not copied.
+    static_assert(std::is_same_v<gid_t, uint32_t>);
+    if (auto g = os::peer_groups(fd.get())) s.state.groups = std::move(*g);
   }
   s.state.cap_sys_admin = cred->uid == 0 && physical_known_ &&
                           os::peer_has_capability(fd.get(), cred->pid, CAP_SYS_ADMIN);
   s.fd = std::move(fd);
   sessions_.emplace(id, std::move(s));
-  hello_deadlines_.emplace_back(Clock::now() + limits_.hello_timeout, id);
+  hello_deadlines_.emplace_back(steady_now() + limits_.hello_timeout, id);
 }
 
 void Daemon::refuse_connection(os::UniqueFd fd, std::string_view cause, const Error& e,
@@ -374,7 +388,7 @@ void Daemon::pause_listening(Clock::duration at_most) {
     epoll_.remove(listener_.get());
     listening_ = false;
   }
-  resume_at_ = Clock::now() + at_most;
+  resume_at_ = steady_now() + at_most;
 }
 
 void Daemon::resume_listening() {
@@ -383,7 +397,7 @@ void Daemon::resume_listening() {
   if (auto a = epoll_.add(listener_.get(), kListenTag); !a) {
     options_.log.info("cannot watch the listening socket: {}; retrying in 1 s",
                       a.error().describe());
-    resume_at_ = Clock::now() + std::chrono::seconds(1);
+    resume_at_ = steady_now() + std::chrono::seconds(1);
     return;
   }
   listening_ = true;
@@ -459,57 +473,85 @@ bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
   // Into the Message kept for its type: nothing is allocated or moved per
   // request (an Allocate's pool list keeps its storage).
   auto decoded = requests_.decode(bytes);
-  if (!decoded) {
-    auto h = proto::decode_header(bytes);
-    refuse(id, h ? h->request_id : 0, decoded.error());
-    return false;
-  }
+  if (!decoded) [[unlikely]]
+    return undecodable(id, bytes, decoded.error());
   const proto::Message& msg = **decoded;
-  Reply r = service_.handle(s.state, msg, std::chrono::steady_clock::now());
   answered_ = true;
+  const auto now = steady_now();
+  // An allocate, get, put, export or import is answered over the kept reply_.
+  if (!service_.handle_hot(s.state, msg, now, reply_)) [[unlikely]]
+    return answer_other(s, id, msg, now);
+  return deliver(s, id, msg.request_id, reply_);
+}
+
+bool Daemon::answer_other(Session& s, uint64_t id, const proto::Message& msg,
+                          Clock::time_point now) {
+  Reply r = service_.handle(s.state, msg, now);
+  return deliver(s, id, msg.request_id, r);
+}
+
+[[gnu::always_inline]] inline bool Daemon::deliver(Session& s, uint64_t id, uint32_t request_id,
+                                                   Reply& r) {
   if (r.deferred) return true;  // answered later, by send_outgoing
   // Many puts in a live session free heap too; look now and then.
-  if (++requests_since_trim_ >= kTrimEveryRequests) {
+  if (++requests_since_trim_ >= kTrimEveryRequests) [[unlikely]] {
     requests_since_trim_ = 0;
     trim_due_ = true;
   }
-  auto sent = send_reply(s.fd.get(), r.message, r.fd);
-  if (!sent && sent.error().code == Errc::kInvalidArgument) {
-    // Our reply did not encode: a daemon bug, not the client's fault.
-    Error e{Errc::kSystem, "pmmd could not encode its reply: " + sent.error().message};
-    options_.log.info("{}: {}", Service::who(s.state), e.message);
-    sent = send_reply(s.fd.get(), {.request_id = msg.request_id, .body = proto::from_error(e)}, -1);
-    r.fd_pool.reset();
-  }
-  if (!sent) {
-    bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
-    drop(id, full ? "its socket buffer is full: it does not read its replies"
-                  : sent.error().describe());
-    return false;
+  if (auto sent = send_reply(s.fd.get(), r.message, r.fd); !sent) [[unlikely]] {
+    if (!not_sent(s, id, request_id, sent.error())) return false;
+    r.fd_pool.reset();  // an ErrorReply went instead, with no fd
   }
   if (r.fd_pool) s.state.fd_sent[*r.fd_pool] = true;
-  if (r.close_after) {
+  if (r.close_after) [[unlikely]] {
     drop(id, "handshake refused");
     return false;
   }
   return true;
 }
 
-Status Daemon::send_reply(int sock, const proto::Message& m, int pool_fd) {
+bool Daemon::undecodable(uint64_t id, std::span<const std::byte> bytes, const Error& e) {
+  auto h = proto::decode_header(bytes);
+  refuse(id, h ? h->request_id : 0, e);
+  return false;
+}
+
+bool Daemon::not_sent(Session& s, uint64_t id, uint32_t request_id, const Error& failed) {
+  Status sent = std::unexpected(failed);
+  if (failed.code == Errc::kInvalidArgument) {
+    // Our reply did not encode: a daemon bug, not the client's fault.
+    Error e{Errc::kSystem, "pmmd could not encode its reply: " + failed.message};
+    options_.log.info("{}: {}", Service::who(s.state), e.message);
+    sent = send_reply(s.fd.get(), {.request_id = request_id, .body = proto::from_error(e)}, -1);
+    if (sent) return true;
+  }
+  bool full = sent.error().sys_errno == EAGAIN || sent.error().sys_errno == EWOULDBLOCK;
+  drop(id,
+       full ? "its socket buffer is full: it does not read its replies" : sent.error().describe());
+  return false;
+}
+
+// Inline into answer()'s path (one frame, not two, per reply).
+[[gnu::always_inline]] inline Status Daemon::send_reply(int sock, const proto::Message& m,
+                                                        int pool_fd) {
   // proto::send's contract (an fd exactly when a BlockInfo says one is
   // attached), encoding into outbox_ rather than a thread's vector.
-  const size_t want = proto::fds_expected(m.body);
   const size_t have = pool_fd >= 0 ? 1 : 0;
-  if (want != have) {
-    return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
-                proto::message_type_name(proto::type_of(m.body)), want, have);
-  }
-  auto size = proto::encode_into(m, std::span<std::byte>(outbox_.get(), proto::kMaxReplySize));
-  if (!size) return std::unexpected(size.error());
-  // kMaxReplySize holds whatever encodes (encode_into checks the limit).
+  if (proto::fds_expected(m.body) != have) [[unlikely]]
+    return fd_mismatch(m, have);
+  auto size =
+      proto::encode_reply_into(m, std::span<std::byte>(outbox_.get(), proto::kMaxReplySize));
+  if (!size) [[unlikely]]
+    return std::unexpected(std::move(size.error()));
+  // kMaxReplySize holds whatever encodes (encode_reply_into checks the limit).
   const std::array<int, 1> fds{pool_fd};
   return os::send_message(sock, std::span<const std::byte>(outbox_.get(), *size),
                           std::span<const int>(fds.data(), have), 0);
+}
+
+std::unexpected<Error> Daemon::fd_mismatch(const proto::Message& m, size_t have) {
+  return fail(Errc::kInvalidArgument, "{} must carry {} file descriptors, not {}",
+              proto::message_type_name(proto::type_of(m.body)), proto::fds_expected(m.body), have);
 }
 
 void Daemon::refuse(uint64_t id, uint32_t request_id, const Error& e) {

@@ -25,9 +25,12 @@
 // export timerfd is set only when the earliest deadline moves earlier; log
 // lines that are not written format nothing (log.h). In user space an
 // allocate or a put allocates no heap in steady state: it is decoded into the
-// Message kept for its type (proto::RequestSlots), its reply built in place
-// and encoded into a buffer kept for it (send_reply), and its session's
-// ledger records found through cached pointers. bench/daemon measures it
+// Message kept for its type (proto::RequestSlots; the hot requests' payloads
+// read directly), its reply written over the one kept for the last hot
+// request (Service::handle_hot, reply_) and encoded, BlockInfo, Ok and
+// TokenReply field by field (proto::encode_reply_into), into a buffer kept
+// for it (send_reply), and its session's ledger records found through
+// cached pointers. bench/daemon measures it
 // against a raw SOCK_SEQPACKET ping-pong (bench/daemon/instructions counts
 // the instructions each side spends).
 //
@@ -167,12 +170,30 @@ class Daemon {
   // the session was dropped meanwhile (then nothing more of it is read).
   // `s` is session `id`'s (found once per receive by serve()).
   bool answer(Session& s, uint64_t id, std::span<const std::byte> bytes);
+  // answer() for requests other than Service::handle_hot's, into a Reply
+  // of their own (out of line: its frame is large).
+  [[gnu::noinline]] bool answer_other(Session& s, uint64_t id, const proto::Message& msg,
+                                      Clock::time_point now);
+  // Sends `r`, the answer to request `request_id` of session `id`, and
+  // notes the pool fd it carried; false when the session was dropped.
+  bool deliver(Session& s, uint64_t id, uint32_t request_id, Reply& r);
+  // answer()'s rare ends, out of line so that its common path keeps a
+  // small frame: a request that did not decode (refused, then dropped:
+  // false); a reply that could not be sent (a reply that did not encode is
+  // replaced by an ErrorReply: true when that went; otherwise the session is
+  // dropped: false).
+  [[gnu::noinline, gnu::cold]] bool undecodable(uint64_t id, std::span<const std::byte> bytes,
+                                                const Error& e);
+  [[gnu::noinline, gnu::cold]] bool not_sent(Session& s, uint64_t id, uint32_t request_id,
+                                             const Error& failed);
   // Sends a protocol error for a datagram that could not be read, then drops.
   void refuse(uint64_t id, uint32_t request_id, const Error& e);
   void drop(uint64_t id, std::string_view why);
   // Encodes and sends a reply (with the pool fd it carries, or -1), as
   // proto::send does.
   [[nodiscard]] Status send_reply(int sock, const proto::Message& m, int pool_fd);
+  [[gnu::noinline, gnu::cold]] static std::unexpected<Error> fd_mismatch(const proto::Message& m,
+                                                                         size_t have);
   void rearm_timer();
   // Sends what the service has for sessions other than the one served:
   // waiting allocations' answers, release notifications (issue 10).
@@ -221,6 +242,9 @@ class Daemon {
   std::array<os::Datagram, kReadBatch> datagrams_{};
   // Requests are decoded into these, one Message per type (answer()).
   proto::RequestSlots requests_;
+  // The hot requests are answered into this (Service::handle_hot), kept
+  // so that their replies are written over the last ones.
+  Reply reply_;
   // Replies are encoded here: kMaxReplySize, allocated once, never
   // zero-filled (send_reply()).
   std::unique_ptr<std::byte[]> outbox_ =

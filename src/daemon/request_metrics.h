@@ -2,11 +2,12 @@
 // serves, for `pmmctl metrics` and `pmmctl top`: requests and error replies
 // per message type, and a histogram of the time spent handling each one.
 //
-// The time is from the decoded request to the built reply (Service::handle),
-// the daemon's own cost; socket time is not in it. Buckets are fixed and
-// cumulative sums are left to the reader (MetricsReply sends per-bucket
-// counts). Recording is two array increments and a bucket search over 16
-// bounds: nothing a client can make grow.
+// The time is from the decoded request to the built reply (Service::handle
+// and handle_hot: two clock reads per request), the daemon's own cost;
+// socket time is not in it. Buckets are fixed and cumulative sums are left
+// to the reader (MetricsReply sends per-bucket counts). Recording is two
+// array increments and a bucket search over 16 bounds: nothing a client can
+// make grow.
 //
 // Usage:
 //   RequestMetrics m(std::chrono::steady_clock::now());

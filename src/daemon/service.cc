@@ -2,6 +2,7 @@
 #include "daemon/service.h"
 
 #include "base/units.h"
+#include "daemon/steady_now.h"
 
 #ifndef PMM_VERSION
 #define PMM_VERSION "dev"
@@ -76,7 +77,7 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
   }
   s.greeted = true;
   s.device = *device;
-  s.fd_sent.assign(ledger_->pool_count(), false);
+  s.fd_sent.reset();
   if (h.device.empty() || h.device == *device) {
     log_.info("{} connected", who(s));
   } else {
@@ -90,31 +91,55 @@ Reply Service::hello(SessionState& s, uint32_t request_id, const proto::Hello& h
 }
 
 Reply Service::block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b) {
-  const PoolMemory& pm = pool_memory_[b.pool];
-  // Built in place in the reply: every allocate and import answers with one.
-  Reply r{.message = {.request_id = request_id,
-                      .body = proto::Body(std::in_place_type<proto::BlockInfo>)}};
-  auto& info = *std::get_if<proto::BlockInfo>(&r.message.body);
-  info.block_id = b.id;
-  info.pool_index = static_cast<uint32_t>(b.pool);
-  info.pool_name.assign(b.pool_name);
-  info.offset = b.offset;
-  info.size = b.size;
-  // Only to whom pagemap would show it (viewer(s).phys).
-  info.phys = sees_physical(s) ? b.phys : 0;
-  info.memory = pm.memory;
-  // A sysv pool travels as its shmid; any other sends its fd once per session.
-  if (!pm.sysv && !s.fd_sent[b.pool]) {
-    info.memory.fd_attached = true;
-    r.fd = pm.fd;
-    r.fd_pool = b.pool;
-  }
+  Reply r;
+  block_reply(s, request_id, b, r);
   return r;
 }
 
+void Service::block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b,
+                          Reply& out) {
+  const PoolMemory& pm = pool_memory_[b.pool];
+  // Written over the reply `out` held: every allocate and import answers
+  // with one, and the BlockInfo the last one left (its pool name's storage
+  // included) is reused, every field of it set again.
+  out.message.request_id = request_id;
+  auto* info = std::get_if<proto::BlockInfo>(&out.message.body);
+  if (info == nullptr) [[unlikely]]
+    info = &out.message.body.emplace<proto::BlockInfo>();
+  info->block_id = b.id;
+  info->pool_index = static_cast<uint32_t>(b.pool);
+  if (std::string_view(info->pool_name) != b.pool_name) info->pool_name.assign(b.pool_name);
+  info->offset = b.offset;
+  info->size = b.size;
+  // Only to whom pagemap would show it (viewer(s).phys).
+  info->phys = sees_physical(s) ? b.phys : 0;
+  info->memory = pm.memory;
+  out.fd = -1;
+  out.fd_pool.reset();
+  out.close_after = false;
+  out.deferred = false;
+  // A sysv pool travels as its shmid; any other sends its fd once per session.
+  if (!pm.sysv && !s.fd_sent[b.pool]) {
+    info->memory.fd_attached = true;
+    out.fd = pm.fd;
+    out.fd_pool = b.pool;
+  }
+}
+
 Reply Service::ok_reply(uint32_t request_id) {
-  return Reply{
-      .message = {.request_id = request_id, .body = proto::Body(std::in_place_type<proto::Ok>)}};
+  Reply r;
+  ok_reply(request_id, r);
+  return r;
+}
+
+void Service::ok_reply(uint32_t request_id, Reply& out) {
+  out.message.request_id = request_id;
+  if (!std::holds_alternative<proto::Ok>(out.message.body)) [[unlikely]]
+    out.message.body.emplace<proto::Ok>();
+  out.fd = -1;
+  out.fd_pool.reset();
+  out.close_after = false;
+  out.deferred = false;
 }
 
 proto::PoolInfo Service::pool_info(size_t i, const SessionState& s) const {
@@ -140,10 +165,140 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
   // `now` was read just before the call: it is the request's start too (one
   // clock read fewer per request).
   Reply r = dispatch(s, m, now);
-  handled_at_ = std::chrono::steady_clock::now();
+  handled(m, r, now);
+  return r;
+}
+
+bool Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
+                         Reply& out) {
+  if (!s.greeted) [[unlikely]]
+    return false;
+  const uint32_t id = m.request_id;
+  if (const auto* a = std::get_if<proto::Allocate>(&m.body)) {
+    on_allocate(s, id, *a, out);
+  } else if (const auto* p = std::get_if<proto::Put>(&m.body)) {
+    on_put(s, id, *p, out);
+  } else if (const auto* g = std::get_if<proto::Get>(&m.body)) {
+    on_get(s, id, *g, out);
+  } else if (const auto* i = std::get_if<proto::Import>(&m.body)) {
+    on_import(s, id, *i, now, out);
+  } else if (const auto* e = std::get_if<proto::Export>(&m.body)) {
+    on_export(s, id, *e, now, out);
+  } else {
+    return false;
+  }
+  handled(m, out, now);
+  return true;
+}
+
+[[gnu::always_inline]] inline void Service::handled(const proto::Message& m, const Reply& r,
+                                                    core::SteadyTime now) {
+  handled_at_ = steady_now();
   metrics_.record(proto::type_of(m.body), std::holds_alternative<proto::ErrorReply>(r.message.body),
                   handled_at_ - now);
-  return r;
+}
+
+[[gnu::always_inline]] inline void Service::on_allocate(SessionState& s, uint32_t id,
+                                                        const proto::Allocate& req, Reply& out) {
+  core::Ledger& l = *ledger_;
+  if ((req.flags & ~proto::kAllocKnownFlags) != 0) [[unlikely]] {
+    out = error(s, id,
+                Error{Errc::kInvalidArgument,
+                      fmt::format("allocate: unknown flag bits {:#x}; known are 0x1 "
+                                  "(contiguous) and 0x2 (zero)",
+                                  req.flags & ~proto::kAllocKnownFlags)},
+                "allocate");
+    return;
+  }
+  auto b = l.allocate(s.id, req.pools, req.size, req.alignment,
+                      core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
+                                       .zero = (req.flags & proto::kAllocZero) != 0});
+  // What the pools found of memory punched by clients (core/pool.h).
+  for (size_t i = 0; i < l.pool_count(); ++i) {
+    if (!l.pool(i).has_notices()) [[likely]]
+      continue;
+    for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
+  }
+  if (!b) [[unlikely]] {
+    out = error(s, id, b.error(),
+                lazy([&] { return fmt::format("allocate of {}", format_size(req.size)); }));
+    return;
+  }
+  log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
+              lazy([&] { return format_size(b->size); }), b->pool_name, b->offset);
+  block_reply(s, id, *b, out);
+}
+
+[[gnu::always_inline]] inline void Service::on_get(SessionState& s, uint32_t id,
+                                                   const proto::Get& req, Reply& out) {
+  auto n = ledger_->get(s.id, req.block_id);
+  if (!n) [[unlikely]] {
+    out =
+        error(s, id, n.error(), lazy([&] { return fmt::format("get of block {}", req.block_id); }));
+    return;
+  }
+  log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
+  ok_reply(id, out);
+}
+
+[[gnu::always_inline]] inline void Service::on_put(SessionState& s, uint32_t id,
+                                                   const proto::Put& req, Reply& out) {
+  core::Ledger& l = *ledger_;
+  auto n = l.put(s.id, req.block_id);
+  if (!n) [[unlikely]] {
+    out =
+        error(s, id, n.error(), lazy([&] { return fmt::format("put of block {}", req.block_id); }));
+    return;
+  }
+  after_put(req.block_id);
+  // Whether the block went back is looked up only for a line that is
+  // written: a lookup that finds nothing builds an error message, which
+  // every last put paid for (block ids are never reused, so the answer is
+  // the same after after_put).
+  log_.detail(
+      "{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
+      lazy([&] { return l.block(req.block_id) ? "" : "; the block went back to its pool"; }));
+  ok_reply(id, out);
+}
+
+[[gnu::always_inline]] inline void Service::on_export(SessionState& s, uint32_t id,
+                                                      const proto::Export& req,
+                                                      core::SteadyTime now, Reply& out) {
+  auto t = ledger_->export_block(s.id, req.block_id, req.max_imports,
+                                 std::chrono::milliseconds(req.lifetime_ms), now);
+  if (!t) [[unlikely]] {
+    out = error(s, id, t.error(),
+                lazy([&] { return fmt::format("export of block {}", req.block_id); }));
+    return;
+  }
+  log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
+              lazy([&] { return t->short_hex(); }), req.max_imports == 0 ? 1 : req.max_imports);
+  // Written over what `out` held, as block_reply and ok_reply do.
+  out.message.request_id = id;
+  auto* reply = std::get_if<proto::TokenReply>(&out.message.body);
+  if (reply == nullptr) [[unlikely]]
+    reply = &out.message.body.emplace<proto::TokenReply>();
+  reply->token = t->bytes;
+  out.fd = -1;
+  out.fd_pool.reset();
+  out.close_after = false;
+  out.deferred = false;
+}
+
+[[gnu::always_inline]] inline void Service::on_import(SessionState& s, uint32_t id,
+                                                      const proto::Import& req,
+                                                      core::SteadyTime now, Reply& out) {
+  core::Token t{.bytes = req.token};
+  auto b = ledger_->import_block(s.id, t, now);
+  if (!b) [[unlikely]] {
+    out =
+        error(s, id, b.error(), lazy([&] { return fmt::format("import of {}…", t.short_hex()); }));
+    return;
+  }
+  log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
+              lazy([&] { return format_size(b->size); }), b->pool_name,
+              lazy([&] { return t.short_hex(); }));
+  block_reply(s, id, *b, out);
 }
 
 Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTime now) {
@@ -172,73 +327,25 @@ Reply Service::dispatch(SessionState& s, const proto::Message& m, core::SteadyTi
           for (size_t i = 0; i < l.pool_count(); ++i) list.pools.push_back(pool_info(i, s));
           return Reply{.message = reply(id, std::move(list))};
         } else if constexpr (std::is_same_v<T, proto::Allocate>) {
-          if ((req.flags & ~proto::kAllocKnownFlags) != 0) {
-            return error(s, id,
-                         Error{Errc::kInvalidArgument,
-                               fmt::format("allocate: unknown flag bits {:#x}; known are 0x1 "
-                                           "(contiguous) and 0x2 (zero)",
-                                           req.flags & ~proto::kAllocKnownFlags)},
-                         "allocate");
-          }
-          auto b =
-              l.allocate(s.id, req.pools, req.size, req.alignment,
-                         core::AllocFlags{.contiguous = (req.flags & proto::kAllocContiguous) != 0,
-                                          .zero = (req.flags & proto::kAllocZero) != 0});
-          // What the pools found of memory punched by clients (core/pool.h).
-          for (size_t i = 0; i < l.pool_count(); ++i) {
-            if (!l.pool(i).has_notices()) continue;
-            for (const std::string& n : l.pool(i).take_notices()) log_.info("{}", n);
-          }
-          if (!b) {
-            return error(s, id, b.error(), lazy([&] {
-                           return fmt::format("allocate of {}", format_size(req.size));
-                         }));
-          }
-          log_.detail("{} allocated block {}: {} in {} at {:#x}", who(s), b->id,
-                      lazy([&] { return format_size(b->size); }), b->pool_name, b->offset);
-          return block_reply(s, id, *b);
+          Reply r;
+          on_allocate(s, id, req, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Get>) {
-          auto n = l.get(s.id, req.block_id);
-          if (!n)
-            return error(s, id, n.error(),
-                         lazy([&] { return fmt::format("get of block {}", req.block_id); }));
-          log_.detail("{} took a reference to block {} (holds {})", who(s), req.block_id, *n);
-          return ok_reply(id);
+          Reply r;
+          on_get(s, id, req, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Put>) {
-          auto n = l.put(s.id, req.block_id);
-          if (!n)
-            return error(s, id, n.error(),
-                         lazy([&] { return fmt::format("put of block {}", req.block_id); }));
-          after_put(req.block_id);
-          // Whether the block went back is looked up only for a line that is
-          // written: a lookup that finds nothing builds an error message,
-          // which every last put paid for (block ids are never reused, so
-          // the answer is the same after after_put).
-          log_.detail("{} dropped a reference to block {} (holds {}){}", who(s), req.block_id, *n,
-                      lazy([&] {
-                        return l.block(req.block_id) ? "" : "; the block went back to its pool";
-                      }));
-          return ok_reply(id);
+          Reply r;
+          on_put(s, id, req, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Export>) {
-          auto t = l.export_block(s.id, req.block_id, req.max_imports,
-                                  std::chrono::milliseconds(req.lifetime_ms), now);
-          if (!t)
-            return error(s, id, t.error(),
-                         lazy([&] { return fmt::format("export of block {}", req.block_id); }));
-          log_.detail("{} exported block {} as token {}… ({} import(s))", who(s), req.block_id,
-                      lazy([&] { return t->short_hex(); }),
-                      req.max_imports == 0 ? 1 : req.max_imports);
-          return Reply{.message = reply(id, proto::TokenReply{.token = t->bytes})};
+          Reply r;
+          on_export(s, id, req, now, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Import>) {
-          core::Token t{.bytes = req.token};
-          auto b = l.import_block(s.id, t, now);
-          if (!b)
-            return error(s, id, b.error(),
-                         lazy([&] { return fmt::format("import of {}…", t.short_hex()); }));
-          log_.detail("{} imported block {} ({} in {}) with token {}…", who(s), b->id,
-                      lazy([&] { return format_size(b->size); }), b->pool_name,
-                      lazy([&] { return t.short_hex(); }));
-          return block_reply(s, id, *b);
+          Reply r;
+          on_import(s, id, req, now, r);
+          return r;
         } else if constexpr (std::is_same_v<T, proto::Unexport>) {
           core::Token t{.bytes = req.token};
           auto r = l.unexport(s.id, t);

@@ -12,11 +12,14 @@
 //   SessionState s{.id = 7, .peer = creds};
 //   Reply r = svc.handle(s, message, std::chrono::steady_clock::now());
 //   send(r.message, r.fd); if (sent && r.fd_pool) s.fd_sent[*r.fd_pool] = true;
+// or, for a loop that keeps one Reply across requests (pmmd):
+//   if (!svc.handle_hot(s, message, now, kept)) kept_or_not = svc.handle(s, message, now);
 //   if (r.close_after) { svc.close(s, "protocol error"); }
 //
 // Thread safety: none; the loop's thread owns it.
 #pragma once
 
+#include <bitset>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,7 +49,9 @@ struct SessionState {
   bool cap_sys_admin = false;
   bool greeted = false;
   std::string device{};  // resolved by the ledger, after Hello
-  std::vector<bool> fd_sent{};
+  // Which pools' fds went to this session (indexed by pool; a fixed set, so
+  // that a connection allocates nothing for it).
+  std::bitset<core::Ledger::kMaxPools> fd_sent{};
 };
 
 // A session as log lines name it, "session 3 (pid 1234, uid 1000, device
@@ -77,6 +82,14 @@ class Service {
   void set_admins(AdminAccess admins) { admins_ = std::move(admins); }
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
+  // handle() for the requests a client sends most — Allocate, Get, Put,
+  // Export, Import of a greeted session — written over `out`, which the caller
+  // keeps across requests: the BlockInfo or Ok the last one left is reused
+  // (no Body built, moved and destroyed per request) and every field of the
+  // Reply is set. The same answer, refusals, logs and metrics as handle().
+  // False, with nothing done, for any other request: call handle().
+  [[nodiscard]] bool handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
+                                Reply& out);
   // When the last handle() returned (the clock read that timed it).
   [[nodiscard]] core::SteadyTime handled_at() const { return handled_at_; }
   // The session's socket closed (or the loop drops it): every reference
@@ -138,8 +151,20 @@ class Service {
   }
   static Reply refusal(uint32_t request_id, const Error& e);
   Reply block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b);
-  // An Ok, built in place (no Body made and moved).
   static Reply ok_reply(uint32_t request_id);
+  // The same, written over `out` (handle_hot()'s kept reply).
+  void block_reply(SessionState& s, uint32_t request_id, const core::BlockInfo& b, Reply& out);
+  static void ok_reply(uint32_t request_id, Reply& out);
+  // The hot requests, answered into `out` (a fresh Reply from dispatch()).
+  void on_allocate(SessionState& s, uint32_t id, const proto::Allocate& req, Reply& out);
+  void on_get(SessionState& s, uint32_t id, const proto::Get& req, Reply& out);
+  void on_put(SessionState& s, uint32_t id, const proto::Put& req, Reply& out);
+  void on_import(SessionState& s, uint32_t id, const proto::Import& req, core::SteadyTime now,
+                 Reply& out);
+  void on_export(SessionState& s, uint32_t id, const proto::Export& req, core::SteadyTime now,
+                 Reply& out);
+  // After a request is answered: when (handled_at()), and its metrics.
+  void handled(const proto::Message& m, const Reply& r, core::SteadyTime now);
   // viewer(s).phys, without asking whether the session is an admin.
   static bool sees_physical(const SessionState& s) { return s.peer.uid == 0 && s.cap_sys_admin; }
   Reply hello(SessionState& s, uint32_t request_id, const proto::Hello& h);
@@ -185,6 +210,8 @@ class Service {
   std::map<std::pair<core::BlockId, core::SessionId>, uint32_t> watches_;
   std::unordered_map<core::SessionId, size_t> watches_of_;
   std::vector<Outgoing> outgoing_;
+  // What the last reap() finished, kept so that reaping allocates nothing.
+  std::vector<std::pair<core::SessionId, core::CloseSummary>> reaped_;
   bool waiters_due_ = false;  // memory may have freed: walk the queue
   bool watches_due_ = false;  // references dropped somewhere: walk the watches
   const Log& log_;

@@ -158,7 +158,8 @@ void Service::close(SessionState& s, std::string_view why) {
 void Service::reap() {
   // Each slice gives blocks back: what others wait for, or watch.
   after_drop();
-  for (const auto& [id, sum] : ledger_->reap(kReapPerTurn)) {
+  ledger_->reap(kReapPerTurn, reaped_);
+  for (const auto& [id, sum] : reaped_) {
     // The size is formatted only for a line the rate limit lets through.
     log_.info("session {}: dropped {} reference(s), {} block(s) back to their pools ({})", id,
               sum.references_dropped, sum.blocks_freed,

@@ -53,6 +53,12 @@ struct Header {
 // what encodes). For a sender that keeps one uninitialised buffer: nothing
 // is allocated or zero-filled per message.
 [[nodiscard]] Result<size_t> encode_into(const Message& m, std::span<std::byte> out);
+// As encode_into (span form), with the replies pmmd sends most — BlockInfo,
+// Ok and TokenReply — written field by field rather than through the generic layouts:
+// the same bytes, the same size when `out` is too small, the same refusals
+// (whatever the direct path does not accept takes encode_into's). pmmd
+// encodes every reply through it.
+[[nodiscard]] Result<size_t> encode_reply_into(const Message& m, std::span<std::byte> out);
 
 // Any message type. The header's version must be kProtocolVersion, except
 // for Hello, Welcome and ErrorReply, whose layout every version shares: a
@@ -88,6 +94,10 @@ class RequestSlots {
 
 // How many fds must travel with this message: 1 for a BlockInfo whose
 // memory.fd_attached is set, else 0. A receiver refuses any other count.
-[[nodiscard]] size_t fds_expected(const Body& body);
+// (Inline: pmmd asks it of every reply.)
+[[nodiscard]] inline size_t fds_expected(const Body& body) {
+  const auto* b = std::get_if<BlockInfo>(&body);
+  return b != nullptr && b->memory.fd_attached ? 1 : 0;
+}
 
 }  // namespace pmm::proto

@@ -284,11 +284,43 @@ TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
   inputs.push_back(encoded({3, Allocate{.pools = {"a", "bb"}, .size = 4096}}));
   inputs.push_back(encoded({4, Allocate{.size = 8192}}));
   inputs.push_back(encoded({5, Allocate{.pools = {"c"}, .size = 1}}));
+  // The requests read directly (codec_direct.cc): the same name again, a
+  // longer and a shorter one, a full list, and every flag.
+  inputs.push_back(encoded({6, Allocate{.pools = {"c"}, .size = 2, .alignment = 64}}));
+  inputs.push_back(encoded({7, Allocate{.pools = {"cc", "d"}, .size = 3, .flags = 3}}));
+  inputs.push_back(encoded({8, Allocate{.pools = std::vector<std::string>(
+                                            kMaxAllocatePools, std::string(kMaxNameLength, 'n')),
+                                        .size = ~uint64_t{0}}}));
+  // A name with a NUL (the generic path assigns it, then refuses it), the
+  // same again, the name without it, and the NUL again: a refused name
+  // must not be taken for one that passed.
+  auto nul = encoded({11, Allocate{.pools = {"abc"}, .size = 5}});
+  nul[kHeaderSize + 4 + 2 + 1] = std::byte{0};
+  inputs.push_back(nul);
+  inputs.push_back(nul);
+  inputs.push_back(encoded({12, Allocate{.pools = {"abc"}, .size = 5}}));
+  inputs.push_back(nul);
+  inputs.push_back(encoded({9, Put{.block_id = 77}}));
+  inputs.push_back(encoded({13, Export{.block_id = 5, .max_imports = 3, .lifetime_ms = 100}}));
+  inputs.push_back(encoded({14, Import{.token = testing_token(9)}}));
+  inputs.push_back(encoded({10, Get{.block_id = ~uint64_t{0}}}));
   std::mt19937_64 rng(7);
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < 5; ++round) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       std::vector<std::byte> b = inputs[round == 0 ? i : rng() % inputs.size()];
       if (round == 2 && !b.empty()) b[rng() % b.size()] ^= std::byte{0x10};
+      // Any bit of the payload, and lengths that disagree with it (the
+      // header's length kept right so that the payload is what is judged).
+      if (round == 3 && b.size() > kHeaderSize)
+        b[kHeaderSize + rng() % (b.size() - kHeaderSize)] ^= std::byte{uint8_t(1u << (rng() % 8))};
+      if (round == 4 && b.size() > kHeaderSize) {
+        if (rng() % 2 == 0) {
+          b.resize(kHeaderSize + rng() % (b.size() - kHeaderSize));
+        } else {
+          b.push_back(static_cast<std::byte>(rng()));
+        }
+        fix_length(b);
+      }
       auto want = decode_request(b);
       auto got = slots.decode(b);
       ASSERT_EQ(got.has_value(), want.has_value()) << i;
@@ -430,6 +462,70 @@ TEST(Codec, EncodeIntoSpanMatchesEncodeAndReportsTheSizeItNeeds) {
   ASSERT_FALSE(n);
   EXPECT_EQ(n.error().message, encode(bad).error().message);
   EXPECT_THAT(n.error().message, HasSubstr("Hello: device"));
+}
+
+// pmmd encodes every reply through encode_reply_into, whose BlockInfo and
+// Ok are written field by field: over many values, valid and not (names
+// too long or with a NUL, bad pool types, sysv with an fd or without a
+// shmid, buffers too small), it must give encode_into's bytes, size and
+// refusal exactly; other types are encode_into's.
+TEST(Codec, EncodeReplyIntoMatchesEncodeIntoByteForByte) {
+  std::mt19937_64 rng(13);
+  std::vector<Message> messages = testing_samples();
+  for (const auto& m : testing_largest_messages()) messages.push_back(m);
+  const std::array<std::string, 6> names = {"",
+                                            "g",
+                                            "general",
+                                            std::string(kMaxNameLength, 'p'),
+                                            std::string(kMaxNameLength + 1, 'q'),
+                                            std::string("nu\0l", 4)};
+  const std::array<uint64_t, 6> values = {0,           1, 4096, 0xffffffffull, 0x123456789abcdefull,
+                                          ~uint64_t{0}};
+  for (int i = 0; i < 4000; ++i) {
+    BlockInfo b{.block_id = values[rng() % values.size()] ^ (rng() % 3),
+                .pool_index = static_cast<uint32_t>(rng()),
+                .pool_name = names[rng() % names.size()],
+                .offset = values[rng() % values.size()],
+                .size = values[rng() % values.size()],
+                .phys = rng() % 2 == 0 ? 0 : rng(),
+                .memory = PoolMemory{.type = static_cast<PoolType>(rng() % 4),
+                                     .fd_attached = rng() % 2 == 0,
+                                     .pool_size = values[rng() % values.size()],
+                                     .page_size = uint64_t{1} << (rng() % 31),
+                                     .shmid = static_cast<int32_t>(rng() % 3) - 1}};
+    messages.push_back({static_cast<uint32_t>(rng()), std::move(b)});
+  }
+  messages.push_back({0, Ok{}});
+  messages.push_back({~uint32_t{0}, Ok{}});
+  for (int seed : {0, 1, 200}) {
+    messages.push_back(
+        {static_cast<uint32_t>(seed), TokenReply{testing_token(static_cast<uint8_t>(seed))}});
+  }
+  size_t accepted = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    SCOPED_TRACE(i);
+    for (size_t room : {kMaxReplySize, size_t{kHeaderSize + 60}, size_t{kHeaderSize}, size_t{3}}) {
+      std::vector<std::byte> want_buf(room, std::byte{0x5a});
+      std::vector<std::byte> got_buf(room, std::byte{0x5a});
+      auto want = encode_into(m, std::span<std::byte>(want_buf));
+      auto got = encode_reply_into(m, std::span<std::byte>(got_buf));
+      ASSERT_EQ(got.has_value(), want.has_value());
+      if (!want) {
+        EXPECT_EQ(got.error().code, want.error().code);
+        EXPECT_EQ(got.error().message, want.error().message);
+        continue;
+      }
+      ASSERT_EQ(*got, *want);
+      if (*want <= room) {
+        ++accepted;
+        EXPECT_TRUE(std::equal(want_buf.begin(), want_buf.begin() + static_cast<ptrdiff_t>(*want),
+                               got_buf.begin()));
+      }
+    }
+  }
+  // Enough of them valid and fitting for the comparison to mean something.
+  EXPECT_GT(accepted, messages.size() / 10);
 }
 
 double test_scale() {
