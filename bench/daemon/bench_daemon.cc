@@ -22,9 +22,13 @@
 // pmm_block_put in a loop, against the same processes sending the same
 // messages to the echo server, unpinned, rounds interleaved.
 //
-// Usage: pmm_bench_daemon [--quick] [--placement same|cross|any] [--pmmd PATH]
-//        pmm_bench_daemon --profile OP [--count N] [--placement P] [--pmmd PATH]
+// Usage: pmm_bench_daemon [--quick] [--placement same|cross|any] [--bounded-floor]
+//                         [--pmmd PATH]
+//        pmm_bench_daemon --profile OP [--count N] [--placement P] [--bounded-floor]
+//                         [--pmmd PATH]
 // Prints tables; never fails on a number (a benchmark, not a test).
+// --bounded-floor gives the floor's client libpmm's SO_RCVTIMEO, so that
+// pmm/raw leaves out what bounding every wait costs (floor.h).
 // --placement runs only that placement's latency table (default: all three,
 // "cross" only where there are two CPUs).
 // --profile runs only OP ("alloc+put", "get+put", ...) through libpmm N
@@ -539,6 +543,7 @@ int main(int argc, char** argv) {
   std::string profile;
   std::string only;
   int count = 20000;
+  bool bounded = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--quick") {
@@ -551,14 +556,19 @@ int main(int argc, char** argv) {
       count = std::atoi(argv[++i]);
     } else if (a == "--placement" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--bounded-floor") {
+      bounded = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--quick] [--placement same|cross|any] [--pmmd PATH]\n"
-                   "       %s --profile OP [--count N] [--placement P] [--pmmd PATH]\n",
+                   "usage: %s [--quick] [--placement same|cross|any] [--bounded-floor] "
+                   "[--pmmd PATH]\n"
+                   "       %s --profile OP [--count N] [--placement P] [--bounded-floor] "
+                   "[--pmmd PATH]\n",
                    argv[0], argv[0]);
       return 2;
     }
   }
+  set_bounded_reads(bounded);
   const std::vector<int> cpus = allowed_cpus();
   std::vector<Placement> chosen;
   for (const Placement& p : placements(cpus))
@@ -579,8 +589,10 @@ int main(int argc, char** argv) {
   } else {
     std::printf(
         "Request path: one operation through libpmm and pmmd beside a raw SOCK_SEQPACKET\n");
-    std::printf("exchange of the same messages, awaited alike (CPUs %s)\n\n",
-                fmt::format("{}", fmt::join(cpus, ",")).c_str());
+    std::printf(
+        "exchange of the same messages, awaited alike (CPUs %s)%s\n\n",
+        fmt::format("{}", fmt::join(cpus, ",")).c_str(),
+        bounded ? "; the raw client's reads are bounded by SO_RCVTIMEO, as libpmm's are" : "");
     for (const Placement& p : chosen) latency_table(sv, p, cpus, quick);
     throughput_table(sv, cpus, quick);
   }

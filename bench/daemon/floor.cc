@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,11 +95,23 @@ sockaddr_un address(const std::string& path) {
 
 }  // namespace
 
+namespace {
+bool g_bounded_reads = false;
+}  // namespace
+
+void set_bounded_reads(bool on) { g_bounded_reads = on; }
+
 int connect_seqpacket(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_un a = address(path);
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  const timeval two_seconds{.tv_sec = 2, .tv_usec = 0};
+  if (g_bounded_reads &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) != 0) {
     close(fd);
     return -1;
   }

@@ -79,7 +79,14 @@ class RawClient {
   std::vector<std::byte> in_;
 };
 
-// Connects a SOCK_SEQPACKET socket to `path`; -1 on failure.
+// Connects a SOCK_SEQPACKET socket to `path`; -1 on failure. Its reads
+// are bounded as set_bounded_reads says.
 int connect_seqpacket(const std::string& path);
+
+// From now on, the floor's client sockets get SO_RCVTIMEO as libpmm's do
+// (2 s, libpmm's with its default timeout): every blocking read then arms
+// the kernel's timer, as libpmm's bounded waits make it. Off by default:
+// the floor is the bare round trip. Call before forking clients.
+void set_bounded_reads(bool on);
 
 }  // namespace pmm::bench
