@@ -66,6 +66,7 @@ class ThreadPage {
 }  // namespace
 
 Status random_bytes(std::span<uint8_t> out) {
+  if (out.empty()) return {};  // (an empty span's data() may be null: no memcpy)
   // Large requests would drain the page for little gain: straight through.
   constexpr size_t kLargest = sizeof(Page::bytes) / 16;
   thread_local ThreadPage page;
