@@ -105,7 +105,8 @@ typedef enum pmm_status {
 typedef struct pmm_conn pmm_conn;
 typedef struct pmm_block pmm_block;
 
-/* A 128-bit export token. Its text form is 32 lowercase hex digits. */
+/* A 128-bit export token: 120 random bits, and a last byte naming the pool
+ * of the exported block. Its text form is 32 lowercase hex digits. */
 typedef struct pmm_token {
   uint8_t bytes[16];
 } pmm_token;

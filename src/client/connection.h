@@ -277,6 +277,9 @@ class Connection {
     proto::MessageType type{};
     uint64_t block_id = 0;
     bool fd_possible = false;
+    // An Import's pool, from its token (proto::kTokenPoolByte): its reply
+    // may bring an fd only while that pool's is not settled here.
+    std::optional<uint32_t> token_pool{};
     std::chrono::milliseconds extra_wait{0};
   };
   // The last Allocate sent, encoded (allocate()). Under mu_.

@@ -152,15 +152,18 @@ Result<BlockView> Connection::allocate_wait(const std::vector<std::string>& pool
 }
 
 Result<BlockView> Connection::import(const proto::Token& token) {
-  // Any pool's block may come, so its reply may bring an fd.
+  // The token names the block's pool: its reply brings an fd only if that
+  // pool's has not come yet. A token whose pool byte was changed names no
+  // export, so its reply is an ErrorReply, never an fd read with recv().
+  const uint32_t pool = token[proto::kTokenPoolByte];
   if (const proto::FieldRequest* encoded = import_request())
     return block_reply(Outgoing{.field = encoded,
                                 .field_value = proto::FieldRequest::token(token),
                                 .type = proto::MessageType::kImport,
-                                .fd_possible = true});
+                                .token_pool = pool});
   proto::Message m{.body = proto::Import{.token = token}};
   return block_reply(
-      Outgoing{.message = &m, .type = proto::MessageType::kImport, .fd_possible = true});
+      Outgoing{.message = &m, .type = proto::MessageType::kImport, .token_pool = pool});
 }
 
 Status Connection::get(uint64_t block_id) {

@@ -253,6 +253,8 @@ Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (out.alloc != nullptr) {
     if (auto s = prepare_allocate_locked(*out.alloc); !s) return std::unexpected(s.error());
     fd_possible = !alloc_cache_.settled;
+  } else if (out.token_pool) {
+    fd_possible = !pools_.fd_settled(*out.token_pool);
   }
   const uint32_t id = register_locked(out, fd_possible).id;
   bool waited = false;  // for room in the socket: then the deadline is no longer fresh

@@ -275,11 +275,45 @@ TEST(ConnectionTest, FdArrivesWhileRepliesWithoutOneAreOutstanding) {
   auto a = (*c)->allocate({"general"}, 8192, 0, 0);
   ASSERT_TRUE(a) << a.error().describe();
   ASSERT_TRUE((*c)->post_put(a->id));
-  auto b = (*c)->import(proto::Token{});
+  proto::Token of_other{};
+  of_other[proto::kTokenPoolByte] = 1;  // the token names pool "other"
+  auto b = (*c)->import(of_other);
   ASSERT_TRUE(b) << b.error().describe();
   EXPECT_EQ(b->pool, "other");
   EXPECT_EQ(b->data[0], std::byte(5));
   EXPECT_NE(b->fd, a->fd);
+}
+
+// An Import whose token names a pool whose fd is here is read with recv(),
+// without room for an fd: a daemon that answers it with another pool's fd
+// anyway (pmmd cannot: the token's pool byte is its block's pool) loses
+// that fd, and the pool says so, rather than anything mapping wrongly.
+TEST(ConnectionTest, ImportOfATokenNamingASettledPoolTakesNoFd) {
+  FakePool general;
+  FakePool other;
+  FakeDaemon d([&](const proto::Message& m) -> Answer {
+    if (std::holds_alternative<proto::Allocate>(m.body))
+      return FakeDaemon::Reply{block_info(1, 0, true), general.fd.get()};
+    if (const auto* i = std::get_if<proto::Import>(&m.body)) {
+      if (i->token[0] == 0) return FakeDaemon::Reply{block_info(2, 4096 * 3, false)};
+      return FakeDaemon::Reply{other_info(3, 4096 * 5, true), other.fd.get()};
+    }
+    return std::nullopt;
+  });
+  auto c = Connection::connect(d.path(), "dev");
+  ASSERT_TRUE(c) << c.error().describe();
+  auto a = (*c)->allocate({"general"}, 8192, 0, 0);
+  ASSERT_TRUE(a) << a.error().describe();
+  auto same = (*c)->import(proto::Token{});  // pool byte 0: "general", settled
+  ASSERT_TRUE(same) << same.error().describe();
+  EXPECT_EQ(same->data[0], std::byte(3));
+  // The lie: another token naming "general", answered with "other" and its fd.
+  proto::Token lie{};
+  lie[0] = 1;
+  auto lost = (*c)->import(lie);
+  ASSERT_FALSE(lost);
+  EXPECT_NE(lost.error().message.find("fd was sent once and lost"), std::string::npos)
+      << lost.error().message;
 }
 
 TEST(ConnectionTest, SysvPoolIsAttachedByShmid) {

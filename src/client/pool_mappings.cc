@@ -19,7 +19,7 @@ bool PoolMappings::fds_settled(const std::vector<std::string>& names) const {
     bool settled = false;
     for (const auto& [index, m] : pools_) {
       if (m->name != name) continue;
-      settled = m->type == proto::PoolType::kSysv || m->owned_fd || m->fd_lost.has_value();
+      settled = PoolMappings::settled(*m);
       break;
     }
     if (!settled) return false;

@@ -90,6 +90,11 @@ class PoolMappings {
   // sends a pool's fd once per session). False for an empty list (the
   // device's default pools, which this side does not know).
   [[nodiscard]] bool fds_settled(const std::vector<std::string>& names) const;
+  // The same for the pool of index `pool_index`: false while it is unknown.
+  [[nodiscard]] bool fd_settled(uint32_t pool_index) const {
+    const PoolMapping* m = find(pool_index);
+    return m != nullptr && settled(*m);
+  }
 
   // The pool's entry if it has one (mapped or not).
   [[nodiscard]] const PoolMapping* find(uint32_t pool_index) const;
@@ -114,6 +119,10 @@ class PoolMappings {
     const proto::PoolMemory& mem = info.memory;
     return have.type == mem.type && have.size == mem.pool_size && have.name == info.pool_name &&
            (have.type != proto::PoolType::kSysv || have.shmid == mem.shmid);
+  }
+  // Whether no BlockInfo of m's pool can bring an fd any more.
+  [[nodiscard]] static bool settled(const PoolMapping& m) {
+    return m.type == proto::PoolType::kSysv || m.owned_fd || m.fd_lost.has_value();
   }
   // Whether `info`'s block lies inside the pool (and is not empty).
   [[nodiscard]] static bool inside(const PoolMapping& m, const proto::BlockInfo& info) {

@@ -35,8 +35,9 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
   if (lifetime.count() == 0) lifetime = options_.default_export_lifetime;
   Token t;
   // 128 random bits do not collide in practice; the loop makes it certain.
+  static_assert(kMaxPools <= 256, "a token's pool byte holds any pool's index");
   for (int tries = 0;; ++tries) {
-    auto g = Token::generate();
+    auto g = Token::generate(static_cast<uint8_t>((*rec)->pool()));
     if (!g) return std::unexpected(g.error());
     t = *g;
     if (!exports_.contains(t) && !dead_.contains(t)) break;

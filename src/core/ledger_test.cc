@@ -234,7 +234,7 @@ TEST_F(LedgerTest, UnexportWithdrawsOnceAndOnlyForTheExportingUidOrRoot) {
   ASSERT_TRUE(t2);
   EXPECT_TRUE(l_->unexport(4, *t2));  // root
   EXPECT_EQ(references(*l_, b.id), 1u);
-  auto never = Token::generate();
+  auto never = Token::generate(0);
   ASSERT_TRUE(never);
   EXPECT_EQ(l_->unexport(1, *never).error().code, Errc::kNotFound);
   EXPECT_EQ(l_->import_block(1, *never, clock_.now()).error().code, Errc::kNotFound);
@@ -312,6 +312,31 @@ TEST(LedgerPools, AccessIsCheckedOnAllocateAndImportAndTheRefusalSaysWhy) {
   ASSERT_TRUE(t);
   EXPECT_EQ(l->import_block(2, *t, clock.now()).error().code, Errc::kPermission);
   EXPECT_TRUE(l->import_block(3, *t, clock.now()));  // the refusal did not use the import up
+  EXPECT_TRUE(l->check_invariants());
+}
+
+// A token's last byte names the pool of the block it exports (an importer
+// reads it to know whether the reply can bring that pool's fd); the export is
+// found by all 16 bytes, so a token with another pool byte names none.
+TEST(LedgerTokens, TheLastByteNamesThePoolAndIsCheckedWithTheRest) {
+  auto l = make_ledger(
+      {{.name = "general", .size = 4 * kMiB}, {.name = "video", .size = 4 * kMiB}}, {});
+  ASSERT_NE(l, nullptr);
+  ASSERT_TRUE(l->open_session(user(1)));
+  ASSERT_TRUE(l->open_session(user(2)));
+  FakeClock clock;
+  for (size_t pool : {0u, 1u}) {
+    const std::vector<std::string> names{l->pools()[pool].name};
+    auto b = l->allocate(1, names, 4096, 0, {});
+    ASSERT_TRUE(b) << b.error().describe();
+    auto t = l->export_block(1, b->id, 1, 0ms, clock.now());
+    ASSERT_TRUE(t) << t.error().describe();
+    EXPECT_EQ(t->bytes[Token::kPoolByte], pool);
+    Token other = *t;
+    other.bytes[Token::kPoolByte] = static_cast<uint8_t>(1 - pool);
+    EXPECT_EQ(l->import_block(2, other, clock.now()).error().code, Errc::kNotFound);
+    EXPECT_TRUE(l->import_block(2, *t, clock.now()));  // the refusal used nothing up
+  }
   EXPECT_TRUE(l->check_invariants());
 }
 

@@ -16,9 +16,11 @@ int hex_value(char c) {
 
 }  // namespace
 
-Result<Token> Token::generate() {
+Result<Token> Token::generate(uint8_t pool) {
   Token t;
-  if (auto s = os::random_bytes(t.bytes); !s) return std::unexpected(s.error());
+  if (auto s = os::random_bytes(std::span(t.bytes).first<kPoolByte>()); !s)
+    return std::unexpected(s.error());
+  t.bytes[kPoolByte] = pool;
   return t;
 }
 

@@ -1,4 +1,4 @@
-// pmm::core::Token — the 128-bit secret that names an export.
+// pmm::core::Token — the 128-bit name of an export, 120 bits of it secret.
 //
 // An export token is a capability: whoever presents it (and may use the
 // block's pool) gets a reference to the block. So tokens come from the
@@ -6,8 +6,14 @@
 // block ids or time. Their text form is 32 lowercase hex digits, the same as
 // pmm_token_format() in the C API.
 //
+// One byte is not secret: the last (kPoolByte) is the index of the exported
+// block's pool, so that an importer knows before it asks whether the reply
+// can bring that pool's fd (proto::kTokenPoolByte). The other 120 bits are
+// random; the daemon finds an export by all 128, so a token whose pool byte
+// was changed names no export.
+//
 // Usage:
-//   pmm::Result<Token> t = Token::generate();
+//   pmm::Result<Token> t = Token::generate(pool_index);
 //   std::string s = t->hex();                 // "3f9c...": 32 digits
 //   pmm::Result<Token> back = Token::parse(s);
 //
@@ -28,9 +34,11 @@ namespace pmm::core {
 
 struct Token {
   std::array<uint8_t, 16> bytes{};
+  static constexpr size_t kPoolByte = 15;
 
-  // A fresh random token (getrandom). Errors: kSystem.
-  [[nodiscard]] static Result<Token> generate();
+  // A fresh token for a block of pool `pool` (< 256): random (getrandom)
+  // but for its last byte, which is `pool`. Errors: kSystem.
+  [[nodiscard]] static Result<Token> generate(uint8_t pool);
   // Exactly 32 hex digits (either case). Errors: kInvalidArgument saying
   // what was wrong with the text.
   [[nodiscard]] static Result<Token> parse(std::string_view text);
@@ -58,8 +66,7 @@ struct Token {
 template <>
 struct std::hash<pmm::core::Token> {
   size_t operator()(const pmm::core::Token& t) const noexcept {
-    // The bytes are already uniformly random; any 8 of them make a good hash
-    // (one load).
+    // The first 8 bytes are uniformly random: a good hash in one load.
     uint64_t h = 0;
     std::memcpy(&h, t.bytes.data(), sizeof h);
     return static_cast<size_t>(h);

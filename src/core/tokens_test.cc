@@ -1,4 +1,4 @@
-// Export tokens: random, and their text form round-trips. (The size and
+// Export tokens: random but for the pool byte, and their text form round-trips. (The size and
 // duration tests that shared this file live in src/base/units_test.cc.)
 #include "core/tokens.h"
 
@@ -9,11 +9,13 @@
 namespace pmm::core {
 namespace {
 
-TEST(Tokens, AreRandomAndRoundTripThroughText) {
+TEST(Tokens, AreRandomButForTheirPoolByteAndRoundTripThroughText) {
   std::set<Token> seen;
   for (int i = 0; i < 100; ++i) {
-    auto t = Token::generate();
+    const auto pool = static_cast<uint8_t>(i % 3 == 0 ? 255 : i % 3);
+    auto t = Token::generate(pool);
     ASSERT_TRUE(t);
+    EXPECT_EQ(t->bytes[Token::kPoolByte], pool);
     EXPECT_TRUE(seen.insert(*t).second);
     std::string s = t->hex();
     EXPECT_EQ(s.size(), 32u);

@@ -10,6 +10,9 @@
 
 namespace pmm::daemon {
 
+static_assert(core::Token::kPoolByte == proto::kTokenPoolByte,
+              "the ledger writes the pool byte where libpmm reads it");
+
 namespace {
 
 proto::PoolType pool_type(mem::MemoryType t) {

@@ -122,6 +122,11 @@ enum class PoolType : uint8_t { kShmem = 0, kHugetlb = 1, kSysv = 2 };
 [[nodiscard]] std::string_view pool_type_name(PoolType t);  // "shmem", ...
 
 using Token = std::array<uint8_t, 16>;
+// A token's last byte is the index of the exported block's pool; the other
+// 15 are random. An importer reads it to know, before it asks, whether the
+// Import's reply can bring that pool's fd (docs/protocol.md). The daemon
+// finds an export by all 16 bytes: a changed pool byte names no export.
+inline constexpr size_t kTokenPoolByte = 15;
 
 // ---- requests --------------------------------------------------------------
 
