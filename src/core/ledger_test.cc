@@ -319,8 +319,8 @@ TEST(LedgerPools, AccessIsCheckedOnAllocateAndImportAndTheRefusalSaysWhy) {
 // reads it to know whether the reply can bring that pool's fd); the export is
 // found by all 16 bytes, so a token with another pool byte names none.
 TEST(LedgerTokens, TheLastByteNamesThePoolAndIsCheckedWithTheRest) {
-  auto l = make_ledger(
-      {{.name = "general", .size = 4 * kMiB}, {.name = "video", .size = 4 * kMiB}}, {});
+  auto l =
+      make_ledger({{.name = "general", .size = 4 * kMiB}, {.name = "video", .size = 4 * kMiB}}, {});
   ASSERT_NE(l, nullptr);
   ASSERT_TRUE(l->open_session(user(1)));
   ASSERT_TRUE(l->open_session(user(2)));
