@@ -55,6 +55,7 @@
 #include "base/error.h"
 #include "base/invariants.h"
 #include "core/access.h"
+#include "core/dead_tokens.h"
 #include "core/devices.h"
 #include "core/ledger_map.h"
 #include "core/pool.h"
@@ -488,7 +489,7 @@ class Ledger {
     size_t exporter_device = 0;
     uint64_t exporter_serial = 0;  // SessionRecord::serial of the exporter
   };
-  enum class DeadReason { kWithdrawn, kUsedUp, kExpired };
+  using DeadReason = DeadTokens::Reason;
 
   Ledger(std::vector<LedgerPool> pools, DeviceTable devices, LedgerOptions options);
 
@@ -539,7 +540,6 @@ class Ledger {
   bool drop_reference_inline(uint32_t slot, SessionRecord* by);
   // By value: callers pass references into the containers it erases from.
   void remove_export(Token t, DeadReason why);
-  void remember_dead(const Token& t, DeadReason why);
 
   // ---- slab, ids and holders (ledger_slab.cc) ----
   [[nodiscard]] static uint32_t slot_of(BlockId b) {
@@ -676,13 +676,12 @@ class Ledger {
   std::set<std::pair<SteadyTime, Token>> deadlines_;
   // Recently ended tokens and why, so a late import says "expired" rather
   // than "never heard of it". Bounded: the oldest are forgotten first.
-  std::unordered_map<Token, DeadReason> dead_;
+  DeadTokens dead_;
   // An emptied side record kept for reuse (tidy_extra, new_extra).
   std::unique_ptr<BlockExtra> spare_extra_;
   // The nodes of the export last removed, reused by the next export_block.
   std::unordered_map<Token, Export>::node_type spare_export_;
   std::set<std::pair<SteadyTime, Token>>::node_type spare_deadline_;
-  std::deque<Token> dead_order_;
   uint64_t sysv_exports_ = 0;
   std::unordered_map<uint32_t, UidUse> uid_use_;
   uint64_t next_serial_ = 1;

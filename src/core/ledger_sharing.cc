@@ -4,10 +4,6 @@
 
 namespace pmm::core {
 
-namespace {
-constexpr size_t kDeadTokensRemembered = 4096;
-}  // namespace
-
 Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
                                    std::chrono::milliseconds lifetime, SteadyTime now) {
   PMM_CHECK_ON_EXIT("Ledger::export_block", checks_, record_count(), check_invariants());
@@ -34,13 +30,15 @@ Result<Token> Ledger::export_block(SessionId s, BlockId b, uint32_t max_imports,
   if (auto q = admit_export(**sr); !q) return std::unexpected(q.error());
   if (lifetime.count() == 0) lifetime = options_.default_export_lifetime;
   Token t;
-  // 128 random bits do not collide in practice; the loop makes it certain.
+  // 120 random bits do not collide in practice; the loop makes it certain
+  // for live exports. (One equal to a remembered dead token would only
+  // take that token's place there when it ends: dead_.remember.)
   static_assert(kMaxPools <= 256, "a token's pool byte holds any pool's index");
   for (int tries = 0;; ++tries) {
     auto g = Token::generate(static_cast<uint8_t>((*rec)->pool()));
     if (!g) return std::unexpected(g.error());
     t = *g;
-    if (!exports_.contains(t) && !dead_.contains(t)) break;
+    if (!exports_.contains(t)) break;
     if (tries == 8) return fail(Errc::kSystem, "getrandom keeps returning used tokens");
   }
   Export e{.block = b,
@@ -82,13 +80,13 @@ Result<BlockInfo> Ledger::import_block(SessionId s, const Token& t, SteadyTime n
   auto it = exports_.find(t);
   if (it == exports_.end()) {
     auto d = dead_.find(t);
-    if (d == dead_.end()) {
+    if (!d) {
       return fail(Errc::kNotFound,
                   "import: no export has token {}; a token is valid from export until it is "
                   "imported, withdrawn or expires",
                   t.short_hex());
     }
-    switch (d->second) {
+    switch (*d) {
       case DeadReason::kWithdrawn:
         return fail(Errc::kNotFound, "import: token {} was withdrawn by its exporter",
                     t.short_hex());
@@ -135,15 +133,15 @@ Status Ledger::unexport(SessionId s, const Token& t) {
   auto it = exports_.find(t);
   if (it == exports_.end()) {
     auto d = dead_.find(t);
-    if (d == dead_.end()) {
+    if (!d) {
       return fail(Errc::kNotFound, "unexport: no export has token {}", t.short_hex());
     }
-    if (d->second == DeadReason::kWithdrawn) {
+    if (*d == DeadReason::kWithdrawn) {
       return fail(Errc::kExists, "unexport: token {} was withdrawn already", t.short_hex());
     }
     return fail(
         Errc::kExpired, "unexport: token {} has ended already ({})", t.short_hex(),
-        d->second == DeadReason::kUsedUp ? "imported as often as allowed" : "its lifetime ran out");
+        *d == DeadReason::kUsedUp ? "imported as often as allowed" : "its lifetime ran out");
   }
   uint32_t uid = (*sr)->info.uid;
   if (uid != 0 && uid != it->second.exporter_uid) {
@@ -239,27 +237,8 @@ void Ledger::remove_export(Token t, DeadReason why) {
   }
   spare_deadline_ = deadlines_.extract({e.deadline, t});
   remove_export_token(slab_[slot_of(e.block)], t);
-  remember_dead(t, why);
+  dead_.remember(t, why);
   drop_reference(slot_of(e.block));
-}
-
-void Ledger::remember_dead(const Token& t, DeadReason why) {
-  if (dead_order_.size() >= kDeadTokensRemembered) {
-    // The oldest is forgotten, and its node carries the new token: once
-    // the memory is full, an ended export frees and allocates nothing here.
-    auto node = dead_.extract(dead_order_.front());
-    dead_order_.pop_front();
-    if (!node.empty()) {
-      node.key() = t;
-      node.mapped() = why;
-      dead_.insert(std::move(node));
-    } else {
-      dead_.emplace(t, why);
-    }
-  } else {
-    dead_.emplace(t, why);
-  }
-  dead_order_.push_back(t);
 }
 
 }  // namespace pmm::core

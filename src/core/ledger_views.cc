@@ -380,10 +380,7 @@ Status Ledger::check_invariants() const {
     return fail(Errc::kSystem, "invariant: {} SysV exports counted, {} held", sysv_exports_, sysv);
   }
   if (auto v = check_view_indexes(); !v) return v;
-  if (dead_.size() != dead_order_.size()) {
-    return fail(Errc::kSystem, "invariant: {} dead tokens but {} in order", dead_.size(),
-                dead_order_.size());
-  }
+  if (auto d = dead_.check(); !d) return d;
   return check_quota_invariants();
 }
 

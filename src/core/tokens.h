@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -48,7 +49,20 @@ struct Token {
   // log without printing the whole capability.
   [[nodiscard]] std::string short_hex() const;
 
-  friend auto operator<=>(const Token&, const Token&) = default;
+  // Byte by byte (listings show tokens in this order), as two big-endian
+  // 8-byte words: the set of export deadlines compares tokens on every
+  // insert and erase, and the array's <=> was a memcmp call.
+  friend std::strong_ordering operator<=>(const Token& a, const Token& b) {
+    uint64_t x[2];
+    uint64_t y[2];
+    std::memcpy(x, a.bytes.data(), sizeof x);
+    std::memcpy(y, b.bytes.data(), sizeof y);
+    auto big = [](uint64_t v) {
+      return std::endian::native == std::endian::little ? std::byteswap(v) : v;
+    };
+    if (x[0] != y[0]) return big(x[0]) <=> big(y[0]);
+    return big(x[1]) <=> big(y[1]);
+  }
   // In full, as two 8-byte words and without a branch on where they differ
   // (the maps of exports and ended tokens compare on every lookup; the
   // array's == was a memcmp call).
