@@ -92,12 +92,19 @@ Result<std::string> Ledger::open_session(SessionInfo info) {
   sr.serial = next_serial_++;
   devices_.session_opened(sr.device);
   std::string name = devices_.device(sr.device).config.name;
-  uid_sessions_.emplace(sr.info.uid, sr.info.id);
+  insert_reusing(uid_sessions_, spare_uid_session_, {sr.info.uid, sr.info.id});
   uid_device_change(sr.info.uid, sr.device, 0, 0, 1);
   sr.uid_device = &uid_devices_.find({sr.info.uid, sr.device})->second;
-  sr.quota = &uid_use_[sr.info.uid];
+  sr.quota = &find_or_make(uid_use_, spare_uid_use_, sr.info.uid);
   ++sr.quota->sessions;
-  sessions_.emplace(sr.info.id, std::move(sr));
+  const SessionId id = sr.info.id;
+  if (spare_session_.empty()) {
+    sessions_.emplace(id, std::move(sr));
+  } else {
+    spare_session_.key() = id;
+    spare_session_.mapped() = std::move(sr);
+    sessions_.insert(std::move(spare_session_));
+  }
   return name;
 }
 
@@ -171,10 +178,11 @@ void Ledger::finish_close(std::map<SessionId, SessionRecord>::iterator it) {
   devices_.session_closed(it->second.device);
   --it->second.quota->sessions;
   tidy_use(it->second.info.uid);
-  uid_sessions_.erase({it->second.info.uid, it->first});
+  if (auto n = uid_sessions_.extract({it->second.info.uid, it->first}))
+    spare_uid_session_ = std::move(n);
   if (auto& c = session_cache_[it->first % kSessionCache]; c.second == &it->second) c = {};
   uid_device_change(it->second.info.uid, it->second.device, 0, 0, -1);
-  sessions_.erase(it);
+  spare_session_ = sessions_.extract(it);
 }
 
 Result<Ledger::SessionRecord*> Ledger::session_slow(SessionId s) {

@@ -59,6 +59,7 @@
 #include "core/devices.h"
 #include "core/ledger_map.h"
 #include "core/pool.h"
+#include "core/spare_node.h"
 #include "core/tokens.h"
 
 namespace pmm::core {
@@ -626,7 +627,7 @@ class Ledger {
     return refuse_granular(size);
   }
   [[gnu::cold]] static std::unexpected<Error> refuse_granular(uint64_t size);
-  QuotaUse& use_of(uint32_t uid) { return uid_use_[uid]; }
+  QuotaUse& use_of(uint32_t uid) { return find_or_make(uid_use_, spare_uid_use_, uid); }
   // Forgets a uid whose counts are all back to zero and that has no session
   // open.
   void tidy_use(uint32_t uid);
@@ -684,6 +685,12 @@ class Ledger {
   std::set<std::pair<SteadyTime, Token>>::node_type spare_deadline_;
   uint64_t sysv_exports_ = 0;
   std::unordered_map<uint32_t, UidUse> uid_use_;
+  // A node each of the per-session and per-uid tables last erased, for the
+  // next session (spare_node.h): sessions come and go without a malloc.
+  std::map<SessionId, SessionRecord>::node_type spare_session_;
+  std::set<std::pair<uint32_t, SessionId>>::node_type spare_uid_session_;
+  std::map<std::pair<uint32_t, size_t>, UidDeviceUse>::node_type spare_uid_device_;
+  std::unordered_map<uint32_t, UidUse>::node_type spare_uid_use_;
   uint64_t next_serial_ = 1;
   InvariantCadence checks_;
 };

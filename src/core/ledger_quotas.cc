@@ -37,7 +37,7 @@ void Ledger::tidy_use(uint32_t uid) {
   if (it == uid_use_.end()) return;
   const UidUse& u = it->second;
   if (u.blocks == 0 && u.exports == 0 && u.sysv_exports == 0 && u.sessions == 0) {
-    uid_use_.erase(it);
+    spare_uid_use_ = uid_use_.extract(it);
   }
 }
 

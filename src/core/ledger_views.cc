@@ -14,11 +14,13 @@ Result<BlockInfo> Ledger::block(BlockId b) const {
 
 void Ledger::uid_device_change(uint32_t uid, size_t device, int64_t bytes, int64_t blocks,
                                int64_t sessions) {
-  UidDeviceUse& u = uid_devices_[{uid, device}];
+  const std::pair<uint32_t, size_t> key{uid, device};
+  UidDeviceUse& u = find_or_make(uid_devices_, spare_uid_device_, key);
   u.bytes += static_cast<uint64_t>(bytes);  // two's complement: adds a negative
   u.blocks += static_cast<uint64_t>(blocks);
   u.sessions += static_cast<uint64_t>(sessions);
-  if (u.bytes == 0 && u.blocks == 0 && u.sessions == 0) uid_devices_.erase({uid, device});
+  if (u.bytes == 0 && u.blocks == 0 && u.sessions == 0)
+    spare_uid_device_ = uid_devices_.extract(key);
 }
 
 // ---- views --------------------------------------------------------------------
