@@ -300,6 +300,16 @@ class Connection {
       os::UniqueFd sock, std::string label, std::string device, std::chrono::milliseconds timeout,
       bool fresh = false);
 
+  // The handshake's round trip: sends `hello` (an encoded Hello, its id
+  // patched here) and reads its answer, bounded by `deadline`. Not through
+  // request(): nothing else can be in flight on a connection not yet handed
+  // out, so it needs no slot, lock or condition (a connection that only
+  // says hello makes no request table). The Welcome lies in this thread's
+  // reply buffer until its next read. Errors as request()'s; the caller
+  // ends the connection on any.
+  [[nodiscard]] Result<const proto::Welcome*> say_hello(std::span<std::byte> hello,
+                                                        os::Deadline deadline);
+
   // inherited() once a fork() has happened since: compares the pid.
   [[nodiscard]] std::optional<Error> inherited_after_fork() const;
 
