@@ -325,9 +325,10 @@ class Connection {
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
   // `own`: the caller's condition (request), else it waits on replied_.
   // `fresh`: the deadline was set a moment ago (saves a clock read).
+  // `buffer`: this thread's reply_buffer(), if the caller has it at hand.
   template <typename Done>
   bool drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own = nullptr,
-                    bool fresh = false);
+                    bool fresh = false, proto::Envelope* buffer = nullptr);
   // Wakes every thread waiting on replied_ (none if it was never made).
   void notify_replied_locked() {
     if (replied_) replied_->notify_all();
