@@ -130,13 +130,21 @@ Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_poss
   // The common case, a reply that cannot bring an fd, first and lean: what
   // the Envelope held before is cleared only if it held something.
   if (fd_possible) return receive_reply_with_fd(sock, out, flags);
-  auto in = os::receive_bytes_into(sock, thread_buffer(kMaxReplySize), flags);
-  if (!in) [[unlikely]]
-    return std::unexpected(std::move(in.error()));
-  if (!*in) return false;
+  const std::span<std::byte> buffer = thread_buffer(kMaxReplySize);
+  std::span<std::byte> bytes;
+  // A whole reply that fits, the common case, without a Result in between.
+  if (const ssize_t n = os::recv_datagram(sock, buffer, flags);
+      n > 0 && static_cast<size_t>(n) <= buffer.size()) [[likely]] {
+    bytes = buffer.first(static_cast<size_t>(n));
+  } else {
+    auto in = os::receive_bytes_outcome(sock, buffer, flags, n, errno);
+    if (!in) return std::unexpected(std::move(in.error()));
+    if (!*in) return false;
+    bytes = **in;
+  }
   if (out.fd) out.fd.reset();
   if (out.fd_lost) out.fd_lost.reset();
-  if (auto s = decode_reply_into(**in, out.message); !s) [[unlikely]]
+  if (auto s = decode_reply_into(bytes, out.message); !s) [[unlikely]]
     return std::unexpected(std::move(s.error()));
   if (const auto* info = std::get_if<BlockInfo>(&out.message.body);
       info != nullptr && info->memory.fd_attached) [[unlikely]]
@@ -180,7 +188,10 @@ Status FieldRequest::refuse_size(size_t given) const {
 }
 
 Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
-  return os::send_message(sock, bytes, {}, flags);
+  const ssize_t n = os::send_datagram(sock, bytes, flags);
+  if (n == static_cast<ssize_t>(bytes.size())) [[likely]]
+    return {};
+  return os::send_outcome(sock, bytes, flags, n, errno);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {

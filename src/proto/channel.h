@@ -21,6 +21,7 @@
 
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -140,7 +141,11 @@ inline void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
   } else {
     std::memcpy(out.data() + field_, value.data(), field_size_);
   }
-  return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
+  const std::span<const std::byte> bytes(out.data(), size_);
+  const ssize_t n = os::send_datagram(sock, bytes, flags);
+  if (n == static_cast<ssize_t>(size_)) [[likely]]
+    return {};
+  return os::send_outcome(sock, bytes, flags, n, errno);
 }
 
 }  // namespace pmm::proto
