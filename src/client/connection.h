@@ -315,8 +315,11 @@ class Connection {
 
   // Registers and sends a request, and waits (bounded) for its reply,
   // reading the socket when no other thread does. A reply that is not an
-  // ErrorReply is handed to `take` under mu_ (in place, not moved out).
-  // One lock acquisition to register and send, one per reply read.
+  // ErrorReply is handed to `take` under mu_ (in place, not moved out),
+  // except that a T of proto::Ok or proto::TokenReply read as such
+  // (proto::SmallReply) is returned as it came: a Take for those types
+  // must only check the type (expect()). One lock acquisition to register
+  // and send, one per reply read.
   template <typename T, typename Take>
   [[nodiscard]] Result<T> request(const Outgoing& out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -27,8 +28,11 @@ namespace detail {
 //   does before it reads again, whatever other threads read meanwhile;
 // - `woken`: the condition it waits on for its reply (a thread waits for
 //   one request at a time), woken by its reply, a hand-off or death.
+// - `small`: a reply read beside `reply` (proto::SmallReply: an Ok or a
+//   TokenReply), so that `reply` keeps its BlockInfo between requests.
 struct ThreadState {
   proto::Envelope reply;
+  proto::SmallReply small;
   std::condition_variable_any woken;
 };
 
@@ -247,6 +251,21 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
   return result;
 }
 
+// request()'s own reply read as a SmallReply: an Ok or a TokenReply that is
+// the T awaited is returned as it is (every Take of those types only checks
+// the type: expect()); anything else goes to `take` as a Message.
+template <typename T, typename Take>
+[[gnu::always_inline]] inline Result<T> take_small(const proto::SmallReply& small, Take& take,
+                                                   proto::Envelope& buffer) {
+  if constexpr (std::is_same_v<T, proto::Ok>) {
+    if (small.type == proto::MessageType::kOk) return proto::Ok{};
+  } else if constexpr (std::is_same_v<T, proto::TokenReply>) {
+    if (small.type == proto::MessageType::kToken) return proto::TokenReply{.token = small.token};
+  }
+  small.into(buffer);
+  return take(buffer);
+}
+
 template <typename T, typename Take>
 Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
@@ -299,38 +318,53 @@ Result<T> Connection::request(const Outgoing& out, Take&& take) {
   // wake-up or the loop. Anything else is handed to drive_locked as its
   // first turn's read.
   const bool alone = !waited && waiting_ == 1 && !reading_ && blocking_wait_.count() > 0;
-  Result<bool> first = false;  // a read not yet handed on, when `alone`
+  Result<bool> first = false;  // a read not handed on yet, when `alone` (false: none)
   if (alone) [[likely]] {
     for (;;) {
       reading_ = true;
       const bool fd_may_come = fd_possible_locked();
       lock.unlock();
-      first = proto::receive_reply_into(sock_.get(), me.reply, 0, fd_may_come);
+      Result<bool> in = proto::receive_reply_into(sock_.get(), me.reply, 0, fd_may_come, me.small);
       lock.lock();
       reading_ = false;
+      if (!in || !*in) [[unlikely]] {
+        first = std::move(in);
+        break;
+      }
+      const proto::SmallReply& small = me.small;
       const proto::Envelope& env = me.reply;
-      if (!first || !*first || dead_ || env.fd || env.fd_lost ||
-          std::holds_alternative<proto::ErrorReply>(env.message.body)) [[unlikely]]
+      // An Ok or a TokenReply is in `small` (me.reply kept its BlockInfo);
+      // anything else was decoded into me.reply.
+      const bool plain =
+          small.set ||
+          (!env.fd && !env.fd_lost && !std::holds_alternative<proto::ErrorReply>(env.message.body));
+      InFlight* g = dead_ || !plain
+                        ? nullptr
+                        : find_locked(small.set ? small.request_id : env.message.request_id);
+      if (g == nullptr) [[unlikely]] {
+        if (small.set) small.into(me.reply);  // drive_locked's, as a Message
+        first = true;
         break;
-      InFlight* g = find_locked(env.message.request_id);
-      if (g == nullptr) [[unlikely]]
-        break;
+      }
       if (g->id == id) [[likely]] {
         g->in_reader = true;  // answered, taken where it lies
         --unanswered_;
         if (g->fd_possible) --fd_unanswered_;
-        Result<T> r = take(me.reply);
+        Result<T> r = small.set ? take_small<T>(small, take, me.reply) : take(me.reply);
         if (!dead_) remove_locked(*g);  // `take` may have ended the connection (and the table)
         hand_off_locked();              // threads that came meanwhile wait for the socket
         return r;
       }
-      if (!g->abandoned || !g->posted) break;
-      // A posted request's Ok (deliver_locked's second case).
+      if (!g->abandoned || !g->posted) {
+        if (small.set) small.into(me.reply);
+        first = true;
+        break;
+      }
+      // A posted request's answer, no refusal (deliver_locked's second case).
       remove_locked(*g);
       --posted_;
       if (shared_waiters_ > 0) [[unlikely]]
         notify_replied_locked();
-      first = false;  // handed on
       if (deadline - std::chrono::steady_clock::now() < blocking_wait_) break;
     }
   }

@@ -73,6 +73,28 @@ struct Envelope {
 // other message is the daemon's fault and is simply gone.
 [[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible);
 
+// The two replies that carry no more than a token: an Ok (a header and
+// nothing else) and a TokenReply (a header and a token), read straight off
+// the wire with the checks decode_reply_into makes of them (magic, this
+// version, the header's length equal to the datagram's, exactly that
+// payload). A reader that keeps a Message for the larger replies
+// (libpmm's BlockInfo, its pool name included) takes these beside it, so
+// that the Message keeps its alternative from one BlockInfo to the next.
+struct SmallReply {
+  bool set = false;  // the last read was one (`out` untouched)
+  MessageType type{};
+  uint32_t request_id = 0;
+  Token token{};  // kToken's
+  // Makes `out` hold it (as receive_reply_into would have), for a reader
+  // that needs it as a Message after all.
+  void into(Envelope& out) const;
+};
+
+// As receive_reply_into; a reply read with recv() that is an Ok or a
+// TokenReply fills `small` instead of `out`.
+[[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible,
+                                              SmallReply& small);
+
 // A request encoded once and sent again and again with two fields new: the
 // header's request_id and one field of the payload, found where the codec
 // wrote a marker value (so its place is the codec's, not assumed here).
