@@ -251,6 +251,44 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
   return result;
 }
 
+// Per posted put (each block's last), so inline into post_put.
+[[gnu::always_inline]] inline Status Connection::post(const Outgoing& out) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const proto::MessageType type = out.type;
+  const uint64_t block_id = out.block_id;
+  Lock lock(mu_);
+  if (dead_) return std::unexpected(*dead_);
+  // Answers to earlier posts are read by whichever call reads next (a
+  // round trip reads them before its own reply, one read each). Once
+  // kDrainPosted are unread, a post reads what has come itself, so that
+  // a run of posts never fills the socket (the daemon drops a client
+  // that does not read); past kMaxPosted unanswered, it waits for some.
+  if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
+  if (posted_ >= kMaxPosted &&
+      !drive_locked(
+          lock, [&] { return posted_ < kMaxPosted; }, std::chrono::steady_clock::now() + timeout_))
+    return fail(Errc::kTimeout,
+                "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
+                "it stopped or hung?); {} of block {} was not sent",
+                path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
+  if (dead_) return std::unexpected(*dead_);
+  InFlight& f = register_locked(out, out.fd_possible);
+  f.abandoned = true;
+  f.posted = true;
+  --waiting_;
+  ++posted_;
+  const uint32_t id = f.id;
+  if (auto sent = send_locked(lock, out, id, os::Deadline{}); !sent) {
+    if (InFlight* g = find_locked(id)) {
+      remove_locked(*g);
+      --posted_;
+    }
+    if (detail::is_disconnect(sent.error())) return die_locked(sent.error());
+    return std::unexpected(sent.error());
+  }
+  return {};
+}
+
 // request()'s own reply read as a SmallReply: an Ok or a TokenReply that is
 // the T awaited is returned as it is (every Take of those types only checks
 // the type: expect()); anything else goes to `take` as a Message.
