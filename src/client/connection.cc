@@ -57,8 +57,8 @@ namespace {
 constexpr std::chrono::milliseconds kGoodbyeTimeout{2000};
 
 // The request table's first size (a power of two; it doubles when half
-// full). Small, since a slot has room for any reply (~380 bytes): a
-// connection that only says hello builds no more, and two slots stay
+// full), made by the first request after the handshake (which needs none:
+// say_hello). Small, since a slot has room for any reply (~380 bytes): two slots stay
 // under the size malloc serves from its per-thread cache (a connection is
 // made and freed with no trip into its bins); one thread's request beside
 // its posted put grows it once, to 4.
@@ -163,6 +163,9 @@ Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd soc
                                                                 std::string device,
                                                                 std::chrono::milliseconds timeout,
                                                                 bool fresh) {
+  // The handshake's wait, as a request's: from before anything is sent.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds(1));
   std::unique_ptr<Connection> c(
       new Connection(std::move(sock), std::move(label), std::move(device), timeout));
   const std::string& label_kept = c->path_;
@@ -189,17 +192,7 @@ Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd soc
     last.device = c->device_;
     last.pid = c->pid_;
   }
-  auto reply = c->request<proto::Welcome>(
-      Outgoing{.encoded = &last.bytes, .type = proto::MessageType::kHello},
-      [&](proto::Envelope& env) -> Result<proto::Welcome> {
-        auto* w = std::get_if<proto::Welcome>(&env.message.body);
-        if (w == nullptr)
-          return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", label_kept,
-                      reply_name(env.message.body));
-        // Copied, not moved: the reply buffer keeps its daemon_version,
-        // so the next connection's Welcome finds it in place.
-        return *w;
-      });
+  auto reply = c->say_hello(last.bytes, deadline);
   if (!reply) {
     Error e = reply.error();
     // A session that never started holds nothing: close without waiting
@@ -212,14 +205,73 @@ Result<std::unique_ptr<Connection>> Connection::handshake_owned(os::UniqueFd soc
           label_kept);
     return std::unexpected(std::move(e));
   }
-  proto::Welcome* w = &*reply;
+  const proto::Welcome* w = *reply;
   if (w->protocol_version != proto::kProtocolVersion)
     return fail(Errc::kProtocol,
                 "pmmd at {} speaks protocol version {}, this libpmm speaks {}; use a libpmm and "
                 "pmmd of the same release",
                 label_kept, w->protocol_version, proto::kProtocolVersion);
-  c->welcome_ = std::move(*w);
+  // Copied, not moved: the reply buffer keeps its daemon_version, so the
+  // next connection's Welcome finds it in place.
+  c->welcome_ = *w;
   return c;
+}
+
+Result<const proto::Welcome*> Connection::say_hello(std::span<std::byte> hello,
+                                                    os::Deadline deadline) {
+  const uint32_t id = next_request_id_++;
+  proto::set_request_id(hello, id);
+  bool far = true;  // the deadline was set a moment ago: a timeout away
+  for (;;) {
+    Status sent = proto::send_encoded(sock_.get(), hello, MSG_DONTWAIT);
+    if (sent) break;
+    if (!detail::is_full(sent)) {
+      // The daemon may have refused the connection and closed it before
+      // the Hello went out: its reason is still queued for us to read.
+      if (!is_disconnect(sent.error())) return std::unexpected(sent.error());
+      Lock lock(mu_);
+      if (auto refusal = connection_refusal_locked()) return die_locked(std::move(*refusal));
+      return die_locked(sent.error());
+    }
+    // A caller's socket (handshake()) may be full: wait for room, bounded.
+    far = false;
+    auto ready = os::wait_writable(sock_.get(), deadline);
+    if (!ready) return std::unexpected(ready.error());
+    if (!*ready)
+      return fail(Errc::kTimeout,
+                  "pmmd at {} took no request for {} ms (the socket stayed full: is it stopped "
+                  "or hung?); Hello was not sent",
+                  path_, timeout_.count());
+  }
+  proto::Envelope& buffer = reply_buffer();
+  auto in = read_one(buffer, deadline, /*try_first=*/false, far, /*fd_possible=*/false);
+  if (!in) {
+    Lock lock(mu_);
+    read_failed_locked(in.error());
+    return std::unexpected(*dead_);
+  }
+  // read_one waits until a message comes or the deadline passes.
+  if (!*in)
+    return fail(Errc::kTimeout,
+                "pmmd at {} did not answer Hello within {} ms (is it stopped or hung?)", path_,
+                timeout_.count());
+  const proto::Message& m = buffer.message;
+  if (m.request_id == id) {
+    if (const auto* w = std::get_if<proto::Welcome>(&m.body)) return w;
+    if (const auto* err = std::get_if<proto::ErrorReply>(&m.body))
+      return std::unexpected(proto::to_error(*err));
+    return fail(Errc::kProtocol, "pmmd at {} answered Hello with {}, not Welcome", path_,
+                reply_name(m.body));
+  }
+  // request_id 0 is never a request's: the daemon refuses the connection
+  // (a session limit, no fds left) and closes it.
+  if (const auto* err = std::get_if<proto::ErrorReply>(&m.body);
+      err != nullptr && m.request_id == 0)
+    return std::unexpected(proto::to_error(*err));
+  return fail(Errc::kProtocol,
+              "pmmd at {} sent a {} with request id {} during the handshake, which awaits only "
+              "the Hello's answer (id {})",
+              path_, reply_name(m.body), m.request_id, id);
 }
 
 std::optional<Error> Connection::inherited_after_fork() const {
@@ -538,43 +590,6 @@ void Connection::set_release_handler(std::function<void(uint64_t, uint32_t)> han
 void Connection::notify_waiters() {
   std::lock_guard lock(mu_);
   notify_replied_locked();
-}
-
-Status Connection::post(const Outgoing& out) {
-  if (auto e = inherited()) return std::unexpected(std::move(*e));
-  const proto::MessageType type = out.type;
-  const uint64_t block_id = out.block_id;
-  Lock lock(mu_);
-  if (dead_) return std::unexpected(*dead_);
-  // Answers to earlier posts are read by whichever call reads next (a
-  // round trip reads them before its own reply, one read each). Once
-  // kDrainPosted are unread, a post reads what has come itself, so that
-  // a run of posts never fills the socket (the daemon drops a client
-  // that does not read); past kMaxPosted unanswered, it waits for some.
-  if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
-  if (posted_ >= kMaxPosted &&
-      !drive_locked(
-          lock, [&] { return posted_ < kMaxPosted; }, std::chrono::steady_clock::now() + timeout_))
-    return fail(Errc::kTimeout,
-                "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
-                "it stopped or hung?); {} of block {} was not sent",
-                path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
-  if (dead_) return std::unexpected(*dead_);
-  InFlight& f = register_locked(out, out.fd_possible);
-  f.abandoned = true;
-  f.posted = true;
-  --waiting_;
-  ++posted_;
-  const uint32_t id = f.id;
-  if (auto sent = send_locked(lock, out, id, os::Deadline{}); !sent) {
-    if (InFlight* g = find_locked(id)) {
-      remove_locked(*g);
-      --posted_;
-    }
-    if (is_disconnect(sent.error())) return die_locked(sent.error());
-    return std::unexpected(sent.error());
-  }
-  return {};
 }
 
 std::optional<Error> Connection::connection_refusal_locked() {

@@ -300,13 +300,26 @@ class Connection {
       os::UniqueFd sock, std::string label, std::string device, std::chrono::milliseconds timeout,
       bool fresh = false);
 
+  // The handshake's round trip: sends `hello` (an encoded Hello, its id
+  // patched here) and reads its answer, bounded by `deadline`. Not through
+  // request(): nothing else can be in flight on a connection not yet handed
+  // out, so it needs no slot, lock or condition (a connection that only
+  // says hello makes no request table). The Welcome lies in this thread's
+  // reply buffer until its next read. Errors as request()'s; the caller
+  // ends the connection on any.
+  [[nodiscard]] Result<const proto::Welcome*> say_hello(std::span<std::byte> hello,
+                                                        os::Deadline deadline);
+
   // inherited() once a fork() has happened since: compares the pid.
   [[nodiscard]] std::optional<Error> inherited_after_fork() const;
 
   // Registers and sends a request, and waits (bounded) for its reply,
   // reading the socket when no other thread does. A reply that is not an
-  // ErrorReply is handed to `take` under mu_ (in place, not moved out).
-  // One lock acquisition to register and send, one per reply read.
+  // ErrorReply is handed to `take` under mu_ (in place, not moved out),
+  // except that a T of proto::Ok or proto::TokenReply read as such
+  // (proto::SmallReply) is returned as it came: a Take for those types
+  // must only check the type (expect()). One lock acquisition to register
+  // and send, one per reply read.
   template <typename T, typename Take>
   [[nodiscard]] Result<T> request(const Outgoing& out, Take&& take);
   // Sends without waiting (post_put, post_watch_release).
@@ -315,9 +328,10 @@ class Connection {
   // the deadline; false at the deadline. Takes `lock` (on mu_) held.
   // `own`: the caller's condition (request), else it waits on replied_.
   // `fresh`: the deadline was set a moment ago (saves a clock read).
+  // `buffer`: this thread's reply_buffer(), if the caller has it at hand.
   template <typename Done>
   bool drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own = nullptr,
-                    bool fresh = false);
+                    bool fresh = false, proto::Envelope* buffer = nullptr);
   // Wakes every thread waiting on replied_ (none if it was never made).
   void notify_replied_locked() {
     if (replied_) replied_->notify_all();

@@ -96,7 +96,8 @@ Result<Reply> Connection::call(proto::Message m, uint64_t block_id) {
                         [&](proto::Envelope& env) { return expect<Reply>(env, type); });
 }
 
-Result<BlockView> Connection::block_reply(const Outgoing& out) {
+// Inline into its three callers: one frame less per Allocate and Import.
+[[gnu::always_inline]] inline Result<BlockView> Connection::block_reply(const Outgoing& out) {
   uint64_t give_back = 0;
   auto view = request<BlockView>(out, [&](proto::Envelope& env) -> Result<BlockView> {
     auto* info = std::get_if<proto::BlockInfo>(&env.message.body);

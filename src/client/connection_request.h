@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -19,14 +20,28 @@
 namespace pmm::client {
 namespace detail {
 
-// Where this thread's reads land, kept between reads (a message's storage
-// is reused). Per thread, not per connection: a reply that is the reading
-// thread's own stays here until that thread takes it, which it does before
-// it reads again, whatever other threads read meanwhile.
-inline proto::Envelope& reply_buffer() {
-  thread_local proto::Envelope envelope;
-  return envelope;
+// What a thread keeps for its requests, on any connection, in one
+// thread_local (one TLS look-up per request, not one per use):
+// - `reply`: where its reads land, kept between reads (a message's storage
+//   is reused). Per thread, not per connection: a reply that is the
+//   reading thread's own stays here until that thread takes it, which it
+//   does before it reads again, whatever other threads read meanwhile;
+// - `woken`: the condition it waits on for its reply (a thread waits for
+//   one request at a time), woken by its reply, a hand-off or death.
+// - `small`: a reply read beside `reply` (proto::SmallReply: an Ok or a
+//   TokenReply), so that `reply` keeps its BlockInfo between requests.
+struct ThreadState {
+  proto::Envelope reply;
+  proto::SmallReply small;
+  std::condition_variable_any woken;
+};
+
+inline ThreadState& thread_state() {
+  thread_local ThreadState state;
+  return state;
 }
+
+inline proto::Envelope& reply_buffer() { return thread_state().reply; }
 
 inline bool is_disconnect(const Error& e) {
   return e.code == Errc::kDisconnected ||
@@ -178,11 +193,11 @@ inline void Connection::hand_off_locked() {
 
 template <typename Done>
 bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadline, Condition* own,
-                              bool fresh) {
+                              bool fresh, proto::Envelope* buffer) {
   bool read = false;
   bool result = true;
-  proto::Envelope* buffer = nullptr;  // this thread's reply_buffer(), once it reads
-  std::vector<proto::Body> undo;      // what late replies gave, to give back
+  // `buffer`: this thread's reply_buffer(), given or looked up once it reads.
+  std::vector<proto::Body> undo;  // what late replies gave, to give back
   for (;;) {
     if (dead_ || done()) break;
     // `fresh`: the deadline was set a moment ago; no clock read to know it
@@ -236,6 +251,59 @@ bool Connection::drive_locked(Lock& lock, const Done& done, os::Deadline deadlin
   return result;
 }
 
+// Per posted put (each block's last), so inline into post_put.
+[[gnu::always_inline]] inline Status Connection::post(const Outgoing& out) {
+  if (auto e = inherited()) return std::unexpected(std::move(*e));
+  const proto::MessageType type = out.type;
+  const uint64_t block_id = out.block_id;
+  Lock lock(mu_);
+  if (dead_) return std::unexpected(*dead_);
+  // Answers to earlier posts are read by whichever call reads next (a
+  // round trip reads them before its own reply, one read each). Once
+  // kDrainPosted are unread, a post reads what has come itself, so that
+  // a run of posts never fills the socket (the daemon drops a client
+  // that does not read); past kMaxPosted unanswered, it waits for some.
+  if (posted_ >= kDrainPosted) drain_locked(lock, /*answers_only=*/true);
+  if (posted_ >= kMaxPosted &&
+      !drive_locked(
+          lock, [&] { return posted_ < kMaxPosted; }, std::chrono::steady_clock::now() + timeout_))
+    return fail(Errc::kTimeout,
+                "pmmd at {} did not answer {} requests sent without waiting within {} ms (is "
+                "it stopped or hung?); {} of block {} was not sent",
+                path_, kMaxPosted, timeout_.count(), proto::message_type_name(type), block_id);
+  if (dead_) return std::unexpected(*dead_);
+  InFlight& f = register_locked(out, out.fd_possible);
+  f.abandoned = true;
+  f.posted = true;
+  --waiting_;
+  ++posted_;
+  const uint32_t id = f.id;
+  if (auto sent = send_locked(lock, out, id, os::Deadline{}); !sent) {
+    if (InFlight* g = find_locked(id)) {
+      remove_locked(*g);
+      --posted_;
+    }
+    if (detail::is_disconnect(sent.error())) return die_locked(sent.error());
+    return std::unexpected(sent.error());
+  }
+  return {};
+}
+
+// request()'s own reply read as a SmallReply: an Ok or a TokenReply that is
+// the T awaited is returned as it is (every Take of those types only checks
+// the type: expect()); anything else goes to `take` as a Message.
+template <typename T, typename Take>
+[[gnu::always_inline]] inline Result<T> take_small(const proto::SmallReply& small, Take& take,
+                                                   proto::Envelope& buffer) {
+  if constexpr (std::is_same_v<T, proto::Ok>) {
+    if (small.type == proto::MessageType::kOk) return proto::Ok{};
+  } else if constexpr (std::is_same_v<T, proto::TokenReply>) {
+    if (small.type == proto::MessageType::kToken) return proto::TokenReply{.token = small.token};
+  }
+  small.into(buffer);
+  return take(buffer);
+}
+
 template <typename T, typename Take>
 Result<T> Connection::request(const Outgoing& out, Take&& take) {
   if (auto e = inherited()) return std::unexpected(std::move(*e));
@@ -276,25 +344,98 @@ Result<T> Connection::request(const Outgoing& out, Take&& take) {
     if (!nothing_sent || detail::is_disconnect(e)) return die_locked(e);
     return std::unexpected(e);
   }
-  // Woken by its reply, a hand-off or death. One per thread: a thread
-  // waits for one request at a time.
-  thread_local Condition mine;
+  detail::ThreadState& me = detail::thread_state();
+  Condition* const mine = &me.woken;
   // Dead while the send waited for room without mu_: the table is gone.
   if (dead_) return std::unexpected(*dead_);
-  find_locked(id)->waiter = &mine;
+  // The common case, this thread's request alone awaited and nobody
+  // reading: it reads at once, blocking in the read (as drive_locked's
+  // first turn). A posted request's Ok that comes first is counted and
+  // the read repeated while the deadline is still far; a reply that is its
+  // own and plain (no fd, no refusal) is taken here, without a waiter, a
+  // wake-up or the loop. Anything else is handed to drive_locked as its
+  // first turn's read.
+  const bool alone = !waited && waiting_ == 1 && !reading_ && blocking_wait_.count() > 0;
+  Result<bool> first = false;  // a read not handed on yet, when `alone` (false: none)
+  if (alone) [[likely]] {
+    for (;;) {
+      reading_ = true;
+      const bool fd_may_come = fd_possible_locked();
+      lock.unlock();
+      Result<bool> in = proto::receive_reply_into(sock_.get(), me.reply, 0, fd_may_come, me.small);
+      lock.lock();
+      reading_ = false;
+      if (!in || !*in) [[unlikely]] {
+        first = std::move(in);
+        break;
+      }
+      const proto::SmallReply& small = me.small;
+      const proto::Envelope& env = me.reply;
+      // An Ok or a TokenReply is in `small` (me.reply kept its BlockInfo);
+      // anything else was decoded into me.reply.
+      const bool plain =
+          small.set ||
+          (!env.fd && !env.fd_lost && !std::holds_alternative<proto::ErrorReply>(env.message.body));
+      InFlight* g = dead_ || !plain
+                        ? nullptr
+                        : find_locked(small.set ? small.request_id : env.message.request_id);
+      if (g == nullptr) [[unlikely]] {
+        if (small.set) small.into(me.reply);  // drive_locked's, as a Message
+        first = true;
+        break;
+      }
+      if (g->id == id) [[likely]] {
+        g->in_reader = true;  // answered, taken where it lies
+        --unanswered_;
+        if (g->fd_possible) --fd_unanswered_;
+        Result<T> r = small.set ? take_small<T>(small, take, me.reply) : take(me.reply);
+        if (!dead_) remove_locked(*g);  // `take` may have ended the connection (and the table)
+        hand_off_locked();              // threads that came meanwhile wait for the socket
+        return r;
+      }
+      if (!g->abandoned || !g->posted) {
+        if (small.set) small.into(me.reply);
+        first = true;
+        break;
+      }
+      // A posted request's answer, no refusal (deliver_locked's second case).
+      remove_locked(*g);
+      --posted_;
+      if (shared_waiters_ > 0) [[unlikely]]
+        notify_replied_locked();
+      if (deadline - std::chrono::steady_clock::now() < blocking_wait_) break;
+    }
+  }
+  if (dead_) return std::unexpected(*dead_);
+  find_locked(id)->waiter = mine;
   ++sleepers_;
+  if (alone && (!first || *first)) {
+    // The first turn's read, handed on as drive_locked would have.
+    std::vector<proto::Body> undo;
+    take_locked(first, me.reply, undo, mine);
+    if (!undo.empty()) [[unlikely]] {
+      lock.unlock();
+      send_undo(std::move(undo));
+      lock.lock();
+    }
+  }
+  if (alone) {
+    // The reader leaves: if it is not to read again (its reply came, or
+    // the connection died), another waiter takes over the socket.
+    if (const InFlight* g = find_locked(id); g == nullptr || g->answered()) hand_off_locked();
+  }
   drive_locked(
       lock,
       [&] {
         const InFlight* f = find_locked(id);
         return f == nullptr || f->answered();
       },
-      deadline, &mine, /*fresh=*/!waited);
+      deadline, mine, /*fresh=*/!waited && !alone, &me.reply);
   if (dead_) return std::unexpected(*dead_);
   InFlight& f = *find_locked(id);
   f.waiter = nullptr;
   if (f.answered()) {
-    Result<T> r = f.in_reader ? take(detail::reply_buffer())
+    Result<T> r = f.in_reader ? take(me.reply)
                   : *f.reply  ? take(**f.reply)
                               : Result<T>(std::unexpected(std::move(f.reply->error())));
     if (!dead_) remove_locked(f);  // `take` may have ended the connection (and the table)

@@ -266,6 +266,30 @@ Result<std::pair<UniqueFd, UniqueFd>> socket_pair() {
   return std::pair<UniqueFd, UniqueFd>(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
+namespace {
+
+// A send() of `size` bytes without fds that failed with `err` (not EINTR).
+Error send_failed(int fd, size_t size, int err) {
+  if (err == EPIPE || err == ECONNRESET || err == ENOTCONN) {
+    return Error{
+        Errc::kDisconnected,
+        fmt::format("sendmsg(fd {}): the peer closed the connection ({})", fd, errno_text(err)), 0};
+  }
+  return sys_fail(err, "sendmsg(fd {}, {} bytes, 0 fds)", fd, size).error();
+}
+
+}  // namespace
+
+Status send_outcome(int fd, std::span<const std::byte> bytes, int flags, ssize_t n, int err) {
+  // Nothing sent yet: send_message tries (again) and takes any fault.
+  if (n == kNotTried || (n < 0 && err == EINTR)) return send_message(fd, bytes, {}, flags);
+  if (n < 0) return std::unexpected(send_failed(fd, bytes.size(), err));
+  // SEQPACKET sends all or nothing; a short count would be a kernel bug.
+  if (static_cast<size_t>(n) != bytes.size())
+    return fail(Errc::kSystem, "sendmsg(fd {}) sent {} of {} bytes", fd, n, bytes.size());
+  return {};
+}
+
 Status send_message(int fd, std::span<const std::byte> bytes, std::span<const int> fds, int flags) {
   if (fds.size() > kMaxFdsPerSend) {
     return fail(Errc::kInvalidArgument, "{} fds in one message; at most {}", fds.size(),
@@ -293,11 +317,7 @@ Status send_message(int fd, std::span<const std::byte> bytes, std::span<const in
       }
       const int err = errno;
       if (err == EINTR) continue;
-      if (err == EPIPE || err == ECONNRESET || err == ENOTCONN) {
-        return fail(Errc::kDisconnected, "sendmsg(fd {}): the peer closed the connection ({})", fd,
-                    errno_text(err));
-      }
-      return sys_fail(err, "sendmsg(fd {}, {} bytes, 0 fds)", fd, bytes.size());
+      return std::unexpected(send_failed(fd, bytes.size(), err));
     }
   }
   iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
@@ -375,6 +395,16 @@ Error fds_not_installed(int fd) {
                err};
 }
 
+// A read that failed with `err`, other than an EINTR to retry: "nothing
+// yet" or the error naming `call`.
+Result<std::optional<ssize_t>> read_failed(int fd, int err, std::string_view call) {
+  if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return std::optional<ssize_t>();
+  if (err == ECONNRESET) {
+    return fail(Errc::kDisconnected, "{}(fd {}): the peer reset the connection", call, fd);
+  }
+  return sys_fail(err, "{}(fd {})", call, fd);
+}
+
 // One blocking-or-not read of a message through the fault seam (both reads
 // here are Call::kRecvmsg to a test), with the errno rules they share: the
 // byte count, nullopt for "nothing yet", or the error naming `call`.
@@ -401,12 +431,23 @@ template <typename Read, typename Shorten>
     // with each call: after a signal, hand back "nothing yet" so the caller
     // recomputes what is left of its deadline instead of waiting it afresh.
     if (err == EINTR && (flags & MSG_DONTWAIT) != 0) continue;
-    if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return std::optional<ssize_t>();
-    if (err == ECONNRESET) {
-      return fail(Errc::kDisconnected, "{}(fd {}): the peer reset the connection", call, fd);
-    }
-    return sys_fail(err, "{}(fd {})", call, fd);
+    return read_failed(fd, err, call);
   }
+}
+
+// What recv() of `buffer` made of a datagram of `n` bytes (MSG_TRUNC: its
+// real length).
+Result<std::optional<std::span<std::byte>>> bytes_received(int fd, std::span<std::byte> buffer,
+                                                           ssize_t n) {
+  // Our protocol never sends an empty message: 0 bytes is the end of the
+  // stream (a message of fds only cannot be told apart here, and the
+  // protocol has none).
+  if (n == 0) return fail(Errc::kDisconnected, "the peer closed the connection (fd {})", fd);
+  if (static_cast<size_t>(n) > buffer.size()) {
+    return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
+                buffer.size());
+  }
+  return std::optional<std::span<std::byte>>(buffer.first(static_cast<size_t>(n)));
 }
 
 }  // namespace
@@ -486,16 +527,21 @@ Result<std::optional<std::span<std::byte>>> receive_bytes_into(int fd, std::span
       [&](ssize_t) { return static_cast<ssize_t>(buffer.size()) + 1; });
   if (!read) return std::unexpected(std::move(read.error()));
   if (!*read) return std::optional<std::span<std::byte>>();
-  const ssize_t n = **read;
-  // Our protocol never sends an empty message: 0 bytes is the end of the
-  // stream (a message of fds only cannot be told apart here, and the
-  // protocol has none).
-  if (n == 0) return fail(Errc::kDisconnected, "the peer closed the connection (fd {})", fd);
-  if (static_cast<size_t>(n) > buffer.size()) {
-    return fail(Errc::kProtocol, "message larger than {} bytes (the largest allowed); dropped",
-                buffer.size());
+  return bytes_received(fd, buffer, **read);
+}
+
+Result<std::optional<std::span<std::byte>>> receive_bytes_outcome(int fd,
+                                                                  std::span<std::byte> buffer,
+                                                                  int flags, ssize_t n, int err) {
+  // Nothing read yet: receive_bytes_into reads (again) and takes any fault.
+  if (n == kNotTried || (n < 0 && err == EINTR && (flags & MSG_DONTWAIT) != 0))
+    return receive_bytes_into(fd, buffer, flags);
+  if (n < 0) {
+    auto failed = read_failed(fd, err, "recv");
+    if (!failed) return std::unexpected(std::move(failed.error()));
+    return std::optional<std::span<std::byte>>();
   }
-  return std::optional<std::span<std::byte>>(buffer.first(static_cast<size_t>(n)));
+  return bytes_received(fd, buffer, n);
 }
 
 Result<std::optional<ReceivedMessage>> receive_message(int fd, size_t max_bytes, size_t max_fds) {

@@ -21,6 +21,7 @@
 // at once is the caller's business (the kernel keeps each datagram whole).
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "os/fault.h"
 #include "os/unique_fd.h"
 
 namespace pmm::os {
@@ -79,6 +81,21 @@ namespace pmm::os {
 inline constexpr size_t kMaxFdsPerSend = 16;
 [[nodiscard]] Status send_message(int fd, std::span<const std::byte> bytes,
                                   std::span<const int> fds, int flags = 0);
+
+// send_message without fds for a hot path (libpmm's every request), in
+// two halves: send_datagram makes the one send() (inline: the fault seam's
+// one load and the system call), and any result but the whole message
+// sent is handed, with errno, to send_outcome, which returns what
+// send_message would have (it retries an EINTR, and takes a fault armed
+// meanwhile). kNotTried: a fault is armed, so nothing was tried here.
+inline constexpr ssize_t kNotTried = -2;
+[[nodiscard]] inline ssize_t send_datagram(int fd, std::span<const std::byte> bytes, int flags) {
+  if (detail::g_faults_armed.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    return kNotTried;
+  return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | flags);
+}
+[[nodiscard]] [[gnu::cold]] Status send_outcome(int fd, std::span<const std::byte> bytes, int flags,
+                                                ssize_t n, int err);
 
 struct ReceivedMessage {
   std::vector<std::byte> bytes;
@@ -128,6 +145,20 @@ struct ReceivedInto {
 // MSG_TRUNC); kDisconnected at the end of the stream.
 [[nodiscard]] Result<std::optional<std::span<std::byte>>> receive_bytes_into(
     int fd, std::span<std::byte> buffer, int flags = 0);
+
+// receive_bytes_into for a hot path (libpmm's every reply), in two halves
+// as send_datagram: recv_datagram makes the one recv() (MSG_TRUNC: the
+// datagram's real length), and any result but a datagram of 1 to
+// buffer.size() bytes is handed, with errno, to receive_bytes_outcome,
+// which returns what receive_bytes_into would have. kNotTried: a fault is
+// armed, so nothing was tried here.
+[[nodiscard]] inline ssize_t recv_datagram(int fd, std::span<std::byte> buffer, int flags) {
+  if (detail::g_faults_armed.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    return kNotTried;
+  return ::recv(fd, buffer.data(), buffer.size(), MSG_TRUNC | flags);
+}
+[[nodiscard]] [[gnu::cold]] Result<std::optional<std::span<std::byte>>> receive_bytes_outcome(
+    int fd, std::span<std::byte> buffer, int flags, ssize_t n, int err);
 
 // What receive_messages says of one message.
 struct Datagram {

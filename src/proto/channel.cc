@@ -124,24 +124,90 @@ namespace {
 
 }  // namespace
 
-Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible) {
+namespace {
+
+// A header's u16 / u32 at `at` (little-endian on the wire).
+template <typename T>
+T load_le(std::span<const std::byte> bytes, size_t at) {
+  T v;
+  std::memcpy(&v, bytes.data() + at, sizeof v);
+  if constexpr (std::endian::native != std::endian::little) v = std::byteswap(v);
+  return v;
+}
+
+// `bytes` as an Ok or a TokenReply (SmallReply), if it is a well-formed one.
+[[gnu::always_inline]] inline bool take_small(std::span<const std::byte> bytes, SmallReply& small) {
+  constexpr size_t kTokenSize = std::tuple_size_v<Token>;
+  if (bytes.size() != kHeaderSize && bytes.size() != kHeaderSize + kTokenSize) return false;
+  const auto type = static_cast<MessageType>(load_le<uint16_t>(bytes, 6));
+  const size_t payload = bytes.size() - kHeaderSize;
+  if (load_le<uint32_t>(bytes, 0) != kMagic || load_le<uint16_t>(bytes, 4) != kProtocolVersion ||
+      load_le<uint32_t>(bytes, 12) != payload)
+    return false;
+  if (type == MessageType::kOk ? payload != 0 : type != MessageType::kToken || payload == 0)
+    return false;
+  small.set = true;
+  small.type = type;
+  small.request_id = load_le<uint32_t>(bytes, 8);
+  if (payload != 0) std::memcpy(small.token.data(), bytes.data() + kHeaderSize, kTokenSize);
+  return true;
+}
+
+// receive_reply_into, with `small` (when given) taking an Ok or a TokenReply.
+[[gnu::always_inline]] inline Result<bool> receive_reply_small(int sock, Envelope& out, int flags,
+                                                               bool fd_possible,
+                                                               SmallReply* small) {
   // Decoded in place (decode_reply_into): a reply of the type the last one
   // was reuses its storage, and no Message or Envelope is built and moved.
   // The common case, a reply that cannot bring an fd, first and lean: what
   // the Envelope held before is cleared only if it held something.
   if (fd_possible) return receive_reply_with_fd(sock, out, flags);
-  auto in = os::receive_bytes_into(sock, thread_buffer(kMaxReplySize), flags);
-  if (!in) [[unlikely]]
-    return std::unexpected(std::move(in.error()));
-  if (!*in) return false;
+  const std::span<std::byte> buffer = thread_buffer(kMaxReplySize);
+  std::span<std::byte> bytes;
+  // A whole reply that fits, the common case, without a Result in between.
+  if (const ssize_t n = os::recv_datagram(sock, buffer, flags);
+      n > 0 && static_cast<size_t>(n) <= buffer.size()) [[likely]] {
+    bytes = buffer.first(static_cast<size_t>(n));
+  } else {
+    auto in = os::receive_bytes_outcome(sock, buffer, flags, n, errno);
+    if (!in) return std::unexpected(std::move(in.error()));
+    if (!*in) return false;
+    bytes = **in;
+  }
+  if (small != nullptr && take_small(bytes, *small)) return true;
   if (out.fd) out.fd.reset();
   if (out.fd_lost) out.fd_lost.reset();
-  if (auto s = decode_reply_into(**in, out.message); !s) [[unlikely]]
+  if (auto s = decode_reply_into(bytes, out.message); !s) [[unlikely]]
     return std::unexpected(std::move(s.error()));
   if (const auto* info = std::get_if<BlockInfo>(&out.message.body);
       info != nullptr && info->memory.fd_attached) [[unlikely]]
     fd_dropped(out);
   return true;
+}
+
+}  // namespace
+
+Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible) {
+  return receive_reply_small(sock, out, flags, fd_possible, nullptr);
+}
+
+Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible,
+                                SmallReply& small) {
+  small.set = false;
+  return receive_reply_small(sock, out, flags, fd_possible, &small);
+}
+
+void SmallReply::into(Envelope& out) const {
+  out.fd.reset();
+  out.fd_lost.reset();
+  out.message.request_id = request_id;
+  if (type == MessageType::kOk) {
+    if (!std::holds_alternative<Ok>(out.message.body)) out.message.body.emplace<Ok>();
+    return;
+  }
+  TokenReply* t = std::get_if<TokenReply>(&out.message.body);
+  if (t == nullptr) t = &out.message.body.emplace<TokenReply>();
+  t->token = token;
 }
 
 std::array<std::byte, 8> FieldRequest::u64(uint64_t v) {
@@ -180,7 +246,10 @@ Status FieldRequest::refuse_size(size_t given) const {
 }
 
 Status send_encoded(int sock, std::span<const std::byte> bytes, int flags) {
-  return os::send_message(sock, bytes, {}, flags);
+  const ssize_t n = os::send_datagram(sock, bytes, flags);
+  if (n == static_cast<ssize_t>(bytes.size())) [[likely]]
+    return {};
+  return os::send_outcome(sock, bytes, flags, n, errno);
 }
 
 Result<std::optional<Envelope>> receive_request(int sock) {

@@ -21,6 +21,7 @@
 
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -71,6 +72,28 @@ struct Envelope {
 // then unusable on this connection, never a wild pointer. An fd beside any
 // other message is the daemon's fault and is simply gone.
 [[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible);
+
+// The two replies that carry no more than a token: an Ok (a header and
+// nothing else) and a TokenReply (a header and a token), read straight off
+// the wire with the checks decode_reply_into makes of them (magic, this
+// version, the header's length equal to the datagram's, exactly that
+// payload). A reader that keeps a Message for the larger replies
+// (libpmm's BlockInfo, its pool name included) takes these beside it, so
+// that the Message keeps its alternative from one BlockInfo to the next.
+struct SmallReply {
+  bool set = false;  // the last read was one (`out` untouched)
+  MessageType type{};
+  uint32_t request_id = 0;
+  Token token{};  // kToken's
+  // Makes `out` hold it (as receive_reply_into would have), for a reader
+  // that needs it as a Message after all.
+  void into(Envelope& out) const;
+};
+
+// As receive_reply_into; a reply read with recv() that is an Ok or a
+// TokenReply fills `small` instead of `out`.
+[[nodiscard]] Result<bool> receive_reply_into(int sock, Envelope& out, int flags, bool fd_possible,
+                                              SmallReply& small);
 
 // A request encoded once and sent again and again with two fields new: the
 // header's request_id and one field of the payload, found where the codec
@@ -140,7 +163,11 @@ inline void set_request_id(std::span<std::byte> bytes, uint32_t request_id) {
   } else {
     std::memcpy(out.data() + field_, value.data(), field_size_);
   }
-  return os::send_message(sock, std::span<const std::byte>(out.data(), size_), {}, flags);
+  const std::span<const std::byte> bytes(out.data(), size_);
+  const ssize_t n = os::send_datagram(sock, bytes, flags);
+  if (n == static_cast<ssize_t>(size_)) [[likely]]
+    return {};
+  return os::send_outcome(sock, bytes, flags, n, errno);
 }
 
 }  // namespace pmm::proto

@@ -190,6 +190,75 @@ TEST(Channel, OkIsCheckedLikeAnyReply) {
   EXPECT_EQ(trailing.error().code, Errc::kProtocol);
 }
 
+// The SmallReply reader (libpmm's own replies): an Ok and a TokenReply land
+// in the SmallReply with `out` untouched (its BlockInfo kept), each checked
+// as decode_reply checks it; anything else, or a broken one, goes through
+// the general decoder into `out` (or is refused by it) as before.
+TEST(Channel, SmallRepliesAreReadBesideTheMessageAndCheckedLikeAnyReply) {
+  Pair p = make_pair();
+  const BlockInfo info{.block_id = 9,
+                       .pool_index = 2,
+                       .pool_name = "frames",
+                       .offset = 4096,
+                       .size = 4096,
+                       .memory = {.type = PoolType::kShmem,
+                                  .fd_attached = false,
+                                  .pool_size = 1 << 20,
+                                  .page_size = 4096,
+                                  .shmid = -1}};
+  const Token token = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  Envelope e;
+  SmallReply small;
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 2, .body = info}));
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 3, .body = Ok{}}));
+  ASSERT_TRUE(send(p.daemon.get(), {.request_id = 4, .body = TokenReply{.token = token}}));
+
+  auto block = receive_reply_into(p.client.get(), e, 0, false, small);
+  ASSERT_TRUE(block && *block);
+  EXPECT_FALSE(small.set);
+  EXPECT_EQ(e.message.request_id, 2u);
+  EXPECT_EQ(std::get<BlockInfo>(e.message.body), info);
+
+  auto ok = receive_reply_into(p.client.get(), e, 0, false, small);
+  ASSERT_TRUE(ok && *ok);
+  ASSERT_TRUE(small.set);
+  EXPECT_EQ(small.type, MessageType::kOk);
+  EXPECT_EQ(small.request_id, 3u);
+  EXPECT_EQ(std::get<BlockInfo>(e.message.body), info) << "the Message was touched";
+
+  auto tok = receive_reply_into(p.client.get(), e, 0, false, small);
+  ASSERT_TRUE(tok && *tok);
+  ASSERT_TRUE(small.set);
+  EXPECT_EQ(small.type, MessageType::kToken);
+  EXPECT_EQ(small.request_id, 4u);
+  EXPECT_EQ(small.token, token);
+  EXPECT_EQ(e.message.request_id, 2u);
+  // As a Message, for a reader that needs one (a late reply to undo).
+  small.into(e);
+  EXPECT_EQ(e.message.request_id, 4u);
+  EXPECT_EQ(std::get<TokenReply>(e.message.body).token, token);
+
+  // Broken ones are the general decoder's to refuse: another version, a
+  // header whose length is not the datagram's, a token cut short.
+  auto encoded = encode({.request_id = 5, .body = TokenReply{.token = token}});
+  ASSERT_TRUE(encoded);
+  std::vector<std::byte> old = *encoded;
+  old[4] = std::byte{1};  // version 1
+  old[5] = std::byte{0};
+  std::vector<std::byte> lying = *encoded;
+  lying[12] = std::byte{15};  // payload_length 15 of 16
+  std::vector<std::byte> cut = *encoded;
+  cut.pop_back();
+  cut[12] = std::byte{15};  // a 15-byte token
+  for (const auto& bytes : {old, lying, cut}) {
+    ASSERT_TRUE(os::send_message(p.daemon.get(), bytes, {}));
+    auto refused = receive_reply_into(p.client.get(), e, 0, false, small);
+    ASSERT_FALSE(refused);
+    EXPECT_FALSE(small.set);
+    EXPECT_EQ(refused.error().code, Errc::kProtocol) << refused.error().describe();
+  }
+}
+
 // A FieldRequest sends what encoding the same body with the new value
 // would: a u64 (Put's block id) and a token (Import's).
 TEST(Channel, FieldRequestSendsTheEncodingWithItsFieldsPatched) {
