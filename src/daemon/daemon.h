@@ -26,8 +26,8 @@
 // lines that are not written format nothing (log.h). In user space an
 // allocate or a put allocates no heap in steady state: it is decoded into the
 // Message kept for its type (proto::RequestSlots; the hot requests' payloads
-// read directly), its reply written over the one kept for the last hot
-// request (Service::handle_hot, reply_) and encoded, BlockInfo, Ok and
+// read directly), its reply written over the one kept for its kind of reply
+// (Service::handle_hot, replies_) and encoded, BlockInfo, Ok and
 // TokenReply field by field (proto::encode_reply_into), into a buffer kept
 // for it (send_reply), and its session's ledger records found through
 // cached pointers. bench/daemon measures it
@@ -242,9 +242,14 @@ class Daemon {
   std::array<os::Datagram, kReadBatch> datagrams_{};
   // Requests are decoded into these, one Message per type (answer()).
   proto::RequestSlots requests_;
-  // The hot requests are answered into this (Service::handle_hot), kept
-  // so that their replies are written over the last ones.
-  Reply reply_;
+  // The hot requests are answered into these (Service::handle_hot), one
+  // kept per kind of reply, so that each reply is written over the last one
+  // of its own type: an export, an import and a put in turn would otherwise
+  // destroy and rebuild the Body (and the BlockInfo's pool name) every time.
+  // [0] BlockInfo (allocate, import), [1] Ok (put, get), [2] TokenReply
+  // (export); hot_reply() picks one.
+  std::array<Reply, 3> replies_{};
+  [[nodiscard]] Reply& hot_reply(const proto::Body& request);
   // Replies are encoded here: kMaxReplySize, allocated once, never
   // zero-filled (send_reply()).
   std::unique_ptr<std::byte[]> outbox_ =
