@@ -469,7 +469,8 @@ void Daemon::serve(uint64_t id) {
   }
 }
 
-bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
+[[gnu::always_inline]] inline bool Daemon::answer(Session& s, uint64_t id,
+                                                  std::span<const std::byte> bytes) {
   // Into the Message kept for its type: nothing is allocated or moved per
   // request (an Allocate's pool list keeps its storage).
   auto decoded = requests_.decode(bytes);
@@ -480,26 +481,10 @@ bool Daemon::answer(Session& s, uint64_t id, std::span<const std::byte> bytes) {
   const auto now = steady_now();
   // An allocate, get, put, export or import is answered over the reply kept
   // for its kind.
-  Reply& kept = hot_reply(msg.body);
-  if (!service_.handle_hot(s.state, msg, now, kept)) [[unlikely]]
+  Reply* hot = service_.handle_hot(s.state, msg, now, replies_);
+  if (hot == nullptr) [[unlikely]]
     return answer_other(s, id, msg, now);
-  return deliver(s, id, msg.request_id, kept);
-}
-
-[[gnu::always_inline]] inline Reply& Daemon::hot_reply(const proto::Body& request) {
-  // By the request's alternative: a table lookup, no branch. A request that
-  // is not hot gets [0], which handle_hot() then leaves alone.
-  static constexpr auto kSlot = [] {
-    const auto& types = proto::detail::kTypeOfIndex;
-    std::array<uint8_t, std::tuple_size_v<std::remove_cvref_t<decltype(types)>>> slot{};
-    for (size_t i = 0; i < slot.size(); ++i) {
-      if (types[i] == proto::MessageType::kPut || types[i] == proto::MessageType::kGet) slot[i] = 1;
-      if (types[i] == proto::MessageType::kExport) slot[i] = 2;
-    }
-    return slot;
-  }();
-  const size_t i = request.index();  // variant_npos only after a bad_alloc
-  return replies_[i < kSlot.size() ? kSlot[i] : 0];
+  return deliver(s, id, msg.request_id, *hot);
 }
 
 bool Daemon::answer_other(Session& s, uint64_t id, const proto::Message& msg,

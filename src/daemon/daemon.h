@@ -169,6 +169,7 @@ class Daemon {
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).
   // `s` is session `id`'s (found once per receive by serve()).
+  // Inline into serve(): it runs once per request.
   bool answer(Session& s, uint64_t id, std::span<const std::byte> bytes);
   // answer() for requests other than Service::handle_hot's, into a Reply
   // of their own (out of line: its frame is large).
@@ -244,12 +245,8 @@ class Daemon {
   proto::RequestSlots requests_;
   // The hot requests are answered into these (Service::handle_hot), one
   // kept per kind of reply, so that each reply is written over the last one
-  // of its own type: an export, an import and a put in turn would otherwise
-  // destroy and rebuild the Body (and the BlockInfo's pool name) every time.
-  // [0] BlockInfo (allocate, import), [1] Ok (put, get), [2] TokenReply
-  // (export); hot_reply() picks one.
-  std::array<Reply, 3> replies_{};
-  [[nodiscard]] Reply& hot_reply(const proto::Body& request);
+  // of its own type.
+  HotReplies replies_;
   // Replies are encoded here: kMaxReplySize, allocated once, never
   // zero-filled (send_reply()).
   std::unique_ptr<std::byte[]> outbox_ =
