@@ -163,8 +163,9 @@ class Daemon {
   void expire_hellos(Clock::time_point now);
   void maybe_trim(Clock::time_point now);
   // The earliest of every deadline the loop keeps: exports, hellos,
-  // resuming accept, trimming, waiting allocations; nullopt when none.
-  [[nodiscard]] std::optional<Clock::time_point> next_deadline() const;
+  // resuming accept, trimming, waiting allocations; kNever when none.
+  static constexpr Clock::time_point kNever = Clock::time_point::max();
+  [[nodiscard]] Clock::time_point next_deadline() const;
   void serve(uint64_t id);
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).
@@ -233,7 +234,8 @@ class Daemon {
   uint64_t requests_since_trim_ = 0;
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
-  std::optional<core::SteadyTime> armed_;
+  // What the timerfd is set for; kNever when it is not.
+  Clock::time_point armed_ = kNever;
   // Where requests land: kReadBatch slots of kMaxRequestSize, allocated
   // once, never zero-filled; a request is decoded from its slot.
   std::unique_ptr<std::byte[]> inbox_;
