@@ -110,8 +110,13 @@ void Service::block_reply(SessionState& s, uint32_t request_id, const core::Bloc
   if (info == nullptr) [[unlikely]]
     info = &out.message.body.emplace<proto::BlockInfo>();
   info->block_id = b.id;
+  // A pool's name never changes, and this BlockInfo's name is always the
+  // one of its pool_index (both are set together, here; a fresh BlockInfo's
+  // "" differs in length from any pool's name but an empty one, which it
+  // equals): the same pool means the same name, with no compare of bytes.
+  if (info->pool_index != b.pool || info->pool_name.size() != b.pool_name.size())
+    info->pool_name.assign(b.pool_name);
   info->pool_index = static_cast<uint32_t>(b.pool);
-  if (std::string_view(info->pool_name) != b.pool_name) info->pool_name.assign(b.pool_name);
   info->offset = b.offset;
   info->size = b.size;
   // Only to whom pagemap would show it (viewer(s).phys).
