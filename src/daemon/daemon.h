@@ -26,8 +26,8 @@
 // lines that are not written format nothing (log.h). In user space an
 // allocate or a put allocates no heap in steady state: it is decoded into the
 // Message kept for its type (proto::RequestSlots; the hot requests' payloads
-// read directly), its reply written over the one kept for the last hot
-// request (Service::handle_hot, reply_) and encoded, BlockInfo, Ok and
+// read directly), its reply written over the one kept for its kind of reply
+// (Service::handle_hot, replies_) and encoded, BlockInfo, Ok and
 // TokenReply field by field (proto::encode_reply_into), into a buffer kept
 // for it (send_reply), and its session's ledger records found through
 // cached pointers. bench/daemon measures it
@@ -163,12 +163,14 @@ class Daemon {
   void expire_hellos(Clock::time_point now);
   void maybe_trim(Clock::time_point now);
   // The earliest of every deadline the loop keeps: exports, hellos,
-  // resuming accept, trimming, waiting allocations; nullopt when none.
-  [[nodiscard]] std::optional<Clock::time_point> next_deadline() const;
+  // resuming accept, trimming, waiting allocations; kNever when none.
+  static constexpr Clock::time_point kNever = Clock::time_point::max();
+  [[nodiscard]] Clock::time_point next_deadline() const;
   void serve(uint64_t id);
   // Decodes, handles and answers one request of session `id`; false when
   // the session was dropped meanwhile (then nothing more of it is read).
   // `s` is session `id`'s (found once per receive by serve()).
+  // Inline into serve(): it runs once per request.
   bool answer(Session& s, uint64_t id, std::span<const std::byte> bytes);
   // answer() for requests other than Service::handle_hot's, into a Reply
   // of their own (out of line: its frame is large).
@@ -232,7 +234,8 @@ class Daemon {
   uint64_t requests_since_trim_ = 0;
   Clock::time_point last_trim_{};
   uint64_t next_session_ = 1;
-  std::optional<core::SteadyTime> armed_;
+  // What the timerfd is set for; kNever when it is not.
+  Clock::time_point armed_ = kNever;
   // Where requests land: kReadBatch slots of kMaxRequestSize, allocated
   // once, never zero-filled; a request is decoded from its slot.
   std::unique_ptr<std::byte[]> inbox_;
@@ -242,9 +245,10 @@ class Daemon {
   std::array<os::Datagram, kReadBatch> datagrams_{};
   // Requests are decoded into these, one Message per type (answer()).
   proto::RequestSlots requests_;
-  // The hot requests are answered into this (Service::handle_hot), kept
-  // so that their replies are written over the last ones.
-  Reply reply_;
+  // The hot requests are answered into these (Service::handle_hot), one
+  // kept per kind of reply, so that each reply is written over the last one
+  // of its own type.
+  HotReplies replies_;
   // Replies are encoded here: kMaxReplySize, allocated once, never
   // zero-filled (send_reply()).
   std::unique_ptr<std::byte[]> outbox_ =

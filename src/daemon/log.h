@@ -46,6 +46,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "daemon/steady_now.h"
+
 namespace pmm::daemon {
 
 // A log argument made only when its line is written (see above).
@@ -108,7 +110,9 @@ struct Log {
   // Whether the statement `cause` may write now; reports what a closed
   // window suppressed.
   bool admit(fmt::string_view cause, int burst) const {
-    auto now = std::chrono::steady_clock::now();
+    // steady_now(): the same clock, read inline (a connection's Hello and
+    // close each ask once, mostly to be told they are suppressed).
+    const auto now = steady_now();
     Window& w = windows_[cause.data()];
     if (now - w.start >= std::chrono::seconds(1)) {
       if (w.suppressed > 0) {

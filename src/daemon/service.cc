@@ -110,8 +110,13 @@ void Service::block_reply(SessionState& s, uint32_t request_id, const core::Bloc
   if (info == nullptr) [[unlikely]]
     info = &out.message.body.emplace<proto::BlockInfo>();
   info->block_id = b.id;
+  // A pool's name never changes, and this BlockInfo's name is always the
+  // one of its pool_index (both are set together, here; a fresh BlockInfo's
+  // "" differs in length from any pool's name but an empty one, which it
+  // equals): the same pool means the same name, with no compare of bytes.
+  if (info->pool_index != b.pool || info->pool_name.size() != b.pool_name.size())
+    info->pool_name.assign(b.pool_name);
   info->pool_index = static_cast<uint32_t>(b.pool);
-  if (std::string_view(info->pool_name) != b.pool_name) info->pool_name.assign(b.pool_name);
   info->offset = b.offset;
   info->size = b.size;
   // Only to whom pagemap would show it (viewer(s).phys).
@@ -172,26 +177,27 @@ Reply Service::handle(SessionState& s, const proto::Message& m, core::SteadyTime
   return r;
 }
 
-bool Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
-                         Reply& out) {
+Reply* Service::handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
+                           HotReplies& kept) {
   if (!s.greeted) [[unlikely]]
-    return false;
+    return nullptr;
   const uint32_t id = m.request_id;
+  Reply* out;
   if (const auto* a = std::get_if<proto::Allocate>(&m.body)) {
-    on_allocate(s, id, *a, out);
+    on_allocate(s, id, *a, *(out = &kept.block));
   } else if (const auto* p = std::get_if<proto::Put>(&m.body)) {
-    on_put(s, id, *p, out);
+    on_put(s, id, *p, *(out = &kept.ok));
   } else if (const auto* g = std::get_if<proto::Get>(&m.body)) {
-    on_get(s, id, *g, out);
+    on_get(s, id, *g, *(out = &kept.ok));
   } else if (const auto* i = std::get_if<proto::Import>(&m.body)) {
-    on_import(s, id, *i, now, out);
+    on_import(s, id, *i, now, *(out = &kept.block));
   } else if (const auto* e = std::get_if<proto::Export>(&m.body)) {
-    on_export(s, id, *e, now, out);
+    on_export(s, id, *e, now, *(out = &kept.token));
   } else {
-    return false;
+    return nullptr;
   }
-  handled(m, out, now);
-  return true;
+  handled(m, *out, now);
+  return out;
 }
 
 [[gnu::always_inline]] inline void Service::handled(const proto::Message& m, const Reply& r,

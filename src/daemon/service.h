@@ -13,7 +13,8 @@
 //   Reply r = svc.handle(s, message, std::chrono::steady_clock::now());
 //   send(r.message, r.fd); if (sent && r.fd_pool) s.fd_sent[*r.fd_pool] = true;
 // or, for a loop that keeps one Reply across requests (pmmd):
-//   if (!svc.handle_hot(s, message, now, kept)) kept_or_not = svc.handle(s, message, now);
+//   Reply* r = svc.handle_hot(s, message, now, kept);  // kept: a HotReplies
+//   if (r == nullptr) { other = svc.handle(s, message, now); r = &other; }
 //   if (r.close_after) { svc.close(s, "protocol error"); }
 //
 // Thread safety: none; the loop's thread owns it.
@@ -69,6 +70,16 @@ struct Reply {
   bool deferred = false;            // no reply now: it comes later (a waiting allocation)
 };
 
+// The replies Service::handle_hot() writes over, one per kind of reply,
+// kept by the caller across requests: each hot reply is written over the
+// last one of its own type, so no Body is rebuilt when an export, an import
+// and a put alternate.
+struct HotReplies {
+  Reply block{};  // BlockInfo: allocate, import
+  Reply ok{};     // Ok: put, get
+  Reply token{};  // TokenReply: export
+};
+
 // A message for a session other than (or later than) the request's: a
 // waiting allocation's answer, a release notification (service_frames.cc).
 struct Outgoing {
@@ -83,13 +94,15 @@ class Service {
 
   [[nodiscard]] Reply handle(SessionState& s, const proto::Message& m, core::SteadyTime now);
   // handle() for the requests a client sends most — Allocate, Get, Put,
-  // Export, Import of a greeted session — written over `out`, which the caller
-  // keeps across requests: the BlockInfo or Ok the last one left is reused
-  // (no Body built, moved and destroyed per request) and every field of the
-  // Reply is set. The same answer, refusals, logs and metrics as handle().
-  // False, with nothing done, for any other request: call handle().
-  [[nodiscard]] bool handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
-                                Reply& out);
+  // Export, Import of a greeted session — written over the one of `kept`
+  // for its kind of reply, which the caller keeps across requests: the
+  // BlockInfo, Ok or TokenReply the last one left is reused (no Body built,
+  // moved and destroyed per request) and every field of the Reply is set.
+  // Returns that Reply: the same answer, refusals, logs and metrics as
+  // handle(). nullptr, with nothing done, for any other request: call
+  // handle().
+  [[nodiscard]] Reply* handle_hot(SessionState& s, const proto::Message& m, core::SteadyTime now,
+                                  HotReplies& kept);
   // When the last handle() returned (the clock read that timed it).
   [[nodiscard]] core::SteadyTime handled_at() const { return handled_at_; }
   // The session's socket closed (or the loop drops it): every reference

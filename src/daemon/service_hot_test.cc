@@ -1,8 +1,9 @@
 // Service::handle_hot, which pmmd answers allocates, gets, puts and imports
-// with, writing over one Reply kept across requests, must answer exactly as
-// handle() does: the same replies and refusals, the same fd attached once
-// per pool, the same counts in the metrics — whatever the kept Reply held
-// before (a BlockInfo of another pool, an Ok, an error, a handshake refusal).
+// with, writing over the Reply kept for each kind of reply (HotReplies)
+// across requests, must answer exactly as handle() does: the same replies and
+// refusals, the same fd attached once per pool, the same counts in the
+// metrics — whatever the kept Reply held before (a BlockInfo of another
+// pool, an error, a handshake refusal).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -43,12 +44,12 @@ void sent(SessionState& s, const Reply& r) {
 
 TEST(ServiceHot, AnswersAsHandleDoesWhateverTheKeptReplyHeld) {
   Rig plain;  // every request through handle()
-  Rig hot;    // through handle_hot() into one kept Reply, else handle()
-  Reply kept;
+  Rig hot;    // through handle_hot() into the kept Replies, else handle()
+  HotReplies kept;
   SessionState a{.id = 1, .peer = {.pid = 100, .uid = 1000, .gid = 1000}};
   SessionState b = a;
   // Before Hello, nothing is hot: the handshake is refused the same way.
-  EXPECT_FALSE(hot.svc->handle_hot(b, {1, proto::Allocate{.size = 1}}, kNow, kept));
+  EXPECT_EQ(hot.svc->handle_hot(b, {1, proto::Allocate{.size = 1}}, kNow, kept), nullptr);
   for (Rig* r : {&plain, &hot}) {
     SessionState& s = r == &plain ? a : b;
     Reply w = r->svc->handle(s, {1, proto::Hello{.device = "t"}}, kNow);
@@ -117,10 +118,11 @@ TEST(ServiceHot, AnswersAsHandleDoesWhateverTheKeptReplyHeld) {
     const proto::Message mb{id, body_b};
     Reply want = plain.svc->handle(a, ma, kNow);
     sent(a, want);
-    const Reply* got = &kept;
+    const Reply* got = hot.svc->handle_hot(b, mb, kNow, kept);
     Reply other;
-    if (hot.svc->handle_hot(b, mb, kNow, kept)) {
+    if (got != nullptr) {
       ++hot_answered;
+      EXPECT_TRUE(got == &kept.block || got == &kept.ok || got == &kept.token);
     } else {
       other = hot.svc->handle(b, mb, kNow);
       got = &other;

@@ -37,20 +37,9 @@ Status Epoll::add(int fd, uint64_t tag) {
 
 void Epoll::remove(int fd) { ::epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
-Result<size_t> Epoll::wait(std::span<Event> out, int timeout_ms) {
-  epoll_event evs[64];
-  int max = static_cast<int>(std::min<size_t>(out.size(), 64));
-  int n = ::epoll_wait(fd_.get(), evs, max, timeout_ms);
-  if (n < 0) {
-    if (errno == EINTR) return 0;
-    return sys_fail(errno, "epoll_wait");
-  }
-  for (int i = 0; i < n; ++i) {
-    out[static_cast<size_t>(i)] = Event{.tag = evs[i].data.u64,
-                                        .readable = (evs[i].events & EPOLLIN) != 0,
-                                        .hangup = (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0};
-  }
-  return static_cast<size_t>(n);
+Result<size_t> Epoll::wait_failed(int err) {
+  if (err == EINTR) return 0;
+  return sys_fail(err, "epoll_wait");
 }
 
 Result<Timer> Timer::create() {

@@ -18,10 +18,16 @@
 // Wakeup::notify() may be called from any thread or a signal handler.
 #pragma once
 
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "base/error.h"
 #include "os/unique_fd.h"
@@ -30,20 +36,34 @@ namespace pmm::os {
 
 class Epoll {
  public:
+  // One ready fd: the kernel's epoll_event itself, read in place, so that a
+  // wait copies and translates nothing (the loop waits once per request).
   struct Event {
-    uint64_t tag = 0;
-    bool readable = false;
-    bool hangup = false;  // EPOLLHUP or EPOLLERR
+    epoll_event raw;
+    [[nodiscard]] uint64_t tag() const { return raw.data.u64; }
+    [[nodiscard]] bool readable() const { return (raw.events & EPOLLIN) != 0; }
+    [[nodiscard]] bool hangup() const { return (raw.events & (EPOLLHUP | EPOLLERR)) != 0; }
   };
   [[nodiscard]] static Result<Epoll> create();
   [[nodiscard]] Status add(int fd, uint64_t tag);
   // Removing is optional before close(): the kernel forgets closed fds.
   void remove(int fd);
   // Up to out.size() ready events; timeout_ms -1 waits for ever. EINTR
-  // returns 0 events.
-  [[nodiscard]] Result<size_t> wait(std::span<Event> out, int timeout_ms);
+  // returns 0 events. Inline: the common path is the system call.
+  [[nodiscard]] Result<size_t> wait(std::span<Event> out, int timeout_ms) {
+    static_assert(sizeof(Event) == sizeof(epoll_event) && std::is_standard_layout_v<Event>);
+    const int max = static_cast<int>(std::min<size_t>(out.size(), INT_MAX));
+    // Event is standard-layout with raw its only member: an array of Events
+    // is an array of epoll_events.
+    const int n =
+        ::epoll_wait(fd_.get(), reinterpret_cast<epoll_event*>(out.data()), max, timeout_ms);
+    if (n < 0) [[unlikely]]
+      return wait_failed(errno);
+    return static_cast<size_t>(n);
+  }
 
  private:
+  [[gnu::cold, gnu::noinline]] static Result<size_t> wait_failed(int err);
   UniqueFd fd_;
 };
 

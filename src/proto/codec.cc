@@ -841,8 +841,9 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
         Message& m = slots_[*index];
         m.request_id = load_u32(bytes, 8);
         const auto payload = bytes.subspan(kHeaderSize);
-        // The requests of an allocate, put, get, export and import, read
-        // directly when they are well formed (codec_direct.h); anything
+        // The requests of an allocate, put, get, export and import, and a
+        // connection's Hello, read directly when they are well formed
+        // (codec_direct.h); anything
         // else, refusals included, is read by the generic layout below.
         Body& body = m.body;
         switch (type) {
@@ -866,6 +867,10 @@ Result<const Message*> RequestSlots::decode(std::span<const std::byte> bytes) {
             break;
           case MessageType::kImport:
             if (auto* i = std::get_if<Import>(&body); i && detail::decode_token(payload, i->token))
+              return &m;
+            break;
+          case MessageType::kHello:
+            if (auto* h = std::get_if<Hello>(&body); h && detail::decode_hello(payload, *h))
               return &m;
             break;
           default:

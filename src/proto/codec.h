@@ -54,7 +54,8 @@ struct Header {
 // is allocated or zero-filled per message.
 [[nodiscard]] Result<size_t> encode_into(const Message& m, std::span<std::byte> out);
 // As encode_into (span form), with the replies pmmd sends most — BlockInfo,
-// Ok and TokenReply — written field by field rather than through the generic layouts:
+// Ok, TokenReply and Welcome — written field by field rather than through
+// the generic layouts:
 // the same bytes, the same size when `out` is too small, the same refusals
 // (whatever the direct path does not accept takes encode_into's). pmmd
 // encodes every reply through it.

@@ -1,5 +1,6 @@
 // The direct encoders of the codec (the decoders are in codec_direct.h):
-// the replies pmmd sends most (BlockInfo, Ok, TokenReply), written field by
+// the replies pmmd sends most (BlockInfo, Ok, TokenReply, and the Welcome
+// that answers every connection's Hello), written field by
 // field without the generic layouts (codec.cc), which go through a variant
 // visit and a Writer that keeps a sticky error, a field path and the bounds
 // of every field.
@@ -84,6 +85,25 @@ std::optional<size_t> encode_token(uint32_t request_id, const Token& token,
   return kHeaderSize + token.size();
 }
 
+// A whole Welcome message (the answer to every Hello) at the front of `out`:
+// protocol_version (u16), session_id (u64), daemon_version (u16 length, bytes).
+std::optional<size_t> encode_welcome(uint32_t request_id, const Welcome& w,
+                                     std::span<std::byte> out) {
+  const std::string& name = w.daemon_version;
+  const size_t payload = 2 + 8 + 2 + name.size();
+  if (name.size() > kMaxNameLength || kHeaderSize + payload > out.size() ||
+      std::memchr(name.data(), 0, name.size()) != nullptr) [[unlikely]]
+    return std::nullopt;
+  std::byte* p = out.data();
+  store_header(p, MessageType::kWelcome, request_id, payload);
+  p += kHeaderSize;
+  store(p, w.protocol_version);
+  store(p + 2, w.session_id);
+  store(p + 10, static_cast<uint16_t>(name.size()));
+  std::memcpy(p + 12, name.data(), name.size());
+  return kHeaderSize + payload;
+}
+
 // A whole message with no payload (Ok) at the front of `out`.
 std::optional<size_t> encode_empty(MessageType type, uint32_t request_id,
                                    std::span<std::byte> out) {
@@ -137,6 +157,24 @@ bool decode_allocate(std::span<const std::byte> payload, Allocate& m) {
   return (m.flags & ~kAllocKnownFlags) == 0;
 }
 
+bool decode_hello(std::span<const std::byte> payload, Hello& m) {
+  // protocol_version (u16), device (u16 length, bytes), pid (i32): codec.cc's
+  // fields(io, Hello&).
+  constexpr size_t kNameAt = 4;
+  if (payload.size() < kNameAt + 4) [[unlikely]]
+    return false;
+  const size_t len = load_le<uint16_t>(payload.data() + 2);
+  if (len > kMaxNameLength || payload.size() != kNameAt + len + 4) [[unlikely]]
+    return false;
+  const char* name = reinterpret_cast<const char*>(payload.data() + kNameAt);
+  if (std::memchr(name, 0, len) != nullptr) [[unlikely]]
+    return false;
+  m.protocol_version = load_le<uint16_t>(payload.data());
+  if (std::string_view(m.device) != std::string_view(name, len)) m.device.assign(name, len);
+  m.pid = static_cast<int32_t>(load_le<uint32_t>(payload.data() + kNameAt + len));
+  return true;
+}
+
 }  // namespace pmm::proto::detail
 
 namespace pmm::proto {
@@ -149,6 +187,8 @@ Result<size_t> encode_reply_into(const Message& m, std::span<std::byte> out) {
     size = detail::encode_empty(MessageType::kOk, m.request_id, out);
   } else if (const auto* t = std::get_if<TokenReply>(&m.body)) {
     size = detail::encode_token(m.request_id, t->token, out);
+  } else if (const auto* w = std::get_if<Welcome>(&m.body)) {
+    size = detail::encode_welcome(m.request_id, *w, out);
   }
   if (size) [[likely]]
     return *size;

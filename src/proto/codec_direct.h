@@ -1,7 +1,7 @@
 // pmm::proto::detail direct decoders — the hot requests' payloads read field
-// by field for codec.cc's RequestSlots: inline, but for Allocate's (in
-// codec_direct.cc, with the direct encoders of the hot replies that
-// encode_reply_into uses). Private to the proto layer.
+// by field for codec.cc's RequestSlots: inline, but for Allocate's and
+// Hello's (in codec_direct.cc, with the direct encoders of the hot replies
+// that encode_reply_into uses). Private to the proto layer.
 //
 // Each returns false ("not handled") for anything it does not accept,
 // refusals included; the caller then takes the generic path, which gives the
@@ -57,6 +57,10 @@ inline bool decode_token(std::span<const std::byte> payload, Token& token) {
   std::memcpy(token.data(), payload.data(), token.size());
   return true;
 }
+
+// A Hello's payload into `m` (once per connection; out of line). On false
+// `m` is unusable.
+bool decode_hello(std::span<const std::byte> payload, Hello& m);
 
 // An Allocate's payload into `m`, reusing its pool names' storage (a name
 // equal to the one it holds is not copied). Every name `m` holds must be

@@ -304,6 +304,18 @@ TEST(Codec, RequestSlotsDecodeAsDecodeRequestWhateverCameBefore) {
   inputs.push_back(encoded({13, Export{.block_id = 5, .max_imports = 3, .lifetime_ms = 100}}));
   inputs.push_back(encoded({14, Import{.token = testing_token(9)}}));
   inputs.push_back(encoded({10, Get{.block_id = ~uint64_t{0}}}));
+  // Hello, read directly too: the same device again, another, none, the
+  // longest, and one with a NUL (refused, then the same name without it).
+  inputs.push_back(encoded({15, Hello{.device = "decoder", .pid = -7}}));
+  inputs.push_back(encoded({16, Hello{.device = "decoder", .pid = 1}}));
+  inputs.push_back(encoded({17, Hello{.device = "scaler"}}));
+  inputs.push_back(encoded({18, Hello{}}));
+  inputs.push_back(encoded({19, Hello{.device = std::string(kMaxNameLength, 'h')}}));
+  auto hello_nul = encoded({20, Hello{.device = "abc"}});
+  hello_nul[kHeaderSize + 2 + 2 + 1] = std::byte{0};
+  inputs.push_back(hello_nul);
+  inputs.push_back(encoded({21, Hello{.device = "abc"}}));
+  inputs.push_back(encoded({22, Hello{.protocol_version = 9, .device = "abc"}}));
   std::mt19937_64 rng(7);
   for (int round = 0; round < 5; ++round) {
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -464,8 +476,8 @@ TEST(Codec, EncodeIntoSpanMatchesEncodeAndReportsTheSizeItNeeds) {
   EXPECT_THAT(n.error().message, HasSubstr("Hello: device"));
 }
 
-// pmmd encodes every reply through encode_reply_into, whose BlockInfo and
-// Ok are written field by field: over many values, valid and not (names
+// pmmd encodes every reply through encode_reply_into, whose BlockInfo, Ok,
+// TokenReply and Welcome are written field by field: over many values, valid and not (names
 // too long or with a NUL, bad pool types, sysv with an fd or without a
 // shmid, buffers too small), it must give encode_into's bytes, size and
 // refusal exactly; other types are encode_into's.
@@ -494,6 +506,12 @@ TEST(Codec, EncodeReplyIntoMatchesEncodeIntoByteForByte) {
                                      .page_size = uint64_t{1} << (rng() % 31),
                                      .shmid = static_cast<int32_t>(rng() % 3) - 1}};
     messages.push_back({static_cast<uint32_t>(rng()), std::move(b)});
+  }
+  for (const std::string& name : names) {
+    messages.push_back(
+        {static_cast<uint32_t>(rng()), Welcome{.protocol_version = static_cast<uint16_t>(rng()),
+                                               .session_id = values[rng() % values.size()],
+                                               .daemon_version = name}});
   }
   messages.push_back({0, Ok{}});
   messages.push_back({~uint32_t{0}, Ok{}});
