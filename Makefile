@@ -31,9 +31,10 @@ test-asan:
 
 bench: deps
 	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS) --target pmm_bench_alloc pmm_bench_daemon
+	cmake --build --preset release -j $(JOBS) --target pmm_bench_alloc pmm_bench_daemon pmm_bench_read_costs
 	bench/run
 	bench/daemon/run
+	build/release/bench/daemon/pmm_bench_read_costs
 
 demo: build
 	examples/demo.sh build/$(PRESET)
