@@ -13,6 +13,8 @@
 #include <bit>
 #include <cstring>
 #include <optional>
+#include <span>
+#include <string_view>
 
 #include "proto/codec.h"
 #include "proto/codec_direct.h"
@@ -44,6 +46,14 @@ bool memory_valid(const PoolMemory& m) {
   return m.shmid == -1;
 }
 
+// Whether a message whose payload of `payload` bytes carries the string
+// `name` fits in `out` as the generic layouts would write it: the name at
+// most kMaxNameLength bytes and without a NUL (a string field's rules).
+bool fits_with_name(std::string_view name, size_t payload, std::span<const std::byte> out) {
+  return name.size() <= kMaxNameLength && kHeaderSize + payload <= out.size() &&
+         std::memchr(name.data(), 0, name.size()) == nullptr;
+}
+
 // The fixed part of a BlockInfo's payload: every field but the name's bytes.
 constexpr size_t kBlockInfoFixed = 8 + 4 + 2 + 8 + 8 + 8 + 1 + 1 + 8 + 8 + 4;
 
@@ -52,8 +62,7 @@ std::optional<size_t> encode_block_info(uint32_t request_id, const BlockInfo& b,
                                         std::span<std::byte> out) {
   const std::string& name = b.pool_name;
   const size_t payload = kBlockInfoFixed + name.size();
-  if (name.size() > kMaxNameLength || kHeaderSize + payload > out.size() ||
-      !memory_valid(b.memory) || std::memchr(name.data(), 0, name.size()) != nullptr) [[unlikely]]
+  if (!fits_with_name(name, payload, out) || !memory_valid(b.memory)) [[unlikely]]
     return std::nullopt;
   std::byte* p = out.data();
   store_header(p, MessageType::kBlockInfo, request_id, payload);
@@ -91,8 +100,7 @@ std::optional<size_t> encode_welcome(uint32_t request_id, const Welcome& w,
                                      std::span<std::byte> out) {
   const std::string& name = w.daemon_version;
   const size_t payload = 2 + 8 + 2 + name.size();
-  if (name.size() > kMaxNameLength || kHeaderSize + payload > out.size() ||
-      std::memchr(name.data(), 0, name.size()) != nullptr) [[unlikely]]
+  if (!fits_with_name(name, payload, out)) [[unlikely]]
     return std::nullopt;
   std::byte* p = out.data();
   store_header(p, MessageType::kWelcome, request_id, payload);
