@@ -384,6 +384,11 @@ class Connection {
   }
   // Frees a slot, keeping the counts below true.
   void remove_locked(InFlight& f);
+  // `f`'s reply has come: it no longer counts as unanswered.
+  void mark_answered_locked(InFlight& f);
+  // A posted request's answer that is no refusal (a last put's Ok): its
+  // slot freed and counted, and waiters for room among posts told.
+  void posted_answered_locked(InFlight& f);
   // Sends request `id` (MSG_DONTWAIT, under mu_, so requests reach the
   // socket in the order they were registered); while the socket buffer is
   // full it waits (bounded) with mu_ released, counted in unsent_.

@@ -82,17 +82,26 @@ inline std::string reply_name(const proto::Body& body) {
   return f;
 }
 
+[[gnu::always_inline]] inline void Connection::mark_answered_locked(InFlight& f) {
+  --unanswered_;
+  if (f.fd_possible) --fd_unanswered_;
+}
+
 [[gnu::always_inline]] inline void Connection::remove_locked(InFlight& f) {
-  if (!f.answered()) {
-    --unanswered_;
-    if (f.fd_possible) --fd_unanswered_;
-  }
+  if (!f.answered()) mark_answered_locked(f);
   if (!f.abandoned) --waiting_;
   --used_;
   f.id = 0;
   f.in_reader = false;
   f.reply.reset();
   f.waiter = nullptr;
+}
+
+[[gnu::always_inline]] inline void Connection::posted_answered_locked(InFlight& f) {
+  remove_locked(f);
+  --posted_;
+  if (shared_waiters_ > 0) [[unlikely]]
+    notify_replied_locked();
 }
 
 [[gnu::always_inline]] inline Status Connection::send_now(const Outgoing& out, uint32_t id,
@@ -169,8 +178,7 @@ inline void Connection::hand_off_locked() {
       f->in_reader = true;  // this thread's own: taken where it lies
     else
       f->reply.emplace(std::move(env));
-    --unanswered_;
-    if (f->fd_possible) --fd_unanswered_;
+    mark_answered_locked(*f);
     // Only its own thread wakes: no herd of waiters per reply.
     if (f->waiter != nullptr) {
       --sleepers_;
@@ -182,10 +190,7 @@ inline void Connection::hand_off_locked() {
   // counted.
   if (f != nullptr && f->abandoned && f->posted &&
       !std::holds_alternative<proto::ErrorReply>(env.message.body)) [[likely]] {
-    remove_locked(*f);
-    --posted_;
-    if (shared_waiters_ > 0) [[unlikely]]
-      notify_replied_locked();
+    posted_answered_locked(*f);
     return;
   }
   if (auto s = deliver_other_locked(env, f, undo); !s) (void)die_locked(s.error());
@@ -386,8 +391,7 @@ Result<T> Connection::request(const Outgoing& out, Take&& take) {
       }
       if (g->id == id) [[likely]] {
         g->in_reader = true;  // answered, taken where it lies
-        --unanswered_;
-        if (g->fd_possible) --fd_unanswered_;
+        mark_answered_locked(*g);
         Result<T> r = small.set ? take_small<T>(small, take, me.reply) : take(me.reply);
         if (!dead_) remove_locked(*g);  // `take` may have ended the connection (and the table)
         hand_off_locked();              // threads that came meanwhile wait for the socket
@@ -399,10 +403,7 @@ Result<T> Connection::request(const Outgoing& out, Take&& take) {
         break;
       }
       // A posted request's answer, no refusal (deliver_locked's second case).
-      remove_locked(*g);
-      --posted_;
-      if (shared_waiters_ > 0) [[unlikely]]
-        notify_replied_locked();
+      posted_answered_locked(*g);
       if (deadline - std::chrono::steady_clock::now() < blocking_wait_) break;
     }
   }
